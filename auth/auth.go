@@ -1,0 +1,68 @@
+// Package auth defines how the server learns who a client is and what it may
+// do: an Authenticator checks a user name and password and returns an
+// Account with the user's storage and permissions.
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+
+	"github.com/ferryftp/ferry/storage"
+)
+
+// Authenticator checks credentials. Implementations must take about the same
+// time for an unknown user as for a wrong password, and must be safe for
+// concurrent use.
+type Authenticator interface {
+	Authenticate(ctx context.Context, c ConnInfo, user, pass string) (*Account, error)
+}
+
+// ConnInfo describes the control connection a login arrives on.
+type ConnInfo struct {
+	Remote netip.AddrPort // the client
+	Local  netip.AddrPort // the server's address it connected to
+	Host   string         // the virtual host from HOST (RFC 7151), or ""
+}
+
+// Account is a logged-in user.
+type Account struct {
+	User  string
+	FS    storage.FS // the user's root directory; "/" on the wire
+	Perms Permissions
+}
+
+// Permissions say what an account may do.
+type Permissions struct {
+	// Write allows uploads, deletes, renames, MKD/RMD, MFMT and SITE CHMOD.
+	// Without it the account is read-only.
+	Write bool
+	// FXP lists the networks, other than the client's own address, that
+	// this account's data connections may go to (PORT/EPRT) or come from
+	// (PASV/EPSV): third-party transfers between servers. Empty allows
+	// none. Ports below 1024 are refused whatever this says.
+	FXP []netip.Prefix
+}
+
+// AllowsFXP reports whether a data connection with addr is allowed for a
+// client at peer.
+func (p Permissions) AllowsFXP(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, n := range p.FXP {
+		if n.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrBadCredentials is returned for an unknown user or a wrong password;
+// the two are never told apart.
+var ErrBadCredentials = errors.New("auth: wrong user name or password")
+
+// Func adapts a function to an Authenticator.
+type Func func(ctx context.Context, c ConnInfo, user, pass string) (*Account, error)
+
+func (f Func) Authenticate(ctx context.Context, c ConnInfo, user, pass string) (*Account, error) {
+	return f(ctx, c, user, pass)
+}

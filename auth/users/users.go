@@ -1,0 +1,338 @@
+// Package users keeps virtual users in a TOML file and authenticates them.
+//
+//	[[user]]
+//	name = "alice"
+//	password = "$argon2id$v=19$m=19456,t=2,p=1$…$…"   # or a bcrypt hash
+//	home = "files/alice"          # relative to the users file's directory
+//	permission = "read-write"     # or "read-only" (the default)
+//	fxp = ["192.0.2.0/24"]        # networks allowed for third-party transfers
+//
+// The file is read again when it changes, so `ferry user add` takes effect on
+// a running server. Passwords are stored only as hashes.
+package users
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/ferryftp/ferry/auth"
+	"github.com/ferryftp/ferry/auth/password"
+	"github.com/ferryftp/ferry/storage"
+	"github.com/ferryftp/ferry/storage/localfs"
+)
+
+// User is one entry of a users file.
+type User struct {
+	Name       string   `toml:"name"`
+	Password   string   `toml:"password"`
+	Home       string   `toml:"home"`
+	Permission string   `toml:"permission,omitempty"`
+	FXP        []string `toml:"fxp,omitempty"`
+}
+
+// Permission values.
+const (
+	ReadOnly  = "read-only"
+	ReadWrite = "read-write"
+)
+
+type file struct {
+	User []User `toml:"user"`
+}
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
+
+// ValidName reports whether name is acceptable as a user name.
+func ValidName(name string) bool { return validName.MatchString(name) }
+
+func (u *User) validate() error {
+	if !ValidName(u.Name) {
+		return fmt.Errorf("user %q: name must be 1-64 of A-Z a-z 0-9 . _ @ -", u.Name)
+	}
+	if err := password.Check(u.Password); err != nil {
+		return fmt.Errorf("user %q: password must be an argon2id or bcrypt hash", u.Name)
+	}
+	if u.Home == "" {
+		return fmt.Errorf("user %q: home is required", u.Name)
+	}
+	switch u.Permission {
+	case "", ReadOnly, ReadWrite:
+	default:
+		return fmt.Errorf("user %q: permission must be %q or %q", u.Name, ReadOnly, ReadWrite)
+	}
+	for _, n := range u.FXP {
+		if _, err := parseNet(n); err != nil {
+			return fmt.Errorf("user %q: fxp: %v", u.Name, err)
+		}
+	}
+	return nil
+}
+
+func parseNet(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or network", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// Load reads a users file. A missing file is an empty list.
+func Load(path string) ([]User, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var f file
+	md, err := toml.Decode(string(data), &f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return nil, fmt.Errorf("%s: unknown key %s", path, und[0])
+	}
+	seen := map[string]bool{}
+	for i := range f.User {
+		if err := f.User[i].validate(); err != nil {
+			return nil, fmt.Errorf("%s: %v", path, err)
+		}
+		if seen[f.User[i].Name] {
+			return nil, fmt.Errorf("%s: user %q appears twice", path, f.User[i].Name)
+		}
+		seen[f.User[i].Name] = true
+	}
+	return f.User, nil
+}
+
+// Save writes users to path atomically, readable by its owner only.
+func Save(path string, users []User) error {
+	sort.Slice(users, func(i, j int) bool { return users[i].Name < users[j].Name })
+	var buf bytes.Buffer
+	buf.WriteString("# Ferry users. Edit with `ferry user add|passwd|del|list`.\n# Passwords are argon2id or bcrypt hashes; homes are relative to this file.\n\n")
+	if err := toml.NewEncoder(&buf).Encode(file{User: users}); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".users-*.toml")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// Store authenticates the users of a users file, and optionally anonymous
+// users. It is safe for concurrent use.
+type Store struct {
+	// Path is the users file. Empty means no file (only Extra and
+	// Anonymous users).
+	Path string
+	// Extra users, beside the file (the --user quick-start user). Their
+	// Home is an absolute path or relative to the working directory.
+	Extra []User
+	// Anonymous, if set, is the read-only storage of the users "anonymous"
+	// and "ftp", who log in with any password.
+	Anonymous storage.FS
+	// FS opens a user's home; nil means localfs.New(dir, localfs.Options{}).
+	FS func(dir string) (storage.FS, error)
+
+	mu      sync.Mutex
+	loaded  time.Time // mtime of the file as loaded
+	size    int64
+	users   map[string]*entry
+	homes   map[string]storage.FS
+	macKey  [32]byte
+	initKey sync.Once
+	slow    chan struct{} // bounds concurrent hash verifications
+}
+
+type entry struct {
+	User
+	perms auth.Permissions
+	home  string
+	// mac is HMAC(macKey, password) of the last password that verified
+	// against this hash: later logins with it skip the expensive hash.
+	mac []byte
+}
+
+// dummy is verified for unknown users so they take as long as a known one.
+var dummy = sync.OnceValue(func() string {
+	h, _ := password.Hash("ferry-dummy-password")
+	return h
+})
+
+// Reload reads the users file now.
+func (s *Store) Reload() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reloadLocked(true)
+}
+
+func (s *Store) reloadLocked(force bool) error {
+	var mtime time.Time
+	var size int64
+	if s.Path != "" {
+		fi, err := os.Stat(s.Path)
+		if err == nil {
+			mtime, size = fi.ModTime(), fi.Size()
+		}
+		if !force && s.users != nil && mtime.Equal(s.loaded) && size == s.size {
+			return nil
+		}
+	} else if s.users != nil {
+		return nil
+	}
+	var list []User
+	if s.Path != "" {
+		var err error
+		if list, err = Load(s.Path); err != nil {
+			return err
+		}
+	}
+	base := "."
+	if s.Path != "" {
+		base = filepath.Dir(s.Path)
+	}
+	m := make(map[string]*entry, len(list)+len(s.Extra))
+	add := func(u User, base string) error {
+		if err := u.validate(); err != nil {
+			return err
+		}
+		e := &entry{User: u, home: u.Home}
+		if !filepath.IsAbs(e.home) {
+			e.home = filepath.Join(base, e.home)
+		}
+		e.perms.Write = u.Permission == ReadWrite
+		for _, n := range u.FXP {
+			p, _ := parseNet(n)
+			e.perms.FXP = append(e.perms.FXP, p)
+		}
+		if old, ok := s.users[u.Name]; ok && old.Password == u.Password {
+			e.mac = old.mac
+		}
+		m[u.Name] = e
+		return nil
+	}
+	for _, u := range list {
+		if err := add(u, base); err != nil {
+			return err
+		}
+	}
+	for _, u := range s.Extra {
+		if err := add(u, "."); err != nil {
+			return err
+		}
+	}
+	s.users, s.loaded, s.size = m, mtime, size
+	return nil
+}
+
+func (s *Store) mac(pass string) []byte {
+	s.initKey.Do(func() {
+		rand.Read(s.macKey[:])
+		s.slow = make(chan struct{}, 4)
+	})
+	h := hmac.New(sha256.New, s.macKey[:])
+	h.Write([]byte(pass))
+	return h.Sum(nil)
+}
+
+// Authenticate implements auth.Authenticator. A password that verified once
+// is remembered as a keyed HMAC in memory, so later logins with it cost
+// microseconds instead of an argon2id run; a wrong password always pays the
+// full hash, as does an unknown user.
+func (s *Store) Authenticate(ctx context.Context, c auth.ConnInfo, user, pass string) (*auth.Account, error) {
+	if s.Anonymous != nil && (user == "anonymous" || user == "ftp") {
+		return &auth.Account{User: user, FS: s.Anonymous}, nil
+	}
+	mac := s.mac(pass)
+	s.mu.Lock()
+	if err := s.reloadLocked(false); err != nil && s.users == nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	e, ok := s.users[user]
+	var cached bool
+	if ok && e.mac != nil && hmac.Equal(e.mac, mac) {
+		cached = true
+	}
+	s.mu.Unlock()
+	if !cached {
+		hash := dummy()
+		if ok {
+			hash = e.Password
+		}
+		select {
+		case s.slow <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		err := password.Verify(hash, pass)
+		<-s.slow
+		if err != nil || !ok {
+			return nil, auth.ErrBadCredentials
+		}
+		s.mu.Lock()
+		e.mac = mac
+		s.mu.Unlock()
+	}
+	fsys, err := s.home(e.home)
+	if err != nil {
+		return nil, fmt.Errorf("users: home of %q: %w", user, err)
+	}
+	return &auth.Account{User: user, FS: fsys, Perms: e.perms}, nil
+}
+
+// home returns the shared backend of dir, opening it on first use.
+func (s *Store) home(dir string) (storage.FS, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f, ok := s.homes[dir]; ok {
+		return f, nil
+	}
+	open := s.FS
+	if open == nil {
+		open = func(dir string) (storage.FS, error) { return localfs.New(dir, localfs.Options{}) }
+	}
+	f, err := open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if s.homes == nil {
+		s.homes = map[string]storage.FS{}
+	}
+	s.homes[dir] = f
+	return f, nil
+}

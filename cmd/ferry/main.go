@@ -1,0 +1,44 @@
+// Command ferry is Ferry's FTP server and its administration tool.
+//
+//	ferry serve [flags]              run the server (embedded default: no flags needed)
+//	ferry user add|passwd|del|list   edit the users file
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `Ferry — an FTP server.
+
+Usage:
+  ferry serve [flags]                 run the server (see ferry serve -h)
+  ferry user add NAME --home DIR      add a user (password from a prompt or FERRY_PASSWORD)
+  ferry user passwd NAME              change a user's password
+  ferry user del NAME                 delete a user
+  ferry user list                     list the users
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "user":
+		err = userCmd(os.Args[2:])
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "ferry: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ferry: %v\n", err)
+		os.Exit(1)
+	}
+}

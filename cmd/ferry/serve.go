@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ferryftp/ferry/auth/password"
+	"github.com/ferryftp/ferry/auth/users"
+	"github.com/ferryftp/ferry/config"
+	"github.com/ferryftp/ferry/server"
+	"github.com/ferryftp/ferry/storage/localfs"
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+func serve(args []string) error {
+	return runServe(context.Background(), args, os.Stdout, os.Stderr)
+}
+
+// runServe runs the server until ctx ends or a SIGTERM/SIGINT arrives.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("ferry serve", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var (
+		listen       listFlag
+		configFile   = fl.String("config", "", "TOML configuration `file` (flags override it)")
+		root         = fl.String("root", "", "directory served to --user and --anonymous (default ./ferry-data/files)")
+		user         = fl.String("user", "", "quick-start user `name`, read-write on --root; password from --password or FERRY_PASSWORD")
+		pass         = fl.String("password", "", "password of --user (prefer FERRY_PASSWORD: argv is visible to other users)")
+		anonymous    = fl.Bool("anonymous", false, "allow read-only anonymous logins to --root")
+		passivePorts = fl.String("passive-ports", "", "passive port range `LO-HI`")
+		publicHost   = fl.String("public-host", "", "address or host name advertised in PASV replies (NAT)")
+		usersFile    = fl.String("users", "", "users `file` (default ./ferry-data/users.toml)")
+		maxSess      = fl.Int("max-sessions", 0, "maximum concurrent sessions (0 = unlimited)")
+		maxPerIP     = fl.Int("max-sessions-per-ip", 0, "maximum concurrent sessions per client address (0 = unlimited)")
+		logLevel     = fl.String("log-level", "", "debug, info, warn or error (default info)")
+		dataDir      = fl.String("data-dir", "", "state directory (default ./ferry-data)")
+	)
+	fl.Var(&listen, "listen", "control `address` to listen on, e.g. :2121 or [::1]:2121 (repeatable)")
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fl.Arg(0))
+	}
+	cfg := config.Default()
+	if *configFile != "" {
+		var err error
+		if cfg, err = config.Load(*configFile); err != nil {
+			return fmt.Errorf("config: %v", err)
+		}
+	}
+	set := map[string]bool{}
+	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if len(listen) > 0 {
+		cfg.Listen = listen
+	}
+	if set["root"] {
+		cfg.Root = *root
+	}
+	if set["anonymous"] {
+		cfg.Anonymous = *anonymous
+	}
+	if set["passive-ports"] {
+		cfg.PassivePorts = *passivePorts
+	}
+	if set["public-host"] {
+		cfg.PublicHost = *publicHost
+	}
+	if set["users"] {
+		cfg.Users = *usersFile
+	}
+	if set["max-sessions"] {
+		cfg.MaxSessions = *maxSess
+	}
+	if set["max-sessions-per-ip"] {
+		cfg.MaxSessionsPerIP = *maxPerIP
+	}
+	if set["log-level"] {
+		cfg.LogLevel = *logLevel
+	}
+	if set["data-dir"] {
+		cfg.DataDir = *dataDir
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if *pass == "" {
+		*pass = os.Getenv("FERRY_PASSWORD")
+	}
+	if *user != "" && *pass == "" {
+		return errors.New("--user needs a password: set FERRY_PASSWORD (or --password)")
+	}
+
+	var level slog.Level
+	level.UnmarshalText([]byte(cmpOr(cfg.LogLevel, "info")))
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	// Storage and users.
+	rootDir := cfg.RootDir()
+	if cfg.Root == "" {
+		if err := os.MkdirAll(rootDir, 0o755); err != nil {
+			return fmt.Errorf("data directory: %v", err)
+		}
+	}
+	if fi, err := os.Stat(rootDir); err != nil {
+		return fmt.Errorf("root %s: %v", rootDir, errors.Unwrap(err))
+	} else if !fi.IsDir() {
+		return fmt.Errorf("root %s: not a directory", rootDir)
+	}
+	if f, err := os.Open(rootDir); err != nil {
+		return fmt.Errorf("root %s: not readable", rootDir)
+	} else {
+		_, rerr := f.Readdirnames(1)
+		f.Close()
+		if rerr != nil && rerr != io.EOF {
+			return fmt.Errorf("root %s: not readable", rootDir)
+		}
+	}
+	store := &users.Store{Path: cfg.UsersFile()}
+	var firstPassword string
+	if *user != "" {
+		h, err := password.Hash(*pass)
+		if err != nil {
+			return err
+		}
+		store.Extra = []users.User{{Name: *user, Password: h, Home: rootDir, Permission: users.ReadWrite}}
+		if !set["users"] && cfg.Users == "" {
+			store.Path = "" // quick start: only this user
+		}
+	}
+	if cfg.Anonymous {
+		anon, err := localfs.New(rootDir, localfs.Options{})
+		if err != nil {
+			return fmt.Errorf("root %s: %v", rootDir, err)
+		}
+		store.Anonymous = anon
+		if *user == "" && !set["users"] && cfg.Users == "" {
+			store.Path = ""
+		}
+	}
+	if store.Path != "" {
+		if _, err := os.Stat(store.Path); errors.Is(err, os.ErrNotExist) {
+			if set["users"] || cfg.Users != "" {
+				return fmt.Errorf("users file %s does not exist (create it with: ferry user add NAME --home DIR --users %s)", store.Path, store.Path)
+			}
+			// First start of the embedded default: one user with a random password.
+			firstPassword = randomPassword()
+			h, err := password.Hash(firstPassword)
+			if err != nil {
+				return err
+			}
+			home, _ := filepath.Rel(filepath.Dir(store.Path), rootDir)
+			if home == "" || strings.HasPrefix(home, "..") {
+				home, _ = filepath.Abs(rootDir)
+			}
+			if err := users.Save(store.Path, []users.User{{Name: "ferry", Password: h, Home: home, Permission: users.ReadWrite}}); err != nil {
+				return fmt.Errorf("users file: %v", err)
+			}
+		}
+	}
+	if err := store.Reload(); err != nil {
+		return fmt.Errorf("users: %v", err)
+	}
+	open := localfs.Options{Sync: cfg.SyncUploads}
+	store.FS = func(dir string) (storageFS, error) { return localfs.New(dir, open) }
+
+	srv := &server.Server{Auth: store, Logger: logger}
+	cfg.Apply(srv)
+
+	// Listen on every address before serving any, so a bad one fails fast.
+	var lns []net.Listener
+	for _, a := range cfg.Listen {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			var se *os.SyscallError
+			if errors.As(err, &se) && errors.Is(se.Err, syscall.EADDRINUSE) {
+				return fmt.Errorf("listen %s: address already in use", a)
+			}
+			return fmt.Errorf("listen %s: %v", a, err)
+		}
+		lns = append(lns, ln)
+	}
+	printWelcome(stdout, lns, store, *user, firstPassword, cfg)
+
+	errc := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	select {
+	case <-sig:
+	case <-ctx.Done():
+	case err := <-errc:
+		srv.Close()
+		return err
+	}
+	logger.Info("shutting down: waiting for running transfers")
+	timeout := time.Duration(cfg.ShutdownTimeout)
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("shutdown deadline passed: closed remaining sessions")
+	}
+	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func randomPassword() string {
+	const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 20)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+func printWelcome(w io.Writer, lns []net.Listener, store *users.Store, quickUser, firstPassword string, cfg config.Config) {
+	fmt.Fprintf(w, "Ferry FTP server serving %s\n", cfg.RootDir())
+	for _, ln := range lns {
+		fmt.Fprintf(w, "listening on %s\n", ln.Addr())
+	}
+	ap := netip.MustParseAddrPort(lns[0].Addr().String())
+	host := ap.Addr()
+	if host.IsUnspecified() {
+		if host.Is4() || host.Is4In6() {
+			host = netip.MustParseAddr("127.0.0.1")
+		} else {
+			host = netip.MustParseAddr("::1")
+		}
+	}
+	hp := net.JoinHostPort(host.String(), strconv.Itoa(int(ap.Port())))
+	name := quickUser
+	switch {
+	case firstPassword != "":
+		name = "ferry"
+		fmt.Fprintf(w, "\nCreated user %q with password: %s\n(shown once; stored only as a hash in %s — change it with: ferry user passwd ferry)\n", name, firstPassword, store.Path)
+	case name == "" && store.Anonymous != nil:
+		name = "anonymous"
+	case name == "":
+		name = "USER"
+	}
+	fmt.Fprintf(w, "\nConnect: ftp://%s@%s/\n", name, hp)
+	fmt.Fprintf(w, "  curl --user %s ftp://%s/\n", name, hp)
+	fmt.Fprintf(w, "  lftp -u %s ftp://%s\n", name, hp)
+}

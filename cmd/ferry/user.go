@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/ferryftp/ferry/auth/password"
+	"github.com/ferryftp/ferry/auth/users"
+	"github.com/ferryftp/ferry/storage"
+)
+
+type storageFS = storage.FS
+
+// parseWithName parses flags placed before or after one positional name.
+func parseWithName(fl *flag.FlagSet, args []string) (string, error) {
+	if err := fl.Parse(args); err != nil {
+		return "", err
+	}
+	if fl.NArg() == 0 {
+		return "", nil
+	}
+	name := fl.Arg(0)
+	if err := fl.Parse(fl.Args()[1:]); err != nil {
+		return "", err
+	}
+	if fl.NArg() > 0 {
+		return "", fmt.Errorf("unexpected argument %q", fl.Arg(0))
+	}
+	return name, nil
+}
+
+func userCmd(args []string) error {
+	if len(args) == 0 {
+		return errors.New("user: want add, passwd, del or list")
+	}
+	sub := args[0]
+	fl := flag.NewFlagSet("ferry user "+sub, flag.ContinueOnError)
+	file := fl.String("users", filepath.Join("ferry-data", "users.toml"), "users `file`")
+	home := fl.String("home", "", "home `directory` (relative paths are relative to the users file)")
+	readOnly := fl.Bool("read-only", false, "the user may only download and list")
+	var fxp listFlag
+	fl.Var(&fxp, "fxp", "`network` the user may use for third-party (FXP) transfers (repeatable)")
+	name, err := parseWithName(fl, args[1:])
+	if err != nil {
+		return err
+	}
+	list, err := users.Load(*file)
+	if err != nil {
+		return err
+	}
+	find := func() int {
+		for i, u := range list {
+			if u.Name == name {
+				return i
+			}
+		}
+		return -1
+	}
+	switch sub {
+	case "list":
+		for _, u := range list {
+			perm := u.Permission
+			if perm == "" {
+				perm = users.ReadOnly
+			}
+			fmt.Printf("%s\t%s\t%s\n", u.Name, perm, u.Home)
+		}
+		return nil
+	case "add":
+		if !users.ValidName(name) {
+			return errors.New("user add: a NAME of 1-64 letters, digits, . _ @ - is needed")
+		}
+		if *home == "" {
+			return errors.New("user add: --home DIR is needed")
+		}
+		if find() >= 0 {
+			return fmt.Errorf("user add: %q exists (use passwd to change the password)", name)
+		}
+		pw, err := readPassword()
+		if err != nil {
+			return err
+		}
+		h, err := password.Hash(pw)
+		if err != nil {
+			return err
+		}
+		perm := users.ReadWrite
+		if *readOnly {
+			perm = users.ReadOnly
+		}
+		list = append(list, users.User{Name: name, Password: h, Home: *home, Permission: perm, FXP: fxp})
+		if err := users.Save(*file, list); err != nil {
+			return err
+		}
+		dir := *home
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(filepath.Dir(*file), dir)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		fmt.Printf("added %s\n", name)
+	case "passwd":
+		i := find()
+		if i < 0 {
+			return fmt.Errorf("user passwd: no user %q in %s", name, *file)
+		}
+		pw, err := readPassword()
+		if err != nil {
+			return err
+		}
+		if list[i].Password, err = password.Hash(pw); err != nil {
+			return err
+		}
+		if err := users.Save(*file, list); err != nil {
+			return err
+		}
+		fmt.Printf("password of %s changed\n", name)
+	case "del":
+		i := find()
+		if i < 0 {
+			return fmt.Errorf("user del: no user %q in %s", name, *file)
+		}
+		list = append(list[:i], list[i+1:]...)
+		if err := users.Save(*file, list); err != nil {
+			return err
+		}
+		fmt.Printf("deleted %s\n", name)
+	default:
+		return fmt.Errorf("user: unknown subcommand %q", sub)
+	}
+	return nil
+}
+
+// readPassword takes the password from FERRY_PASSWORD, a terminal prompt
+// (not echoed, asked twice), or one line of standard input.
+func readPassword() (string, error) {
+	if pw := os.Getenv("FERRY_PASSWORD"); pw != "" {
+		return pw, nil
+	}
+	fd := int(os.Stdin.Fd())
+	if term.IsTerminal(fd) {
+		fmt.Fprint(os.Stderr, "Password: ")
+		a, err := term.ReadPassword(fd)
+		fmt.Fprintln(os.Stderr)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprint(os.Stderr, "Again: ")
+		b, err := term.ReadPassword(fd)
+		fmt.Fprintln(os.Stderr)
+		if err != nil {
+			return "", err
+		}
+		if string(a) != string(b) {
+			return "", errors.New("passwords differ")
+		}
+		if len(a) == 0 {
+			return "", errors.New("empty password")
+		}
+		return string(a), nil
+	}
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		if err != nil {
+			return "", errors.New("no password: set FERRY_PASSWORD or type it at the prompt")
+		}
+		return "", errors.New("empty password")
+	}
+	return line, nil
+}

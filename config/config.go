@@ -1,0 +1,168 @@
+// Package config is Ferry's server configuration: a typed Config read from
+// TOML, with defaults for the embedded setup (`ferry serve` with no
+// arguments), validation, and the translation into a server.Server.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/ferryftp/ferry/server"
+)
+
+// Duration is a time.Duration written as "15m", "30s" … in TOML.
+type Duration time.Duration
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// NetworkHost advertises Host in PASV to clients in Network.
+type NetworkHost struct {
+	Network string `toml:"network"`
+	Host    string `toml:"host"`
+}
+
+// Config is everything `ferry serve` can be told. Zero fields take the
+// defaults documented on each.
+type Config struct {
+	// Listen are the control-connection addresses. Default [":2121"].
+	Listen []string `toml:"listen"`
+	// DataDir holds the users file and, by default, the files. Default
+	// "ferry-data".
+	DataDir string `toml:"data_dir"`
+	// Root is the directory served to --user and anonymous users. Default
+	// DataDir/files.
+	Root string `toml:"root"`
+	// Users is the users file. Default DataDir/users.toml.
+	Users string `toml:"users"`
+	// Anonymous allows read-only anonymous logins to Root.
+	Anonymous bool `toml:"anonymous"`
+	// PassivePorts is "LO-HI"; empty lets the system choose.
+	PassivePorts string `toml:"passive_ports"`
+	// PublicHost is advertised in PASV replies (literal address or host
+	// name); PublicHostNetworks override it per client network.
+	PublicHost         string        `toml:"public_host"`
+	PublicHostNetworks []NetworkHost `toml:"public_host_network"`
+	// Hosts are the virtual host names HOST accepts; empty accepts any.
+	Hosts []string `toml:"hosts"`
+	// MaxSessions and MaxSessionsPerIP limit sessions (0 = unlimited).
+	MaxSessions      int `toml:"max_sessions"`
+	MaxSessionsPerIP int `toml:"max_sessions_per_ip"`
+	// Timeouts. Defaults: idle 15m, data connect 30s, data stall 2m,
+	// login fail delay 1s, shutdown 30s.
+	IdleTimeout        Duration `toml:"idle_timeout"`
+	DataConnectTimeout Duration `toml:"data_connect_timeout"`
+	DataStallTimeout   Duration `toml:"data_stall_timeout"`
+	LoginFailDelay     Duration `toml:"login_fail_delay"`
+	ShutdownTimeout    Duration `toml:"shutdown_timeout"`
+	// MaxLoginAttempts before 421. Default 3.
+	MaxLoginAttempts int `toml:"max_login_attempts"`
+	// SyncUploads fsyncs each upload before it becomes visible.
+	SyncUploads bool `toml:"sync_uploads"`
+	// Welcome is the 220 greeting text.
+	Welcome string `toml:"welcome"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `toml:"log_level"`
+}
+
+// Default returns the embedded default configuration.
+func Default() Config {
+	return Config{Listen: []string{":2121"}, DataDir: "ferry-data", LogLevel: "info"}
+}
+
+// Load reads a TOML file over the defaults. Unknown keys are errors.
+func Load(path string) (Config, error) {
+	c := Default()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, err
+	}
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
+		return c, fmt.Errorf("%s: %v", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return c, fmt.Errorf("%s: unknown key %q", path, und[0].String())
+	}
+	return c, c.Validate()
+}
+
+// RootDir returns Root or its default.
+func (c *Config) RootDir() string {
+	if c.Root != "" {
+		return c.Root
+	}
+	return filepath.Join(c.DataDir, "files")
+}
+
+// UsersFile returns Users or its default.
+func (c *Config) UsersFile() string {
+	if c.Users != "" {
+		return c.Users
+	}
+	return filepath.Join(c.DataDir, "users.toml")
+}
+
+// Validate checks the fields that can be checked without touching the disk.
+func (c *Config) Validate() error {
+	if len(c.Listen) == 0 {
+		return errors.New("listen: at least one address is needed")
+	}
+	if c.PassivePorts != "" {
+		if _, err := server.ParsePortRange(c.PassivePorts); err != nil {
+			return err
+		}
+	}
+	for _, n := range c.PublicHostNetworks {
+		if _, err := netip.ParsePrefix(n.Network); err != nil {
+			return fmt.Errorf("public_host_network: %q is not a network", n.Network)
+		}
+		if n.Host == "" {
+			return fmt.Errorf("public_host_network %s: host is empty", n.Network)
+		}
+	}
+	if c.MaxSessions < 0 || c.MaxSessionsPerIP < 0 || c.MaxLoginAttempts < 0 {
+		return errors.New("limits must not be negative")
+	}
+	switch c.LogLevel {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// Apply sets the server options c describes (all but Auth and Logger).
+func (c *Config) Apply(s *server.Server) {
+	if c.PassivePorts != "" {
+		s.PassivePorts, _ = server.ParsePortRange(c.PassivePorts)
+	}
+	s.PublicHost.Host = c.PublicHost
+	for _, n := range c.PublicHostNetworks {
+		p, _ := netip.ParsePrefix(n.Network)
+		s.PublicHost.Networks = append(s.PublicHost.Networks, server.NetworkHost{Network: p.Masked(), Host: n.Host})
+	}
+	s.Hosts = c.Hosts
+	s.MaxSessions = c.MaxSessions
+	s.MaxSessionsPerIP = c.MaxSessionsPerIP
+	s.IdleTimeout = time.Duration(c.IdleTimeout)
+	s.DataConnectTimeout = time.Duration(c.DataConnectTimeout)
+	s.DataStallTimeout = time.Duration(c.DataStallTimeout)
+	s.LoginFailDelay = time.Duration(c.LoginFailDelay)
+	s.MaxLoginAttempts = c.MaxLoginAttempts
+	s.Welcome = c.Welcome
+}

@@ -1,0 +1,305 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferryftp/ferry/ftp"
+)
+
+// listenPassive opens a passive listener on the control connection's local
+// address, in the configured port range.
+func (s *session) listenPassive() (net.Listener, error) {
+	ip := s.local.Addr()
+	r := s.srv.PassivePorts
+	if r.Lo == 0 {
+		return net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
+	}
+	n := int(r.Hi-r.Lo) + 1
+	start := rand.IntN(n)
+	var lastErr error
+	for i := 0; i < n; i++ {
+		port := r.Lo + uint16((start+i)%n)
+		ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, port).String())
+		if err == nil {
+			return ln, nil
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+// closePassive drops a pending passive listener (at most one per session).
+func (s *session) closePassive() {
+	if s.pasv != nil {
+		s.pasv.Close()
+		s.pasv = nil
+	}
+}
+
+// publicAddr is the address advertised by PASV for this client.
+func (s *session) publicAddr(ctx context.Context) (netip.Addr, error) {
+	ph := s.srv.PublicHost
+	host := ph.Host
+	client := s.remote.Addr()
+	for _, n := range ph.Networks {
+		if n.Network.Contains(client) {
+			host = n.Host
+			break
+		}
+	}
+	if host == "" {
+		return s.local.Addr(), nil
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.Unmap(), nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
+	if err != nil || len(addrs) == 0 {
+		return netip.Addr{}, errors.New("cannot resolve public host")
+	}
+	return addrs[0].Unmap(), nil
+}
+
+// warnPrivate logs when a private address is advertised to a public client,
+// the usual sign of a NAT that needs PublicHost.
+func (s *session) warnPrivate(adv netip.Addr) {
+	c := s.remote.Addr()
+	if (adv.IsPrivate() || adv.IsLoopback()) && !(c.IsPrivate() || c.IsLoopback() || c.IsLinkLocalUnicast()) {
+		s.log.Warn("passive address is private but the client is not: set public-host", "advertised", adv.String(), "client", c.String())
+	}
+}
+
+// dataAllowed reports whether a data connection with addr is acceptable:
+// the control connection's peer, or a network this account may use for
+// third-party transfers.
+func (s *session) dataAllowed(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	if addr == s.remote.Addr() {
+		return true
+	}
+	return s.acct != nil && s.acct.Perms.AllowsFXP(addr)
+}
+
+// transfer is a running data transfer.
+type transfer struct {
+	verb    string
+	path    string
+	bytes   atomic.Int64
+	done    chan struct{}
+	aborted atomic.Bool
+
+	mu     sync.Mutex
+	conn   net.Conn
+	ln     net.Listener
+	cancel context.CancelFunc
+}
+
+// abort stops the transfer: it closes its data connection and listener.
+func (x *transfer) abort() {
+	x.aborted.Store(true)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.conn != nil {
+		x.conn.Close()
+	}
+	if x.ln != nil {
+		x.ln.Close()
+	}
+	if x.cancel != nil {
+		x.cancel()
+	}
+}
+
+// dataSource is where a transfer's data connection comes from: a passive
+// listener or an active address, taken from the session when the transfer
+// starts.
+type dataSource struct {
+	ln     net.Listener
+	active netip.AddrPort
+}
+
+// takeData removes the pending data-connection setup from the session, or
+// answers 425 when there is none.
+func (s *session) takeData() (dataSource, bool) {
+	d := dataSource{ln: s.pasv, active: s.active}
+	s.pasv, s.active = nil, netip.AddrPort{}
+	if d.ln == nil && !d.active.IsValid() {
+		s.reply(ftp.CodeCantOpenData, "Use PORT, EPRT, PASV or EPSV first.")
+		return d, false
+	}
+	return d, true
+}
+
+// openData establishes the data connection of x: it accepts on the
+// passive listener, dropping connections from any other address than
+// allowed, or dials the active address from an unprivileged port.
+func (s *session) openData(ctx context.Context, x *transfer, d dataSource) (net.Conn, error) {
+	deadline := time.Now().Add(s.srv.dataConnectTimeout())
+	if d.ln != nil {
+		defer d.ln.Close()
+		x.mu.Lock()
+		x.ln = d.ln
+		x.mu.Unlock()
+		if tl, ok := d.ln.(*net.TCPListener); ok {
+			tl.SetDeadline(deadline)
+		}
+		for {
+			c, err := d.ln.Accept()
+			if err != nil {
+				return nil, err
+			}
+			ra := addrPort(c.RemoteAddr())
+			if !s.dataAllowed(ra.Addr()) {
+				// Data-connection theft: drop it, keep waiting for the client.
+				s.log.Warn("foreign data connection dropped", "from", ra.String())
+				c.Close()
+				continue
+			}
+			return c, nil
+		}
+	}
+	dialer := net.Dialer{
+		Deadline:  deadline,
+		LocalAddr: &net.TCPAddr{IP: s.local.Addr().AsSlice()},
+	}
+	network := "tcp4"
+	if d.active.Addr().Is6() {
+		network = "tcp6"
+		if s.local.Addr().Is4() {
+			dialer.LocalAddr = nil
+		}
+	} else if s.local.Addr().Is6() {
+		dialer.LocalAddr = nil
+	}
+	return dialer.DialContext(ctx, network, d.active.String())
+}
+
+// validPort checks a PORT/EPRT target: never a privileged port, and only the
+// client's own address unless FXP allows the target.
+func (s *session) validPort(ap netip.AddrPort) bool {
+	if ap.Port() < 1024 {
+		s.reply(ftp.CodeBadArguments, "Refusing to connect to a privileged port (below 1024).")
+		return false
+	}
+	if !s.dataAllowed(ap.Addr()) {
+		s.reply(ftp.CodeBadArguments, "Refusing to connect to an address other than yours (third-party transfers are not allowed for this account).")
+		return false
+	}
+	return true
+}
+
+func (s *session) cmdPORT(arg string) {
+	if s.epsvAll {
+		s.reply(ftp.CodeBadSequence, "PORT not allowed after EPSV ALL.")
+		return
+	}
+	ap, err := ftp.ParsePORT(arg)
+	if err != nil {
+		s.reply(ftp.CodeBadArguments, "Malformed PORT argument, want h1,h2,h3,h4,p1,p2.")
+		return
+	}
+	if !s.validPort(ap) {
+		return
+	}
+	s.closePassive()
+	s.active = ap
+	s.reply(ftp.CodeOK, "PORT command successful.")
+}
+
+func (s *session) cmdEPRT(arg string) {
+	if s.epsvAll {
+		s.reply(ftp.CodeBadSequence, "EPRT not allowed after EPSV ALL.")
+		return
+	}
+	ap, err := ftp.ParseEPRT(arg)
+	if errors.Is(err, ftp.ErrUnsupportedProtocol) {
+		s.reply(ftp.CodeBadProtocol, "Network protocol not supported, use (1,2).")
+		return
+	}
+	if err != nil {
+		s.reply(ftp.CodeBadArguments, "Malformed EPRT argument, want |proto|address|port|.")
+		return
+	}
+	if !s.validPort(ap) {
+		return
+	}
+	s.closePassive()
+	s.active = ap
+	s.reply(ftp.CodeOK, "EPRT command successful.")
+}
+
+func (s *session) cmdPASV(arg string) {
+	if s.epsvAll {
+		s.reply(ftp.CodeBadSequence, "PASV not allowed after EPSV ALL.")
+		return
+	}
+	adv, err := s.publicAddr(context.Background())
+	if err != nil {
+		s.log.Warn("public host", "err", err)
+		s.reply(ftp.CodeCantOpenData, "Cannot determine the passive address.")
+		return
+	}
+	if !adv.Is4() {
+		s.reply(ftp.CodeCantOpenData, "PASV needs IPv4; use EPSV on an IPv6 connection.")
+		return
+	}
+	s.closePassive()
+	s.active = netip.AddrPort{}
+	ln, err := s.listenPassive()
+	if err != nil {
+		s.log.Warn("passive listen", "err", err)
+		s.reply(ftp.CodeCantOpenData, "No passive port available, try again later.")
+		return
+	}
+	s.pasv = ln
+	s.warnPrivate(adv)
+	text, _ := ftp.FormatPASV(netip.AddrPortFrom(adv, addrPort(ln.Addr()).Port()))
+	s.reply(ftp.CodePassive, text)
+}
+
+func (s *session) cmdEPSV(arg string) {
+	switch arg {
+	case "ALL", "all", "All":
+		s.epsvAll = true
+		s.reply(ftp.CodeOK, "EPSV ALL accepted: only EPSV from now on.")
+		return
+	case "":
+	case "1", "2":
+		want6 := arg == "2"
+		if want6 != s.local.Addr().Is6() {
+			if s.local.Addr().Is6() {
+				s.reply(ftp.CodeBadProtocol, "Network protocol not supported, use (2).")
+			} else {
+				s.reply(ftp.CodeBadProtocol, "Network protocol not supported, use (1).")
+			}
+			return
+		}
+	default:
+		if _, err := strconv.Atoi(arg); err == nil {
+			s.reply(ftp.CodeBadProtocol, "Network protocol not supported, use (1,2).")
+		} else {
+			s.reply(ftp.CodeBadArguments, "EPSV takes 1, 2 or ALL.")
+		}
+		return
+	}
+	s.closePassive()
+	s.active = netip.AddrPort{}
+	ln, err := s.listenPassive()
+	if err != nil {
+		s.log.Warn("passive listen", "err", err)
+		s.reply(ftp.CodeCantOpenData, "No passive port available, try again later.")
+		return
+	}
+	s.pasv = ln
+	s.reply(ftp.CodeExtendedPassive, ftp.FormatEPSV(addrPort(ln.Addr()).Port()))
+}

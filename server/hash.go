@@ -1,0 +1,155 @@
+package server
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"hash"
+	"hash/crc32"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferryftp/ferry/auth"
+	"github.com/ferryftp/ferry/ftp"
+)
+
+// hashes are the algorithms of HASH (draft-bryan-ftp-hash) and X* commands.
+var hashes = map[string]func() hash.Hash{
+	"SHA-256": sha256.New,
+	"SHA-512": sha512.New,
+	"SHA-1":   sha1.New,
+	"MD5":     md5.New,
+	"CRC32":   func() hash.Hash { return crc32.NewIEEE() },
+}
+
+var hashOrder = []string{"SHA-256", "SHA-512", "SHA-1", "MD5", "CRC32"}
+
+func hashFeat(current string) string {
+	var sb strings.Builder
+	sb.WriteString("HASH ")
+	for i, a := range hashOrder {
+		if i > 0 {
+			sb.WriteByte(';')
+		}
+		sb.WriteString(a)
+		if a == current {
+			sb.WriteByte('*')
+		}
+	}
+	return sb.String()
+}
+
+// hashFile hashes bytes [start, end) of name (end < 0: to the end), under
+// the server's bound on concurrent hash computations.
+func (s *session) hashFile(ctx context.Context, alg, name string, start, end int64) (string, int64, error) {
+	select {
+	case s.srv.hashSem <- struct{}{}:
+	case <-ctx.Done():
+		return "", 0, ctx.Err()
+	}
+	defer func() { <-s.srv.hashSem }()
+	fi, err := s.acct.FS.Stat(ctx, name)
+	if err != nil {
+		return "", 0, err
+	}
+	if end < 0 || end > fi.Size() {
+		end = fi.Size()
+	}
+	r, err := s.acct.FS.Open(ctx, name, start)
+	if err != nil {
+		return "", 0, err
+	}
+	defer r.Close()
+	h := hashes[alg]()
+	if _, err := io.Copy(h, io.LimitReader(r, end-start)); err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), end, nil
+}
+
+func (s *session) cmdHASH(arg string) {
+	_, name, ok := s.resolve(arg)
+	if !ok {
+		return
+	}
+	fi, err := s.acct.FS.Stat(s.ctx(), name)
+	if err != nil {
+		s.fail(err, "HASH")
+		return
+	}
+	if !fi.Mode().IsRegular() {
+		s.reply(ftp.CodeNoFile, "Not a plain file.")
+		return
+	}
+	start := s.rest
+	s.rest = 0
+	if start > fi.Size() {
+		s.reply(CodeBadRestart, "Invalid REST offset.")
+		return
+	}
+	sum, end, err := s.hashFile(s.ctx(), s.hashAlg, name, start, -1)
+	if err != nil {
+		s.fail(err, "HASH")
+		return
+	}
+	s.replyf(ftp.CodeFileStatus, "%s %d-%d %s %s", s.hashAlg, start, end, sum, quoteName(arg))
+}
+
+// xhash handles XCRC, XMD5, XSHA1, XSHA256 and XSHA512: "path [start [end]]".
+func xhash(alg string) func(*session, string) {
+	return func(s *session, arg string) {
+		p := arg
+		start, end := int64(0), int64(-1)
+		// Up to two trailing numbers are the range.
+		for i := 0; i < 2; i++ {
+			j := strings.LastIndexByte(p, ' ')
+			if j < 0 {
+				break
+			}
+			n, err := strconv.ParseInt(p[j+1:], 10, 64)
+			if err != nil || n < 0 {
+				break
+			}
+			if end < 0 && i == 0 {
+				end = n
+			} else {
+				start = n
+			}
+			p = p[:j]
+		}
+		if end >= 0 && start == 0 && p != arg && strings.Count(arg[len(p):], " ") == 1 {
+			// one number: it is the start
+			start, end = end, -1
+		}
+		if end >= 0 && end < start {
+			s.reply(ftp.CodeBadArguments, "End offset before start offset.")
+			return
+		}
+		_, name, ok := s.resolve(p)
+		if !ok {
+			return
+		}
+		sum, _, err := s.hashFile(s.ctx(), alg, name, start, end)
+		if err != nil {
+			s.fail(err, "X"+alg)
+			return
+		}
+		s.reply(ftp.CodeFileActionOK, sum)
+	}
+}
+
+func connInfo(s *session) auth.ConnInfo {
+	return auth.ConnInfo{Remote: s.remote, Local: s.local, Host: s.host}
+}
+
+// sleep and timeNow are variables so tests can observe them; production
+// uses the real clock (tests use testing/synctest).
+var (
+	sleep   = time.Sleep
+	timeNow = time.Now
+)

@@ -1,0 +1,318 @@
+// Package server is Ferry's FTP server: the session state machine of
+// RFC 959 and its extensions, data connections in port (PORT/EPRT) and
+// passive (PASV/EPSV) mode, and the server lifecycle (Serve, Shutdown,
+// Close). Storage and users come from the storage and auth packages.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferryftp/ferry/auth"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("ftp: server closed")
+
+// PortRange is an inclusive range of TCP ports for passive listeners.
+// The zero value lets the system choose any free port.
+type PortRange struct{ Lo, Hi uint16 }
+
+// ParsePortRange parses "LO-HI".
+func ParsePortRange(s string) (PortRange, error) {
+	var r PortRange
+	if _, err := fmt.Sscanf(s, "%d-%d", &r.Lo, &r.Hi); err != nil || r.Lo == 0 || r.Hi < r.Lo {
+		return PortRange{}, fmt.Errorf("passive ports %q: want LO-HI with 0 < LO <= HI <= 65535", s)
+	}
+	return r, nil
+}
+
+// PublicHost says which address to advertise in PASV replies.
+type PublicHost struct {
+	// Host is a literal IPv4 address or a host name resolved at each PASV.
+	// Empty advertises the address the client connected to.
+	Host string
+	// Networks overrides Host for clients in these networks, first match
+	// wins (for NAT: LAN clients get the LAN address).
+	Networks []NetworkHost
+}
+
+// NetworkHost advertises Host to clients in Network.
+type NetworkHost struct {
+	Network netip.Prefix
+	Host    string
+}
+
+// Server is an FTP server. Its fields are options; the zero value with Auth
+// set is a valid configuration. Do not change fields after Serve is called.
+type Server struct {
+	// Auth checks logins. Required.
+	Auth auth.Authenticator
+	// Logger receives one line per session start and end and per transfer.
+	// Nil means slog.Default().
+	Logger *slog.Logger
+	// Welcome is the text of the 220 greeting. Empty means "Ferry FTP server ready.".
+	Welcome string
+
+	// PassivePorts is the range passive listeners are opened in.
+	PassivePorts PortRange
+	// PublicHost is the address advertised in PASV replies (NAT).
+	PublicHost PublicHost
+	// Hosts, if set, are the virtual host names HOST accepts (RFC 7151);
+	// others get 504. Empty accepts any name.
+	Hosts []string
+
+	// MaxSessions limits concurrent sessions (0 = unlimited);
+	// MaxSessionsPerIP limits them per client address. Beyond a limit a
+	// connection gets 421 and is closed.
+	MaxSessions, MaxSessionsPerIP int
+	// IdleTimeout ends a session that sends no command for this long while no
+	// transfer runs (RFC 1123 §4.1.3.2). Zero means 15 minutes.
+	IdleTimeout time.Duration
+	// DataConnectTimeout bounds the wait for a data connection to be
+	// accepted or dialled. Zero means 30 seconds.
+	DataConnectTimeout time.Duration
+	// DataStallTimeout ends a transfer that moves no byte for this long.
+	// Zero means 2 minutes.
+	DataStallTimeout time.Duration
+	// LoginFailDelay is waited before answering a failed PASS. Zero means
+	// 1 second; negative means none.
+	LoginFailDelay time.Duration
+	// MaxLoginAttempts is the number of failed PASS before 421 and
+	// disconnection. Zero means 3.
+	MaxLoginAttempts int
+	// MaxGlobMatches bounds the entries a wildcard LIST/NLST returns. Zero
+	// means 100,000.
+	MaxGlobMatches int
+	// MaxHashes bounds concurrent HASH/XSHA*/XCRC computations server-wide.
+	// Zero means 4.
+	MaxHashes int
+
+	mu         sync.Mutex
+	listeners  map[net.Listener]struct{}
+	sessions   map[*session]struct{}
+	perIP      map[netip.Addr]int
+	inShutdown atomic.Bool
+	nextID     atomic.Uint64
+	wg         sync.WaitGroup
+	hashSem    chan struct{}
+	initOnce   sync.Once
+}
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		s.listeners = map[net.Listener]struct{}{}
+		s.sessions = map[*session]struct{}{}
+		s.perIP = map[netip.Addr]int{}
+		n := s.MaxHashes
+		if n <= 0 {
+			n = 4
+		}
+		s.hashSem = make(chan struct{}, n)
+	})
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func dur(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+func (s *Server) idleTimeout() time.Duration        { return dur(s.IdleTimeout, 15*time.Minute) }
+func (s *Server) dataConnectTimeout() time.Duration { return dur(s.DataConnectTimeout, 30*time.Second) }
+func (s *Server) dataStallTimeout() time.Duration   { return dur(s.DataStallTimeout, 2*time.Minute) }
+
+func (s *Server) loginFailDelay() time.Duration {
+	if s.LoginFailDelay < 0 {
+		return 0
+	}
+	return dur(s.LoginFailDelay, time.Second)
+}
+
+func (s *Server) maxLoginAttempts() int {
+	if s.MaxLoginAttempts <= 0 {
+		return 3
+	}
+	return s.MaxLoginAttempts
+}
+
+func (s *Server) maxGlobMatches() int {
+	if s.MaxGlobMatches <= 0 {
+		return 100000
+	}
+	return s.MaxGlobMatches
+}
+
+// ListenAndServe listens on the TCP address addr and serves.
+func (s *Server) ListenAndServe(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ln)
+}
+
+// Serve accepts connections on ln until Shutdown or Close, serving each in
+// its own goroutine. It always returns a non-nil error; after Shutdown or
+// Close it is ErrServerClosed. Serve may be called for several listeners.
+func (s *Server) Serve(ln net.Listener) error {
+	s.init()
+	if s.Auth == nil {
+		return errors.New("ftp: Server.Auth is nil")
+	}
+	s.mu.Lock()
+	if s.inShutdown.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.inShutdown.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.accept(c)
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// accept admits c under the session limits and starts its session.
+func (s *Server) accept(c net.Conn) {
+	remote := addrPort(c.RemoteAddr())
+	ip := remote.Addr()
+	s.mu.Lock()
+	if s.inShutdown.Load() {
+		s.mu.Unlock()
+		refuse(c, "Server shutting down.")
+		return
+	}
+	if s.MaxSessions > 0 && len(s.sessions) >= s.MaxSessions {
+		s.mu.Unlock()
+		s.logger().Warn("session refused", "remote", remote, "reason", "max sessions")
+		refuse(c, "Too many connections, try again later.")
+		return
+	}
+	if s.MaxSessionsPerIP > 0 && s.perIP[ip] >= s.MaxSessionsPerIP {
+		s.mu.Unlock()
+		s.logger().Warn("session refused", "remote", remote, "reason", "max sessions per ip")
+		refuse(c, "Too many connections from your address.")
+		return
+	}
+	sess := newSession(s, c)
+	s.sessions[sess] = struct{}{}
+	s.perIP[ip]++
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		sess.serve()
+		s.mu.Lock()
+		delete(s.sessions, sess)
+		if s.perIP[ip]--; s.perIP[ip] <= 0 {
+			delete(s.perIP, ip)
+		}
+		s.mu.Unlock()
+	}()
+}
+
+func refuse(c net.Conn, msg string) {
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	c.Write([]byte("421 " + msg + "\r\n"))
+	c.Close()
+}
+
+// Shutdown stops the server gracefully: it closes the listeners, ends idle
+// sessions with 421, and lets running transfers finish. When ctx ends
+// first, remaining sessions are closed and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.mu.Lock()
+	s.inShutdown.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for sess := range s.sessions {
+		sess.wake()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close closes the listeners and every session at once.
+func (s *Server) Close() error {
+	s.init()
+	s.mu.Lock()
+	s.inShutdown.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for sess := range s.sessions {
+		sess.kill()
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Sessions returns the number of open sessions.
+func (s *Server) Sessions() int {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}

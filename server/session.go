@@ -1,0 +1,291 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"path"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferryftp/ferry/auth"
+	"github.com/ferryftp/ferry/ftp"
+)
+
+// session is one control connection. One goroutine (serve) reads commands
+// and runs them; a transfer runs in a goroutine of its own so that ABOR,
+// STAT, NOOP and QUIT are answered meanwhile.
+type session struct {
+	srv    *Server
+	conn   net.Conn
+	lr     ftp.LineReader
+	remote netip.AddrPort
+	local  netip.AddrPort
+	id     uint64
+	start  time.Time
+	log    *slog.Logger
+
+	wmu  sync.Mutex // serializes replies
+	wbuf []byte
+
+	// Login state.
+	host       string
+	user       string // from USER, awaiting PASS
+	acct       *auth.Account
+	loginFails int
+
+	// Session state.
+	cwd      string // virtual absolute path
+	binary   bool   // TYPE I (default) or TYPE A
+	rest     int64  // pending REST offset
+	rnfr     string // pending RNFR name (virtual path)
+	epsvAll  bool
+	pasv     net.Listener   // pending passive listener
+	active   netip.AddrPort // pending PORT/EPRT address
+	facts    ftp.Facts
+	hashAlg  string
+	closing  bool   // QUIT seen or fatal error
+	closeMsg string // reason for the session end log line
+
+	xmu  sync.Mutex
+	xfer *transfer // running transfer, or nil
+}
+
+func newSession(srv *Server, c net.Conn) *session {
+	s := &session{
+		srv:     srv,
+		conn:    c,
+		remote:  addrPort(c.RemoteAddr()),
+		local:   addrPort(c.LocalAddr()),
+		id:      srv.nextID.Add(1),
+		start:   time.Now(),
+		cwd:     "/",
+		binary:  true,
+		facts:   ftp.AllFacts,
+		hashAlg: "SHA-256",
+	}
+	s.lr.R = bufio.NewReaderSize(c, 512)
+	s.lr.Refuse = func(b []byte) {
+		s.wmu.Lock()
+		s.conn.Write(b)
+		s.wmu.Unlock()
+	}
+	return s
+}
+
+// wake interrupts a session waiting for a command (Shutdown).
+func (s *session) wake() { s.conn.SetReadDeadline(time.Unix(1, 0)) }
+
+// kill closes the session's connections at once (Close).
+func (s *session) kill() {
+	s.conn.Close()
+	if x := s.transfer(); x != nil {
+		x.abort()
+	}
+}
+
+func (s *session) transfer() *transfer {
+	s.xmu.Lock()
+	defer s.xmu.Unlock()
+	return s.xfer
+}
+
+func (s *session) userName() string {
+	if s.acct != nil {
+		return s.acct.User
+	}
+	return ""
+}
+
+func (s *session) serve() {
+	s.log = s.srv.logger().With("session", s.id, "remote", s.remote.String())
+	s.log.Info("session start", "local", s.local.String())
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("session panic", "panic", r, "stack", string(debug.Stack()))
+			s.reply(ftp.CodeNotAvailable, "Internal error, closing control connection.")
+			s.closeMsg = "panic"
+		}
+		if x := s.transfer(); x != nil {
+			x.abort()
+			<-x.done
+		}
+		s.closePassive()
+		s.conn.Close()
+		s.log.Info("session end", "user", s.userName(), "duration", time.Since(s.start).Round(time.Millisecond), "reason", s.closeMsg)
+	}()
+	welcome := s.srv.Welcome
+	if welcome == "" {
+		welcome = "Ferry FTP server ready."
+	}
+	s.reply(ftp.CodeServiceReady, welcome)
+	for !s.closing {
+		line, err := s.readCommand()
+		if err != nil {
+			s.endOnReadError(err)
+			return
+		}
+		if line == "" {
+			continue
+		}
+		s.dispatch(line)
+	}
+}
+
+// readCommand waits for the next command line. The idle timeout applies only
+// while no transfer runs.
+func (s *session) readCommand() (string, error) {
+	for {
+		s.conn.SetReadDeadline(time.Now().Add(s.srv.idleTimeout()))
+		if s.srv.inShutdown.Load() {
+			return "", errShutdown
+		}
+		line, err := s.lr.ReadLine()
+		var ne net.Error
+		if err != nil && errors.As(err, &ne) && ne.Timeout() {
+			if s.srv.inShutdown.Load() {
+				return "", errShutdown
+			}
+			if s.transfer() != nil {
+				continue // never cut a running transfer
+			}
+			return "", errIdle
+		}
+		if errors.Is(err, ftp.ErrLineTooLong) {
+			s.reply(ftp.CodeSyntaxError, "Command line too long.")
+			return "", nil
+		}
+		return line, err
+	}
+}
+
+var (
+	errShutdown = errors.New("shutdown")
+	errIdle     = errors.New("idle timeout")
+)
+
+func (s *session) endOnReadError(err error) {
+	switch {
+	case errors.Is(err, errShutdown):
+		if x := s.transfer(); x != nil {
+			<-x.done // let it finish (Shutdown's deadline closes it otherwise)
+		}
+		s.reply(ftp.CodeNotAvailable, "Server shutting down, closing control connection.")
+		s.closeMsg = "shutdown"
+	case errors.Is(err, errIdle):
+		s.reply(ftp.CodeNotAvailable, "Idle timeout, closing control connection.")
+		s.closeMsg = "idle timeout"
+	case errors.Is(err, io.EOF):
+		s.closeMsg = "client closed"
+	default:
+		s.closeMsg = "connection error"
+	}
+}
+
+// reply sends one reply; text with "\n" becomes a multi-line reply.
+func (s *session) reply(code int, text string) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.wbuf = ftp.AppendReply(s.wbuf[:0], code, text)
+	s.conn.SetWriteDeadline(time.Now().Add(s.srv.dataStallTimeout()))
+	s.conn.Write(s.wbuf)
+	if cap(s.wbuf) > 4096 {
+		s.wbuf = nil
+	}
+}
+
+func (s *session) replyf(code int, format string, args ...any) {
+	s.reply(code, fmt.Sprintf(format, args...))
+}
+
+// dispatch runs one command line through the command table.
+func (s *session) dispatch(line string) {
+	cmd, err := ftp.ParseCommand(line)
+	if err != nil {
+		s.reply(ftp.CodeSyntaxError, "Syntax error, command unrecognized.")
+		return
+	}
+	if cmd.Verb == "PASS" {
+		s.log.Debug("command", "verb", "PASS", "arg", "****")
+	} else {
+		s.log.Debug("command", "verb", cmd.Verb, "arg", cmd.Arg)
+	}
+	c, ok := commands[cmd.Verb]
+	if !ok {
+		s.replyf(ftp.CodeSyntaxError, "Unknown command %s.", cmd.Verb)
+		return
+	}
+	if x := s.transfer(); x != nil && !c.DuringTransfer {
+		<-x.done // commands run in order: wait for the transfer's end
+	}
+	if cmd.Verb != "RNTO" {
+		s.rnfr = ""
+	}
+	if c.Login && s.acct == nil {
+		s.reply(ftp.CodeNotLoggedIn, "Please log in with USER and PASS first.")
+		return
+	}
+	switch c.Arg {
+	case argRequired:
+		if cmd.Arg == "" {
+			s.replyf(ftp.CodeBadArguments, "%s needs an argument.", cmd.Verb)
+			return
+		}
+	case argNone:
+		if cmd.Arg != "" {
+			s.replyf(ftp.CodeBadArguments, "%s takes no argument.", cmd.Verb)
+			return
+		}
+	}
+	c.fn(s, cmd.Arg)
+}
+
+// ctx returns a context for a storage call on the control goroutine, ended
+// when the session's connection fails.
+func (s *session) ctx() context.Context { return context.Background() }
+
+// resolve turns a client's path argument into a virtual absolute path and
+// the storage name for it. It refuses names with control characters (553).
+func (s *session) resolve(arg string) (vpath, name string, ok bool) {
+	for i := 0; i < len(arg); i++ {
+		if c := arg[i]; c < 0x20 || c == 0x7f {
+			s.reply(ftp.CodeBadFileName, "File name not allowed: it holds a control character.")
+			return "", "", false
+		}
+	}
+	p := arg
+	if !strings.HasPrefix(p, "/") {
+		p = path.Join(s.cwd, p)
+	}
+	p = path.Clean("/" + p)
+	name = strings.TrimPrefix(p, "/")
+	if name == "" {
+		name = "."
+	}
+	return p, name, true
+}
+
+// canWrite answers 550 for a read-only account.
+func (s *session) canWrite() bool {
+	if s.acct == nil || !s.acct.Perms.Write {
+		s.reply(ftp.CodeNoFile, "Permission denied.")
+		return false
+	}
+	return true
+}
+
+// fail replies to a storage error and logs what the client is not told.
+func (s *session) fail(err error, what string) {
+	code, text := replyFor(err)
+	if code == ftp.CodeLocalError {
+		s.log.Warn("storage error", "op", what, "err", err)
+	}
+	s.reply(code, text)
+}

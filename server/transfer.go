@@ -1,0 +1,458 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/ferryftp/ferry/ftp"
+	"github.com/ferryftp/ferry/storage"
+)
+
+// chunk is the most a single copy call moves before the stall deadline is
+// renewed. sendfile(2) and splice(2) still move it in a few system calls.
+const chunk = 256 << 10
+
+// startTransfer runs body in a new goroutine with the data connection of d.
+// The goroutine replies 150 once the connection is open, then 226 or the
+// error reply, logs one line, and clears the session's transfer.
+func (s *session) startTransfer(verb, vpath string, d dataSource, opening string, body func(ctx context.Context, c net.Conn, x *transfer) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	x := &transfer{verb: verb, path: vpath, done: make(chan struct{}), cancel: cancel}
+	s.xmu.Lock()
+	s.xfer = x
+	s.xmu.Unlock()
+	go func() {
+		start := time.Now()
+		result := "ok"
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("transfer panic", "panic", r)
+				s.reply(ftp.CodeLocalError, "Internal error.")
+				result = "panic"
+			}
+			cancel()
+			s.log.Info("transfer", "user", s.userName(), "op", verb, "path", vpath,
+				"bytes", x.bytes.Load(), "duration", time.Since(start).Round(time.Microsecond), "result", result)
+			s.xmu.Lock()
+			s.xfer = nil
+			s.xmu.Unlock()
+			close(x.done)
+		}()
+		c, err := s.openData(ctx, x, d)
+		if err != nil {
+			result = "no data connection"
+			if x.aborted.Load() {
+				s.reply(ftp.CodeTransferAborted, "Transfer aborted.")
+			} else {
+				s.reply(ftp.CodeCantOpenData, "Can't open data connection.")
+			}
+			body(ctx, nil, x) // lets body release what it holds
+			return
+		}
+		x.mu.Lock()
+		x.conn = c
+		aborted := x.aborted.Load()
+		x.mu.Unlock()
+		if aborted {
+			c.Close()
+		}
+		s.reply(ftp.CodeFileStatusOK, opening)
+		err = body(ctx, c, x)
+		cerr := c.Close()
+		if err == nil && cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+			err = netErr{cerr}
+		}
+		switch {
+		case x.aborted.Load():
+			result = "aborted"
+			s.reply(ftp.CodeTransferAborted, "Transfer aborted.")
+		case err == nil:
+			s.reply(ftp.CodeClosingData, "Transfer complete.")
+		case errors.As(err, new(netErr)):
+			result = "connection lost"
+			s.reply(ftp.CodeTransferAborted, "Data connection closed; transfer aborted.")
+		default:
+			result = "error"
+			s.fail(err, verb)
+		}
+	}()
+}
+
+// netErr marks an error of the data connection (as opposed to storage).
+type netErr struct{ error }
+
+func (e netErr) Unwrap() error { return e.error }
+
+// copyOut sends src to c, renewing the stall deadline for each chunk. When
+// src is an *os.File and c a *net.TCPConn, io.Copy uses sendfile(2).
+func (s *session) copyOut(c net.Conn, src io.Reader, x *transfer) error {
+	stall := s.srv.dataStallTimeout()
+	lr := &io.LimitedReader{R: src}
+	for {
+		c.SetWriteDeadline(time.Now().Add(stall))
+		lr.N = chunk
+		n, err := io.Copy(c, lr)
+		x.bytes.Add(n)
+		if err != nil {
+			if isNetErr(err) {
+				return netErr{err}
+			}
+			return err
+		}
+		if n < chunk {
+			return nil
+		}
+	}
+}
+
+// copyIn receives c into dst, renewing the stall deadline for each chunk.
+// When dst wraps an *os.File, io.Copy uses splice(2).
+func (s *session) copyIn(dst io.Writer, c net.Conn, x *transfer) error {
+	stall := s.srv.dataStallTimeout()
+	lr := &io.LimitedReader{R: c}
+	for {
+		c.SetReadDeadline(time.Now().Add(stall))
+		lr.N = chunk
+		n, err := io.Copy(dst, lr)
+		x.bytes.Add(n)
+		if err != nil {
+			if isNetErr(err) {
+				return netErr{err}
+			}
+			return err
+		}
+		if n < chunk {
+			return nil
+		}
+	}
+}
+
+// isNetErr tells a data-connection failure from a storage failure.
+func isNetErr(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+func (s *session) typeName() string {
+	if s.binary {
+		return "BINARY"
+	}
+	return "ASCII"
+}
+
+func (s *session) cmdRETR(arg string) {
+	vpath, name, ok := s.resolve(arg)
+	if !ok {
+		return
+	}
+	off := s.rest
+	s.rest = 0
+	ctx := s.ctx()
+	fi, err := s.acct.FS.Stat(ctx, name)
+	if err != nil {
+		s.fail(err, "RETR")
+		return
+	}
+	if fi.IsDir() {
+		s.reply(ftp.CodeNoFile, "Is a directory.")
+		return
+	}
+	if off > fi.Size() {
+		s.reply(CodeBadRestart, "Invalid REST offset: beyond the end of the file.")
+		return
+	}
+	d, ok := s.takeData()
+	if !ok {
+		return
+	}
+	src, err := s.acct.FS.Open(ctx, name, off)
+	if err != nil {
+		if d.ln != nil {
+			d.ln.Close()
+		}
+		s.fail(err, "RETR")
+		return
+	}
+	binary := s.binary
+	msg := fmt.Sprintf("Opening %s mode data connection for %s (%d bytes).", s.typeName(), quoteName(path.Base(vpath)), fi.Size()-off)
+	s.startTransfer("RETR", vpath, d, msg, func(ctx context.Context, c net.Conn, x *transfer) error {
+		defer src.Close()
+		if c == nil {
+			return nil
+		}
+		var r io.Reader = src
+		if !binary {
+			r = ftp.ToCRLF(src)
+		}
+		return s.copyOut(c, r, x)
+	})
+}
+
+// quoteName makes a name safe for reply text.
+func quoteName(n string) string {
+	if e, ok := ftp.EncodeName(n); ok {
+		return e
+	}
+	return "file"
+}
+
+// cmdSTOR handles STOR, APPE and STOU (via mode).
+func (s *session) store(verb, arg string, mode storage.CreateMode) {
+	if !s.canWrite() {
+		return
+	}
+	off := s.rest
+	s.rest = 0
+	var vpath, name string
+	ctx := s.ctx()
+	if mode == storage.Exclusive {
+		vpath, name = s.uniqueName(ctx, arg)
+		if name == "" {
+			s.reply(ftp.CodeBadFileName, "Cannot make a unique file name.")
+			return
+		}
+	} else {
+		var ok bool
+		if vpath, name, ok = s.resolve(arg); !ok {
+			return
+		}
+	}
+	if mode == storage.Append && off > 0 {
+		// REST before APPE: append at the end anyway, as the big servers do.
+		off = 0
+	}
+	d, ok := s.takeData()
+	if !ok {
+		return
+	}
+	up, err := s.acct.FS.Create(ctx, name, storage.CreateOptions{Mode: mode, Offset: off})
+	if err != nil {
+		if d.ln != nil {
+			d.ln.Close()
+		}
+		s.fail(err, verb)
+		return
+	}
+	binary := s.binary
+	msg := fmt.Sprintf("Opening %s mode data connection for %s.", s.typeName(), quoteName(path.Base(vpath)))
+	if mode == storage.Exclusive {
+		msg = "FILE: " + quoteName(path.Base(vpath)) // RFC 1123 §4.1.2.9
+	}
+	s.startTransfer(verb, vpath, d, msg, func(ctx context.Context, c net.Conn, x *transfer) error {
+		if c == nil {
+			up.Abort(errors.New("no data connection"))
+			return nil
+		}
+		var w io.Writer = up
+		var lf io.WriteCloser
+		if !binary {
+			lf = ftp.FromCRLF(up)
+			w = lf
+		}
+		err := s.copyIn(w, c, x)
+		if err == nil && lf != nil {
+			err = lf.Close()
+		}
+		if err == nil && x.aborted.Load() {
+			err = context.Canceled
+		}
+		if err != nil {
+			up.Abort(err)
+			return err
+		}
+		return up.Commit()
+	})
+}
+
+// uniqueName picks a new name for STOU in the directory of arg (or the
+// current one).
+func (s *session) uniqueName(ctx context.Context, arg string) (string, string) {
+	base := "ferry"
+	dir := s.cwd
+	if arg != "" {
+		vp, _, ok := s.resolve(arg)
+		if !ok {
+			return "", ""
+		}
+		dir, base = path.Split(vp)
+	}
+	for i := 0; i < 100; i++ {
+		cand := fmt.Sprintf("%s.%d", base, time.Now().UnixNano()%1e9+int64(i))
+		if i == 0 && arg != "" {
+			if _, err := s.acct.FS.Stat(ctx, strings.TrimPrefix(path.Join(dir, base), "/")); errors.Is(err, fs.ErrNotExist) {
+				cand = base
+			}
+		}
+		vp := path.Join(dir, cand)
+		name := strings.TrimPrefix(vp, "/")
+		if _, err := s.acct.FS.Stat(ctx, name); errors.Is(err, fs.ErrNotExist) {
+			return vp, name
+		}
+	}
+	return "", ""
+}
+
+// deadlineWriter renews the write deadline of c before each write.
+type deadlineWriter struct {
+	c     net.Conn
+	stall time.Duration
+	x     *transfer
+}
+
+func (w deadlineWriter) Write(p []byte) (int, error) {
+	w.c.SetWriteDeadline(time.Now().Add(w.stall))
+	n, err := w.c.Write(p)
+	w.x.bytes.Add(int64(n))
+	if err != nil {
+		return n, netErr{err}
+	}
+	return n, nil
+}
+
+// listKind says which listing a command produces.
+type listKind int
+
+const (
+	listLong  listKind = iota // LIST
+	listNames                 // NLST
+	listFacts                 // MLSD
+)
+
+// parseListArg strips ls-style options (-a, -l, -la, -R …) from a LIST/NLST
+// argument, as lftp and FileZilla send them.
+func parseListArg(arg string) string {
+	for strings.HasPrefix(arg, "-") {
+		opt, rest, _ := strings.Cut(arg, " ")
+		if strings.ContainsAny(opt, "/") {
+			break
+		}
+		arg = strings.TrimLeft(rest, " ")
+	}
+	return arg
+}
+
+func hasGlob(s string) bool { return strings.ContainsAny(s, "*?[") }
+
+func (s *session) cmdList(verb string, kind listKind, arg string) {
+	if kind != listFacts {
+		arg = parseListArg(arg)
+	}
+	ctx := s.ctx()
+	pattern := ""
+	if arg != "" && kind != listFacts && hasGlob(path.Base(arg)) {
+		if len(arg) > 512 {
+			s.reply(ftp.CodeBadArguments, "Pattern too long.")
+			return
+		}
+		pattern = path.Base(arg)
+		if _, err := path.Match(pattern, ""); err != nil {
+			s.reply(ftp.CodeBadArguments, "Malformed pattern.")
+			return
+		}
+		arg = path.Dir(arg)
+	}
+	vpath, name, ok := s.resolve(arg)
+	if !ok {
+		return
+	}
+	fi, err := s.acct.FS.Stat(ctx, name)
+	if err != nil {
+		s.fail(err, verb)
+		return
+	}
+	if kind == listFacts && !fi.IsDir() {
+		s.reply(ftp.CodeNoFile, "Not a directory.")
+		return
+	}
+	d, ok := s.takeData()
+	if !ok {
+		return
+	}
+	// NLST of a directory given as argument prefixes each name with it so
+	// the output can be used as RETR arguments (RFC 1123 §4.1.2.7).
+	prefix := ""
+	if kind == listNames && arg != "" && fi.IsDir() {
+		prefix = strings.TrimSuffix(arg, "/") + "/"
+	}
+	facts := s.facts
+	perms := s.acct.Perms.Write
+	maxMatches := s.srv.maxGlobMatches()
+	msg := "Opening ASCII mode data connection for file list."
+	s.startTransfer(verb, vpath, d, msg, func(ctx context.Context, c net.Conn, x *transfer) error {
+		if c == nil {
+			return nil
+		}
+		bw := bufio.NewWriterSize(deadlineWriter{c, s.srv.dataStallTimeout(), x}, 32<<10)
+		var line []byte
+		now := time.Now()
+		emit := func(n string, fi fs.FileInfo) {
+			line = line[:0]
+			switch kind {
+			case listLong:
+				line, _ = ftp.AppendListLine(line, n, fi, now)
+			case listNames:
+				if e, ok := ftp.EncodeName(prefix + n); ok {
+					line = append(append(line, e...), '\r', '\n')
+				}
+			case listFacts:
+				line, _ = ftp.AppendFacts(line, entryFor(n, fi, perms), facts)
+			}
+			bw.Write(line)
+		}
+		if !fi.IsDir() {
+			emit(arg, fi)
+			return bw.Flush()
+		}
+		if kind == listFacts {
+			e := entryFor(".", fi, perms)
+			e.Type = "cdir"
+			line, _ = ftp.AppendFacts(line[:0], e, facts)
+			bw.Write(line)
+		}
+		matches := 0
+		for ent, err := range s.acct.FS.ReadDir(ctx, name) {
+			if err != nil {
+				return err
+			}
+			n := ent.Name()
+			if pattern != "" {
+				if ok, _ := path.Match(pattern, n); !ok {
+					continue
+				}
+				if matches++; matches > maxMatches {
+					break
+				}
+			}
+			emit(n, ent)
+		}
+		return bw.Flush()
+	})
+}
+
+// entryFor describes fi for MLSx.
+func entryFor(name string, fi fs.FileInfo, write bool) ftp.Entry {
+	e := ftp.Entry{Name: name, Info: fi}
+	switch {
+	case fi.IsDir() && write:
+		e.Perm = "flcdmpe"
+	case fi.IsDir():
+		e.Perm = "el"
+	case write:
+		e.Perm = "adfrw"
+	default:
+		e.Perm = "r"
+	}
+	if id, ok := fi.Sys().(storage.Identifier); ok {
+		e.Unique = id.UniqueID()
+	}
+	return e
+}

@@ -1,0 +1,548 @@
+// Package localfs is the local-disk storage backend. Every access goes
+// through an os.Root, so no name — with "..", an absolute path, a backslash
+// or a symbolic link that points out — reaches outside the root directory.
+//
+// Uploads in Truncate mode are written to a hidden temporary file beside the
+// target and renamed over it on Commit, so an interrupted upload never
+// destroys or half-overwrites an existing file. On Abort the received bytes
+// are kept in a hidden partial file (".ferry-part.NAME") that a later upload
+// with an offset resumes. Hidden files of this backend start with ".ferry-"
+// and are neither listed nor reachable by clients.
+package localfs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ferryftp/ferry/storage"
+)
+
+// Prefix starts the name of every hidden file of this backend.
+const Prefix = ".ferry-"
+
+// Options configure a backend. The zero value is a valid configuration.
+type Options struct {
+	// Sync makes Commit fsync the file (and its directory after the rename),
+	// so a committed upload survives power loss. It costs one or two disk
+	// flushes per upload.
+	Sync bool
+	// FileMode and DirMode are the permission bits of new files and
+	// directories, before the umask. Zero means 0644 and 0755.
+	FileMode, DirMode fs.FileMode
+}
+
+// FS is a storage.FS on a local directory.
+type FS struct {
+	root *os.Root
+	opts Options
+}
+
+// Interface guards.
+var (
+	_ storage.FS            = (*FS)(nil)
+	_ storage.Chtimeser     = (*FS)(nil)
+	_ storage.Chmoder       = (*FS)(nil)
+	_ storage.SpaceReporter = (*FS)(nil)
+)
+
+// New opens dir as the root of a backend. dir must exist and be a directory.
+func New(dir string, opts Options) (*FS, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.Stat("."); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if opts.FileMode == 0 {
+		opts.FileMode = 0o644
+	}
+	if opts.DirMode == 0 {
+		opts.DirMode = 0o755
+	}
+	return &FS{root: r, opts: opts}, nil
+}
+
+// Close releases the root directory.
+func (f *FS) Close() error { return f.root.Close() }
+
+// Dir returns the root directory's path.
+func (f *FS) Dir() string { return f.root.Name() }
+
+func hidden(name string) bool {
+	return strings.HasPrefix(path.Base(name), Prefix)
+}
+
+// check refuses names that are not valid storage names or that name one of
+// this backend's hidden files.
+func check(name string) error {
+	if !fs.ValidPath(name) {
+		return storage.ErrBadName
+	}
+	if hidden(name) {
+		return storage.ErrBadName
+	}
+	return nil
+}
+
+func (f *FS) Stat(ctx context.Context, name string) (fs.FileInfo, error) {
+	if err := check(name); err != nil {
+		return nil, err
+	}
+	fi, err := f.root.Stat(name)
+	return fileInfo(fi), mapErr(err)
+}
+
+// fileInfo wraps fi so that its unique identity is available.
+func fileInfo(fi fs.FileInfo) fs.FileInfo {
+	if fi == nil {
+		return nil
+	}
+	return info{fi}
+}
+
+type info struct{ fs.FileInfo }
+
+type ident struct{ dev, ino uint64 }
+
+func (i ident) UniqueID() string { return fmt.Sprintf("%xg%x", i.dev, i.ino) }
+
+func (i info) Sys() any {
+	if st, ok := i.FileInfo.Sys().(*syscall.Stat_t); ok {
+		return ident{uint64(st.Dev), uint64(st.Ino)}
+	}
+	return nil
+}
+
+func (f *FS) ReadDir(ctx context.Context, name string) iter.Seq2[fs.FileInfo, error] {
+	return func(yield func(fs.FileInfo, error) bool) {
+		if err := check(name); err != nil {
+			yield(nil, err)
+			return
+		}
+		d, err := f.root.Open(name)
+		if err != nil {
+			yield(nil, mapErr(err))
+			return
+		}
+		defer d.Close()
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(nil, err)
+				return
+			}
+			ents, err := d.ReadDir(512)
+			for _, e := range ents {
+				n := e.Name()
+				if strings.HasPrefix(n, Prefix) {
+					continue
+				}
+				fi, ierr := e.Info()
+				if ierr != nil {
+					continue // removed meanwhile
+				}
+				if fi.Mode()&fs.ModeSymlink != 0 {
+					// Follow the link only within the root; a link that
+					// leads out (or nowhere) is not listed at all.
+					t, serr := f.root.Stat(path.Join(name, n))
+					if serr != nil {
+						continue
+					}
+					fi = renamed{t, n}
+				}
+				if !yield(fileInfo(fi), nil) {
+					return
+				}
+			}
+			if err == io.EOF || (err == nil && len(ents) == 0) {
+				return
+			}
+			if err != nil {
+				yield(nil, mapErr(err))
+				return
+			}
+		}
+	}
+}
+
+// renamed reports a symlink target's info under the link's name.
+type renamed struct {
+	fs.FileInfo
+	name string
+}
+
+func (r renamed) Name() string { return r.name }
+
+func (f *FS) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+	if err := check(name); err != nil {
+		return nil, err
+	}
+	fh, err := f.root.Open(name)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	fi, err := fh.Stat()
+	if err != nil {
+		fh.Close()
+		return nil, mapErr(err)
+	}
+	if fi.IsDir() {
+		fh.Close()
+		return nil, storage.ErrIsDir
+	}
+	if !fi.Mode().IsRegular() {
+		fh.Close()
+		return nil, fs.ErrPermission
+	}
+	if offset > 0 {
+		if _, err := fh.Seek(offset, io.SeekStart); err != nil {
+			fh.Close()
+			return nil, storage.ErrBadOffset
+		}
+	}
+	// The *os.File itself is returned so that the server's copy to a TCP
+	// connection uses sendfile(2).
+	return fh, nil
+}
+
+func partName(name string) string {
+	dir, base := path.Split(name)
+	p := Prefix + "part." + base
+	if len(p) > 255 {
+		p = Prefix + "part." + base[len(base)-(255-len(Prefix)-5):]
+	}
+	return dir + p
+}
+
+func tempName(name string) string {
+	var b [8]byte
+	rand.Read(b[:])
+	dir, _ := path.Split(name)
+	return dir + Prefix + "tmp." + hex.EncodeToString(b[:])
+}
+
+func (f *FS) Create(ctx context.Context, name string, opts storage.CreateOptions) (storage.Upload, error) {
+	if err := check(name); err != nil {
+		return nil, err
+	}
+	if fi, err := f.root.Stat(name); err == nil && fi.IsDir() {
+		return nil, storage.ErrIsDir
+	}
+	switch opts.Mode {
+	case storage.Append:
+		// Not O_APPEND: splice(2) refuses such files. The upload is the
+		// only writer at the end offset it seeks to.
+		fh, err := f.root.OpenFile(name, os.O_WRONLY|os.O_CREATE, f.opts.FileMode)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		if _, err := fh.Seek(0, io.SeekEnd); err != nil {
+			fh.Close()
+			return nil, mapErr(err)
+		}
+		return &upload{fs: f, f: fh, name: name}, nil
+	case storage.Exclusive:
+		fh, err := f.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.opts.FileMode)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		return &upload{fs: f, f: fh, name: name, removeOnAbort: true}, nil
+	}
+	tmp := tempName(name)
+	part := partName(name)
+	if opts.Offset > 0 {
+		// Claim the partial file of an earlier upload by renaming it, so
+		// that two resumes cannot write the same file.
+		if err := f.root.Rename(part, tmp); err == nil {
+			fh, err := f.root.OpenFile(tmp, os.O_WRONLY, 0)
+			if err != nil {
+				return nil, mapErr(err)
+			}
+			if fi, err := fh.Stat(); err != nil || fi.Size() < opts.Offset {
+				// Too short: put it back for a later try.
+				fh.Close()
+				f.root.Rename(tmp, part)
+				return nil, storage.ErrBadOffset
+			}
+			if err := fh.Truncate(opts.Offset); err != nil {
+				fh.Close()
+				return nil, mapErr(err)
+			}
+			fh.Seek(opts.Offset, io.SeekStart)
+			return &upload{fs: f, f: fh, name: name, tmp: tmp}, nil
+		}
+		// No partial: copy the first Offset bytes of the existing file.
+		src, err := f.root.Open(name)
+		if err != nil {
+			return nil, storage.ErrBadOffset
+		}
+		defer src.Close()
+		if fi, err := src.Stat(); err != nil || fi.Size() < opts.Offset || !fi.Mode().IsRegular() {
+			return nil, storage.ErrBadOffset
+		}
+		fh, err := f.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.opts.FileMode)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		if _, err := io.Copy(fh, io.LimitReader(src, opts.Offset)); err != nil {
+			fh.Close()
+			f.root.Remove(tmp)
+			return nil, mapErr(err)
+		}
+		return &upload{fs: f, f: fh, name: name, tmp: tmp}, nil
+	}
+	fh, err := f.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.opts.FileMode)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return &upload{fs: f, f: fh, name: name, tmp: tmp}, nil
+}
+
+type upload struct {
+	fs            *FS
+	f             *os.File
+	name          string
+	tmp           string // "" when writing in place (Append, Exclusive)
+	removeOnAbort bool
+	n             int64
+	done          bool
+}
+
+func (u *upload) Write(p []byte) (int, error) {
+	n, err := u.f.Write(p)
+	u.n += int64(n)
+	return n, mapErr(err)
+}
+
+// ReadFrom lets io.Copy from a TCP connection use splice(2).
+func (u *upload) ReadFrom(r io.Reader) (int64, error) {
+	n, err := u.f.ReadFrom(r)
+	u.n += n
+	return n, mapErr(err)
+}
+
+func (u *upload) Commit() error {
+	if u.done {
+		return errors.New("localfs: upload already finished")
+	}
+	u.done = true
+	if u.fs.opts.Sync {
+		if err := u.f.Sync(); err != nil {
+			u.f.Close()
+			u.discard()
+			return mapErr(err)
+		}
+	}
+	if err := u.f.Close(); err != nil {
+		u.discard()
+		return mapErr(err)
+	}
+	if u.tmp == "" {
+		return nil
+	}
+	if err := u.fs.root.Rename(u.tmp, u.name); err != nil {
+		u.fs.root.Remove(u.tmp)
+		return mapErr(err)
+	}
+	if u.fs.opts.Sync {
+		if d, err := u.fs.root.Open(path.Dir(u.name)); err == nil {
+			d.Sync()
+			d.Close()
+		}
+	}
+	return nil
+}
+
+func (u *upload) discard() {
+	if u.tmp != "" {
+		u.fs.root.Remove(u.tmp)
+	}
+}
+
+func (u *upload) Abort(cause error) error {
+	if u.done {
+		return nil
+	}
+	u.done = true
+	u.f.Close()
+	switch {
+	case u.tmp == "":
+		if u.removeOnAbort {
+			u.fs.root.Remove(u.name)
+		}
+	case u.n > 0 || u.fileSize() > 0:
+		// Keep what arrived for a resume.
+		if err := u.fs.root.Rename(u.tmp, partName(u.name)); err != nil {
+			u.fs.root.Remove(u.tmp)
+		}
+	default:
+		u.fs.root.Remove(u.tmp)
+	}
+	return nil
+}
+
+func (u *upload) fileSize() int64 {
+	fi, err := u.fs.root.Stat(u.tmp)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+func (f *FS) Mkdir(ctx context.Context, name string) error {
+	if err := check(name); err != nil {
+		return err
+	}
+	return mapErr(f.root.Mkdir(name, f.opts.DirMode))
+}
+
+func (f *FS) Remove(ctx context.Context, name string) error {
+	if err := check(name); err != nil {
+		return err
+	}
+	fi, err := f.root.Lstat(name)
+	if err != nil {
+		return mapErr(err)
+	}
+	if fi.IsDir() {
+		return storage.ErrIsDir
+	}
+	return mapErr(f.root.Remove(name))
+}
+
+func (f *FS) RemoveDir(ctx context.Context, name string) error {
+	if err := check(name); err != nil {
+		return err
+	}
+	if name == "." {
+		return fs.ErrPermission
+	}
+	fi, err := f.root.Lstat(name)
+	if err != nil {
+		return mapErr(err)
+	}
+	if !fi.IsDir() {
+		return storage.ErrNotDir
+	}
+	// Hidden partial files do not keep a directory alive.
+	if d, err := f.root.Open(name); err == nil {
+		ents, _ := d.ReadDir(-1)
+		d.Close()
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), Prefix) {
+				return storage.ErrNotEmpty
+			}
+		}
+		for _, e := range ents {
+			f.root.Remove(path.Join(name, e.Name()))
+		}
+	}
+	return mapErr(f.root.Remove(name))
+}
+
+func (f *FS) Rename(ctx context.Context, from, to string) error {
+	if err := check(from); err != nil {
+		return err
+	}
+	if err := check(to); err != nil {
+		return err
+	}
+	if from == "." || to == "." {
+		return fs.ErrPermission
+	}
+	if _, err := f.root.Lstat(from); err != nil {
+		return mapErr(err)
+	}
+	return mapErr(f.root.Rename(from, to))
+}
+
+func (f *FS) Chtimes(ctx context.Context, name string, mtime time.Time) error {
+	if err := check(name); err != nil {
+		return err
+	}
+	return mapErr(f.root.Chtimes(name, time.Time{}, mtime))
+}
+
+func (f *FS) Chmod(ctx context.Context, name string, mode fs.FileMode) error {
+	if err := check(name); err != nil {
+		return err
+	}
+	return mapErr(f.root.Chmod(name, mode&fs.ModePerm))
+}
+
+func (f *FS) Available(ctx context.Context, name string) (uint64, error) {
+	d, err := f.root.Open(".")
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	defer d.Close()
+	var st syscall.Statfs_t
+	if err := syscall.Fstatfs(int(d.Fd()), &st); err != nil {
+		return 0, mapErr(err)
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
+// mapErr turns OS errors into the storage vocabulary; the server maps that
+// to reply codes. Details (paths, errno text) stay in the wrapped error for
+// the log and never reach a client.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		switch errno {
+		case syscall.ENOSPC:
+			return fmt.Errorf("%w: %v", storage.ErrNoSpace, err)
+		case syscall.EDQUOT:
+			return fmt.Errorf("%w: %v", storage.ErrQuota, err)
+		case syscall.ENOTEMPTY, syscall.EEXIST:
+			if errors.Is(err, fs.ErrExist) {
+				return err
+			}
+			return fmt.Errorf("%w: %v", storage.ErrNotEmpty, err)
+		case syscall.EISDIR:
+			return fmt.Errorf("%w: %v", storage.ErrIsDir, err)
+		case syscall.ENOTDIR:
+			return fmt.Errorf("%w: %v", fs.ErrNotExist, err)
+		case syscall.ENAMETOOLONG, syscall.EINVAL:
+			return fmt.Errorf("%w: %v", storage.ErrBadName, err)
+		case syscall.ELOOP:
+			return fmt.Errorf("%w: %v", storage.ErrOutOfRoot, err)
+		}
+	}
+	if esc := errEscapes(); esc != nil && errors.Is(err, esc) {
+		return fmt.Errorf("%w: %v", storage.ErrOutOfRoot, err)
+	}
+	return err
+}
+
+// errEscapes is the (unexported) error os.Root returns for a name that
+// leads out of the root, captured once so it is matched by identity.
+var errEscapes = sync.OnceValue(func() error {
+	r, err := os.OpenRoot(os.TempDir())
+	if err != nil {
+		return nil
+	}
+	defer r.Close()
+	_, err = r.Stat("../ferry-probe")
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return nil
+})
