@@ -87,6 +87,9 @@ func ParseEPRT(arg string) (netip.AddrPort, error) {
 	if len(f) != 3 {
 		return netip.AddrPort{}, ErrBadAddress
 	}
+	if f[0] != "1" && f[0] != "2" {
+		return netip.AddrPort{}, ErrUnsupportedProtocol
+	}
 	addr, err := netip.ParseAddr(f[1])
 	if err != nil || addr.Zone() != "" {
 		return netip.AddrPort{}, ErrBadAddress
@@ -100,8 +103,6 @@ func ParseEPRT(arg string) (netip.AddrPort, error) {
 		if !addr.Is6() {
 			return netip.AddrPort{}, ErrBadAddress
 		}
-	default:
-		return netip.AddrPort{}, ErrUnsupportedProtocol
 	}
 	port, err := parsePort(f[2])
 	if err != nil {

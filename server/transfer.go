@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ferryftp/ferry/ftp"
@@ -137,9 +138,13 @@ func (s *session) copyIn(dst io.Writer, c net.Conn, x *transfer) error {
 }
 
 // isNetErr tells a data-connection failure from a storage failure.
+// splice(2) and sendfile(2) report a socket's failure as an errno of the
+// file call, so the errnos of a broken connection count too.
 func isNetErr(err error) bool {
 	var oe *net.OpError
-	return errors.As(err, &oe) || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded)
+	return errors.As(err, &oe) || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.ETIMEDOUT)
 }
 
 func (s *session) typeName() string {

@@ -1,0 +1,293 @@
+// Package ftptest runs a Ferry server in-process for tests, on 127.0.0.1:0
+// (or ::1), and speaks raw FTP to it: the model is net/http/httptest.
+package ftptest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferryftp/ferry/auth"
+	"github.com/ferryftp/ferry/ftp"
+	"github.com/ferryftp/ferry/server"
+	"github.com/ferryftp/ferry/storage"
+	"github.com/ferryftp/ferry/storage/memfs"
+)
+
+// Users of a test server: alice may write, bob may only read. Both have the
+// password Password.
+const (
+	Writer   = "alice"
+	Reader   = "bob"
+	Password = "secret"
+)
+
+// Server is a running test server.
+type Server struct {
+	*server.Server
+	Addr string     // host:port of the control listener
+	FS   storage.FS // the users' root
+	// FXP is given to alice's account.
+	FXP []netip.Prefix
+}
+
+// Options configure NewServer.
+type Options struct {
+	FS      storage.FS             // default: a new memfs
+	Network string                 // "tcp4" (default) or "tcp6"
+	Config  func(s *server.Server) // changes server options before Serve
+	Logger  *slog.Logger           // default: discard
+}
+
+// NewServer starts a server that stops when the test ends.
+func NewServer(t testing.TB, o Options) *Server {
+	t.Helper()
+	if o.FS == nil {
+		o.FS = memfs.New()
+	}
+	addr := "127.0.0.1:0"
+	if o.Network == "tcp6" {
+		addr = "[::1]:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", addr, err)
+	}
+	ts := &Server{Addr: ln.Addr().String(), FS: o.FS}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ts.Server = &server.Server{
+		Logger:         logger,
+		LoginFailDelay: -1,
+		Auth: auth.Func(func(ctx context.Context, c auth.ConnInfo, user, pass string) (*auth.Account, error) {
+			if pass != Password {
+				return nil, auth.ErrBadCredentials
+			}
+			switch user {
+			case Writer:
+				return &auth.Account{User: user, FS: o.FS, Perms: auth.Permissions{Write: true, FXP: ts.FXP}}, nil
+			case Reader:
+				return &auth.Account{User: user, FS: o.FS}, nil
+			}
+			return nil, auth.ErrBadCredentials
+		}),
+	}
+	if o.Config != nil {
+		o.Config(ts.Server)
+	}
+	done := make(chan struct{})
+	go func() { ts.Serve(ln); close(done) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ts.Shutdown(ctx)
+		<-done
+	})
+	return ts
+}
+
+// Conn is a raw control connection.
+type Conn struct {
+	t testing.TB
+	C net.Conn
+	R *bufio.Reader
+}
+
+// Dial connects to the server and reads the greeting.
+func (s *Server) Dial(t testing.TB) *Conn {
+	t.Helper()
+	c := Dial(t, s.Addr)
+	if code, _ := c.Read(); code != 220 {
+		t.Fatalf("greeting: got %d", code)
+	}
+	return c
+}
+
+// Dial connects to addr without reading anything.
+func Dial(t testing.TB, addr string) *Conn {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &Conn{t: t, C: nc, R: bufio.NewReader(nc)}
+}
+
+// Login logs in as user with Password.
+func (c *Conn) Login(user string) *Conn {
+	c.t.Helper()
+	c.Expect("USER "+user, 331)
+	c.Expect("PASS "+Password, 230)
+	return c
+}
+
+// Send writes one command line.
+func (c *Conn) Send(line string) {
+	c.t.Helper()
+	c.C.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c.C, line+"\r\n"); err != nil {
+		c.t.Fatalf("send %q: %v", line, err)
+	}
+}
+
+// ReadRaw reads one reply and returns its lines, without CRLF, as sent.
+func (c *Conn) ReadRaw() []string {
+	c.t.Helper()
+	lines, err := ReadReply(c.R, c.C, 10*time.Second)
+	if err != nil {
+		c.t.Fatalf("read reply: %v (so far %q)", err, lines)
+	}
+	return lines
+}
+
+// ReadReply reads one reply of RFC 959 §4.2 from r.
+func ReadReply(r *bufio.Reader, c net.Conn, timeout time.Duration) ([]string, error) {
+	c.SetReadDeadline(time.Now().Add(timeout))
+	var lines []string
+	first := ""
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			return lines, err
+		}
+		l = strings.TrimSuffix(strings.TrimSuffix(l, "\n"), "\r")
+		lines = append(lines, l)
+		if first == "" {
+			if len(l) < 4 {
+				return lines, fmt.Errorf("short reply line %q", l)
+			}
+			first = l
+			if l[3] != '-' {
+				return lines, nil
+			}
+			continue
+		}
+		if len(l) >= 4 && l[:3] == first[:3] && l[3] == ' ' {
+			return lines, nil
+		}
+	}
+}
+
+// Read reads one reply and returns its code and its text (lines joined by
+// "\n", codes stripped from the first and last line).
+func (c *Conn) Read() (int, string) {
+	c.t.Helper()
+	lines := c.ReadRaw()
+	code, _ := strconv.Atoi(lines[0][:3])
+	var text []string
+	for i, l := range lines {
+		if i == 0 || i == len(lines)-1 && len(lines) > 1 {
+			l = l[4:]
+		}
+		text = append(text, l)
+	}
+	return code, strings.Join(text, "\n")
+}
+
+// Cmd sends a command and reads its reply.
+func (c *Conn) Cmd(line string) (int, string) {
+	c.t.Helper()
+	c.Send(line)
+	return c.Read()
+}
+
+// Expect sends a command and fails the test unless the reply has code.
+func (c *Conn) Expect(line string, code int) string {
+	c.t.Helper()
+	got, text := c.Cmd(line)
+	if got != code {
+		c.t.Fatalf("%s: got %d %q, want %d", line, got, text, code)
+	}
+	return text
+}
+
+// Passive sends EPSV and connects to the port it names.
+func (c *Conn) Passive() net.Conn {
+	c.t.Helper()
+	text := c.Expect("EPSV", 229)
+	port, err := ftp.ParseEPSV(text)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	host, _, _ := net.SplitHostPort(c.C.RemoteAddr().String())
+	d, err := net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(int(port))), 5*time.Second)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// PASV sends PASV and connects to the address it names.
+func (c *Conn) PASV() net.Conn {
+	c.t.Helper()
+	text := c.Expect("PASV", 227)
+	ap, err := ftp.ParsePASV(text)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	d, err := net.DialTimeout("tcp", ap.String(), 5*time.Second)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// Active listens on the control connection's local address and sends EPRT
+// (or PORT with port true) for it. Accept the data connection from the
+// returned listener after sending the transfer command.
+func (c *Conn) Active(usePORT bool) net.Listener {
+	c.t.Helper()
+	host, _, _ := net.SplitHostPort(c.C.LocalAddr().String())
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { ln.Close() })
+	ap := netip.MustParseAddrPort(ln.Addr().String())
+	if usePORT {
+		arg, err := ftp.FormatPORT(ap)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		c.Expect("PORT "+arg, 200)
+	} else {
+		c.Expect("EPRT "+ftp.FormatEPRT(ap), 200)
+	}
+	return ln
+}
+
+// Accept accepts one data connection within a deadline.
+func Accept(t testing.TB, ln net.Listener) net.Conn {
+	t.Helper()
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
+	d, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// ReadAll reads a data connection to its end within a deadline.
+func ReadAll(t testing.TB, d net.Conn) []byte {
+	t.Helper()
+	d.SetReadDeadline(time.Now().Add(30 * time.Second))
+	b, err := io.ReadAll(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
