@@ -108,14 +108,18 @@ func FeatMLST(enabled Facts) string {
 // the selection and its canonical text for the 200 reply.
 func ParseOptsMLST(arg string) (Facts, string) {
 	var sel Facts
-	var sb strings.Builder
 	for _, p := range strings.Split(arg, ";") {
 		for _, f := range factNames {
-			if strings.EqualFold(p, f.name) && sel&f.f == 0 {
+			if strings.EqualFold(p, f.name) {
 				sel |= f.f
-				sb.WriteString(f.name)
-				sb.WriteByte(';')
 			}
+		}
+	}
+	var sb strings.Builder
+	for _, f := range factNames {
+		if sel&f.f != 0 {
+			sb.WriteString(f.name)
+			sb.WriteByte(';')
 		}
 	}
 	return sel, sb.String()
