@@ -128,7 +128,8 @@ func (lr *LineReader) ReadLine() (string, error) {
 }
 
 // ParseCommand splits a command line into its verb and argument. The verb is
-// 3 or 4 ASCII letters, case-insensitive (RFC 959 §5.3); the argument is
+// 3 or 4 ASCII letters (RFC 959 §5.3), or up to 8 letters and digits for the
+// de-facto XSHA1/XSHA256/XSHA512; it is case-insensitive. The argument is
 // separated by a single space and kept as sent, so that path names with
 // leading or trailing spaces survive.
 func ParseCommand(line string) (Command, error) {
@@ -136,12 +137,13 @@ func ParseCommand(line string) (Command, error) {
 		return Command{}, ErrEmptyLine
 	}
 	verb, arg, _ := strings.Cut(line, " ")
-	if len(verb) < 3 || len(verb) > 4 {
+	if len(verb) < 3 || len(verb) > 8 {
 		return Command{}, ErrBadVerb
 	}
 	for i := 0; i < len(verb); i++ {
 		c := verb[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !letter && (i == 0 || c < '0' || c > '9') {
 			return Command{}, ErrBadVerb
 		}
 	}

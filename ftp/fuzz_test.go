@@ -29,7 +29,7 @@ func FuzzReadCommand(f *testing.F) {
 				t.Fatalf("bad line %q", line)
 			}
 			if c, err := ParseCommand(line); err == nil {
-				if len(c.Verb) < 3 || len(c.Verb) > 4 || strings.ToUpper(c.Verb) != c.Verb {
+				if len(c.Verb) < 3 || len(c.Verb) > 8 || strings.ToUpper(c.Verb) != c.Verb {
 					t.Fatalf("bad verb %q", c.Verb)
 				}
 			}

@@ -352,7 +352,7 @@ func (s *session) cmdList(verb string, kind listKind, arg string) {
 		arg = parseListArg(arg)
 	}
 	ctx := s.ctx()
-	pattern := ""
+	pattern, globDir := "", ""
 	if arg != "" && kind != listFacts && hasGlob(path.Base(arg)) {
 		if len(arg) > 512 {
 			s.reply(ftp.CodeBadArguments, "Pattern too long.")
@@ -362,6 +362,9 @@ func (s *session) cmdList(verb string, kind listKind, arg string) {
 		if _, err := path.Match(pattern, ""); err != nil {
 			s.reply(ftp.CodeBadArguments, "Malformed pattern.")
 			return
+		}
+		if i := strings.LastIndexByte(arg, '/'); i >= 0 {
+			globDir = arg[:i+1]
 		}
 		arg = path.Dir(arg)
 	}
@@ -384,8 +387,8 @@ func (s *session) cmdList(verb string, kind listKind, arg string) {
 	}
 	// NLST of a directory given as argument prefixes each name with it so
 	// the output can be used as RETR arguments (RFC 1123 §4.1.2.7).
-	prefix := ""
-	if kind == listNames && arg != "" && fi.IsDir() {
+	prefix := globDir
+	if kind == listNames && pattern == "" && arg != "" && fi.IsDir() {
 		prefix = strings.TrimSuffix(arg, "/") + "/"
 	}
 	facts := s.facts

@@ -1,0 +1,162 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/ferryftp/ferry/auth"
+	"github.com/ferryftp/ferry/server"
+	"github.com/ferryftp/ferry/storage/memfs"
+)
+
+// pipeListener hands out net.Pipe connections, so that a server runs
+// inside a synctest bubble and its timeouts run on the fake clock.
+type pipeListener struct {
+	ch     chan net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{ch: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error { l.once.Do(func() { close(l.closed) }); return nil }
+func (l *pipeListener) Addr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 21}
+}
+
+func (l *pipeListener) dial() net.Conn {
+	a, b := net.Pipe()
+	l.ch <- &tcpish{b}
+	return a
+}
+
+// tcpish gives a pipe end TCP addresses, as the server expects.
+type tcpish struct{ net.Conn }
+
+func (t *tcpish) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000} }
+func (t *tcpish) LocalAddr() net.Addr  { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 21} }
+
+func pipeServer(t *testing.T, config func(*server.Server)) (*server.Server, *pipeListener) {
+	fsys := memfs.New()
+	srv := &server.Server{
+		Logger: slog.New(slog.DiscardHandler),
+		Auth: auth.Func(func(ctx context.Context, c auth.ConnInfo, user, pass string) (*auth.Account, error) {
+			if user == "alice" && pass == "secret" {
+				return &auth.Account{User: user, FS: fsys, Perms: auth.Permissions{Write: true}}, nil
+			}
+			return nil, auth.ErrBadCredentials
+		}),
+	}
+	if config != nil {
+		config(srv)
+	}
+	ln := newPipeListener()
+	go srv.Serve(ln)
+	return srv, ln
+}
+
+func readLine(t *testing.T, r *bufio.Reader) string {
+	t.Helper()
+	l, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return strings.TrimRight(l, "\r\n")
+}
+
+func TestIdleTimeoutFakeClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv, ln := pipeServer(t, nil)
+		defer srv.Close()
+		c := ln.dial()
+		r := bufio.NewReader(c)
+		readLine(t, r)
+		start := time.Now()
+		if l := readLine(t, r); !strings.HasPrefix(l, "421 ") {
+			t.Fatalf("got %q", l)
+		}
+		if d := time.Since(start); d != 15*time.Minute {
+			t.Fatalf("idle timeout after %v, want the default 15m", d)
+		}
+		if _, err := r.ReadByte(); !errors.Is(err, io.EOF) {
+			t.Fatalf("not closed: %v", err)
+		}
+	})
+}
+
+func TestLoginFailDelayFakeClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv, ln := pipeServer(t, func(s *server.Server) { s.LoginFailDelay = 2 * time.Second })
+		defer srv.Close()
+		c := ln.dial()
+		r := bufio.NewReader(c)
+		readLine(t, r)
+		io.WriteString(c, "USER alice\r\n")
+		readLine(t, r)
+		start := time.Now()
+		io.WriteString(c, "PASS wrong\r\n")
+		if l := readLine(t, r); !strings.HasPrefix(l, "530 ") {
+			t.Fatal(l)
+		}
+		if d := time.Since(start); d != 2*time.Second {
+			t.Fatalf("failed PASS answered after %v", d)
+		}
+		// A right password is answered at once.
+		io.WriteString(c, "USER alice\r\n")
+		readLine(t, r)
+		start = time.Now()
+		io.WriteString(c, "PASS secret\r\n")
+		if l := readLine(t, r); !strings.HasPrefix(l, "230 ") {
+			t.Fatal(l)
+		}
+		if d := time.Since(start); d != 0 {
+			t.Fatalf("login took %v", d)
+		}
+		c.Close()
+	})
+}
+
+// TestShutdownDeadlineFakeClock: a session that never finishes its command
+// is closed when Shutdown's context ends.
+func TestShutdownDeadlineFakeClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv, ln := pipeServer(t, nil)
+		c := ln.dial()
+		r := bufio.NewReader(c)
+		readLine(t, r)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		// The idle session is told at once.
+		go func() {
+			if l := readLine(t, r); !strings.HasPrefix(l, "421 ") {
+				t.Errorf("got %q", l)
+			}
+		}()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if srv.Sessions() != 0 {
+			t.Fatal("sessions left")
+		}
+	})
+}
