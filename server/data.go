@@ -185,8 +185,12 @@ func (s *session) openData(ctx context.Context, x *transfer, d dataSource) (net.
 }
 
 // validPort checks a PORT/EPRT target: never a privileged port, and only the
-// client's own address unless FXP allows the target.
-func (s *session) validPort(ap netip.AddrPort) bool {
+// client's own address unless FXP allows the target. An unspecified address
+// (lftp sends "EPRT |2|::|port|" on IPv6) means the client's own.
+func (s *session) validPort(ap *netip.AddrPort) bool {
+	if ap.Addr().IsUnspecified() {
+		*ap = netip.AddrPortFrom(s.remote.Addr(), ap.Port())
+	}
 	if ap.Port() < 1024 {
 		s.reply(ftp.CodeBadArguments, "Refusing to connect to a privileged port (below 1024).")
 		return false
@@ -208,7 +212,7 @@ func (s *session) cmdPORT(arg string) {
 		s.reply(ftp.CodeBadArguments, "Malformed PORT argument, want h1,h2,h3,h4,p1,p2.")
 		return
 	}
-	if !s.validPort(ap) {
+	if !s.validPort(&ap) {
 		return
 	}
 	s.closePassive()
@@ -230,7 +234,7 @@ func (s *session) cmdEPRT(arg string) {
 		s.reply(ftp.CodeBadArguments, "Malformed EPRT argument, want |proto|address|port|.")
 		return
 	}
-	if !s.validPort(ap) {
+	if !s.validPort(&ap) {
 		return
 	}
 	s.closePassive()
