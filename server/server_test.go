@@ -29,8 +29,14 @@ type dataMode struct {
 }
 
 var modes = []dataMode{
-	{"EPSV", func(t testing.TB, c *ftptest.Conn) func() net.Conn { d := c.Passive(); return func() net.Conn { return d } }},
-	{"PASV", func(t testing.TB, c *ftptest.Conn) func() net.Conn { d := c.PASV(); return func() net.Conn { return d } }},
+	{"EPSV", func(t testing.TB, c *ftptest.Conn) func() net.Conn {
+		d := c.Passive()
+		return func() net.Conn { return d }
+	}},
+	{"PASV", func(t testing.TB, c *ftptest.Conn) func() net.Conn {
+		d := c.PASV()
+		return func() net.Conn { return d }
+	}},
 	{"EPRT", func(t testing.TB, c *ftptest.Conn) func() net.Conn {
 		ln := c.Active(false)
 		return func() net.Conn { return ftptest.Accept(t, ln) }

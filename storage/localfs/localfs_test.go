@@ -34,7 +34,7 @@ func TestConfinement(t *testing.T) {
 	root := t.TempDir()
 	os.Mkdir(filepath.Join(root, "pub"), 0o755)
 	os.WriteFile(filepath.Join(root, "pub", "ok"), []byte("ok"), 0o644)
-	os.Symlink(outside, filepath.Join(root, "out"))                       // dir link out
+	os.Symlink(outside, filepath.Join(root, "out"))                        // dir link out
 	os.Symlink(filepath.Join(outside, "secret"), filepath.Join(root, "s")) // file link out
 	os.Symlink("pub/ok", filepath.Join(root, "in"))                        // link inside
 	os.WriteFile(filepath.Join(root, `a\..\..\x`), []byte("literal"), 0o644)

@@ -68,7 +68,9 @@ func (i info) Sys() any           { return ident(i.id) }
 
 type ident uint64
 
-func (i ident) UniqueID() string { return "m" + strings.ToLower(strings.TrimLeft(hex16(uint64(i)), "0")) }
+func (i ident) UniqueID() string {
+	return "m" + strings.ToLower(strings.TrimLeft(hex16(uint64(i)), "0"))
+}
 
 func hex16(v uint64) string {
 	const d = "0123456789abcdef"
