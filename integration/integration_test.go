@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -62,7 +63,25 @@ type ferry struct {
 	Data     string // data directory
 	Root     string // files directory
 	cmd      *exec.Cmd
-	stderr   *bytes.Buffer
+	stderr   *syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer the child process writes while tests read.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 var (
@@ -79,7 +98,7 @@ func startFerry(t *testing.T, listen string, args ...string) *ferry {
 	cmd.Dir = wd
 	cmd.Env = append(os.Environ(), "FERRY_PASSWORD=")
 	stdout, _ := cmd.StdoutPipe()
-	f := &ferry{cmd: cmd, stderr: &bytes.Buffer{}, Data: filepath.Join(wd, "ferry-data"), Root: filepath.Join(wd, "ferry-data", "files"), User: "ferry"}
+	f := &ferry{cmd: cmd, stderr: &syncBuffer{}, Data: filepath.Join(wd, "ferry-data"), Root: filepath.Join(wd, "ferry-data", "files"), User: "ferry"}
 	cmd.Stderr = f.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -169,7 +188,7 @@ func TestEmbeddedDefault(t *testing.T) {
 	if bytes.Contains(users, []byte(f.Password)) || !bytes.Contains(users, []byte("$argon2id$")) {
 		t.Fatal("users file does not hold only a hash")
 	}
-	if bytes.Contains(f.stderr.Bytes(), []byte(f.Password)) {
+	if strings.Contains(f.stderr.String(), f.Password) {
 		t.Fatal("password in the log")
 	}
 }

@@ -1,0 +1,77 @@
+package users
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ferryftp/ferry/auth"
+	"github.com/ferryftp/ferry/auth/password"
+	"github.com/ferryftp/ferry/storage/memfs"
+)
+
+func TestStore(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "users.toml")
+	h, _ := password.Hash("pw1")
+	os.MkdirAll(filepath.Join(dir, "alice"), 0o755)
+	if err := Save(file, []User{{Name: "alice", Password: h, Home: "alice", Permission: ReadWrite, FXP: []string{"192.0.2.0/24", "198.51.100.7"}}}); err != nil {
+		t.Fatal(err)
+	}
+	s := &Store{Path: file, Anonymous: memfs.New()}
+	ctx := context.Background()
+	a, err := s.Authenticate(ctx, auth.ConnInfo{}, "alice", "pw1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Perms.Write || !a.Perms.AllowsFXP(netip.MustParseAddr("192.0.2.9")) || !a.Perms.AllowsFXP(netip.MustParseAddr("198.51.100.7")) || a.Perms.AllowsFXP(netip.MustParseAddr("198.51.100.8")) {
+		t.Fatalf("perms %+v", a.Perms)
+	}
+	// The cached credential still needs the right password.
+	if _, err := s.Authenticate(ctx, auth.ConnInfo{}, "alice", "pw1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, auth.ConnInfo{}, "alice", "pw2"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if _, err := s.Authenticate(ctx, auth.ConnInfo{}, "mallory", "pw1"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Fatalf("unknown user: %v", err)
+	}
+	if a, err := s.Authenticate(ctx, auth.ConnInfo{}, "anonymous", "x@y"); err != nil || a.Perms.Write {
+		t.Fatalf("anonymous: %v %+v", err, a)
+	}
+	// A changed file is reread: the new password works, the cached old one not.
+	h2, _ := password.Hash("pw2")
+	time.Sleep(10 * time.Millisecond) // a distinct mtime on coarse file systems
+	Save(file, []User{{Name: "alice", Password: h2, Home: "alice"}})
+	if _, err := s.Authenticate(ctx, auth.ConnInfo{}, "alice", "pw1"); err == nil {
+		t.Fatal("old password after change")
+	}
+	if a, err := s.Authenticate(ctx, auth.ConnInfo{}, "alice", "pw2"); err != nil || a.Perms.Write {
+		t.Fatalf("new password: %v; read-only by default: %+v", err, a)
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	dir := t.TempDir()
+	h, _ := password.Hash("x")
+	for name, body := range map[string]string{
+		"plain password": "[[user]]\nname='a'\npassword='x'\nhome='h'\n",
+		"bad name":       "[[user]]\nname='a b'\npassword='" + h + "'\nhome='h'\n",
+		"no home":        "[[user]]\nname='a'\npassword='" + h + "'\n",
+		"bad perm":       "[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\npermission='all'\n",
+		"bad fxp":        "[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\nfxp=['nowhere']\n",
+		"unknown key":    "[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\nadmin=true\n",
+		"twice":          "[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\n[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\n",
+	} {
+		f := filepath.Join(dir, "u.toml")
+		os.WriteFile(f, []byte(body), 0o600)
+		if _, err := Load(f); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
