@@ -3,9 +3,11 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,26 +17,57 @@ import (
 )
 
 // listenPassive opens a passive listener on the control connection's local
-// address, in the configured port range.
+// address, in the configured port range. Without a range it picks random
+// ports of the system's ephemeral range itself: bind(2) to port 0 scans
+// that range in the kernel and becomes slow (milliseconds) when many
+// recent data connections sit in TIME_WAIT.
 func (s *session) listenPassive() (net.Listener, error) {
 	ip := s.local.Addr()
 	r := s.srv.PassivePorts
+	tries := int(r.Hi-r.Lo) + 1
 	if r.Lo == 0 {
-		return net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
+		r = ephemeralPorts()
+		tries = 16
 	}
 	n := int(r.Hi-r.Lo) + 1
 	start := rand.IntN(n)
 	var lastErr error
-	for i := 0; i < n; i++ {
-		port := r.Lo + uint16((start+i)%n)
-		ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, port).String())
+	for i := 0; i < tries; i++ {
+		port := r.Lo + uint16((start+i*7919)%n)
+		ln, err := listenTCP(netip.AddrPortFrom(ip, port))
 		if err == nil {
 			return ln, nil
 		}
 		lastErr = err
 	}
+	if s.srv.PassivePorts.Lo == 0 {
+		return listenTCP(netip.AddrPortFrom(ip, 0))
+	}
 	return nil, lastErr
 }
+
+// listenTCP opens a plain TCP listener: Go listens with MPTCP by default
+// where the kernel has it, which doubles the cost of each short-lived data
+// listener and buys nothing for one connection.
+// Data connections live for one transfer, guarded by the stall timeout, so
+// they get no TCP keep-alive either (four setsockopt calls each).
+func listenTCP(ap netip.AddrPort) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	lc.SetMultipathTCP(false)
+	return lc.Listen(context.Background(), "tcp", ap.String())
+}
+
+// ephemeralPorts is the system's ephemeral port range.
+var ephemeralPorts = sync.OnceValue(func() PortRange {
+	r := PortRange{Lo: 32768, Hi: 60999}
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var lo, hi int
+		if _, err := fmt.Sscanf(string(b), "%d %d", &lo, &hi); err == nil && lo >= 1024 && hi >= lo && hi <= 65535 {
+			r = PortRange{Lo: uint16(lo), Hi: uint16(hi)}
+		}
+	}
+	return r
+})
 
 // closePassive drops a pending passive listener (at most one per session).
 func (s *session) closePassive() {
@@ -170,6 +203,7 @@ func (s *session) openData(ctx context.Context, x *transfer, d dataSource) (net.
 	}
 	dialer := net.Dialer{
 		Deadline:  deadline,
+		KeepAlive: -1,
 		LocalAddr: &net.TCPAddr{IP: s.local.Addr().AsSlice()},
 	}
 	network := "tcp4"

@@ -427,6 +427,23 @@ func (s *session) cmdList(verb string, kind listKind, arg string) {
 			bw.Write(line)
 		}
 		matches := 0
+		if nl, ok := s.acct.FS.(storage.NameLister); ok && kind == listNames {
+			for n, err := range nl.ReadDirNames(ctx, name) {
+				if err != nil {
+					return err
+				}
+				if pattern != "" {
+					if ok, _ := path.Match(pattern, n); !ok {
+						continue
+					}
+					if matches++; matches > maxMatches {
+						break
+					}
+				}
+				emit(n, nil)
+			}
+			return bw.Flush()
+		}
 		for ent, err := range s.acct.FS.ReadDir(ctx, name) {
 			if err != nil {
 				return err

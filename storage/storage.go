@@ -96,6 +96,12 @@ type SpaceReporter interface {
 	Available(ctx context.Context, name string) (uint64, error)
 }
 
+// NameLister streams the names in a directory without describing each
+// entry, for NLST on large directories.
+type NameLister interface {
+	ReadDirNames(ctx context.Context, name string) iter.Seq2[string, error]
+}
+
 // Identifier is implemented by a FileInfo.Sys() value that carries a unique
 // identity for the MLSx unique fact.
 type Identifier interface {

@@ -21,8 +21,10 @@ import (
 	"iter"
 	"os"
 	"path"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,6 +57,7 @@ var (
 	_ storage.Chtimeser     = (*FS)(nil)
 	_ storage.Chmoder       = (*FS)(nil)
 	_ storage.SpaceReporter = (*FS)(nil)
+	_ storage.NameLister    = (*FS)(nil)
 )
 
 // New opens dir as the root of a backend. dir must exist and be a directory.
@@ -129,62 +132,146 @@ func (i info) Sys() any {
 
 func (f *FS) ReadDir(ctx context.Context, name string) iter.Seq2[fs.FileInfo, error] {
 	return func(yield func(fs.FileInfo, error) bool) {
-		if err := check(name); err != nil {
-			yield(nil, err)
-			return
-		}
-		d, err := f.root.Open(name)
+		infos := make([]fs.FileInfo, 0, batch)
+		err := f.dirBatches(ctx, name, func(dir *os.Root, ents []dirent) bool {
+			infos = statBatch(dir, ents, infos[:0])
+			for _, fi := range infos {
+				if fi != nil && !yield(fi, nil) {
+					return false
+				}
+			}
+			return true
+		})
 		if err != nil {
-			yield(nil, mapErr(err))
-			return
-		}
-		defer d.Close()
-		for {
-			if err := ctx.Err(); err != nil {
-				yield(nil, err)
-				return
-			}
-			ents, err := d.ReadDir(512)
-			for _, e := range ents {
-				n := e.Name()
-				if strings.HasPrefix(n, Prefix) {
-					continue
-				}
-				fi, ierr := e.Info()
-				if ierr != nil {
-					continue // removed meanwhile
-				}
-				if fi.Mode()&fs.ModeSymlink != 0 {
-					// Follow the link only within the root; a link that
-					// leads out (or nowhere) is not listed at all.
-					t, serr := f.root.Stat(path.Join(name, n))
-					if serr != nil {
-						continue
-					}
-					fi = renamed{t, n}
-				}
-				if !yield(fileInfo(fi), nil) {
-					return
-				}
-			}
-			if err == io.EOF || (err == nil && len(ents) == 0) {
-				return
-			}
-			if err != nil {
-				yield(nil, mapErr(err))
-				return
-			}
+			yield(nil, err)
 		}
 	}
 }
 
-// renamed reports a symlink target's info under the link's name.
-type renamed struct {
-	fs.FileInfo
-	name string
+// ReadDirNames streams the names in the directory name without a stat per
+// entry (NLST); links that lead out of the root are left out as in ReadDir.
+func (f *FS) ReadDirNames(ctx context.Context, name string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		err := f.dirBatches(ctx, name, func(dir *os.Root, ents []dirent) bool {
+			for _, e := range ents {
+				if e.typ == fs.ModeSymlink || e.typ == modeUnknown {
+					if fi, err := dir.Stat(e.name); err != nil || !(fi.Mode().IsRegular() || fi.IsDir()) {
+						continue
+					}
+				}
+				if !yield(e.name, nil) {
+					return false
+				}
+			}
+			return true
+		})
+		if err != nil {
+			yield("", err)
+		}
+	}
 }
 
-func (r renamed) Name() string { return r.name }
+const batch = 512
+
+// dirBatches calls fn with the visible entries of a directory, a batch at
+// a time, and the directory opened as an os.Root, so that each entry can be
+// stat-ed with one fstatat(2) and links are followed only inside it. fn
+// returns false to stop.
+func (f *FS) dirBatches(ctx context.Context, name string, fn func(dir *os.Root, ents []dirent) bool) error {
+	if err := check(name); err != nil {
+		return err
+	}
+	dir := f.root
+	if name != "." {
+		fi, err := f.root.Stat(name)
+		if err != nil {
+			return mapErr(err)
+		}
+		if !fi.IsDir() {
+			return storage.ErrNotDir
+		}
+		if dir, err = f.root.OpenRoot(name); err != nil {
+			return mapErr(err)
+		}
+		defer dir.Close()
+	}
+	d, err := dir.Open(".")
+	if err != nil {
+		return mapErr(err)
+	}
+	defer d.Close()
+	rd := newDirentReader(d)
+	ents := make([]dirent, 0, batch)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ents, err = rd.next(batch, ents[:0])
+		vis := ents[:0]
+		for _, e := range ents {
+			if !strings.HasPrefix(e.name, Prefix) {
+				vis = append(vis, e)
+			}
+		}
+		if len(vis) > 0 && !fn(dir, vis) {
+			return nil
+		}
+		if err != nil {
+			return mapErr(err)
+		}
+		if len(ents) == 0 {
+			return nil
+		}
+	}
+}
+
+// statBatch describes ents, in order, stat-ing them on several goroutines:
+// one stat per entry is what a large listing spends its time on. Entries
+// that vanished, and links that lead out of the root or nowhere, are nil.
+func statBatch(dir *os.Root, ents []dirent, out []fs.FileInfo) []fs.FileInfo {
+	out = append(out, make([]fs.FileInfo, len(ents))...)
+	one := func(i int) {
+		e := ents[i]
+		var fi fs.FileInfo
+		var err error
+		if e.typ == fs.ModeSymlink || e.typ == modeUnknown {
+			fi, err = dir.Stat(e.name) // follows links, inside dir only
+		} else {
+			fi, err = dir.Lstat(e.name)
+		}
+		if err != nil {
+			return
+		}
+		out[i] = fileInfo(fi)
+	}
+	workers := min(runtime.GOMAXPROCS(0), 4)
+	if workers < 2 || len(ents) < 128 {
+		for i := range ents {
+			one(i)
+		}
+		return out
+	}
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(64)) - 64
+				if i >= len(ents) {
+					return
+				}
+				for j := i; j < min(i+64, len(ents)); j++ {
+					one(j)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
 
 func (f *FS) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
 	if err := check(name); err != nil {

@@ -1,0 +1,559 @@
+// Command load drives any FTP server with a bounded load and reports
+// figures: logins per second, small-file transfers per second, memory per
+// idle session, single-stream throughput — and the same I/O done by a
+// minimal Go program (sendfile file→socket, socket→file) as the baseline.
+// Every run stops by itself (-d, -n).
+//
+//	go run ./bench/load -addr 127.0.0.1:2121 -user u -pass p logins -c 32 -d 5s
+//	go run ./bench/load -addr … small -c 8 -n 4000 -size 4096
+//	go run ./bench/load -addr … idle -n 10000 -pid PID
+//	go run ./bench/load -addr … retr -path big.bin      (then: baseline-retr -file /path/big.bin)
+//	go run ./bench/load -addr … stor -size 1073741824   (then: baseline-stor -size 1073741824 -dir /tmp)
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var (
+	addr = flag.String("addr", "127.0.0.1:2121", "server control address")
+	user = flag.String("user", "ferry", "user name")
+	pass = flag.String("pass", os.Getenv("FERRY_PASSWORD"), "password (default $FERRY_PASSWORD)")
+)
+
+func main() {
+	flag.Parse()
+	if flag.NArg() == 0 {
+		fmt.Fprintln(os.Stderr, "usage: load [flags] logins|small|idle|list|retr|stor|baseline-retr|baseline-stor [mode flags]")
+		os.Exit(2)
+	}
+	mode, args := flag.Arg(0), flag.Args()[1:]
+	fs := flag.NewFlagSet(mode, flag.ExitOnError)
+	conc := fs.Int("c", 32, "concurrent clients")
+	dur := fs.Duration("d", 5*time.Second, "duration")
+	n := fs.Int("n", 1000, "count (files, sessions)")
+	size := fs.Int64("size", 4096, "bytes per file")
+	path := fs.String("path", "big.bin", "remote path")
+	file := fs.String("file", "", "local file (baseline-retr)")
+	dir := fs.String("dir", os.TempDir(), "local directory (baseline-stor)")
+	pid := fs.Int("pid", 0, "server process whose RSS to read (idle)")
+	hold := fs.Duration("hold", 2*time.Second, "how long to hold idle sessions")
+	fs.Parse(args)
+	var err error
+	switch mode {
+	case "logins":
+		err = logins(*conc, *dur)
+	case "small":
+		err = small(*conc, *n, int(*size))
+	case "idle":
+		err = idle(*n, *pid, *hold)
+	case "list":
+		err = list(*path)
+	case "retr":
+		err = retr(*path)
+	case "stor":
+		err = stor(*path, *size)
+	case "baseline-retr":
+		err = baselineRetr(*file)
+	case "baseline-stor":
+		err = baselineStor(*dir, *size)
+	default:
+		err = fmt.Errorf("unknown mode %q", mode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+}
+
+// conn is a minimal FTP control connection.
+type conn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dial() (*conn, error) {
+	c, err := net.DialTimeout("tcp", *addr, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	fc := &conn{c: c, r: bufio.NewReaderSize(c, 4096)}
+	if code, msg, err := fc.read(); err != nil || code != 220 {
+		c.Close()
+		return nil, fmt.Errorf("greeting %d %s %v", code, msg, err)
+	}
+	return fc, nil
+}
+
+func (c *conn) read() (int, string, error) {
+	c.c.SetReadDeadline(time.Now().Add(60 * time.Second))
+	line, err := c.r.ReadString('\n')
+	if err != nil {
+		return 0, "", err
+	}
+	if len(line) < 4 {
+		return 0, "", fmt.Errorf("short reply %q", line)
+	}
+	code, _ := strconv.Atoi(line[:3])
+	if line[3] == '-' {
+		for {
+			l, err := c.r.ReadString('\n')
+			if err != nil {
+				return 0, "", err
+			}
+			if strings.HasPrefix(l, line[:3]+" ") {
+				break
+			}
+		}
+	}
+	return code, strings.TrimSpace(line[4:]), nil
+}
+
+func (c *conn) cmd(want int, format string, a ...any) (string, error) {
+	fmt.Fprintf(c.c, format+"\r\n", a...)
+	code, msg, err := c.read()
+	if err != nil {
+		return "", err
+	}
+	if code != want {
+		return msg, fmt.Errorf("%s: %d %s", strings.Fields(fmt.Sprintf(format, a...))[0], code, msg)
+	}
+	return msg, nil
+}
+
+func (c *conn) login() error {
+	if _, err := c.cmd(331, "USER %s", *user); err != nil {
+		return err
+	}
+	_, err := c.cmd(230, "PASS %s", *pass)
+	return err
+}
+
+func (c *conn) close() {
+	c.cmd(221, "QUIT")
+	c.c.Close()
+}
+
+// passive opens a data connection with EPSV.
+func (c *conn) passive() (net.Conn, error) {
+	msg, err := c.cmd(229, "EPSV")
+	if err != nil {
+		return nil, err
+	}
+	i := strings.Index(msg, "(|||")
+	j := strings.LastIndex(msg, "|)")
+	if i < 0 || j < i {
+		return nil, fmt.Errorf("EPSV reply %q", msg)
+	}
+	host, _, _ := net.SplitHostPort(*addr)
+	return net.DialTimeout("tcp", net.JoinHostPort(host, msg[i+4:j]), 10*time.Second)
+}
+
+func logins(conc int, d time.Duration) error {
+	var ok, failed atomic.Int64
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < conc; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				c, err := dial()
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				if err := c.login(); err != nil {
+					failed.Add(1)
+					c.c.Close()
+					continue
+				}
+				c.close()
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	fmt.Printf("logins: %d ok, %d failed in %v: %.0f logins/s (%d concurrent)\n", ok.Load(), failed.Load(), el.Round(time.Millisecond), float64(ok.Load())/el.Seconds(), conc)
+	return nil
+}
+
+func small(conc, n, size int) error {
+	payload := make([]byte, size)
+	for i := range payload {
+		payload[i] = byte(i)
+	}
+	var done, failed atomic.Int64
+	var wg sync.WaitGroup
+	per := n / conc
+	run := time.Now().UnixNano() % 1e6
+	start := time.Now()
+	var firstErr atomic.Value
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := dial()
+			if err == nil {
+				err = c.login()
+			}
+			if err != nil {
+				firstErr.CompareAndSwap(nil, err)
+				failed.Add(int64(per))
+				return
+			}
+			defer c.close()
+			c.cmd(200, "TYPE I")
+			buf := make([]byte, size)
+			for i := 0; i < per; i++ {
+				name := fmt.Sprintf("load-%d-%d-%d.bin", run, w, i)
+				if err := c.put(name, payload); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					failed.Add(1)
+					continue
+				}
+				done.Add(1)
+				if err := c.get(name, buf); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					failed.Add(1)
+					continue
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	fmt.Printf("small files: %d transfers (%d up + %d down of %d B), %d failed, in %v: %.0f files/s (%d clients)\n",
+		done.Load(), done.Load()/2, done.Load()/2, size, failed.Load(), el.Round(time.Millisecond), float64(done.Load())/el.Seconds(), conc)
+	if e := firstErr.Load(); e != nil {
+		fmt.Println("first error:", e)
+	}
+	return nil
+}
+
+func (c *conn) put(name string, data []byte) error {
+	d, err := c.passive()
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if _, err := c.cmd(150, "STOR %s", name); err != nil {
+		return err
+	}
+	if _, err := d.Write(data); err != nil {
+		return err
+	}
+	d.Close()
+	_, err = c.cmd226()
+	return err
+}
+
+func (c *conn) cmd226() (string, error) {
+	code, msg, err := c.read()
+	if err == nil && code != 226 {
+		err = fmt.Errorf("transfer: %d %s", code, msg)
+	}
+	return msg, err
+}
+
+func (c *conn) get(name string, buf []byte) error {
+	d, err := c.passive()
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if _, err := c.cmd(150, "RETR %s", name); err != nil {
+		return err
+	}
+	if _, err := io.Copy(io.Discard, d); err != nil {
+		return err
+	}
+	_, err = c.cmd226()
+	return err
+}
+
+func rss(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for %d", pid)
+}
+
+// pss sums the proportional set size of pid and its children (forking
+// servers) from smaps_rollup.
+func pss(pid int) int64 {
+	total := int64(0)
+	var walk func(p int)
+	walk = func(p int) {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", p)); err == nil {
+			for _, l := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(l, "Pss:"); ok {
+					kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+					total += kb << 10
+				}
+			}
+		}
+		kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p, p))
+		for _, k := range strings.Fields(string(kids)) {
+			c, _ := strconv.Atoi(k)
+			walk(c)
+		}
+	}
+	walk(pid)
+	return total
+}
+
+func idle(n, pid int, hold time.Duration) error {
+	var before, beforePSS int64
+	if pid > 0 {
+		var err error
+		if before, err = rss(pid); err != nil {
+			return err
+		}
+		beforePSS = pss(pid)
+	}
+	conns := make([]*conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.c.Close()
+		}
+	}()
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		c, err := dial()
+		if err == nil {
+			err = c.login()
+		}
+		if err != nil {
+			return fmt.Errorf("session %d: %v", i, err)
+		}
+		// Drop the client's buffer: only the server's memory is measured.
+		c.r = bufio.NewReaderSize(c.c, 16)
+		conns = append(conns, c)
+	}
+	fmt.Printf("idle: %d sessions logged in in %v\n", n, time.Since(start).Round(time.Millisecond))
+	time.Sleep(hold)
+	if pid > 0 {
+		after, err := rss(pid)
+		if err != nil {
+			return err
+		}
+		afterPSS := pss(pid)
+		fmt.Printf("idle: server RSS %d KiB -> %d KiB: %.1f KiB per session; PSS (with children) %.1f KiB per session\n",
+			before>>10, after>>10, float64(after-before)/1024/float64(n), float64(afterPSS-beforePSS)/1024/float64(n))
+	}
+	return nil
+}
+
+// list times LIST and MLSD of path, each from the command to the 226.
+func list(path string) error {
+	c, err := dial()
+	if err != nil {
+		return err
+	}
+	if err := c.login(); err != nil {
+		return err
+	}
+	defer c.close()
+	for _, verb := range []string{"LIST", "MLSD"} {
+		d, err := c.passive()
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		if _, err := c.cmd(150, "%s %s", verb, path); err != nil {
+			return err
+		}
+		n, err := io.Copy(io.Discard, d)
+		if err != nil {
+			return err
+		}
+		d.Close()
+		if _, err := c.cmd226(); err != nil {
+			return err
+		}
+		fmt.Printf("%s %s: %d bytes in %v\n", verb, path, n, time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+func retr(path string) error {
+	c, err := dial()
+	if err != nil {
+		return err
+	}
+	if err := c.login(); err != nil {
+		return err
+	}
+	defer c.close()
+	c.cmd(200, "TYPE I")
+	d, err := c.passive()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if _, err := c.cmd(150, "RETR %s", path); err != nil {
+		return err
+	}
+	n, err := io.Copy(io.Discard, d)
+	if err != nil {
+		return err
+	}
+	d.Close()
+	if _, err := c.cmd226(); err != nil {
+		return err
+	}
+	report("RETR", n, time.Since(start))
+	return nil
+}
+
+func report(what string, n int64, d time.Duration) {
+	fmt.Printf("%s: %d bytes in %v: %.0f MB/s\n", what, n, d.Round(time.Millisecond), float64(n)/d.Seconds()/1e6)
+}
+
+// source is a file of size bytes to send (sendfile from page cache on both
+// sides of the comparison).
+func source(size int64) (*os.File, error) {
+	f, err := os.CreateTemp("", "load-src-*")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	for w := int64(0); w < size; w += int64(len(buf)) {
+		f.Write(buf[:min(int64(len(buf)), size-w)])
+	}
+	return f, nil
+}
+
+func stor(path string, size int64) error {
+	src, err := source(size)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	src.Seek(0, 0)
+	c, err := dial()
+	if err != nil {
+		return err
+	}
+	if err := c.login(); err != nil {
+		return err
+	}
+	defer c.close()
+	c.cmd(200, "TYPE I")
+	d, err := c.passive()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if _, err := c.cmd(150, "STOR %s", path); err != nil {
+		return err
+	}
+	n, err := io.Copy(d, src)
+	if err != nil {
+		return err
+	}
+	d.Close()
+	if _, err := c.cmd226(); err != nil {
+		return err
+	}
+	report("STOR", n, time.Since(start))
+	return nil
+}
+
+// baselineRetr: a minimal Go program's download: a goroutine sends file
+// to a TCP socket (sendfile), the client discards it.
+func baselineRetr(file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		io.Copy(c, f)
+		c.Close()
+	}()
+	start := time.Now()
+	d, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(io.Discard, d)
+	d.Close()
+	report("baseline RETR (sendfile file->socket)", n, time.Since(start))
+	return err
+}
+
+// baselineStor: a minimal Go program's upload: socket to file (splice)
+// into a new file in dir, the sender sending from a file (sendfile).
+func baselineStor(dir string, size int64) error {
+	src, err := source(size)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	src.Seek(0, 0)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	done := make(chan int64)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- 0
+			return
+		}
+		f, _ := os.Create(filepath.Join(dir, "load-baseline.bin"))
+		n, _ := io.Copy(f, c)
+		f.Close()
+		c.Close()
+		done <- n
+		os.Remove(f.Name())
+	}()
+	start := time.Now()
+	d, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	io.Copy(d, src)
+	d.Close()
+	n := <-done
+	report("baseline STOR (socket->file)", n, time.Since(start))
+	return nil
+}
