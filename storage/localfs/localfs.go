@@ -272,7 +272,6 @@ func statBatch(dir *os.Root, ents []dirent, out []fs.FileInfo) []fs.FileInfo {
 	return out
 }
 
-
 func (f *FS) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
 	if err := check(name); err != nil {
 		return nil, err
