@@ -113,6 +113,13 @@ func (s *Server) Dial(t testing.TB) *Conn {
 	return c
 }
 
+// WithT sets the test that failures are reported to (for a Conn built by
+// hand around a net.Conn).
+func (c *Conn) WithT(t testing.TB) *Conn {
+	c.t = t
+	return c
+}
+
 // Dial connects to addr without reading anything.
 func Dial(t testing.TB, addr string) *Conn {
 	t.Helper()

@@ -39,12 +39,22 @@ var modes = []dataMode{
 	}},
 	{"EPRT", func(t testing.TB, c *ftptest.Conn) func() net.Conn {
 		ln := c.Active(false)
-		return func() net.Conn { return ftptest.Accept(t, ln) }
+		return func() net.Conn { return acceptUnprivileged(t, ln) }
 	}},
 	{"PORT", func(t testing.TB, c *ftptest.Conn) func() net.Conn {
 		ln := c.Active(true)
-		return func() net.Conn { return ftptest.Accept(t, ln) }
+		return func() net.Conn { return acceptUnprivileged(t, ln) }
 	}},
+}
+
+// acceptUnprivileged accepts the server's active data connection and checks
+// it comes from an unprivileged port.
+func acceptUnprivileged(t testing.TB, ln net.Listener) net.Conn {
+	d := ftptest.Accept(t, ln)
+	if p := netip.MustParseAddrPort(d.RemoteAddr().String()).Port(); p < 1024 {
+		t.Errorf("active connection from privileged port %d", p)
+	}
+	return d
 }
 
 func randBytes(n int) []byte {
@@ -364,6 +374,11 @@ func TestBounceAndTheft(t *testing.T) {
 
 func TestLimitsAndLines(t *testing.T) {
 	t.Parallel()
+	global := ftptest.NewServer(t, ftptest.Options{Config: func(s *server.Server) { s.MaxSessions = 1 }})
+	global.Dial(t)
+	if code, _ := ftptest.Dial(t, global.Addr).Read(); code != 421 {
+		t.Fatalf("beyond MaxSessions: %d", code)
+	}
 	srv := ftptest.NewServer(t, ftptest.Options{Config: func(s *server.Server) {
 		s.MaxSessionsPerIP = 2
 		s.MaxLoginAttempts = 3
