@@ -5,13 +5,18 @@ package bench
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 
+	"github.com/ferryftp/ferry/auth/password"
+	"github.com/ferryftp/ferry/auth/users"
 	"github.com/ferryftp/ferry/ftptest"
+	"github.com/ferryftp/ferry/server"
 	"github.com/ferryftp/ferry/storage/localfs"
 )
 
@@ -61,9 +66,164 @@ func BenchmarkSmallFiles(b *testing.B) {
 	b.ReportMetric(float64(2*per*clients)/b.Elapsed().Seconds(), "files/s")
 }
 
-var _ = net.Dial
-var _ = os.Open
-var _ = filepath.Join
+// benchSize is the transfer size of the throughput benchmarks:
+// $FERRY_BENCH_SIZE bytes, default 1 GiB.
+func benchSize() int64 {
+	if v, err := strconv.ParseInt(os.Getenv("FERRY_BENCH_SIZE"), 10, 64); err == nil && v > 0 {
+		return v
+	}
+	return 1 << 30
+}
+
+func makeFile(b *testing.B, path string, size int64) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = byte(i * 31)
+	}
+	for w := int64(0); w < size; w += int64(len(buf)) {
+		f.Write(buf[:min(int64(len(buf)), size-w)])
+	}
+	f.Close()
+}
+
+// BenchmarkRETR downloads one file (from page cache or tmpfs): Ferry's RETR
+// beside a minimal Go program doing the same I/O (sendfile file→socket,
+// the receiver discarding), alternating in one run.
+func BenchmarkRETR(b *testing.B) {
+	size := benchSize()
+	dir := benchDir(b)
+	makeFile(b, filepath.Join(dir, "big"), size)
+	srv := newServer(b, dir)
+	c := srv.Dial(b).Login(ftptest.Writer)
+	b.Run("baseline", func(b *testing.B) {
+		b.SetBytes(size)
+		for i := 0; i < b.N; i++ {
+			ln, _ := net.Listen("tcp", "127.0.0.1:0")
+			go func() {
+				s, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				f, _ := os.Open(filepath.Join(dir, "big"))
+				io.Copy(s, f)
+				f.Close()
+				s.Close()
+			}()
+			d, _ := net.Dial("tcp", ln.Addr().String())
+			n, _ := io.Copy(io.Discard, d)
+			d.Close()
+			ln.Close()
+			if n != size {
+				b.Fatalf("baseline got %d", n)
+			}
+		}
+	})
+	b.Run("ferry", func(b *testing.B) {
+		b.SetBytes(size)
+		for i := 0; i < b.N; i++ {
+			d := c.Passive()
+			c.Send("RETR big")
+			c.Read()
+			n, _ := io.Copy(io.Discard, d)
+			d.Close()
+			if code, _ := c.Read(); code != 226 || n != size {
+				b.Fatalf("RETR %d bytes, %d", n, code)
+			}
+		}
+	})
+}
+
+// BenchmarkSTOR uploads one file: Ferry's STOR (atomic: temporary file,
+// then rename) beside a minimal Go program receiving socket→file into a new
+// file; both senders send a file with sendfile.
+func BenchmarkSTOR(b *testing.B) {
+	size := benchSize()
+	dir := benchDir(b)
+	src := filepath.Join(b.TempDir(), "src")
+	if base := os.Getenv("FERRY_BENCH_DIR"); base != "" {
+		src = filepath.Join(dir, "..", filepath.Base(dir)+"-src")
+		b.Cleanup(func() { os.Remove(src) })
+	}
+	makeFile(b, src, size)
+	srv := newServer(b, dir)
+	c := srv.Dial(b).Login(ftptest.Writer)
+	send := func(d net.Conn) {
+		f, _ := os.Open(src)
+		io.Copy(d, f)
+		f.Close()
+		d.Close()
+	}
+	b.Run("baseline", func(b *testing.B) {
+		b.SetBytes(size)
+		for i := 0; i < b.N; i++ {
+			os.Remove(filepath.Join(dir, "base"))
+			ln, _ := net.Listen("tcp", "127.0.0.1:0")
+			done := make(chan int64)
+			go func() {
+				s, err := ln.Accept()
+				if err != nil {
+					done <- 0
+					return
+				}
+				f, _ := os.Create(filepath.Join(dir, "base"))
+				n, _ := io.Copy(f, s)
+				f.Close()
+				s.Close()
+				done <- n
+			}()
+			d, _ := net.Dial("tcp", ln.Addr().String())
+			send(d)
+			if n := <-done; n != size {
+				b.Fatalf("baseline stored %d", n)
+			}
+			ln.Close()
+		}
+	})
+	b.Run("ferry", func(b *testing.B) {
+		b.SetBytes(size)
+		for i := 0; i < b.N; i++ {
+			c.Cmd("DELE up") // the benchmark compares writing a new file
+			d := c.Passive()
+			c.Send("STOR up")
+			c.Read()
+			send(d)
+			if code, _ := c.Read(); code != 226 {
+				b.Fatalf("STOR %d", code)
+			}
+		}
+	})
+}
+
+// BenchmarkLogins: 32 clients connect, log in with an argon2id-hashed
+// password, and quit.
+func BenchmarkLogins(b *testing.B) {
+	dir := benchDir(b)
+	h, _ := password.Hash("pw")
+	usersFile := filepath.Join(dir, "users.toml")
+	os.Mkdir(filepath.Join(dir, "home"), 0o755)
+	users.Save(usersFile, []users.User{{Name: "u", Password: h, Home: "home"}})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	srv := &server.Server{Auth: &users.Store{Path: usersFile}, Logger: slog.New(slog.DiscardHandler)}
+	go srv.Serve(ln)
+	defer srv.Close()
+	addr := ln.Addr().String()
+	b.SetParallelism(16) // 16 × GOMAXPROCS(2) = 32 clients
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c := ftptest.Dial(b, addr)
+			c.Read()
+			c.Expect("USER u", 331)
+			c.Expect("PASS pw", 230)
+			c.Expect("QUIT", 221)
+			c.C.Close()
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
+}
 
 // benchDir is a fresh directory under $FERRY_BENCH_DIR (e.g. /dev/shm, to
 // keep the disk out of a CPU comparison), or under the test's temp dir.

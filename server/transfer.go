@@ -18,9 +18,12 @@ import (
 	"github.com/ferryftp/ferry/storage"
 )
 
-// chunk is the most a single copy call moves before the stall deadline is
-// renewed. sendfile(2) and splice(2) still move it in a few system calls.
-const chunk = 256 << 10
+// Bounds of the bytes one copy call moves before the stall deadline is
+// renewed (see copyChunks).
+const (
+	minChunk = 256 << 10
+	maxChunk = 64 << 20
+)
 
 // startTransfer runs body in a new goroutine with the data connection of d.
 // The goroutine replies 150 once the connection is open, then 226 or the
@@ -96,34 +99,35 @@ func (e netErr) Unwrap() error { return e.error }
 // copyOut sends src to c, renewing the stall deadline for each chunk. When
 // src is an *os.File and c a *net.TCPConn, io.Copy uses sendfile(2).
 func (s *session) copyOut(c net.Conn, src io.Reader, x *transfer) error {
-	stall := s.srv.dataStallTimeout()
-	lr := &io.LimitedReader{R: src}
-	for {
-		c.SetWriteDeadline(time.Now().Add(stall))
-		lr.N = chunk
-		n, err := io.Copy(c, lr)
-		x.bytes.Add(n)
-		if err != nil {
-			if isNetErr(err) {
-				return netErr{err}
-			}
-			return err
-		}
-		if n < chunk {
-			return nil
-		}
-	}
+	return s.copyChunks(x, func(lr *io.LimitedReader) (int64, error) {
+		lr.R = src
+		return io.Copy(c, lr)
+	}, c.SetWriteDeadline)
 }
 
 // copyIn receives c into dst, renewing the stall deadline for each chunk.
 // When dst wraps an *os.File, io.Copy uses splice(2).
 func (s *session) copyIn(dst io.Writer, c net.Conn, x *transfer) error {
+	return s.copyChunks(x, func(lr *io.LimitedReader) (int64, error) {
+		lr.R = c
+		return io.Copy(dst, lr)
+	}, c.SetReadDeadline)
+}
+
+// copyChunks runs copy on chunks until one comes back short (the end).
+// Each chunk gets a fresh stall deadline. A chunk starts at 256 KiB and
+// doubles, up to 64 MiB, while chunks finish well within the stall timeout,
+// so fast transfers make few large sendfile/splice calls and slow ones
+// still renew their deadline often.
+func (s *session) copyChunks(x *transfer, copy func(*io.LimitedReader) (int64, error), setDeadline func(time.Time) error) error {
 	stall := s.srv.dataStallTimeout()
-	lr := &io.LimitedReader{R: c}
+	size := int64(minChunk)
+	lr := &io.LimitedReader{}
 	for {
-		c.SetReadDeadline(time.Now().Add(stall))
-		lr.N = chunk
-		n, err := io.Copy(dst, lr)
+		start := time.Now()
+		setDeadline(start.Add(stall))
+		lr.N = size
+		n, err := copy(lr)
 		x.bytes.Add(n)
 		if err != nil {
 			if isNetErr(err) {
@@ -131,13 +135,15 @@ func (s *session) copyIn(dst io.Writer, c net.Conn, x *transfer) error {
 			}
 			return err
 		}
-		if n < chunk {
+		if n < size {
 			return nil
+		}
+		if size < maxChunk && time.Since(start) < stall/16 {
+			size *= 2
 		}
 	}
 }
 
-// isNetErr tells a data-connection failure from a storage failure.
 // splice(2) and sendfile(2) report a socket's failure as an errno of the
 // file call, so the errnos of a broken connection count too.
 func isNetErr(err error) bool {
