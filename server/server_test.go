@@ -494,3 +494,33 @@ func ftpParsePASV(text string) (netip.AddrPort, error) {
 	_, err := fmt.Sscanf(text[i:], "(%d,%d,%d,%d,%d,%d)", &h[0], &h[1], &h[2], &h[3], &h[4], &h[5])
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{byte(h[0]), byte(h[1]), byte(h[2]), byte(h[3])}), uint16(h[4]<<8|h[5])), err
 }
+
+// TestDataTimeouts: a data connection that never comes gets 425 after the
+// connect timeout; one that stalls gets 426 after the stall timeout, and
+// the old file survives.
+func TestDataTimeouts(t *testing.T) {
+	t.Parallel()
+	srv := ftptest.NewServer(t, ftptest.Options{Config: func(s *server.Server) {
+		s.DataConnectTimeout = 100 * time.Millisecond
+		s.DataStallTimeout = 200 * time.Millisecond
+	}})
+	c := srv.Dial(t).Login(ftptest.Writer)
+	upload(t, c, modes[0], "STOR", "f", []byte("old"))
+	c.Expect("EPSV", 229)
+	c.Expect("RETR f", 425)
+	// Active mode to a port nobody listens on.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	p := netip.MustParseAddrPort(ln.Addr().String()).Port()
+	ln.Close()
+	c.Expect(fmt.Sprintf("EPRT |1|127.0.0.1|%d|", p), 200)
+	c.Expect("RETR f", 425)
+	d := c.Passive()
+	c.Expect("STOR f", 150)
+	d.Write([]byte("new but stalled"))
+	if code, _ := c.Read(); code != 426 {
+		t.Fatalf("stalled upload: %d", code)
+	}
+	if got := download(t, c, modes[0], "RETR f"); string(got) != "old" {
+		t.Fatalf("old file changed: %q", got)
+	}
+}
