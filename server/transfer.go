@@ -432,21 +432,30 @@ func (s *session) cmdList(verb string, kind listKind, arg string) {
 			line, _ = ftp.AppendFacts(line[:0], e, facts)
 			bw.Write(line)
 		}
+		// keep filters by the glob pattern, up to maxMatches entries.
 		matches := 0
+		keep := func(n string) (ok, more bool) {
+			if pattern == "" {
+				return true, true
+			}
+			if ok, _ := path.Match(pattern, n); !ok {
+				return false, true
+			}
+			matches++
+			return matches <= maxMatches, matches < maxMatches
+		}
 		if nl, ok := s.acct.FS.(storage.NameLister); ok && kind == listNames {
 			for n, err := range nl.ReadDirNames(ctx, name) {
 				if err != nil {
 					return err
 				}
-				if pattern != "" {
-					if ok, _ := path.Match(pattern, n); !ok {
-						continue
-					}
-					if matches++; matches > maxMatches {
-						break
-					}
+				ok, more := keep(n)
+				if ok {
+					emit(n, nil)
 				}
-				emit(n, nil)
+				if !more {
+					break
+				}
 			}
 			return bw.Flush()
 		}
@@ -454,16 +463,13 @@ func (s *session) cmdList(verb string, kind listKind, arg string) {
 			if err != nil {
 				return err
 			}
-			n := ent.Name()
-			if pattern != "" {
-				if ok, _ := path.Match(pattern, n); !ok {
-					continue
-				}
-				if matches++; matches > maxMatches {
-					break
-				}
+			ok, more := keep(ent.Name())
+			if ok {
+				emit(ent.Name(), ent)
 			}
-			emit(n, ent)
+			if !more {
+				break
+			}
 		}
 		return bw.Flush()
 	})

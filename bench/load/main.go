@@ -398,7 +398,9 @@ func list(path string) error {
 	return nil
 }
 
-func retr(path string) error {
+// single runs one transfer of verb on a fresh session: body moves the
+// bytes over the data connection.
+func single(verb, path string, body func(d net.Conn) (int64, error)) error {
 	c, err := dial()
 	if err != nil {
 		return err
@@ -413,10 +415,10 @@ func retr(path string) error {
 		return err
 	}
 	start := time.Now()
-	if _, err := c.cmd(150, "RETR %s", path); err != nil {
+	if _, err := c.cmd(150, "%s %s", verb, path); err != nil {
 		return err
 	}
-	n, err := io.Copy(io.Discard, d)
+	n, err := body(d)
 	if err != nil {
 		return err
 	}
@@ -424,8 +426,12 @@ func retr(path string) error {
 	if _, err := c.cmd226(); err != nil {
 		return err
 	}
-	report("RETR", n, time.Since(start))
+	report(verb, n, time.Since(start))
 	return nil
+}
+
+func retr(path string) error {
+	return single("RETR", path, func(d net.Conn) (int64, error) { return io.Copy(io.Discard, d) })
 }
 
 func report(what string, n int64, d time.Duration) {
@@ -457,33 +463,7 @@ func stor(path string, size int64) error {
 	}
 	defer src.Close()
 	src.Seek(0, 0)
-	c, err := dial()
-	if err != nil {
-		return err
-	}
-	if err := c.login(); err != nil {
-		return err
-	}
-	defer c.close()
-	c.cmd(200, "TYPE I")
-	d, err := c.passive()
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	if _, err := c.cmd(150, "STOR %s", path); err != nil {
-		return err
-	}
-	n, err := io.Copy(d, src)
-	if err != nil {
-		return err
-	}
-	d.Close()
-	if _, err := c.cmd226(); err != nil {
-		return err
-	}
-	report("STOR", n, time.Since(start))
-	return nil
+	return single("STOR", path, func(d net.Conn) (int64, error) { return io.Copy(d, src) })
 }
 
 // baselineRetr: a minimal Go program's download: a goroutine sends file
