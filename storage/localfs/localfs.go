@@ -48,6 +48,7 @@ type Options struct {
 // FS is a storage.FS on a local directory.
 type FS struct {
 	root *os.Root
+	fast fastPath
 	opts Options
 }
 
@@ -76,11 +77,33 @@ func New(dir string, opts Options) (*FS, error) {
 	if opts.DirMode == 0 {
 		opts.DirMode = 0o755
 	}
-	return &FS{root: r, opts: opts}, nil
+	f := &FS{root: r, opts: opts}
+	f.fast.init(r)
+	return f, nil
 }
 
 // Close releases the root directory.
-func (f *FS) Close() error { return f.root.Close() }
+func (f *FS) Close() error {
+	f.fast.close()
+	return f.root.Close()
+}
+
+// openFile opens name beneath the root: with openat2 where it can, else
+// through os.Root.
+func (f *FS) openFile(name string, flags int, mode fs.FileMode) (*os.File, error) {
+	if fh, ok, err := f.fast.open(name, flags, mode); ok {
+		return fh, err
+	}
+	return f.root.OpenFile(name, flags, mode)
+}
+
+// rename renames within the root.
+func (f *FS) rename(from, to string) error {
+	if ok, err := f.fast.rename(from, to); ok {
+		return err
+	}
+	return f.root.Rename(from, to)
+}
 
 // Dir returns the root directory's path.
 func (f *FS) Dir() string { return f.root.Name() }
@@ -276,7 +299,7 @@ func (f *FS) Open(ctx context.Context, name string, offset int64) (io.ReadCloser
 	if err := check(name); err != nil {
 		return nil, err
 	}
-	fh, err := f.root.Open(name)
+	fh, err := f.openFile(name, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -331,7 +354,7 @@ func (f *FS) Create(ctx context.Context, name string, opts storage.CreateOptions
 	case storage.Append:
 		// Not O_APPEND: splice(2) refuses such files. The upload is the
 		// only writer at the end offset it seeks to.
-		fh, err := f.root.OpenFile(name, os.O_WRONLY|os.O_CREATE, f.opts.FileMode)
+		fh, err := f.openFile(name, os.O_WRONLY|os.O_CREATE, f.opts.FileMode)
 		if err != nil {
 			return nil, mapErr(err)
 		}
@@ -341,7 +364,7 @@ func (f *FS) Create(ctx context.Context, name string, opts storage.CreateOptions
 		}
 		return &upload{fs: f, f: fh, name: name}, nil
 	case storage.Exclusive:
-		fh, err := f.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.opts.FileMode)
+		fh, err := f.openFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.opts.FileMode)
 		if err != nil {
 			return nil, mapErr(err)
 		}
@@ -352,15 +375,15 @@ func (f *FS) Create(ctx context.Context, name string, opts storage.CreateOptions
 	if opts.Offset > 0 {
 		// Claim the partial file of an earlier upload by renaming it, so
 		// that two resumes cannot write the same file.
-		if err := f.root.Rename(part, tmp); err == nil {
-			fh, err := f.root.OpenFile(tmp, os.O_WRONLY, 0)
+		if err := f.rename(part, tmp); err == nil {
+			fh, err := f.openFile(tmp, os.O_WRONLY, 0)
 			if err != nil {
 				return nil, mapErr(err)
 			}
 			if fi, err := fh.Stat(); err != nil || fi.Size() < opts.Offset {
 				// Too short: put it back for a later try.
 				fh.Close()
-				f.root.Rename(tmp, part)
+				f.rename(tmp, part)
 				return nil, storage.ErrBadOffset
 			}
 			if err := fh.Truncate(opts.Offset); err != nil {
@@ -371,7 +394,7 @@ func (f *FS) Create(ctx context.Context, name string, opts storage.CreateOptions
 			return &upload{fs: f, f: fh, name: name, tmp: tmp}, nil
 		}
 		// No partial: copy the first Offset bytes of the existing file.
-		src, err := f.root.Open(name)
+		src, err := f.openFile(name, os.O_RDONLY, 0)
 		if err != nil {
 			return nil, storage.ErrBadOffset
 		}
@@ -379,7 +402,7 @@ func (f *FS) Create(ctx context.Context, name string, opts storage.CreateOptions
 		if fi, err := src.Stat(); err != nil || fi.Size() < opts.Offset || !fi.Mode().IsRegular() {
 			return nil, storage.ErrBadOffset
 		}
-		fh, err := f.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.opts.FileMode)
+		fh, err := f.openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.opts.FileMode)
 		if err != nil {
 			return nil, mapErr(err)
 		}
@@ -390,7 +413,7 @@ func (f *FS) Create(ctx context.Context, name string, opts storage.CreateOptions
 		}
 		return &upload{fs: f, f: fh, name: name, tmp: tmp}, nil
 	}
-	fh, err := f.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.opts.FileMode)
+	fh, err := f.openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.opts.FileMode)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -439,7 +462,7 @@ func (u *upload) Commit() error {
 	if u.tmp == "" {
 		return nil
 	}
-	if err := u.fs.root.Rename(u.tmp, u.name); err != nil {
+	if err := u.fs.rename(u.tmp, u.name); err != nil {
 		u.fs.root.Remove(u.tmp)
 		return mapErr(err)
 	}
@@ -471,7 +494,7 @@ func (u *upload) Abort(cause error) error {
 		}
 	case u.n > 0 || u.fileSize() > 0:
 		// Keep what arrived for a resume.
-		if err := u.fs.root.Rename(u.tmp, partName(u.name)); err != nil {
+		if err := u.fs.rename(u.tmp, partName(u.name)); err != nil {
 			u.fs.root.Remove(u.tmp)
 		}
 	default:
@@ -611,7 +634,7 @@ func mapErr(err error) error {
 			return fmt.Errorf("%w: %v", storage.ErrOutOfRoot, err)
 		}
 	}
-	if esc := errEscapes(); esc != nil && errors.Is(err, esc) {
+	if esc := errEscapes(); esc != nil && errors.Is(err, esc) || errors.Is(err, errEscape) {
 		return fmt.Errorf("%w: %v", storage.ErrOutOfRoot, err)
 	}
 	return err

@@ -1,0 +1,20 @@
+//go:build !linux
+
+package localfs
+
+import (
+	"io/fs"
+	"os"
+)
+
+// fastPath is Linux-only; elsewhere every call goes through os.Root.
+type fastPath struct{}
+
+func (p *fastPath) init(r *os.Root) {}
+func (p *fastPath) close()          {}
+func (p *fastPath) open(name string, flags int, mode fs.FileMode) (*os.File, bool, error) {
+	return nil, false, nil
+}
+func (p *fastPath) rename(from, to string) (bool, error) { return false, nil }
+
+var errEscape = fs.ErrPermission
