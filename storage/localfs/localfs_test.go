@@ -26,8 +26,14 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestConfinement: no name reaches outside the root, whatever its form.
+// TestConfinement: no name reaches outside the root, whatever its form,
+// through openat2 and through the os.Root fallback.
 func TestConfinement(t *testing.T) {
+	t.Run("openat2", func(t *testing.T) { testConfinement(t, false) })
+	t.Run("os.Root", func(t *testing.T) { testConfinement(t, true) })
+}
+
+func testConfinement(t *testing.T, fallback bool) {
 	ctx := context.Background()
 	outside := t.TempDir()
 	os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o644)

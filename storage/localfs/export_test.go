@@ -1,0 +1,4 @@
+package localfs
+
+// DisableFastPath makes f use os.Root only (tests of the fallback).
+func DisableFastPath(f *FS) { f.fast.disabled.Store(true) }
