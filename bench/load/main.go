@@ -18,6 +18,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -68,6 +69,10 @@ func main() {
 		err = baselineRetr(*file)
 	case "baseline-stor":
 		err = baselineStor(*dir, *size)
+	case "serve-file":
+		err = serveFile(*file)
+	case "sink-file":
+		err = sinkFile(*dir)
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}
@@ -466,9 +471,82 @@ func stor(path string, size int64) error {
 	return single("STOR", path, func(d net.Conn) (int64, error) { return io.Copy(d, src) })
 }
 
-// baselineRetr: a minimal Go program's download: a goroutine sends file
-// to a TCP socket (sendfile), the client discards it.
+// The baselines are a minimal Go program doing the same I/O as the server,
+// in a process of its own like the server (this binary, run again with the
+// hidden modes serve-file and sink-file), driven by this client exactly as
+// the server is: that is the comparison the figures need.
+
+// baselineRetr: the minimal server sends file to a TCP socket (sendfile);
+// the client discards it.
 func baselineRetr(file string) error {
+	addr, wait, err := child("serve-file", "-file", file)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	d, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(io.Discard, d)
+	d.Close()
+	report("baseline RETR (sendfile file->socket)", n, time.Since(start))
+	wait()
+	return err
+}
+
+// baselineStor: the client sends a file (sendfile); the minimal server
+// copies the socket into a new file in dir (splice) and closes once it is
+// written, which the client waits for.
+func baselineStor(dir string, size int64) error {
+	src, err := source(size)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	src.Seek(0, 0)
+	addr, wait, err := child("sink-file", "-dir", dir)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	d, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	n, _ := io.Copy(d, src)
+	d.(*net.TCPConn).CloseWrite()
+	io.Copy(io.Discard, d) // EOF once the server has written the file
+	d.Close()
+	report("baseline STOR (socket->file)", n, time.Since(start))
+	wait()
+	return nil
+}
+
+// child starts this binary in a hidden server mode and returns the address
+// it listens on.
+func child(mode string, args ...string) (string, func(), error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(self, append([]string{mode}, args...)...)
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return "", nil, fmt.Errorf("%s: %v", mode, err)
+	}
+	return strings.TrimSpace(line), func() { cmd.Wait() }, nil
+}
+
+// serveFile is the minimal download server: one connection, sendfile.
+func serveFile(file string) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
@@ -478,62 +556,34 @@ func baselineRetr(file string) error {
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		io.Copy(c, f)
-		c.Close()
-	}()
-	start := time.Now()
-	d, err := net.Dial("tcp", ln.Addr().String())
+	fmt.Println(ln.Addr())
+	c, err := ln.Accept()
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(io.Discard, d)
-	d.Close()
-	report("baseline RETR (sendfile file->socket)", n, time.Since(start))
+	_, err = io.Copy(c, f)
+	c.Close()
 	return err
 }
 
-// baselineStor: a minimal Go program's upload: socket to file (splice)
-// into a new file in dir, the sender sending from a file (sendfile).
-func baselineStor(dir string, size int64) error {
-	src, err := source(size)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	src.Seek(0, 0)
+// sinkFile is the minimal upload server: one connection into a new file.
+func sinkFile(dir string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
-	done := make(chan int64)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- 0
-			return
-		}
-		f, _ := os.Create(filepath.Join(dir, "load-baseline.bin"))
-		n, _ := io.Copy(f, c)
-		f.Close()
-		c.Close()
-		done <- n
-		os.Remove(f.Name())
-	}()
-	start := time.Now()
-	d, err := net.Dial("tcp", ln.Addr().String())
+	fmt.Println(ln.Addr())
+	c, err := ln.Accept()
 	if err != nil {
 		return err
 	}
-	io.Copy(d, src)
-	d.Close()
-	n := <-done
-	report("baseline STOR (socket->file)", n, time.Since(start))
-	return nil
+	f, err := os.Create(filepath.Join(dir, "load-baseline.bin"))
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, c)
+	f.Close()
+	c.Close()
+	os.Remove(f.Name())
+	return err
 }

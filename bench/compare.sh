@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Side-by-side figures: Ferry and (when given) another FTP server, driven by
+# bench/load in alternating rounds, in one run. Every load is bounded in count
+# and time; the servers started here are stopped by PID at the end.
+#
+#   bench/compare.sh                       # Ferry alone
+#   PEER_ADDR=127.0.0.1:2140 PEER_USER=bench PEER_PASS=pw PEER_PID=1234 bench/compare.sh
+#
+# DIR (default /dev/shm/ferry-compare) holds Ferry's root; the peer serves
+# its own, which should be on the same file system. ROUNDS (default 3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR=${DIR:-/dev/shm/ferry-compare}
+ROUNDS=${ROUNDS:-3}
+bin=$(mktemp -d)
+go build -o "$bin/ferry" ./cmd/ferry
+go build -o "$bin/load" ./bench/load
+rm -rf "$DIR" && mkdir -p "$DIR/root/big"
+( cd "$DIR/root/big" && seq -f 'file-%06g.dat' 0 99999 | xargs touch )
+port=$((20000 + RANDOM % 10000))
+FERRY_PASSWORD=bench-pw "$bin/ferry" serve --listen 127.0.0.1:$port --root "$DIR/root" --user bench \
+  --log-level warn --max-sessions 0 >"$DIR/ferry.out" 2>"$DIR/ferry.err" &
+fpid=$!
+trap 'kill $fpid 2>/dev/null; rm -rf "$bin"' EXIT
+sleep 1
+ferry=(-addr 127.0.0.1:$port -user bench -pass bench-pw)
+peer=()
+if [ -n "${PEER_ADDR:-}" ]; then peer=(-addr "$PEER_ADDR" -user "$PEER_USER" -pass "$PEER_PASS"); fi
+
+# Warm-up: the first login of a password pays one argon2id run.
+"$bin/load" "${ferry[@]}" logins -c 8 -d 1s >/dev/null
+for r in $(seq "$ROUNDS"); do
+  echo "== round $r"
+  for who in ferry peer; do
+    [ "$who" = peer ] && [ ${#peer[@]} -eq 0 ] && continue
+    if [ "$who" = ferry ]; then a=("${ferry[@]}"); else a=("${peer[@]}"); fi
+    echo "-- $who"
+    "$bin/load" "${a[@]}" logins -c 32 -d 3s
+    "$bin/load" "${a[@]}" small -c 8 -n 4000 -size 4096
+    "$bin/load" "${a[@]}" list -path big || true
+  done
+done
+echo "== idle sessions"
+"$bin/load" "${ferry[@]}" idle -n 10000 -pid $fpid -hold 3s
+if [ ${#peer[@]} -gt 0 ] && [ -n "${PEER_PID:-}" ]; then
+  "$bin/load" "${peer[@]}" idle -n "${PEER_IDLE:-400}" -pid "$PEER_PID" -hold 3s || true
+fi
+echo "== throughput, 1 GiB, Ferry beside the minimal Go program"
+head -c $((1 << 30)) /dev/zero >"$DIR/root/big.bin"
+for r in $(seq "$ROUNDS"); do
+  "$bin/load" "${ferry[@]}" retr -path big.bin
+  "$bin/load" baseline-retr -file "$DIR/root/big.bin"
+  TMPDIR=$DIR "$bin/load" "${ferry[@]}" stor -path up.bin -size $((1 << 30))
+  rm -f "$DIR/root/up.bin"
+  TMPDIR=$DIR "$bin/load" baseline-stor -dir "$DIR" -size $((1 << 30))
+done
+rm -rf "$DIR"
