@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ferryftp/ferry/ftptest"
@@ -160,6 +161,11 @@ func TestNoEscape(t *testing.T) {
 		}
 	}
 	c.Expect("CWD link", 550)
+	// A FIFO put there by someone else is refused, not opened (it would block).
+	if err := syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644); err == nil {
+		c.Passive()
+		c.Expect("RETR fifo", 550)
+	}
 	c.Expect("MKD link/x", 550)
 	if list := string(download(t, c, modes[0], "LIST")); strings.Contains(list, "link") {
 		t.Errorf("link out listed: %q", list)

@@ -177,6 +177,11 @@ func (s *session) cmdRETR(arg string) {
 		s.reply(ftp.CodeNoFile, "Is a directory.")
 		return
 	}
+	if !fi.Mode().IsRegular() {
+		// A FIFO or device would block or never end: plain files only.
+		s.reply(ftp.CodeNoFile, "Not a plain file.")
+		return
+	}
 	if off > fi.Size() {
 		s.reply(CodeBadRestart, "Invalid REST offset: beyond the end of the file.")
 		return
