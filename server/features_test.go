@@ -165,6 +165,8 @@ func TestNoEscape(t *testing.T) {
 	if err := syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644); err == nil {
 		c.Passive()
 		c.Expect("RETR fifo", 550)
+		c.Expect("XCRC fifo", 550)
+		c.Expect("HASH fifo", 550)
 	}
 	c.Expect("MKD link/x", 550)
 	if list := string(download(t, c, modes[0], "LIST")); strings.Contains(list, "link") {

@@ -10,12 +10,14 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ferryftp/ferry/auth"
 	"github.com/ferryftp/ferry/ftp"
+	"github.com/ferryftp/ferry/storage"
 )
 
 // hashes are the algorithms of HASH (draft-bryan-ftp-hash) and X* commands.
@@ -56,6 +58,12 @@ func (s *session) hashFile(ctx context.Context, alg, name string, start, end int
 	fi, err := s.acct.FS.Stat(ctx, name)
 	if err != nil {
 		return "", 0, err
+	}
+	if fi.IsDir() {
+		return "", 0, storage.ErrIsDir
+	}
+	if !fi.Mode().IsRegular() {
+		return "", 0, fs.ErrPermission
 	}
 	if end < 0 || end > fi.Size() {
 		end = fi.Size()
