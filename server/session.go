@@ -56,6 +56,9 @@ type session struct {
 
 	xmu  sync.Mutex
 	xfer *transfer // running transfer, or nil
+
+	sctx   context.Context
+	cancel context.CancelFunc
 }
 
 func newSession(srv *Server, c net.Conn) *session {
@@ -71,6 +74,7 @@ func newSession(srv *Server, c net.Conn) *session {
 		facts:   ftp.AllFacts,
 		hashAlg: "SHA-256",
 	}
+	s.sctx, s.cancel = context.WithCancel(context.Background())
 	s.lr.R = bufio.NewReaderSize(c, 512)
 	s.lr.Refuse = func(b []byte) {
 		s.wmu.Lock()
@@ -85,6 +89,7 @@ func (s *session) wake() { s.conn.SetReadDeadline(time.Unix(1, 0)) }
 
 // kill closes the session's connections at once (Close).
 func (s *session) kill() {
+	s.cancel()
 	s.conn.Close()
 	if x := s.transfer(); x != nil {
 		x.abort()
@@ -117,6 +122,7 @@ func (s *session) serve() {
 			x.abort()
 			<-x.done
 		}
+		s.cancel()
 		s.closePassive()
 		s.conn.Close()
 		s.log.Info("session end", "user", s.userName(), "duration", time.Since(s.start).Round(time.Millisecond), "reason", s.closeMsg)
@@ -247,9 +253,10 @@ func (s *session) dispatch(line string) {
 	c.fn(s, cmd.Arg)
 }
 
-// ctx returns a context for a storage call on the control goroutine, ended
-// when the session's connection fails.
-func (s *session) ctx() context.Context { return context.Background() }
+// ctx is the session's context: storage and auth calls take it, and it
+// ends when the session does (QUIT, error, Shutdown's deadline, Close), so a
+// backend blocked on a network gives up with it.
+func (s *session) ctx() context.Context { return s.sctx }
 
 // resolve turns a client's path argument into a virtual absolute path and
 // the storage name for it. It refuses names with control characters (553).

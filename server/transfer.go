@@ -29,7 +29,7 @@ const (
 // The goroutine replies 150 once the connection is open, then 226 or the
 // error reply, logs one line, and clears the session's transfer.
 func (s *session) startTransfer(verb, vpath string, d dataSource, opening string, body func(ctx context.Context, c net.Conn, x *transfer) error) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(s.ctx())
 	x := &transfer{verb: verb, path: vpath, done: make(chan struct{}), cancel: cancel}
 	s.xmu.Lock()
 	s.xfer = x
