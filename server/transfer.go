@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -39,7 +40,8 @@ func (s *session) startTransfer(verb, vpath string, d dataSource, opening string
 		result := "ok"
 		defer func() {
 			if r := recover(); r != nil {
-				s.log.Error("transfer panic", "panic", r)
+				s.log.Error("transfer panic", "panic", r, "stack", string(debug.Stack()))
+				x.abort() // close the data connection and listener
 				s.reply(ftp.CodeLocalError, "Internal error.")
 				result = "panic"
 			}
