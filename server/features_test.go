@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
 	"strings"
@@ -212,4 +213,25 @@ func TestHostAndRein(t *testing.T) {
 	}
 	c.Expect("MKD e", 550)
 	c.Expect("HELP", 214)
+}
+
+// panicListFS panics while a listing streams, in the transfer goroutine.
+type panicListFS struct{ storage.FS }
+
+func (panicListFS) ReadDir(context.Context, string) iter.Seq2[fs.FileInfo, error] {
+	return func(func(fs.FileInfo, error) bool) { panic("boom in listing") }
+}
+
+func TestTransferPanicRecovered(t *testing.T) {
+	t.Parallel()
+	srv := ftptest.NewServer(t, ftptest.Options{FS: panicListFS{memfs.New()}})
+	c := srv.Dial(t).Login(ftptest.Writer)
+	d := c.Passive()
+	c.Expect("LIST", 150)
+	code, text := c.Read()
+	if code != 451 || strings.Contains(text, "boom") {
+		t.Fatalf("%d %q", code, text)
+	}
+	ftptest.ReadAll(t, d) // the data connection was closed
+	c.Expect("NOOP", 200)
 }
