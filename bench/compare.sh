@@ -45,13 +45,23 @@ echo "== idle sessions"
 if [ ${#peer[@]} -gt 0 ] && [ -n "${PEER_PID:-}" ]; then
   "$bin/load" "${peer[@]}" idle -n "${PEER_IDLE:-400}" -pid "$PEER_PID" -hold 3s || true
 fi
-echo "== throughput, 1 GiB, Ferry beside the minimal Go program"
+echo "== throughput, 1 GiB, Ferry beside the minimal Go program (ABBA order, medians)"
 head -c $((1 << 30)) /dev/zero >"$DIR/root/big.bin"
-for r in $(seq "$ROUNDS"); do
-  "$bin/load" "${ferry[@]}" retr -path big.bin
-  "$bin/load" baseline-retr -file "$DIR/root/big.bin"
-  TMPDIR=$DIR "$bin/load" "${ferry[@]}" stor -path up.bin -size $((1 << 30))
-  rm -f "$DIR/root/up.bin"
-  TMPDIR=$DIR "$bin/load" baseline-stor -dir "$DIR" -size $((1 << 30))
+mbs() { awk '{print $(NF-1)}'; }
+fr() { "$bin/load" "${ferry[@]}" retr -path big.bin | mbs; }
+br() { "$bin/load" baseline-retr -file "$DIR/root/big.bin" | mbs; }
+fs() { TMPDIR=$DIR "$bin/load" "${ferry[@]}" stor -path up.bin -size $((1 << 30)) | mbs; rm -f "$DIR/root/up.bin"; }
+bs() { TMPDIR=$DIR "$bin/load" baseline-stor -dir "$DIR" -size $((1 << 30)) | mbs; }
+median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+for op in RETR STOR; do
+  F=""; B=""
+  for r in $(seq "$ROUNDS"); do
+    if [ $op = RETR ]; then F="$F $(fr)"; B="$B $(br) $(br)"; F="$F $(fr)"
+    else F="$F $(fs)"; B="$B $(bs) $(bs)"; F="$F $(fs)"; fi
+  done
+  mf=$(echo "$F" | median); mb=$(echo "$B" | median)
+  echo "$op MB/s ferry:$F"
+  echo "$op MB/s baseline:$B"
+  echo "$op median ferry $mf, baseline $mb, ratio $(awk -v a="$mf" -v b="$mb" 'BEGIN {printf "%.2f", a/b}')"
 done
 rm -rf "$DIR"
