@@ -27,24 +27,6 @@ ferry=(-addr 127.0.0.1:$port -user bench -pass bench-pw)
 peer=()
 if [ -n "${PEER_ADDR:-}" ]; then peer=(-addr "$PEER_ADDR" -user "$PEER_USER" -pass "$PEER_PASS"); fi
 
-# Warm-up: the first login of a password pays one argon2id run.
-"$bin/load" "${ferry[@]}" logins -c 8 -d 1s >/dev/null
-for r in $(seq "$ROUNDS"); do
-  echo "== round $r"
-  for who in ferry peer; do
-    [ "$who" = peer ] && [ ${#peer[@]} -eq 0 ] && continue
-    if [ "$who" = ferry ]; then a=("${ferry[@]}"); else a=("${peer[@]}"); fi
-    echo "-- $who"
-    "$bin/load" "${a[@]}" logins -c 32 -d 3s
-    "$bin/load" "${a[@]}" small -c 8 -n 4000 -size 4096
-    "$bin/load" "${a[@]}" list -path big || true
-  done
-done
-echo "== idle sessions"
-"$bin/load" "${ferry[@]}" idle -n 10000 -pid $fpid -hold 3s
-if [ ${#peer[@]} -gt 0 ] && [ -n "${PEER_PID:-}" ]; then
-  "$bin/load" "${peer[@]}" idle -n "${PEER_IDLE:-400}" -pid "$PEER_PID" -hold 3s || true
-fi
 echo "== throughput, 1 GiB, Ferry beside the minimal Go program (ABBA order, medians)"
 head -c $((1 << 30)) /dev/zero >"$DIR/root/big.bin"
 mbs() { awk '{print $(NF-1)}'; }
@@ -64,4 +46,24 @@ for op in RETR STOR; do
   echo "$op MB/s baseline:$B"
   echo "$op median ferry $mf, baseline $mb, ratio $(awk -v a="$mf" -v b="$mb" 'BEGIN {printf "%.2f", a/b}')"
 done
+# Throughput first, on the fresh process (after 10,000 idle sessions the Go
+# runtime spends a while returning their memory). Then the rounds; the idle
+# sessions last. Warm-up: the first login of a password pays one argon2id run.
+"$bin/load" "${ferry[@]}" logins -c 8 -d 1s >/dev/null
+for r in $(seq "$ROUNDS"); do
+  echo "== round $r"
+  for who in ferry peer; do
+    [ "$who" = peer ] && [ ${#peer[@]} -eq 0 ] && continue
+    if [ "$who" = ferry ]; then a=("${ferry[@]}"); else a=("${peer[@]}"); fi
+    echo "-- $who"
+    "$bin/load" "${a[@]}" logins -c 32 -d 3s
+    "$bin/load" "${a[@]}" small -c 8 -n 4000 -size 4096
+    "$bin/load" "${a[@]}" list -path big || true
+  done
+done
+echo "== idle sessions"
+"$bin/load" "${ferry[@]}" idle -n 10000 -pid $fpid -hold 3s
+if [ ${#peer[@]} -gt 0 ] && [ -n "${PEER_PID:-}" ]; then
+  "$bin/load" "${peer[@]}" idle -n "${PEER_IDLE:-400}" -pid "$PEER_PID" -hold 3s || true
+fi
 rm -rf "$DIR"
