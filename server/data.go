@@ -159,6 +159,7 @@ func (x *transfer) abort() {
 type dataSource struct {
 	ln     net.Listener
 	active netip.AddrPort
+	conn   net.Conn // already accepted (small downloads, see acceptPending)
 }
 
 // takeData removes the pending data-connection setup from the session, or
@@ -177,6 +178,9 @@ func (s *session) takeData() (dataSource, bool) {
 // passive listener, dropping connections from any other address than
 // allowed, or dials the active address from an unprivileged port.
 func (s *session) openData(ctx context.Context, x *transfer, d dataSource) (net.Conn, error) {
+	if d.conn != nil {
+		return d.conn, nil
+	}
 	deadline := time.Now().Add(s.srv.dataConnectTimeout())
 	if d.ln != nil {
 		defer d.ln.Close()

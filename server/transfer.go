@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ferryftp/ferry/ftp"
 	"github.com/ferryftp/ferry/storage"
 )
@@ -28,14 +30,16 @@ const (
 
 // startTransfer runs body in a new goroutine with the data connection of d.
 // The goroutine replies 150 once the connection is open, then 226 or the
-// error reply, logs one line, and clears the session's transfer.
+// error reply, logs one line, and clears the session's transfer. When d
+// already holds its connection and the transfer is small (see inlineMax),
+// it runs on the session goroutine instead: it cannot outlast a command.
 func (s *session) startTransfer(verb, vpath string, d dataSource, opening string, body func(ctx context.Context, c net.Conn, x *transfer) error) {
 	ctx, cancel := context.WithCancel(s.ctx())
 	x := &transfer{verb: verb, path: vpath, done: make(chan struct{}), cancel: cancel}
 	s.xmu.Lock()
 	s.xfer = x
 	s.xmu.Unlock()
-	go func() {
+	run := func() {
 		start := time.Now()
 		result := "ok"
 		defer func() {
@@ -90,7 +94,54 @@ func (s *session) startTransfer(verb, vpath string, d dataSource, opening string
 			result = "error"
 			s.fail(err, verb)
 		}
-	}()
+	}
+	if d.conn != nil {
+		run()
+		return
+	}
+	go run()
+}
+
+// inlineMax is the largest download run on the session goroutine: it fits
+// in a socket's send buffer, so sendfile never waits for the client.
+const inlineMax = 16 << 10
+
+// acceptPending takes the passive data connection of d if the client has
+// already made it (clients connect right after the 227/229 reply). It
+// polls the listener once instead of arming a deadline, whose timer would
+// wake the network poller. A connection from a foreign address is left for
+// openData, which drops it and keeps waiting.
+func (s *session) acceptPending(d *dataSource) {
+	tl, ok := d.ln.(*net.TCPListener)
+	if !ok || !readable(tl) {
+		return
+	}
+	c, err := tl.Accept()
+	if err != nil {
+		return
+	}
+	if !s.dataAllowed(addrPort(c.RemoteAddr()).Addr()) {
+		s.log.Warn("foreign data connection dropped", "from", c.RemoteAddr().String())
+		c.Close()
+		return
+	}
+	d.ln.Close()
+	d.ln, d.conn = nil, c
+}
+
+// readable reports whether a listener has a connection waiting.
+func readable(tl *net.TCPListener) bool {
+	rc, err := tl.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ready := false
+	rc.Control(func(fd uintptr) {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(pfd, 0)
+		ready = err == nil && n == 1 && pfd[0].Revents&unix.POLLIN != 0
+	})
+	return ready
 }
 
 // netErr marks an error of the data connection (as opposed to storage).
@@ -201,6 +252,9 @@ func (s *session) cmdRETR(arg string) {
 		return
 	}
 	binary := s.binary
+	if d.ln != nil && fi.Size()-off <= inlineMax {
+		s.acceptPending(&d)
+	}
 	msg := fmt.Sprintf("Opening %s mode data connection for %s (%d bytes).", s.typeName(), quoteName(path.Base(vpath)), fi.Size()-off)
 	s.startTransfer("RETR", vpath, d, msg, func(ctx context.Context, c net.Conn, x *transfer) error {
 		defer src.Close()
