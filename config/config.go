@@ -53,6 +53,9 @@ type Config struct {
 	Anonymous bool `toml:"anonymous"`
 	// PassivePorts is "LO-HI"; empty lets the system choose.
 	PassivePorts string `toml:"passive_ports"`
+	// PassiveKeep is how long a quiet session keeps its passive port for
+	// reuse; default 5s, negative ("-1s") closes it after every transfer.
+	PassiveKeep Duration `toml:"passive_keep"`
 	// PublicHost is advertised in PASV replies (literal address or host
 	// name); PublicHostNetworks override it per client network.
 	PublicHost         string        `toml:"public_host"`
@@ -151,6 +154,7 @@ func (c *Config) Apply(s *server.Server) {
 	if c.PassivePorts != "" {
 		s.PassivePorts, _ = server.ParsePortRange(c.PassivePorts)
 	}
+	s.PassiveKeep = time.Duration(c.PassiveKeep)
 	s.PublicHost.Host = c.PublicHost
 	for _, n := range c.PublicHostNetworks {
 		p, _ := netip.ParsePrefix(n.Network)

@@ -16,6 +16,7 @@ listen = ["127.0.0.1:2121", "[::1]:2121"]
 passive_ports = "50000-50010"
 public_host = "192.0.2.1"
 idle_timeout = "5m"
+passive_keep = "-1s"
 max_sessions_per_ip = 4
 [[public_host_network]]
 network = "10.0.0.0/8"
@@ -27,7 +28,7 @@ host = "10.0.0.5"
 	}
 	var s server.Server
 	c.Apply(&s)
-	if s.PassivePorts != (server.PortRange{Lo: 50000, Hi: 50010}) || s.IdleTimeout != 5*time.Minute || s.MaxSessionsPerIP != 4 ||
+	if s.PassivePorts != (server.PortRange{Lo: 50000, Hi: 50010}) || s.IdleTimeout != 5*time.Minute || s.PassiveKeep != -time.Second || s.MaxSessionsPerIP != 4 ||
 		s.PublicHost.Host != "192.0.2.1" || len(s.PublicHost.Networks) != 1 || s.PublicHost.Networks[0].Host != "10.0.0.5" {
 		t.Fatalf("%+v %v %v", s.PassivePorts, s.IdleTimeout, s.PublicHost)
 	}

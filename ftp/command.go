@@ -45,15 +45,24 @@ type LineReader struct {
 	// (IAC DONT x for WILL x, IAC WONT x for DO x).
 	Refuse func(b []byte)
 	buf    []byte
+	// partial: the last ReadLine ended with an error mid-line (a read
+	// deadline); the next call goes on with the same line.
+	partial bool
+	tooLong bool
 }
 
 // ReadLine returns the next line without its terminator. A line longer than
 // MaxLine bytes is consumed up to its LF and reported as ErrLineTooLong,
 // without holding more than MaxLine bytes in memory. At EOF mid-line it
-// returns io.EOF (a partial line is never executed).
+// returns io.EOF (a partial line is never executed). After another error,
+// such as a read deadline, the bytes read so far are kept and the next call
+// completes the same line.
 func (lr *LineReader) ReadLine() (string, error) {
-	lr.buf = lr.buf[:0]
-	tooLong := false
+	if !lr.partial {
+		lr.buf = lr.buf[:0]
+		lr.tooLong = false
+	}
+	lr.partial = true
 	for {
 		b, err := lr.R.ReadByte()
 		if err != nil {
@@ -100,7 +109,8 @@ func (lr *LineReader) ReadLine() (string, error) {
 				continue // IP, DM, AYT, NOP …
 			}
 		case '\n':
-			if tooLong {
+			lr.partial = false
+			if lr.tooLong {
 				return "", ErrLineTooLong
 			}
 			n := len(lr.buf)
@@ -115,11 +125,11 @@ func (lr *LineReader) ReadLine() (string, error) {
 				continue
 			}
 		}
-		if tooLong {
+		if lr.tooLong {
 			continue
 		}
 		if len(lr.buf) >= MaxLine+1 { // +1 for a CR before LF
-			tooLong = true
+			lr.tooLong = true
 			lr.buf = lr.buf[:0]
 			continue
 		}

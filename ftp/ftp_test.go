@@ -239,3 +239,40 @@ func TestASCII(t *testing.T) {
 		t.Errorf("FromCRLF %q", buf.String())
 	}
 }
+
+// flakyReader returns its chunks one per Read, with errTimeout between them.
+type flakyReader struct{ chunks []string }
+
+var errTimeout = errors.New("timeout")
+
+func (f *flakyReader) Read(p []byte) (int, error) {
+	if len(f.chunks) == 0 {
+		return 0, io.EOF
+	}
+	c := f.chunks[0]
+	f.chunks = f.chunks[1:]
+	if c == "" {
+		return 0, errTimeout
+	}
+	return copy(p, c), nil
+}
+
+// TestReadLineResumes: a read error mid-line (a deadline) keeps the bytes
+// read so far for the next call.
+func TestReadLineResumes(t *testing.T) {
+	lr := LineReader{R: bufio.NewReader(&flakyReader{[]string{"NO", "", "OP\r\nPW", "", "D\r\n"}})}
+	var got []string
+	for {
+		l, err := lr.ReadLine()
+		if err == io.EOF {
+			break
+		}
+		if errors.Is(err, errTimeout) {
+			continue
+		}
+		got = append(got, l)
+	}
+	if strings.Join(got, ",") != "NOOP,PWD" {
+		t.Fatalf("got %q", got)
+	}
+}

@@ -69,12 +69,61 @@ var ephemeralPorts = sync.OnceValue(func() PortRange {
 	return r
 })
 
-// closePassive drops a pending passive listener (at most one per session).
-func (s *session) closePassive() {
-	if s.pasv != nil {
-		s.pasv.Close()
-		s.pasv = nil
+// A session keeps one passive listener for its whole life and hands out
+// its port at every PASV/EPSV: a data connection is accepted for each
+// transfer, the listener stays. That spares eight system calls per
+// transfer (socket, setsockopt, bind, listen, getsockname, two epoll_ctl,
+// close), and a session never holds more than one passive port. Before the
+// port is handed out again, connections still queued on it are dropped, so
+// a late or stray connection can never be taken for the next transfer.
+
+// closePassive cancels a pending PASV/EPSV; the listener stays for reuse.
+func (s *session) closePassive() { s.pasv = nil }
+
+// closeListener closes the session's passive listener (session end).
+func (s *session) closeListener() {
+	s.pasv = nil
+	if s.keep != nil {
+		s.keep.Close()
+		s.keep = nil
 	}
+}
+
+// passiveListener returns the session's passive listener, opening it on
+// first use, with no connection queued on it.
+func (s *session) passiveListener() (*net.TCPListener, error) {
+	if s.keep != nil && s.srv.PassiveKeep < 0 {
+		s.closeListener()
+	}
+	if s.keep != nil {
+		if drainPending(s.keep) {
+			return s.keep, nil
+		}
+		s.keep.Close() // broken: open another
+		s.keep = nil
+	}
+	ln, err := s.listenPassive()
+	if err != nil {
+		return nil, err
+	}
+	s.keep = ln.(*net.TCPListener)
+	return s.keep, nil
+}
+
+// drainPending closes connections queued on ln and clears its deadline.
+// It reports false when ln no longer works.
+func drainPending(ln *net.TCPListener) bool {
+	if err := ln.SetDeadline(time.Time{}); err != nil {
+		return false
+	}
+	for i := 0; i < 64 && readable(ln); i++ {
+		c, err := ln.Accept()
+		if err != nil {
+			return false
+		}
+		c.Close()
+	}
+	return true
 }
 
 // publicAddr is the address advertised by PASV for this client.
@@ -133,7 +182,7 @@ type transfer struct {
 
 	mu     sync.Mutex
 	conn   net.Conn
-	ln     net.Listener
+	ln     *net.TCPListener
 	cancel context.CancelFunc
 }
 
@@ -146,7 +195,7 @@ func (x *transfer) abort() {
 		x.conn.Close()
 	}
 	if x.ln != nil {
-		x.ln.Close()
+		x.ln.SetDeadline(time.Unix(1, 0)) // interrupts Accept; the listener stays
 	}
 	if x.cancel != nil {
 		x.cancel()
@@ -157,7 +206,7 @@ func (x *transfer) abort() {
 // listener or an active address, taken from the session when the transfer
 // starts.
 type dataSource struct {
-	ln     net.Listener
+	ln     *net.TCPListener
 	active netip.AddrPort
 	conn   net.Conn // already accepted (small downloads, see acceptPending)
 }
@@ -183,13 +232,14 @@ func (s *session) openData(ctx context.Context, x *transfer, d dataSource) (net.
 	}
 	deadline := time.Now().Add(s.srv.dataConnectTimeout())
 	if d.ln != nil {
-		defer d.ln.Close()
 		x.mu.Lock()
 		x.ln = d.ln
+		aborted := x.aborted.Load()
 		x.mu.Unlock()
-		if tl, ok := d.ln.(*net.TCPListener); ok {
-			tl.SetDeadline(deadline)
+		if aborted {
+			return nil, context.Canceled
 		}
+		d.ln.SetDeadline(deadline)
 		for {
 			c, err := d.ln.Accept()
 			if err != nil {
@@ -295,9 +345,8 @@ func (s *session) cmdPASV(arg string) {
 		s.reply(ftp.CodeCantOpenData, "PASV needs IPv4; use EPSV on an IPv6 connection.")
 		return
 	}
-	s.closePassive()
 	s.active = netip.AddrPort{}
-	ln, err := s.listenPassive()
+	ln, err := s.passiveListener()
 	if err != nil {
 		s.log.Warn("passive listen", "err", err)
 		s.reply(ftp.CodeCantOpenData, "No passive port available, try again later.")
@@ -334,9 +383,8 @@ func (s *session) cmdEPSV(arg string) {
 		}
 		return
 	}
-	s.closePassive()
 	s.active = netip.AddrPort{}
-	ln, err := s.listenPassive()
+	ln, err := s.passiveListener()
 	if err != nil {
 		s.log.Warn("passive listen", "err", err)
 		s.reply(ftp.CodeCantOpenData, "No passive port available, try again later.")

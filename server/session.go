@@ -47,8 +47,9 @@ type session struct {
 	rest     int64  // pending REST offset
 	rnfr     string // pending RNFR name (virtual path)
 	epsvAll  bool
-	pasv     net.Listener   // pending passive listener
-	active   netip.AddrPort // pending PORT/EPRT address
+	pasv     *net.TCPListener // pending PASV/EPSV: keep, or nil
+	keep     *net.TCPListener // the session's passive listener, reused
+	active   netip.AddrPort   // pending PORT/EPRT address
 	facts    ftp.Facts
 	hashAlg  string
 	closing  bool   // QUIT seen or fatal error
@@ -123,7 +124,7 @@ func (s *session) serve() {
 			<-x.done
 		}
 		s.cancel()
-		s.closePassive()
+		s.closeListener()
 		s.conn.Close()
 		s.log.Info("session end", "user", s.userName(), "duration", time.Since(s.start).Round(time.Millisecond), "reason", s.closeMsg)
 	}()
@@ -146,20 +147,33 @@ func (s *session) serve() {
 }
 
 // readCommand waits for the next command line. The idle timeout applies only
-// while no transfer runs.
+// while no transfer runs. A session quiet for longer than PassiveKeep gives
+// its passive listener back first.
 func (s *session) readCommand() (string, error) {
+	idleEnd := time.Now().Add(s.srv.idleTimeout())
 	for {
-		s.conn.SetReadDeadline(time.Now().Add(s.srv.idleTimeout()))
+		deadline := idleEnd
+		keepPhase := false
+		if s.keep != nil && s.pasv == nil && s.transfer() == nil {
+			if k := time.Now().Add(s.srv.passiveKeep()); k.Before(deadline) {
+				deadline, keepPhase = k, true
+			}
+		}
+		s.conn.SetReadDeadline(deadline)
 		if s.srv.inShutdown.Load() {
 			return "", errShutdown
 		}
 		line, err := s.lr.ReadLine()
 		var ne net.Error
 		if err != nil && errors.As(err, &ne) && ne.Timeout() {
-			if s.srv.inShutdown.Load() {
+			switch {
+			case s.srv.inShutdown.Load():
 				return "", errShutdown
-			}
-			if s.transfer() != nil {
+			case keepPhase:
+				s.closeListener()
+				continue
+			case s.transfer() != nil:
+				idleEnd = time.Now().Add(s.srv.idleTimeout())
 				continue // never cut a running transfer
 			}
 			return "", errIdle

@@ -112,10 +112,11 @@ const inlineMax = 16 << 10
 // wake the network poller. A connection from a foreign address is left for
 // openData, which drops it and keeps waiting.
 func (s *session) acceptPending(d *dataSource) {
-	tl, ok := d.ln.(*net.TCPListener)
-	if !ok || !readable(tl) {
+	tl := d.ln
+	if !readable(tl) {
 		return
 	}
+	tl.SetDeadline(time.Time{}) // an ABOR may have left one in the past
 	c, err := tl.Accept()
 	if err != nil {
 		return
@@ -125,7 +126,6 @@ func (s *session) acceptPending(d *dataSource) {
 		c.Close()
 		return
 	}
-	d.ln.Close()
 	d.ln, d.conn = nil, c
 }
 
@@ -245,9 +245,6 @@ func (s *session) cmdRETR(arg string) {
 	}
 	src, err := s.acct.FS.Open(ctx, name, off)
 	if err != nil {
-		if d.ln != nil {
-			d.ln.Close()
-		}
 		s.fail(err, "RETR")
 		return
 	}
@@ -308,9 +305,6 @@ func (s *session) store(verb, arg string, mode storage.CreateMode) {
 	}
 	up, err := s.acct.FS.Create(ctx, name, storage.CreateOptions{Mode: mode, Offset: off})
 	if err != nil {
-		if d.ln != nil {
-			d.ln.Close()
-		}
 		s.fail(err, verb)
 		return
 	}

@@ -1,0 +1,71 @@
+package server_test
+
+import (
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ferryftp/ferry/ftp"
+	"github.com/ferryftp/ferry/ftptest"
+	"github.com/ferryftp/ferry/server"
+)
+
+func epsvPort(t *testing.T, c *ftptest.Conn) string {
+	t.Helper()
+	p, err := ftp.ParseEPSV(c.Expect("EPSV", 229))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strconv.Itoa(int(p))
+}
+
+// TestPassiveListenerReuse: a session hands out the same passive port for
+// consecutive transfers, drops connections left queued on it before reuse,
+// and gives the port back when it goes quiet.
+func TestPassiveListenerReuse(t *testing.T) {
+	t.Parallel()
+	srv := ftptest.NewServer(t, ftptest.Options{Config: func(s *server.Server) { s.PassiveKeep = 200 * time.Millisecond }})
+	c := srv.Dial(t).Login(ftptest.Writer)
+	upload(t, c, modes[0], "STOR", "f", []byte("content"))
+	port := epsvPort(t, c)
+	// A stray connection left queued by a failed RETR…
+	stray, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stray.Close()
+	c.Expect("RETR missing", 550)
+	// …is dropped when the port is handed out again, and the next transfer
+	// gets the client's new connection.
+	if again := epsvPort(t, c); again != port {
+		t.Fatalf("port %s then %s: listener not reused", port, again)
+	}
+	stray.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := stray.Read(make([]byte, 1)); err == nil || n > 0 {
+		t.Fatalf("stray connection got data")
+	}
+	d, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Expect("RETR f", 150)
+	if got := string(ftptest.ReadAll(t, d)); got != "content" {
+		t.Fatalf("got %q", got)
+	}
+	if code, _ := c.Read(); code != 226 {
+		t.Fatal(code)
+	}
+	// Quiet for longer than PassiveKeep: the port is closed.
+	waitFor(t, func() bool {
+		conn, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", port))
+		if err != nil {
+			return true
+		}
+		conn.Close()
+		return false
+	})
+	if got := string(download(t, c, modes[0], "RETR f")); got != "content" {
+		t.Fatalf("after release: %q", got)
+	}
+}
