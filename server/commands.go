@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/ferryftp/ferry/ftp"
 	"github.com/ferryftp/ferry/storage"
@@ -219,7 +220,7 @@ func (s *session) cmdPASS(arg string) {
 		s.loginFails++
 		s.log.Warn("login failed", "user", user, "attempt", s.loginFails)
 		if d := s.srv.loginFailDelay(); d > 0 {
-			sleep(d)
+			time.Sleep(d)
 		}
 		if s.loginFails >= s.srv.maxLoginAttempts() {
 			s.reply(ftp.CodeNotAvailable, "Too many failed logins, closing control connection.")
@@ -683,7 +684,7 @@ func (s *session) statList(arg string) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	b := []byte("213-Status of " + quoteName(arg) + ":\r\n")
-	now := timeNow()
+	now := time.Now()
 	flush := func() bool {
 		if len(b) < 32<<10 {
 			return true

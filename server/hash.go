@@ -13,9 +13,7 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/ferryftp/ferry/auth"
 	"github.com/ferryftp/ferry/ftp"
 	"github.com/ferryftp/ferry/storage"
 )
@@ -150,14 +148,3 @@ func xhash(alg string) func(*session, string) {
 		s.reply(ftp.CodeFileActionOK, sum)
 	}
 }
-
-func connInfo(s *session) auth.ConnInfo {
-	return auth.ConnInfo{Remote: s.remote, Local: s.local, Host: s.host}
-}
-
-// sleep and timeNow are variables so tests can observe them; production
-// uses the real clock (tests use testing/synctest).
-var (
-	sleep   = time.Sleep
-	timeNow = time.Now
-)

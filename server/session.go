@@ -310,3 +310,7 @@ func (s *session) fail(err error, what string) {
 	}
 	s.reply(code, text)
 }
+
+func connInfo(s *session) auth.ConnInfo {
+	return auth.ConnInfo{Remote: s.remote, Local: s.local, Host: s.host}
+}

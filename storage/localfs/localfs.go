@@ -634,15 +634,15 @@ func mapErr(err error) error {
 			return fmt.Errorf("%w: %v", storage.ErrOutOfRoot, err)
 		}
 	}
-	if esc := errEscapes(); esc != nil && errors.Is(err, esc) || errors.Is(err, errEscape) {
+	if esc := rootEscapeErr(); esc != nil && errors.Is(err, esc) || errors.Is(err, errBeneath) {
 		return fmt.Errorf("%w: %v", storage.ErrOutOfRoot, err)
 	}
 	return err
 }
 
-// errEscapes is the (unexported) error os.Root returns for a name that
+// rootEscapeErr is the (unexported) error os.Root returns for a name that
 // leads out of the root, captured once so it is matched by identity.
-var errEscapes = sync.OnceValue(func() error {
+var rootEscapeErr = sync.OnceValue(func() error {
 	r, err := os.OpenRoot(os.TempDir())
 	if err != nil {
 		return nil

@@ -68,7 +68,7 @@ func (p *fastPath) open(name string, flags int, mode fs.FileMode) (f *os.File, o
 			// A seccomp filter may refuse openat2; os.Root tells.
 			return nil, false, nil
 		case err == unix.EXDEV:
-			return nil, true, &fs.PathError{Op: "open", Path: name, Err: errEscape}
+			return nil, true, &fs.PathError{Op: "open", Path: name, Err: errBeneath}
 		}
 		return nil, true, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
@@ -87,4 +87,4 @@ func (p *fastPath) rename(from, to string) (ok bool, err error) {
 	return true, nil
 }
 
-var errEscape = errors.New("path escapes from the root")
+var errBeneath = errors.New("path escapes from the root")

@@ -5,10 +5,11 @@ package localfs
 import (
 	"io/fs"
 	"os"
+	"sync/atomic"
 )
 
 // fastPath is Linux-only; elsewhere every call goes through os.Root.
-type fastPath struct{}
+type fastPath struct{ disabled atomic.Bool }
 
 func (p *fastPath) init(r *os.Root) {}
 func (p *fastPath) close()          {}
@@ -17,4 +18,4 @@ func (p *fastPath) open(name string, flags int, mode fs.FileMode) (*os.File, boo
 }
 func (p *fastPath) rename(from, to string) (bool, error) { return false, nil }
 
-var errEscape = fs.ErrPermission
+var errBeneath = fs.ErrPermission
