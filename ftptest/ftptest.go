@@ -228,12 +228,7 @@ func (c *Conn) Passive() net.Conn {
 		c.t.Fatal(err)
 	}
 	host, _, _ := net.SplitHostPort(c.C.RemoteAddr().String())
-	d, err := net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(int(port))), 5*time.Second)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.t.Cleanup(func() { d.Close() })
-	return d
+	return c.dialData(net.JoinHostPort(host, strconv.Itoa(int(port))))
 }
 
 // PASV sends PASV and connects to the address it names.
@@ -244,7 +239,13 @@ func (c *Conn) PASV() net.Conn {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	d, err := net.DialTimeout("tcp", ap.String(), 5*time.Second)
+	return c.dialData(ap.String())
+}
+
+// dialData opens a data connection to addr, closed when the test ends.
+func (c *Conn) dialData(addr string) net.Conn {
+	c.t.Helper()
+	d, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		c.t.Fatal(err)
 	}

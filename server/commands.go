@@ -42,9 +42,6 @@ type Command struct {
 	fn func(*session, string)
 }
 
-// Commands returns the command table in documentation order.
-func Commands() []Command { return table }
-
 var table []Command
 
 func init() {

@@ -21,19 +21,21 @@ import (
 // ports of the system's ephemeral range itself: bind(2) to port 0 scans
 // that range in the kernel and becomes slow (milliseconds) when many
 // recent data connections sit in TIME_WAIT.
-func (s *session) listenPassive() (net.Listener, error) {
+func (s *session) listenPassive() (*net.TCPListener, error) {
 	ip := s.local.Addr()
 	r := s.srv.PassivePorts
-	tries := int(r.Hi-r.Lo) + 1
+	// A configured range is tried port by port from a random start, so a
+	// free port is always found; the ephemeral range at 16 random ports.
+	tries, stride := int(r.Hi-r.Lo)+1, 1
 	if r.Lo == 0 {
 		r = ephemeralPorts()
-		tries = 16
+		tries, stride = 16, 7919
 	}
 	n := int(r.Hi-r.Lo) + 1
 	start := rand.IntN(n)
 	var lastErr error
 	for i := 0; i < tries; i++ {
-		port := r.Lo + uint16((start+i*7919)%n)
+		port := r.Lo + uint16((start+i*stride)%n)
 		ln, err := listenTCP(netip.AddrPortFrom(ip, port))
 		if err == nil {
 			return ln, nil
@@ -51,10 +53,14 @@ func (s *session) listenPassive() (net.Listener, error) {
 // listener and buys nothing for one connection.
 // Data connections live for one transfer, guarded by the stall timeout, so
 // they get no TCP keep-alive either (four setsockopt calls each).
-func listenTCP(ap netip.AddrPort) (net.Listener, error) {
+func listenTCP(ap netip.AddrPort) (*net.TCPListener, error) {
 	lc := net.ListenConfig{KeepAlive: -1}
 	lc.SetMultipathTCP(false)
-	return lc.Listen(context.Background(), "tcp", ap.String())
+	ln, err := lc.Listen(context.Background(), "tcp", ap.String())
+	if err != nil {
+		return nil, err
+	}
+	return ln.(*net.TCPListener), nil
 }
 
 // ephemeralPorts is the system's ephemeral port range.
@@ -106,7 +112,7 @@ func (s *session) passiveListener() (*net.TCPListener, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.keep = ln.(*net.TCPListener)
+	s.keep = ln
 	return s.keep, nil
 }
 

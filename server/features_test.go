@@ -235,3 +235,23 @@ func TestTransferPanicRecovered(t *testing.T) {
 	ftptest.ReadAll(t, d) // the data connection was closed
 	c.Expect("NOOP", 200)
 }
+
+// TestGlobBound: a wildcard listing stops at MaxGlobMatches entries.
+func TestGlobBound(t *testing.T) {
+	t.Parallel()
+	fsys := memfs.New()
+	srv := ftptest.NewServer(t, ftptest.Options{FS: fsys, Config: func(s *server.Server) { s.MaxGlobMatches = 3 }})
+	c := srv.Dial(t).Login(ftptest.Writer)
+	for i := 0; i < 6; i++ {
+		upload(t, c, modes[0], "STOR", fmt.Sprintf("f%d.txt", i), []byte("x"))
+	}
+	if n := strings.Count(string(download(t, c, modes[0], "NLST *.txt")), "\r\n"); n != 3 {
+		t.Errorf("NLST *.txt gave %d names, want the bound 3", n)
+	}
+	if n := strings.Count(string(download(t, c, modes[0], "LIST f*")), "\r\n"); n != 3 {
+		t.Errorf("LIST f* gave %d lines, want 3", n)
+	}
+	if n := strings.Count(string(download(t, c, modes[0], "NLST")), "\r\n"); n != 6 {
+		t.Errorf("NLST without a pattern gave %d names, want all 6", n)
+	}
+}

@@ -69,3 +69,51 @@ func TestPassiveListenerReuse(t *testing.T) {
 		t.Fatalf("after release: %q", got)
 	}
 }
+
+// TestPassiveRangeSearched: with a configured range whose other ports are
+// taken, PASV/EPSV still finds the free one.
+func TestPassiveRangeSearched(t *testing.T) {
+	t.Parallel()
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	var lo int
+	for base := 40000 + int(time.Now().UnixNano()%10000); base < 60000 && lo == 0; base += 7 {
+		var ls []net.Listener
+		for p := base; p < base+5; p++ {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				break
+			}
+			ls = append(ls, l)
+		}
+		if len(ls) == 5 {
+			lo = base
+			held = ls
+		} else {
+			for _, l := range ls {
+				l.Close()
+			}
+		}
+	}
+	if lo == 0 {
+		t.Skip("no five free consecutive ports")
+	}
+	free := lo + 3
+	held[3].Close()
+	held = append(held[:3], held[4])
+	srv := ftptest.NewServer(t, ftptest.Options{Config: func(s *server.Server) {
+		s.PassivePorts = server.PortRange{Lo: uint16(lo), Hi: uint16(lo + 4)}
+	}})
+	for i := 0; i < 5; i++ {
+		c := srv.Dial(t).Login(ftptest.Writer)
+		if got := epsvPort(t, c); got != strconv.Itoa(free) {
+			t.Fatalf("EPSV port %s, want the only free one %d", got, free)
+		}
+		c.Expect("QUIT", 221)
+		waitFor(t, func() bool { return srv.Sessions() == 0 })
+	}
+}

@@ -136,9 +136,9 @@ func TestLoginFailDelayFakeClock(t *testing.T) {
 	})
 }
 
-// TestShutdownDeadlineFakeClock: a session that never finishes its command
-// is closed when Shutdown's context ends.
-func TestShutdownDeadlineFakeClock(t *testing.T) {
+// TestShutdownIdleFakeClock: Shutdown tells an idle session 421 at once,
+// without waiting for its idle timeout or for Shutdown's deadline.
+func TestShutdownIdleFakeClock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv, ln := pipeServer(t, nil)
 		c := ln.dial()
@@ -152,8 +152,12 @@ func TestShutdownDeadlineFakeClock(t *testing.T) {
 				t.Errorf("got %q", l)
 			}
 		}()
+		start := time.Now()
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Fatal(err)
+		}
+		if d := time.Since(start); d != 0 {
+			t.Fatalf("Shutdown took %v of fake time", d)
 		}
 		if srv.Sessions() != 0 {
 			t.Fatal("sessions left")

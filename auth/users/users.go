@@ -259,11 +259,16 @@ func (s *Store) reloadLocked(force bool) error {
 	return nil
 }
 
-func (s *Store) mac(pass string) []byte {
+// init makes the per-process HMAC key and the bound on concurrent hash
+// verifications (each argon2id run takes 19 MiB).
+func (s *Store) init() {
 	s.initKey.Do(func() {
 		rand.Read(s.macKey[:])
 		s.slow = make(chan struct{}, 4)
 	})
+}
+
+func (s *Store) mac(pass string) []byte {
 	h := hmac.New(sha256.New, s.macKey[:])
 	h.Write([]byte(pass))
 	return h.Sum(nil)
@@ -277,6 +282,7 @@ func (s *Store) Authenticate(ctx context.Context, c auth.ConnInfo, user, pass st
 	if s.Anonymous != nil && (user == "anonymous" || user == "ftp") {
 		return &auth.Account{User: user, FS: s.Anonymous}, nil
 	}
+	s.init()
 	mac := s.mac(pass)
 	s.mu.Lock()
 	if err := s.reloadLocked(false); err != nil && s.users == nil {

@@ -222,7 +222,6 @@ func small(conc, n, size int) error {
 			}
 			defer c.close()
 			c.cmd(200, "TYPE I")
-			buf := make([]byte, size)
 			for i := 0; i < per; i++ {
 				name := fmt.Sprintf("load-%d-%d-%d.bin", run, w, i)
 				if err := c.put(name, payload); err != nil {
@@ -231,7 +230,7 @@ func small(conc, n, size int) error {
 					continue
 				}
 				done.Add(1)
-				if err := c.get(name, buf); err != nil {
+				if err := c.get(name); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					failed.Add(1)
 					continue
@@ -250,21 +249,31 @@ func small(conc, n, size int) error {
 	return nil
 }
 
-func (c *conn) put(name string, data []byte) error {
+// transfer runs verb on name over a fresh passive data connection, with
+// body moving the bytes, and waits for the 226.
+func (c *conn) transfer(verb, name string, body func(d net.Conn) error) error {
 	d, err := c.passive()
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	if _, err := c.cmd(150, "STOR %s", name); err != nil {
+	if _, err := c.cmd(150, "%s %s", verb, name); err != nil {
 		return err
 	}
-	if _, err := d.Write(data); err != nil {
+	if err := body(d); err != nil {
 		return err
 	}
 	d.Close()
 	_, err = c.cmd226()
 	return err
+}
+
+func (c *conn) put(name string, data []byte) error {
+	return c.transfer("STOR", name, func(d net.Conn) error { _, err := d.Write(data); return err })
+}
+
+func (c *conn) get(name string) error {
+	return c.transfer("RETR", name, func(d net.Conn) error { _, err := io.Copy(io.Discard, d); return err })
 }
 
 func (c *conn) cmd226() (string, error) {
@@ -273,22 +282,6 @@ func (c *conn) cmd226() (string, error) {
 		err = fmt.Errorf("transfer: %d %s", code, msg)
 	}
 	return msg, err
-}
-
-func (c *conn) get(name string, buf []byte) error {
-	d, err := c.passive()
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if _, err := c.cmd(150, "RETR %s", name); err != nil {
-		return err
-	}
-	if _, err := io.Copy(io.Discard, d); err != nil {
-		return err
-	}
-	_, err = c.cmd226()
-	return err
 }
 
 func rss(pid int) (int64, error) {

@@ -22,6 +22,7 @@ import (
 	"github.com/ferryftp/ferry/auth/users"
 	"github.com/ferryftp/ferry/config"
 	"github.com/ferryftp/ferry/server"
+	"github.com/ferryftp/ferry/storage"
 	"github.com/ferryftp/ferry/storage/localfs"
 )
 
@@ -183,7 +184,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("users: %v", err)
 	}
 	open := localfs.Options{Sync: cfg.SyncUploads}
-	store.FS = func(dir string) (storageFS, error) { return localfs.New(dir, open) }
+	store.FS = func(dir string) (storage.FS, error) { return localfs.New(dir, open) }
 
 	srv := &server.Server{Auth: store, Logger: logger}
 	cfg.Apply(srv)

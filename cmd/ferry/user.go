@@ -13,10 +13,7 @@ import (
 
 	"github.com/ferryftp/ferry/auth/password"
 	"github.com/ferryftp/ferry/auth/users"
-	"github.com/ferryftp/ferry/storage"
 )
-
-type storageFS = storage.FS
 
 // parseWithName parses flags placed before or after one positional name.
 func parseWithName(fl *flag.FlagSet, args []string) (string, error) {
