@@ -100,3 +100,41 @@ func FuzzListing(f *testing.F) {
 		_ = fs.ModePerm
 	})
 }
+
+// FuzzReplies feeds arbitrary bytes to the reply reader and the listing
+// parsers: no panic, codes in range, and names that hold no line break, so
+// what a hostile server sends can never be taken for more than it is.
+func FuzzReplies(f *testing.F) {
+	for _, s := range []string{"220 ready\r\n", "211-Features:\r\n MDTM\r\n211 End\r\n", "250-a\n250-b\n250 c\n",
+		"-rw-r--r-- 1 u g 5 Jan 01 2024 x", "01-16-23  10:20AM <DIR> d", "+i1,m2,r,s3,\tn", "type=file;size=1; n",
+		"lrwxrwxrwx 1 0 0 7 Jan 01 2024 latest -> v1"} {
+		f.Add([]byte(s))
+	}
+	now := time.Now()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rr := NewReplyReader(bytes.NewReader(data))
+		for i := 0; i < 50; i++ {
+			r, err := rr.ReadReply()
+			if err != nil {
+				break
+			}
+			if r.Code < 100 || r.Code > 599 {
+				t.Fatalf("code %d", r.Code)
+			}
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			for _, parse := range []func(string) (DirEntry, error){
+				func(s string) (DirEntry, error) { return ParseListLine(s, now) },
+				ParseFacts,
+			} {
+				e, err := parse(line)
+				if err != nil {
+					continue
+				}
+				if e.Name == "" || strings.ContainsAny(e.Name, "\n") || e.Size < -1 {
+					t.Fatalf("%q: bad entry %+v", line, e)
+				}
+			}
+		}
+	})
+}
