@@ -43,6 +43,7 @@ type Server struct {
 type Options struct {
 	FS      storage.FS             // default: a new memfs
 	Network string                 // "tcp4" (default) or "tcp6"
+	Addr    string                 // listen address; default 127.0.0.1:0 or [::1]:0 by Network
 	Config  func(s *server.Server) // changes server options before Serve
 	Logger  *slog.Logger           // default: discard
 }
@@ -56,6 +57,9 @@ func NewServer(t testing.TB, o Options) *Server {
 	addr := "127.0.0.1:0"
 	if o.Network == "tcp6" {
 		addr = "[::1]:0"
+	}
+	if o.Addr != "" {
+		addr = o.Addr
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -1,0 +1,579 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferryftp/ferry/ftp"
+)
+
+// conn is one control connection.
+type conn struct {
+	c       *Client
+	id      int
+	nc      net.Conn
+	rr      *ftp.ReplyReader
+	peer    netip.Addr // the server, as the control connection reaches it
+	local   netip.Addr
+	broken  bool // out of step with the server: close, do not reuse
+	binary  bool // TYPE I sent
+	lastUse time.Time
+}
+
+func (c *Client) dialNet(ctx context.Context, addr string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	if c.cfg.DialContext != nil {
+		return c.cfg.DialContext(ctx, "tcp", addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// dial opens a control connection, reads the greeting, logs in and, on
+// the first connection, reads FEAT and PWD.
+func (c *Client) dial(ctx context.Context) (*conn, error) {
+	nc, err := c.dialNet(ctx, c.addr)
+	if err != nil {
+		return nil, &NetError{Op: "connect", Addr: c.addr, Err: err}
+	}
+	c.mu.Lock()
+	c.nextID++
+	cn := &conn{c: c, id: c.nextID, nc: nc, rr: ftp.NewReplyReader(nc), lastUse: time.Now()}
+	c.mu.Unlock()
+	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
+		cn.peer = ap.Addr().Unmap()
+	}
+	if ap, err := netip.ParseAddrPort(nc.LocalAddr().String()); err == nil {
+		cn.local = ap.Addr().Unmap()
+	}
+	if err := cn.login(ctx); err != nil {
+		cn.close()
+		return nil, err
+	}
+	return cn, nil
+}
+
+func (cn *conn) login(ctx context.Context) error {
+	cfg := &cn.c.cfg
+	r, err := cn.read(ctx)
+	for err == nil && r.Code == ftp.CodeReadyInMinutes {
+		r, err = cn.read(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	if r.Code != ftp.CodeServiceReady {
+		return cn.replyError("connect", "", r)
+	}
+	if cfg.Host != "" {
+		// Servers without HOST answer 500/502; that is no reason to stop.
+		if r, err := cn.cmd(ctx, "HOST", cfg.Host); err != nil {
+			return err
+		} else if r.Class() == 4 || r.Code == 504 || r.Code == 530 {
+			return cn.replyError("HOST", cfg.Host, r)
+		}
+	}
+	r, err = cn.cmd(ctx, "USER", cfg.User)
+	if err != nil {
+		return err
+	}
+	if r.Code == ftp.CodeNeedPassword {
+		r, err = cn.cmd(ctx, "PASS", cfg.Password)
+		if err != nil {
+			return err
+		}
+	}
+	if r.Code != ftp.CodeLoggedIn && r.Code != 202 {
+		e := cn.replyError("login", cfg.User, r)
+		e.Login = true
+		return e
+	}
+	cn.c.mu.Lock()
+	first := cn.c.feat == nil
+	cn.c.mu.Unlock()
+	if first {
+		feat := map[string]string{}
+		if r, err := cn.cmd(ctx, "FEAT", ""); err != nil {
+			return err
+		} else if r.Code == ftp.CodeSystemStatus {
+			feat = ftp.ParseFeat(r.Text)
+		}
+		cwd := "/"
+		if r, err := cn.cmd(ctx, "PWD", ""); err != nil {
+			return err
+		} else if p, ok := ftp.ParsePathReply(r.Text); r.Code == ftp.CodePathCreated && ok {
+			cwd = p
+		}
+		cn.c.mu.Lock()
+		if cn.c.feat == nil {
+			cn.c.feat, cn.c.cwd = feat, cwd
+		}
+		cn.c.mu.Unlock()
+	}
+	if cn.c.HasFeature("UTF8") {
+		if _, err := cn.cmd(ctx, "OPTS", "UTF8 ON"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cmd sends "verb arg" and reads the reply. The argument is refused before
+// anything is sent when it holds CR, LF or NUL.
+func (cn *conn) cmd(ctx context.Context, verb, arg string) (ftp.Reply, error) {
+	if err := cn.send(ctx, verb, arg); err != nil {
+		return ftp.Reply{}, err
+	}
+	return cn.read(ctx)
+}
+
+// expect runs cmd and turns a reply of another class than 2 (or a code not
+// in codes, when given) into an *Error.
+func (cn *conn) expect(ctx context.Context, verb, arg string, codes ...int) (ftp.Reply, error) {
+	r, err := cn.cmd(ctx, verb, arg)
+	if err != nil {
+		return r, err
+	}
+	if len(codes) == 0 && r.Class() == 2 {
+		return r, nil
+	}
+	for _, c := range codes {
+		if r.Code == c {
+			return r, nil
+		}
+	}
+	return r, cn.replyError(verb, arg, r)
+}
+
+func (cn *conn) send(ctx context.Context, verb, arg string) error {
+	if err := checkArg(arg); err != nil {
+		return err
+	}
+	if cn.broken {
+		return &NetError{Op: verb, Addr: cn.c.addr, Err: errors.New("connection is out of step")}
+	}
+	line := verb
+	if arg != "" {
+		line += " " + arg
+	}
+	shown := line
+	if verb == "PASS" {
+		shown = "PASS ****"
+	}
+	cn.c.transcript(cn.id, "> "+shown)
+	stop := cn.watch(ctx)
+	cn.nc.SetWriteDeadline(time.Now().Add(cn.c.cfg.Timeout))
+	_, err := cn.nc.Write([]byte(line + "\r\n"))
+	if err = cn.unwatch(ctx, stop, err); err != nil {
+		cn.broken = true
+		return cn.netErr(verb, err)
+	}
+	return nil
+}
+
+// read reads one reply, within the timeout and the context.
+func (cn *conn) read(ctx context.Context) (ftp.Reply, error) {
+	return cn.readWithin(ctx, cn.c.cfg.Timeout)
+}
+
+func (cn *conn) readWithin(ctx context.Context, d time.Duration) (ftp.Reply, error) {
+	stop := cn.watch(ctx)
+	cn.nc.SetReadDeadline(time.Now().Add(d))
+	r, err := cn.rr.ReadReply()
+	if err = cn.unwatch(ctx, stop, err); err != nil {
+		cn.broken = true
+		return r, cn.netErr("read reply", err)
+	}
+	for _, l := range r.Lines() {
+		cn.c.transcript(cn.id, fmt.Sprintf("< %d %s", r.Code, l))
+	}
+	if r.Code == ftp.CodeNotAvailable {
+		// 421: the server is closing the connection.
+		cn.broken = true
+	}
+	return r, nil
+}
+
+// watch makes a cancelled context interrupt the connection's I/O.
+func (cn *conn) watch(ctx context.Context) func() bool {
+	if ctx.Done() == nil {
+		return func() bool { return true }
+	}
+	return context.AfterFunc(ctx, func() { cn.nc.SetDeadline(time.Unix(1, 0)) })
+}
+
+func (cn *conn) unwatch(ctx context.Context, stop func() bool, err error) error {
+	if !stop() {
+		cn.broken = true
+		return ctx.Err()
+	}
+	return err
+}
+
+func (cn *conn) netErr(op string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrBadArgument) {
+		return err
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("no reply within %v", cn.c.cfg.Timeout)
+	}
+	return &NetError{Op: op, Addr: cn.c.addr, Err: err}
+}
+
+func (cn *conn) replyError(verb, arg string, r ftp.Reply) *Error {
+	if verb == "PASS" {
+		arg = ""
+	}
+	return &Error{Server: cn.c.addr, Cmd: verb, Arg: arg, Code: r.Code, Msg: r.Text}
+}
+
+func (cn *conn) close() {
+	cn.broken = true
+	cn.nc.Close()
+}
+
+// quit says goodbye politely, without waiting long.
+func (cn *conn) quit() {
+	cn.nc.SetDeadline(time.Now().Add(time.Second))
+	if cn.send(context.Background(), "QUIT", "") == nil {
+		cn.rr.ReadReply()
+	}
+	cn.nc.Close()
+}
+
+func (c *Client) transcript(id int, line string) {
+	if c.cfg.Transcript == nil {
+		return
+	}
+	c.transcriptMu.Lock()
+	fmt.Fprintf(c.cfg.Transcript, "[%s #%d] %s\n", c.addr, id, line)
+	c.transcriptMu.Unlock()
+}
+
+// typeBinary sends TYPE I once per connection.
+func (cn *conn) typeBinary(ctx context.Context) error {
+	if cn.binary {
+		return nil
+	}
+	if _, err := cn.expect(ctx, "TYPE", "I"); err != nil {
+		return err
+	}
+	cn.binary = true
+	return nil
+}
+
+// dataSetup is a data connection being prepared: either one already
+// connected (passive) or a listener the server will connect to (active).
+type dataSetup struct {
+	conn net.Conn
+	ln   net.Listener
+}
+
+func (d *dataSetup) close() {
+	if d.conn != nil {
+		d.conn.Close()
+	}
+	if d.ln != nil {
+		d.ln.Close()
+	}
+}
+
+// prepareData opens the data connection of the next transfer in the
+// configured mode.
+func (cn *conn) prepareData(ctx context.Context) (*dataSetup, error) {
+	if cn.c.cfg.Active {
+		ln, err := cn.activeListen(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return &dataSetup{ln: ln}, nil
+	}
+	ap, err := cn.passiveAddr(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := cn.c.dialNet(ctx, ap.String())
+	if err != nil {
+		return nil, &NetError{Op: "data connection to " + ap.String(), Addr: cn.c.addr, Err: err}
+	}
+	return &dataSetup{conn: dc}, nil
+}
+
+// passiveAddr asks for a passive port: EPSV, or PASV when the server does
+// not know EPSV. The address is the control connection's peer unless the
+// caller trusts the 227 reply.
+func (cn *conn) passiveAddr(ctx context.Context) (netip.AddrPort, error) {
+	c := cn.c
+	c.mu.Lock()
+	noEPSV := c.noEPSV
+	c.mu.Unlock()
+	if !noEPSV {
+		r, err := cn.cmd(ctx, "EPSV", "")
+		if err != nil {
+			return netip.AddrPort{}, err
+		}
+		if r.Code == ftp.CodeExtendedPassive {
+			port, err := ftp.ParseEPSV(r.Text)
+			if err != nil {
+				return netip.AddrPort{}, cn.replyError("EPSV", "", r)
+			}
+			return netip.AddrPortFrom(cn.peer, port), nil
+		}
+		if r.Class() != 5 || !cn.peer.Is4() {
+			return netip.AddrPort{}, cn.replyError("EPSV", "", r)
+		}
+		c.mu.Lock()
+		c.noEPSV = true
+		c.mu.Unlock()
+	}
+	r, err := cn.expect(ctx, "PASV", "", ftp.CodePassive)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	ap, err := ftp.ParsePASV(r.Text)
+	if err != nil || ap.Port() == 0 {
+		return netip.AddrPort{}, cn.replyError("PASV", "", r)
+	}
+	if c.cfg.TrustPassiveAddress && !ap.Addr().IsUnspecified() {
+		return ap, nil
+	}
+	return netip.AddrPortFrom(cn.peer, ap.Port()), nil
+}
+
+// activeListen listens for the server's data connection and tells the
+// server where (EPRT, or PORT when the server does not know EPRT).
+func (cn *conn) activeListen(ctx context.Context) (net.Listener, error) {
+	c := cn.c
+	ip := c.cfg.ActiveAddr
+	if !ip.IsValid() {
+		ip = cn.local
+	}
+	ln, err := listenRange(ip, c.cfg.ActivePorts)
+	if err != nil {
+		return nil, &NetError{Op: "listen for active data connection", Addr: c.addr, Err: err}
+	}
+	ap := netip.AddrPortFrom(ip, uint16(ln.Addr().(*net.TCPAddr).Port))
+	c.mu.Lock()
+	noEPRT := c.noEPRT
+	c.mu.Unlock()
+	if !noEPRT || !ip.Is4() {
+		r, err := cn.cmd(ctx, "EPRT", ftp.FormatEPRT(ap))
+		if err != nil || r.Class() == 2 {
+			if err != nil {
+				ln.Close()
+			}
+			return ln, err
+		}
+		if r.Class() != 5 || !ip.Is4() || (r.Code != 500 && r.Code != 502 && r.Code != 504 && r.Code != 522) {
+			ln.Close()
+			return nil, cn.replyError("EPRT", ftp.FormatEPRT(ap), r)
+		}
+		c.mu.Lock()
+		c.noEPRT = true
+		c.mu.Unlock()
+	}
+	arg, _ := ftp.FormatPORT(ap)
+	if _, err := cn.expect(ctx, "PORT", arg); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+func listenRange(ip netip.Addr, pr PortRange) (net.Listener, error) {
+	if pr.Min == 0 && pr.Max == 0 {
+		return net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
+	}
+	if pr.Max < pr.Min {
+		return nil, fmt.Errorf("bad port range %d-%d", pr.Min, pr.Max)
+	}
+	n := int(pr.Max-pr.Min) + 1
+	start := rand.IntN(n)
+	var err error
+	for i := 0; i < n; i++ {
+		port := pr.Min + uint16((start+i)%n)
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", netip.AddrPortFrom(ip, port).String()); err == nil {
+			return ln, nil
+		}
+	}
+	return nil, fmt.Errorf("no free port in %d-%d: %w", pr.Min, pr.Max, err)
+}
+
+// startTransfer sends "verb arg" (after REST when offset > 0) on a fresh
+// data connection and returns that connection once the server has
+// accepted the command with a 1xx reply.
+func (cn *conn) startTransfer(ctx context.Context, verb, arg string, offset int64) (net.Conn, error) {
+	if err := cn.typeBinary(ctx); err != nil {
+		return nil, err
+	}
+	d, err := cn.prepareData(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if offset > 0 {
+		if _, err := cn.expect(ctx, "REST", strconv.FormatInt(offset, 10), ftp.CodePending); err != nil {
+			d.close()
+			return nil, err
+		}
+	}
+	r, err := cn.cmd(ctx, verb, arg)
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	if r.Class() != 1 {
+		d.close()
+		if r.Class() == 2 {
+			// A server that answers at once without data has nothing to
+			// send (some do this for empty listings).
+			return nil, errNoData
+		}
+		return nil, cn.replyError(verb, arg, r)
+	}
+	if d.conn != nil {
+		return d.conn, nil
+	}
+	return cn.accept(ctx, d.ln)
+}
+
+var errNoData = errors.New("no data connection")
+
+// accept waits for the server's active data connection, refusing
+// connections from any address but the server's.
+func (cn *conn) accept(ctx context.Context, ln net.Listener) (net.Conn, error) {
+	defer ln.Close()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	tl := ln.(*net.TCPListener)
+	tl.SetDeadline(time.Now().Add(cn.c.cfg.Timeout))
+	for {
+		dc, err := tl.Accept()
+		if err != nil {
+			cn.broken = true
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, &NetError{Op: "accept active data connection", Addr: cn.c.addr, Err: err}
+		}
+		ap, _ := netip.ParseAddrPort(dc.RemoteAddr().String())
+		if ap.Addr().Unmap() == cn.peer || cn.c.cfg.TrustPassiveAddress {
+			return dc, nil
+		}
+		dc.Close()
+	}
+}
+
+// finish reads the final reply of a transfer.
+func (cn *conn) finish(ctx context.Context, verb, arg string) error {
+	r, err := cn.read(ctx)
+	if err != nil {
+		return err
+	}
+	if r.Class() != 2 {
+		return cn.replyError(verb, arg, r)
+	}
+	return nil
+}
+
+// abort stops a running transfer: ABOR, then the replies that close it
+// (426 and 226, or 226 alone). A server that does not answer in time
+// loses the connection.
+func (cn *conn) abort() {
+	if cn.broken {
+		return
+	}
+	ctx := context.Background()
+	if err := cn.send(ctx, "ABOR", ""); err != nil {
+		return
+	}
+	for i := 0; i < 3; i++ {
+		r, err := cn.readWithin(ctx, 5*time.Second)
+		if err != nil {
+			return
+		}
+		if r.Code == ftp.CodeTransferAborted || r.Class() == 1 || r.Code == ftp.CodeFileUnavailable || r.Code == ftp.CodeLocalError {
+			continue
+		}
+		if r.Class() != 2 && r.Class() != 5 {
+			cn.broken = true
+		}
+		// Some servers (vsftpd, pure-ftpd) send 426 then 226; others
+		// send only 226. One more reply may still be on the way.
+		if r.Code == ftp.CodeClosingData || r.Code == 225 {
+			cn.drainLate()
+		}
+		return
+	}
+	cn.broken = true
+}
+
+// drainLate reads a reply that arrives just after ABOR's, so the next
+// command is not answered by it.
+func (cn *conn) drainLate() {
+	cn.nc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if cn.rr.Buffered() == 0 {
+		if _, err := cn.rr.ReadReply(); err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				cn.broken = true
+			}
+			return
+		}
+	} else if _, err := cn.rr.ReadReply(); err != nil {
+		cn.broken = true
+	}
+}
+
+// Error is a reply of failure from a server.
+type Error struct {
+	Server string // host:port
+	Cmd    string // the command that failed
+	Arg    string // its argument (never a password)
+	Code   int
+	Msg    string
+	Login  bool // the login was refused
+}
+
+func (e *Error) Error() string {
+	s := e.Cmd
+	if e.Arg != "" {
+		s += " " + e.Arg
+	}
+	return fmt.Sprintf("%s: %s: %d %s", e.Server, s, e.Code, strings.ReplaceAll(e.Msg, "\n", " "))
+}
+
+// Temporary reports a 4xx reply: trying again later may work.
+func (e *Error) Temporary() bool { return e.Code >= 400 && e.Code < 500 }
+
+// Is lets errors.Is match os.ErrNotExist for a 550 reply to a command on a
+// path, and os.ErrPermission for a 530 or a 550 that says so.
+func (e *Error) Is(target error) bool {
+	msg := strings.ToLower(e.Msg)
+	switch target {
+	case os.ErrNotExist:
+		return (e.Code == 550 || e.Code == 450) && !strings.Contains(msg, "denied") && !strings.Contains(msg, "permission")
+	case os.ErrPermission:
+		return e.Code == 530 || e.Code == 532 || (e.Code == 550 || e.Code == 553) && (strings.Contains(msg, "denied") || strings.Contains(msg, "permission"))
+	}
+	return false
+}
+
+// NetError is a failure to reach or keep talking to a server.
+type NetError struct {
+	Op   string
+	Addr string
+	Err  error
+}
+
+func (e *NetError) Error() string { return fmt.Sprintf("%s: %s: %v", e.Addr, e.Op, e.Err) }
+func (e *NetError) Unwrap() error { return e.Err }

@@ -1,0 +1,347 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// TransferOptions adjust Retrieve and Store. A nil *TransferOptions is the
+// zero value.
+type TransferOptions struct {
+	// Offset starts the transfer this many bytes into the file (REST).
+	Offset int64
+	// Append adds to the end of the remote file (APPE) instead of replacing
+	// it; Store only.
+	Append bool
+	// Progress, when set, is called with the bytes moved so far (counting
+	// from Offset) as the transfer runs, from the goroutine doing the I/O.
+	Progress func(done int64)
+}
+
+func (o *TransferOptions) offset() int64 {
+	if o == nil {
+		return 0
+	}
+	return o.Offset
+}
+
+func (o *TransferOptions) progress(n int64) {
+	if o != nil && o.Progress != nil {
+		o.Progress(n)
+	}
+}
+
+// chunk is how much moves between progress reports and context checks on
+// the zero-copy paths.
+const chunk = 4 << 20
+
+// Download is a file being retrieved. Read it to the end (io.EOF means the
+// server confirmed the whole transfer) and Close it; closing early aborts
+// the transfer.
+type Download struct {
+	c      *Client
+	ctx    context.Context
+	path   string
+	opts   *TransferOptions
+	cn     *conn
+	dc     net.Conn
+	stop   func() bool
+	start  int64 // offset of the first byte of this download
+	n      int64 // bytes received so far
+	tries  int
+	err    error // sticky: io.EOF at the end, or the failure
+	closed bool
+}
+
+// Retrieve starts downloading path (RETR). When the data connection drops
+// and the server supports REST STREAM, the download resumes where it
+// stopped, up to Config.Retries times, without the reader noticing.
+func (c *Client) Retrieve(ctx context.Context, path string, opts *TransferOptions) (*Download, error) {
+	d := &Download{c: c, ctx: ctx, path: c.abs(path), opts: opts, start: opts.offset()}
+	if err := checkArg(d.path); err != nil {
+		return nil, err
+	}
+	if err := d.open(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// open starts (or restarts) the transfer at start+n.
+func (d *Download) open() error {
+	cn, err := d.c.get(d.ctx)
+	if err != nil {
+		return err
+	}
+	dc, err := cn.startTransfer(d.ctx, "RETR", d.path, d.start+d.n)
+	if err == errNoData {
+		// A 2xx at once: nothing to read, and the reply said all is well.
+		d.c.put(cn)
+		d.err = io.EOF
+		return nil
+	}
+	if err != nil {
+		d.c.put(cn)
+		return err
+	}
+	d.cn, d.dc = cn, dc
+	d.stop = context.AfterFunc(d.ctx, func() { dc.Close() })
+	return nil
+}
+
+func (d *Download) Read(p []byte) (int, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
+	d.dc.SetReadDeadline(time.Now().Add(d.c.cfg.Timeout))
+	n, err := d.dc.Read(p)
+	d.n += int64(n)
+	if n > 0 {
+		d.opts.progress(d.n)
+	}
+	if err != nil {
+		err = d.handle(err)
+		if n > 0 && err != io.EOF {
+			// Report the bytes now and the error on the next call.
+			d.err = err
+			return n, nil
+		}
+	}
+	return n, err
+}
+
+// WriteTo lets io.Copy to an *os.File use splice(2) on Linux.
+func (d *Download) WriteTo(w io.Writer) (int64, error) {
+	f, ok := w.(*os.File)
+	if !ok {
+		return io.CopyBuffer(w, struct{ io.Reader }{d}, make([]byte, 256<<10))
+	}
+	var total int64
+	for d.err == nil {
+		d.dc.SetReadDeadline(time.Now().Add(d.c.cfg.Timeout))
+		n, err := f.ReadFrom(&io.LimitedReader{R: d.dc, N: chunk})
+		d.n += n
+		total += n
+		if n > 0 {
+			d.opts.progress(d.n)
+		}
+		if err == nil && n < chunk {
+			err = io.EOF
+		}
+		if err != nil {
+			if err != io.EOF && !isNetFailure(err) {
+				// The local file failed, not the connection.
+				d.fail(err)
+				break
+			}
+			d.handle(err)
+		}
+	}
+	if d.err == io.EOF {
+		return total, nil
+	}
+	return total, d.err
+}
+
+// handle ends the current data connection after err: at the end of the
+// data it reads the server's verdict; after a failure it resumes when it
+// can. It returns what Read should report.
+func (d *Download) handle(err error) error {
+	d.stop()
+	d.dc.Close()
+	if d.ctx.Err() != nil {
+		d.cn.abort()
+		d.release()
+		d.err = d.ctx.Err()
+		return d.err
+	}
+	if err == io.EOF {
+		ferr := d.cn.finish(d.ctx, "RETR", d.path)
+		d.release()
+		if ferr == nil {
+			d.err = io.EOF
+			return io.EOF
+		}
+		var fe *Error
+		if !errors.As(ferr, &fe) || !fe.Temporary() {
+			d.err = ferr
+			return ferr
+		}
+		err = ferr // 426/451: the server lost the connection; try again
+	} else {
+		d.cn.abort()
+		d.release()
+	}
+	if d.tries >= d.c.cfg.Retries || !d.c.canResume() {
+		var fe *Error
+		var ne *NetError
+		if !errors.As(err, &fe) && !errors.As(err, &ne) {
+			err = &NetError{Op: "RETR " + d.path, Addr: d.c.addr, Err: err}
+		}
+		d.err = err
+		return err
+	}
+	d.tries++
+	d.c.transcript(0, "resuming download of "+d.path+" after: "+err.Error())
+	if oerr := d.open(); oerr != nil {
+		d.err = oerr
+		return oerr
+	}
+	return nil
+}
+
+// fail aborts the transfer for a reason of the client's own.
+func (d *Download) fail(err error) {
+	d.stop()
+	d.dc.Close()
+	d.cn.abort()
+	d.release()
+	d.err = err
+}
+
+func (d *Download) release() {
+	if d.cn != nil {
+		d.c.put(d.cn)
+		d.cn = nil
+	}
+}
+
+// isNetFailure tells a failed connection from a failed local file in the
+// error of a splice, which reports both as a write error of the file.
+func isNetFailure(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNABORTED) ||
+		errors.Is(err, syscall.ETIMEDOUT) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// Size returns the bytes received so far, from Offset.
+func (d *Download) Size() int64 { return d.n }
+
+// Close ends the download. Before the end of the data it aborts the
+// transfer (ABOR) and returns nil; after a failure it returns that failure.
+func (d *Download) Close() error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	if d.cn != nil {
+		d.stop()
+		d.dc.Close()
+		d.cn.abort()
+		d.release()
+		if d.err == nil {
+			d.err = errors.New("download closed")
+		}
+		return nil
+	}
+	if d.err == io.EOF || d.err == nil {
+		return nil
+	}
+	return d.err
+}
+
+// Store uploads r to path (STOR, or APPE). With an Offset, the server is
+// told to start writing there (REST) and r must start with the byte at
+// that offset. It returns the bytes sent. When r is an *os.File the data
+// goes out with sendfile(2).
+func (c *Client) Store(ctx context.Context, path string, r io.Reader, opts *TransferOptions) (int64, error) {
+	p := c.abs(path)
+	if err := checkArg(p); err != nil {
+		return 0, err
+	}
+	verb := "STOR"
+	if opts != nil && opts.Append {
+		verb = "APPE"
+	}
+	cn, err := c.get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.put(cn)
+	dc, err := cn.startTransfer(ctx, verb, p, opts.offset())
+	if err == errNoData {
+		return 0, &NetError{Op: verb + " " + p, Addr: c.addr, Err: errors.New("the server ended the transfer before any data was sent")}
+	}
+	if err != nil {
+		return 0, err
+	}
+	// The copy runs apart so that a cancelled context returns at once even
+	// while r blocks in Read; the copy then fails on the closed connection
+	// as soon as r returns.
+	var sent atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		_, err := sendAll(dc, r, opts, c.cfg.Timeout, &sent)
+		if err == nil {
+			// Closing the data connection marks the end of the file.
+			if tc, ok := dc.(*net.TCPConn); ok {
+				err = tc.CloseWrite()
+			}
+		}
+		done <- err
+	}()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil || ctx.Err() != nil {
+		// In stream mode the end of the connection is the end of the file:
+		// a reset, not a close, so the server cannot take a cut upload for
+		// a whole one.
+		reset(dc)
+	} else {
+		dc.Close()
+	}
+	n := sent.Load()
+	if ctx.Err() != nil {
+		cn.abort()
+		return n, ctx.Err()
+	}
+	if err != nil {
+		cn.abort()
+		return n, &NetError{Op: verb + " " + p, Addr: c.addr, Err: err}
+	}
+	return n, cn.finish(ctx, verb, p)
+}
+
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
+}
+
+// sendAll copies r to dc in chunks, renewing the write deadline and
+// reporting progress; an *os.File (or a LimitedReader of one) keeps the
+// sendfile path.
+func sendAll(dc net.Conn, r io.Reader, opts *TransferOptions, timeout time.Duration, sent *atomic.Int64) (int64, error) {
+	var total int64
+	lr := &io.LimitedReader{R: r}
+	if f, ok := r.(*os.File); ok {
+		lr.R = f
+	}
+	for {
+		dc.SetWriteDeadline(time.Now().Add(timeout))
+		lr.N = chunk
+		n, err := io.Copy(dc, lr)
+		total += n
+		sent.Store(total)
+		if n > 0 {
+			opts.progress(total)
+		}
+		if err != nil {
+			return total, err
+		}
+		if n < chunk {
+			return total, nil
+		}
+	}
+}
