@@ -11,7 +11,9 @@ import (
 var listNow = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
 func TestParseListLine(t *testing.T) {
-	d := func(y int, m time.Month, day, h, min int) time.Time { return time.Date(y, m, day, h, min, 0, 0, time.UTC) }
+	d := func(y int, m time.Month, day, h, min int) time.Time {
+		return time.Date(y, m, day, h, min, 0, 0, time.UTC)
+	}
 	tests := []struct {
 		server, line string
 		want         DirEntry
