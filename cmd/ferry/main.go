@@ -1,7 +1,9 @@
-// Command ferry is Ferry's FTP server and its administration tool.
+// Command ferry is Ferry's FTP server, its administration tool and an FTP
+// client.
 //
 //	ferry serve [flags]              run the server (embedded default: no flags needed)
 //	ferry user add|passwd|del|list   edit the users file
+//	ferry ls|get|put|cat|rm|mkdir|rmdir|mv|mirror|cp|hash URL…   the client
 package main
 
 import (
@@ -9,7 +11,7 @@ import (
 	"os"
 )
 
-const usage = `Ferry — an FTP server.
+const usage = `Ferry — an FTP server and client.
 
 Usage:
   ferry serve [flags]                 run the server (see ferry serve -h)
@@ -17,12 +19,15 @@ Usage:
   ferry user passwd NAME              change a user's password
   ferry user del NAME                 delete a user
   ferry user list                     list the users
-`
+` + clientUsage
 
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
+	}
+	if isClientCommand(os.Args[1]) {
+		os.Exit(runClient(os.Args[1], os.Args[2:], os.Stdout, os.Stderr))
 	}
 	var err error
 	switch os.Args[1] {

@@ -32,9 +32,15 @@ func TestMain(m *testing.M) {
 // ferryCmd runs ferry to completion in dir with env added.
 func ferryCmd(t *testing.T, dir string, env []string, stdin string, args ...string) (string, string, int) {
 	t.Helper()
+	return ferryCmdEnv(t, dir, append(os.Environ(), env...), stdin, args...)
+}
+
+// ferryCmdEnv runs ferry with exactly the environment env.
+func ferryCmdEnv(t *testing.T, dir string, env []string, stdin string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = env
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

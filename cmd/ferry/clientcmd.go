@@ -1,0 +1,705 @@
+package main
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/signal"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ferryftp/ferry/client"
+	"github.com/ferryftp/ferry/ftp"
+)
+
+// Exit codes of the client commands, for scripts.
+const (
+	exitOK       = 0
+	exitFailed   = 1 // the server refused, or a local file failed
+	exitUsage    = 2
+	exitNetwork  = 3 // could not connect, or the connection broke
+	exitLogin    = 4 // the login was refused
+	exitVerify   = 5 // the copy differs from the original
+	exitPartial  = 6 // mirror: some files failed, the others were copied
+	exitCanceled = 130
+)
+
+const clientUsage = `
+Client commands (URLs: ftp://[user[:password]@]host[:port]/path):
+  ferry ls URL                        list a directory (or describe a file)
+  ferry get URL [LOCAL]               download a file ("-" for standard output)
+  ferry put LOCAL URL                 upload a file (URL ending in / is a directory)
+  ferry cat URL                       print a file
+  ferry rm [-r] URL...                delete files (-r: directories too)
+  ferry mkdir [-p] URL                make a directory (-p: and its parents)
+  ferry rmdir [-r] URL                remove an empty directory (-r: and its contents)
+  ferry mv URL NEWPATH                rename (NEWPATH without "/" stays in the same directory)
+  ferry mirror SRC DST                copy what changed from SRC into DST; one is a URL
+  ferry cp SRC_URL DST_URL            copy between servers (FXP, else through ferry)
+  ferry hash [--alg ALG] URL          print the server's hash of a file
+
+Client flags: --active, -c/--continue, -P/--parallel N, --verify, --insecure,
+  -v (transcript on stderr, password hidden), --timeout D, --delete (mirror),
+  --no-relay/--no-fxp (cp). Credentials come from the URL, ~/.netrc,
+  FERRY_PASSWORD or a prompt.
+Exit codes: 0 ok, 1 refused or failed, 2 usage, 3 network, 4 login refused,
+  5 verification failed, 6 mirror partly failed, 130 interrupted.
+`
+
+type clientFlags struct {
+	active, cont, verify, insecure, verbose bool
+	parallel                                int
+	timeout                                 time.Duration
+	recursive, parents, delete              bool
+	noRelay, noFXP                          bool
+	alg                                     string
+}
+
+// parseClientFlags parses flags wherever they stand among the arguments.
+func parseClientFlags(name string, args []string) (*clientFlags, []string, error) {
+	fl := &clientFlags{}
+	fs := flag.NewFlagSet("ferry "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.BoolVar(&fl.active, "active", false, "active mode: the server connects to the client")
+	fs.BoolVar(&fl.cont, "continue", false, "resume a partial transfer")
+	fs.BoolVar(&fl.cont, "c", false, "resume a partial transfer")
+	fs.IntVar(&fl.parallel, "parallel", 4, "parallel transfers (mirror)")
+	fs.IntVar(&fl.parallel, "P", 4, "parallel transfers (mirror)")
+	fs.BoolVar(&fl.verify, "verify", false, "compare hashes after the transfer")
+	fs.BoolVar(&fl.insecure, "insecure", false, "accept any TLS certificate")
+	fs.BoolVar(&fl.verbose, "v", false, "print the protocol transcript on stderr")
+	fs.DurationVar(&fl.timeout, "timeout", 30*time.Second, "connect and reply timeout")
+	fs.BoolVar(&fl.recursive, "r", false, "recursive")
+	fs.BoolVar(&fl.parents, "p", false, "make parent directories")
+	fs.BoolVar(&fl.delete, "delete", false, "mirror: delete files not in the source")
+	fs.BoolVar(&fl.noRelay, "no-relay", false, "cp: fail rather than relay through ferry")
+	fs.BoolVar(&fl.noFXP, "no-fxp", false, "cp: relay through ferry without trying FXP")
+	fs.StringVar(&fl.alg, "alg", "", "hash algorithm (SHA-256, SHA-512, SHA-1, MD5, CRC32)")
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, nil, usageError{err}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		if args[0] == "-" {
+			pos = append(pos, "-")
+			args = args[1:]
+			continue
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if fl.parallel < 1 {
+		fl.parallel = 1
+	}
+	return fl, pos, nil
+}
+
+func isClientCommand(name string) bool {
+	switch name {
+	case "ls", "get", "put", "cat", "rm", "mkdir", "rmdir", "mv", "mirror", "cp", "hash":
+		return true
+	}
+	return false
+}
+
+// runClient runs a client command and returns its exit code.
+func runClient(name string, args []string, stdout, stderr io.Writer) int {
+	fl, pos, err := parseClientFlags(name, args)
+	if err == nil {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		out := newOutput(stdout)
+		err = clientCommand(ctx, name, fl, pos, out)
+		out.wait()
+		if ctx.Err() != nil && err != nil {
+			fmt.Fprintln(stderr, "ferry: interrupted")
+			return exitCanceled
+		}
+	}
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "ferry %s: %v\n", name, err)
+	return exitCode(err)
+}
+
+func exitCode(err error) int {
+	var ue usageError
+	var ce *client.Error
+	var ne *client.NetError
+	var pe partialError
+	switch {
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.As(err, &pe):
+		return exitPartial
+	case errors.Is(err, client.ErrVerify):
+		return exitVerify
+	case errors.As(err, &ce) && ce.Login:
+		return exitLogin
+	case errors.As(err, &ce):
+		if ce.Code == 421 {
+			return exitNetwork
+		}
+		return exitFailed
+	case errors.As(err, &ne), isNetError(err):
+		return exitNetwork
+	}
+	return exitFailed
+}
+
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+func need(pos []string, min, max int, form string) error {
+	if len(pos) < min || (max >= 0 && len(pos) > max) {
+		return usageError{fmt.Errorf("usage: ferry %s", form)}
+	}
+	return nil
+}
+
+func clientCommand(ctx context.Context, name string, fl *clientFlags, pos []string, out *output) error {
+	switch name {
+	case "ls":
+		if err := need(pos, 1, 1, "ls URL"); err != nil {
+			return err
+		}
+		return cmdLs(ctx, fl, pos[0], out)
+	case "get":
+		if err := need(pos, 1, 2, "get URL [LOCAL]"); err != nil {
+			return err
+		}
+		local := ""
+		if len(pos) == 2 {
+			local = pos[1]
+		}
+		return cmdGet(ctx, fl, pos[0], local, out)
+	case "cat":
+		if err := need(pos, 1, 1, "cat URL"); err != nil {
+			return err
+		}
+		return cmdGet(ctx, fl, pos[0], "-", out)
+	case "put":
+		if err := need(pos, 2, 2, "put LOCAL URL"); err != nil {
+			return err
+		}
+		return cmdPut(ctx, fl, pos[0], pos[1], out)
+	case "rm":
+		if err := need(pos, 1, -1, "rm [-r] URL..."); err != nil {
+			return err
+		}
+		for _, u := range pos {
+			if err := cmdRemove(ctx, fl, u, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "rmdir":
+		if err := need(pos, 1, -1, "rmdir [-r] URL..."); err != nil {
+			return err
+		}
+		for _, u := range pos {
+			if err := cmdRemove(ctx, fl, u, true); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "mkdir":
+		if err := need(pos, 1, -1, "mkdir [-p] URL..."); err != nil {
+			return err
+		}
+		for _, u := range pos {
+			if err := cmdMkdir(ctx, fl, u); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "mv":
+		if err := need(pos, 2, 2, "mv URL NEWPATH"); err != nil {
+			return err
+		}
+		return cmdMv(ctx, fl, pos[0], pos[1])
+	case "hash":
+		if err := need(pos, 1, -1, "hash [--alg ALG] URL..."); err != nil {
+			return err
+		}
+		for _, u := range pos {
+			if err := cmdHash(ctx, fl, u, out); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "cp":
+		if err := need(pos, 2, 2, "cp SRC_URL DST_URL"); err != nil {
+			return err
+		}
+		return cmdCp(ctx, fl, pos[0], pos[1], out)
+	case "mirror":
+		if err := need(pos, 2, 2, "mirror SRC DST"); err != nil {
+			return err
+		}
+		return cmdMirror(ctx, fl, pos[0], pos[1], out)
+	}
+	return usageError{fmt.Errorf("unknown command %q", name)}
+}
+
+func open(ctx context.Context, fl *clientFlags, u string, conns int) (*remote, *client.Client, error) {
+	r, err := parseRemote(u)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	c, err := r.dial(ctx, fl, conns)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, c, nil
+}
+
+// explain words a failure for a person: what was being done, to which
+// file on which server, and what the server said.
+func explain(op, what string, err error) error {
+	var ce *client.Error
+	if errors.As(err, &ce) {
+		why := ""
+		switch {
+		case ce.Login:
+			why = "login refused"
+		case ce.Code == 550 && errors.Is(err, fs.ErrNotExist):
+			why = "no such file or directory"
+		case ce.Code == 550 || ce.Code == 553 && errors.Is(err, fs.ErrPermission):
+			why = "permission denied"
+		case ce.Code == 553:
+			why = "file name not allowed"
+		case ce.Code == 552 || ce.Code == 452:
+			why = "no space left on the server"
+		case ce.Code == 421:
+			why = "the server closed the connection"
+		case ce.Code == 425 || ce.Code == 426:
+			why = "the data connection failed"
+		case ce.Code == 500 || ce.Code == 502 || ce.Code == 504:
+			why = "the server does not support " + ce.Cmd
+		default:
+			why = "refused"
+		}
+		return &explained{msg: fmt.Sprintf("%s %s: %s (server said: %d %s)", op, what, why, ce.Code, oneLine(ce.Msg)), err: err}
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	var ne *client.NetError
+	if errors.As(err, &ne) {
+		// The innermost cause says it best ("connection refused").
+		cause := ne.Err
+		var se *os.SyscallError
+		if errors.As(cause, &se) {
+			cause = se.Err
+		}
+		return &explained{msg: fmt.Sprintf("%s %s: %s: %v", op, what, ne.Op, cause), err: err}
+	}
+	return &explained{msg: fmt.Sprintf("%s %s: %v", op, what, err), err: err}
+}
+
+type explained struct {
+	msg string
+	err error
+}
+
+func (e *explained) Error() string { return e.msg }
+func (e *explained) Unwrap() error { return e.err }
+
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+
+func cmdLs(ctx context.Context, fl *clientFlags, u string, out *output) error {
+	r, c, err := open(ctx, fl, u, 1)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var entries []client.Entry
+	e, err := c.Stat(ctx, r.path)
+	if err == nil && e.Type != ftp.TypeDir {
+		entries = []client.Entry{e}
+	} else if entries, err = c.List(ctx, r.path); err != nil {
+		return explain("list", r.String(), err)
+	}
+	sortByName(entries)
+	for _, e := range entries {
+		out.printf("%s\n", formatEntry(e))
+	}
+	return nil
+}
+
+func formatEntry(e client.Entry) string {
+	mode := "----------"
+	if e.HasMode {
+		mode = fs.FileMode(e.Mode).String()
+	}
+	kind := map[ftp.EntryType]byte{ftp.TypeDir: 'd', ftp.TypeLink: 'l', ftp.TypeOther: '?'}[e.Type]
+	if kind == 0 {
+		kind = '-'
+	}
+	mode = string(kind) + mode[1:]
+	when := "                "
+	if !e.ModTime.IsZero() {
+		when = e.ModTime.UTC().Format("2006-01-02 15:04")
+	}
+	size := "-"
+	if e.Size >= 0 {
+		size = fmt.Sprint(e.Size)
+	}
+	name := e.Name
+	if e.Type == ftp.TypeDir {
+		name += "/"
+	}
+	if e.Target != "" {
+		name += " -> " + e.Target
+	}
+	return fmt.Sprintf("%s %12s %s %s", mode, size, when, name)
+}
+
+func cmdGet(ctx context.Context, fl *clientFlags, u, local string, out *output) error {
+	r, c, err := open(ctx, fl, u, 1)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if local == "-" {
+		d, err := c.Retrieve(ctx, r.path, nil)
+		if err != nil {
+			return explain("download", r.String(), err)
+		}
+		defer d.Close()
+		if _, err := io.Copy(out.data(), d); err != nil {
+			return explain("download", r.String(), err)
+		}
+		return nil
+	}
+	if local == "" {
+		local = path.Base(r.path)
+		if local == "." || local == "/" || local == "" {
+			return usageError{fmt.Errorf("%s names no file; give a LOCAL name", r)}
+		}
+	} else if fi, err := os.Stat(local); err == nil && fi.IsDir() {
+		local = filepath.Join(local, path.Base(r.path))
+	}
+	info, err := c.Stat(ctx, r.path)
+	if err != nil {
+		return explain("download", r.String(), err)
+	}
+	if info.Type == ftp.TypeDir {
+		return fmt.Errorf("download %s: it is a directory (use ferry mirror)", r)
+	}
+	n, err := download(ctx, c, r.path, info, local, fl, out, r.String())
+	if err != nil {
+		return err
+	}
+	_ = n
+	return nil
+}
+
+// download fetches remote into local through local+".part", renamed into
+// place only when complete, so an interrupted download never destroys an
+// existing file; --continue resumes from the .part file.
+func download(ctx context.Context, c *client.Client, rpath string, info client.Entry, local string, fl *clientFlags, out *output, label string) (int64, error) {
+	part := local + ".part"
+	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	var offset int64
+	if fl.cont {
+		if fi, err := os.Stat(part); err == nil && fi.Mode().IsRegular() && (info.Size < 0 || fi.Size() <= info.Size) {
+			offset = fi.Size()
+			flags = os.O_WRONLY
+		}
+	}
+	f, err := os.OpenFile(part, flags, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		f.Close()
+		return 0, err
+	}
+	start := time.Now()
+	bar := out.bar(label, info.Size, offset)
+	d, err := c.Retrieve(ctx, rpath, &client.TransferOptions{Offset: offset, Progress: bar.progress(offset)})
+	if err != nil {
+		f.Close()
+		bar.abort()
+		return 0, explain("download", label, err)
+	}
+	n, err := io.Copy(f, d)
+	d.Close()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		bar.abort()
+		return n, explain("download", label, err)
+	}
+	bar.done()
+	if fl.verify {
+		if err := verifyLocal(ctx, c, rpath, part, label); err != nil {
+			return n, err
+		}
+	}
+	if err := os.Rename(part, local); err != nil {
+		return n, err
+	}
+	if !info.ModTime.IsZero() {
+		os.Chtimes(local, time.Time{}, info.ModTime)
+	}
+	out.summary("get", n, time.Since(start), label, local)
+	return n, nil
+}
+
+func cmdPut(ctx context.Context, fl *clientFlags, local, u string, out *output) error {
+	r, c, err := open(ctx, fl, u, 1)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fi, err := os.Stat(local)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return usageError{fmt.Errorf("%s is a directory (use ferry mirror)", local)}
+	}
+	target := r.path
+	if r.trailing || target == "" {
+		target = path.Join(target, filepath.Base(local))
+	} else if e, err := c.Stat(ctx, target); err == nil && e.Type == ftp.TypeDir {
+		target = path.Join(target, filepath.Base(local))
+	}
+	_, err = upload(ctx, c, local, fi, target, fl, out, r.with(target).String())
+	return err
+}
+
+// upload sends local to target; --continue starts at the size the server
+// already has.
+func upload(ctx context.Context, c *client.Client, local string, fi os.FileInfo, target string, fl *clientFlags, out *output, label string) (int64, error) {
+	f, err := os.Open(local)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var offset int64
+	if fl.cont {
+		if n, err := c.Size(ctx, target); err == nil && n <= fi.Size() {
+			offset = n
+		}
+	}
+	if offset == fi.Size() && offset > 0 {
+		out.summary("put", 0, 0, local, label)
+		return 0, nil
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	bar := out.bar(label, fi.Size(), offset)
+	n, err := c.Store(ctx, target, f, &client.TransferOptions{Offset: offset, Progress: bar.progress(offset)})
+	if err != nil {
+		bar.abort()
+		return n, explain("upload to", label, err)
+	}
+	bar.done()
+	if fl.verify {
+		if err := verifyLocal(ctx, c, target, local, label); err != nil {
+			return n, err
+		}
+	}
+	out.summary("put", n, time.Since(start), local, label)
+	return n, nil
+}
+
+// verifyLocal compares the server's hash of rpath with local's.
+func verifyLocal(ctx context.Context, c *client.Client, rpath, local, label string) error {
+	alg, sum, err := c.Hash(ctx, rpath, "")
+	if err != nil {
+		return explain("verify", label, err)
+	}
+	mine, err := hashFile(local, alg)
+	if err != nil {
+		return err
+	}
+	if mine != sum {
+		return fmt.Errorf("%w: %s of %s is %s, of %s is %s", client.ErrVerify, alg, label, sum, local, mine)
+	}
+	return nil
+}
+
+func newHash(alg string) (hash.Hash, error) {
+	switch strings.ToUpper(alg) {
+	case client.SHA256:
+		return sha256.New(), nil
+	case client.SHA512:
+		return sha512.New(), nil
+	case client.SHA1:
+		return sha1.New(), nil
+	case client.MD5:
+		return md5.New(), nil
+	case client.CRC32:
+		return crc32.NewIEEE(), nil
+	}
+	return nil, fmt.Errorf("unknown hash algorithm %q", alg)
+}
+
+func hashFile(name, alg string) (string, error) {
+	h, err := newHash(alg)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func cmdRemove(ctx context.Context, fl *clientFlags, u string, dir bool) error {
+	r, c, err := open(ctx, fl, u, 1)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	switch {
+	case fl.recursive:
+		err = c.RemoveAll(ctx, r.path)
+	case dir:
+		err = c.Rmdir(ctx, r.path)
+	default:
+		err = c.Delete(ctx, r.path)
+	}
+	if err != nil {
+		return explain("remove", r.String(), err)
+	}
+	return nil
+}
+
+func cmdMkdir(ctx context.Context, fl *clientFlags, u string) error {
+	r, c, err := open(ctx, fl, u, 1)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if fl.parents {
+		err = c.MkdirAll(ctx, r.path)
+	} else {
+		err = c.Mkdir(ctx, r.path)
+	}
+	if err != nil {
+		return explain("make directory", r.String(), err)
+	}
+	return nil
+}
+
+func cmdMv(ctx context.Context, fl *clientFlags, u, to string) error {
+	r, c, err := open(ctx, fl, u, 1)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if isURL(to) {
+		t, err := parseRemote(to)
+		if err != nil {
+			return usageError{err}
+		}
+		if t.host != r.host {
+			return usageError{fmt.Errorf("mv cannot move between servers (use cp, then rm)")}
+		}
+		to = t.path
+	} else if !strings.Contains(to, "/") {
+		to = path.Join(path.Dir(r.path), to)
+	}
+	if err := c.Rename(ctx, r.path, to); err != nil {
+		return explain("rename", r.String(), err)
+	}
+	return nil
+}
+
+func cmdHash(ctx context.Context, fl *clientFlags, u string, out *output) error {
+	r, c, err := open(ctx, fl, u, 1)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	alg, sum, err := c.Hash(ctx, r.path, fl.alg)
+	if err != nil {
+		return explain("hash", r.String(), err)
+	}
+	out.printf("%s  %s  %s\n", alg, sum, r)
+	return nil
+}
+
+func cmdCp(ctx context.Context, fl *clientFlags, from, to string, out *output) error {
+	sr, sc, err := open(ctx, fl, from, 1)
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
+	dr, dc, err := open(ctx, fl, to, 1)
+	if err != nil {
+		return err
+	}
+	defer dc.Close()
+	dpath := dr.path
+	if dr.trailing || dpath == "" {
+		dpath = path.Join(dpath, path.Base(sr.path))
+	} else if e, err := dc.Stat(ctx, dpath); err == nil && e.Type == ftp.TypeDir {
+		dpath = path.Join(dpath, path.Base(sr.path))
+	}
+	size := int64(-1)
+	if e, err := sc.Stat(ctx, sr.path); err != nil {
+		return explain("copy", sr.String(), err)
+	} else {
+		size = e.Size
+	}
+	label := dr.with(dpath).String()
+	bar := out.bar(label, size, 0)
+	start := time.Now()
+	res, err := client.Copy(ctx, client.Location{Client: sc, Path: sr.path}, client.Location{Client: dc, Path: dpath},
+		&client.CopyOptions{NoRelay: fl.noRelay, NoFXP: fl.noFXP, Progress: bar.progress(0)})
+	if err != nil {
+		bar.abort()
+		return explain("copy "+sr.String()+" to", label, err)
+	}
+	bar.done()
+	how := "directly between the servers (FXP)"
+	if res.Method == client.MethodRelay {
+		how = "through ferry (relay)"
+		if res.FXPError != nil {
+			how += "; FXP was refused: " + oneLine(res.FXPError.Error())
+		}
+	}
+	out.note("copied %s %s\n", label, how)
+	if res.Hash != "" {
+		out.note("verified: %s %s\n", res.HashAlg, res.Hash)
+	}
+	out.summary("cp-"+res.Method, res.Bytes, time.Since(start), sr.String(), label)
+	return nil
+}
