@@ -1,0 +1,549 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferryftp/ferry/client"
+	"github.com/ferryftp/ferry/ftp"
+)
+
+// The Ferry client against real servers from Debian: pyftpdlib, pure-ftpd,
+// vsftpd and ProFTPD. The three C servers conflict as Debian packages;
+// .ci/run unpacks them side by side under $FERRY_PEERS (apt-get download,
+// dpkg -x), and the tests run each binary from there with a configuration
+// of their own on a loopback address.
+
+// peer is a running third-party server.
+type peer struct {
+	name       string
+	addr       string // host:port
+	user, pass string
+	base       string // FTP directory the tests may write in
+	disk       string // that directory on disk
+}
+
+// peerBinary finds a server binary in PATH or under $FERRY_PEERS/PKG.
+func peerBinary(t *testing.T, pkg, bin string) string {
+	t.Helper()
+	if p, err := exec.LookPath(bin); err == nil {
+		return p
+	}
+	if dir := os.Getenv("FERRY_PEERS"); dir != "" {
+		for _, sub := range []string{"usr/sbin", "usr/bin"} {
+			p := filepath.Join(dir, pkg, sub, bin)
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	if os.Getenv("FERRY_INTEROP") == "1" {
+		t.Fatalf("%s (Debian package %s) is required (FERRY_INTEROP=1): not in PATH nor under $FERRY_PEERS", bin, pkg)
+	}
+	t.Skipf("%s not installed (set FERRY_PEERS to a directory of unpacked packages)", bin)
+	return ""
+}
+
+func needRoot(t *testing.T, what string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("FERRY_INTEROP") == "1" {
+			t.Fatalf("%s needs root to run (FERRY_INTEROP=1)", what)
+		}
+		t.Skipf("%s needs root", what)
+	}
+}
+
+func freePort(t *testing.T, host string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startPeer runs cmd in its own process group, stopped with the test, and
+// waits until addr accepts connections.
+func startPeer(t *testing.T, name, addr string, cmd *exec.Cmd) {
+	t.Helper()
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, log)
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			// Wait for the greeting: a forking server is ready once it answers.
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if strings.HasPrefix(line, "220") {
+				return
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("%s exited at start:\n%s", name, log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not start listening on %s:\n%s", name, addr, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sha512Crypt hashes pw in the crypt(3) format the C servers read, with
+// Debian's Python (the same interpreter pyftpdlib needs).
+func sha512Crypt(t *testing.T, pw string) string {
+	t.Helper()
+	py := pythonWith(t, "crypt")
+	out, err := exec.Command(py, "-W", "ignore", "-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_SHA512)))", pw).Output()
+	if err != nil {
+		t.Fatalf("crypt: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// pythonWith finds a python3 that can import module, preferring Debian's.
+func pythonWith(t *testing.T, module string) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(p, "-W", "ignore", "-c", "import "+module).Run() == nil {
+			return p
+		}
+	}
+	if os.Getenv("FERRY_INTEROP") == "1" {
+		t.Fatalf("python3 with %s is required (FERRY_INTEROP=1; Debian package python3-pyftpdlib)", module)
+	}
+	t.Skipf("no python3 with %s", module)
+	return ""
+}
+
+// serverUser is an unprivileged system account (with an existing home,
+// which vsftpd needs) that owns the files the C servers write.
+func serverUser(t *testing.T) (int, int, string) {
+	t.Helper()
+	for _, name := range []string{"daemon", "bin", "nobody"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		if fi, err := os.Stat(u.HomeDir); err == nil && fi.IsDir() {
+			uid, _ := strconv.Atoi(u.Uid)
+			gid, _ := strconv.Atoi(u.Gid)
+			return uid, gid, name
+		}
+	}
+	t.Fatal("no unprivileged system user with a home directory")
+	return 0, 0, ""
+}
+
+// ownedDir makes a directory the server's unprivileged user can write.
+func ownedDir(t *testing.T, parent string, uid, gid int) string {
+	t.Helper()
+	d := filepath.Join(parent, "files")
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// t.TempDir makes its directories 0700: open the way down for the
+	// server's user.
+	for p := parent; p != os.TempDir() && p != "/" && p != "."; p = filepath.Dir(p) {
+		os.Chmod(p, 0o755)
+	}
+	if err := os.Chown(d, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func startPyftpdlib(t *testing.T, host string, pasv int) *peer {
+	py := pythonWith(t, "pyftpdlib")
+	dir := t.TempDir()
+	port := freePort(t, host)
+	script := `
+import sys, logging
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+host, port, root, lo = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+logging.basicConfig(level=logging.WARNING)
+a = DummyAuthorizer()
+a.add_user("tester", "pw", root, perm="elradfmwMT")
+h = FTPHandler
+h.authorizer = a
+h.passive_ports = range(lo, lo + 100)
+h.permit_foreign_addresses = True   # FXP
+FTPServer((host, port), h).serve_forever()
+`
+	startPeer(t, "pyftpdlib", net.JoinHostPort(host, strconv.Itoa(port)),
+		exec.Command(py, "-W", "ignore", "-c", script, host, strconv.Itoa(port), dir, strconv.Itoa(pasv)))
+	return &peer{name: "pyftpdlib", addr: net.JoinHostPort(host, strconv.Itoa(port)), user: "tester", pass: "pw", base: "/", disk: dir}
+}
+
+func startPureFTPd(t *testing.T, host string, pasv int) *peer {
+	bin := peerBinary(t, "pure-ftpd", "pure-ftpd")
+	pw := peerBinary(t, "pure-ftpd", "pure-pw")
+	needRoot(t, "pure-ftpd")
+	uid, gid, _ := serverUser(t)
+	dir := t.TempDir()
+	home := ownedDir(t, dir, uid, gid)
+	// The users file written directly with a SHA-512 crypt hash: pure-pw
+	// would pick a deliberately slow argon2id, and every login would pay it.
+	passwd := filepath.Join(dir, "passwd")
+	line := fmt.Sprintf("tester:%s:%d:%d::%s/./::::::::::::\n", sha512Crypt(t, "pw"), uid, gid, home)
+	if err := os.WriteFile(passwd, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(pw, "mkdb", filepath.Join(dir, "pure.pdb"), "-f", passwd).CombinedOutput(); err != nil {
+		t.Fatalf("pure-pw mkdb: %v\n%s", err, out)
+	}
+	port := freePort(t, host)
+	// -W: FXP for everyone; -E: no anonymous; -A: chroot; -H: no DNS.
+	startPeer(t, "pure-ftpd", net.JoinHostPort(host, strconv.Itoa(port)), exec.Command(bin,
+		"-S", host+","+strconv.Itoa(port), "-l", "puredb:"+filepath.Join(dir, "pure.pdb"),
+		"-E", "-A", "-H", "-W", "-u", "1", "-p", fmt.Sprintf("%d:%d", pasv, pasv+99)))
+	return &peer{name: "pure-ftpd", addr: net.JoinHostPort(host, strconv.Itoa(port)), user: "tester", pass: "pw", base: "/", disk: home}
+}
+
+func startVsftpd(t *testing.T, host string, pasv int) *peer {
+	bin := peerBinary(t, "vsftpd", "vsftpd")
+	needRoot(t, "vsftpd")
+	uid, gid, name := serverUser(t)
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	os.MkdirAll(filepath.Join(dir, "empty"), 0o755)
+	os.MkdirAll(root, 0o755)
+	pub := ownedDir(t, root, uid, gid)
+	port := freePort(t, host)
+	// Anonymous users who may write in /files: vsftpd's local users need
+	// PAM and system accounts, which a test should not create. FXP: the
+	// promiscuous options.
+	conf := fmt.Sprintf(`listen=YES
+listen_address=%s
+listen_port=%d
+background=NO
+anonymous_enable=YES
+local_enable=NO
+no_anon_password=YES
+anon_root=%s
+ftp_username=%s
+nopriv_user=%s
+write_enable=YES
+anon_upload_enable=YES
+anon_mkdir_write_enable=YES
+anon_other_write_enable=YES
+anon_umask=022
+pasv_min_port=%d
+pasv_max_port=%d
+port_promiscuous=YES
+pasv_promiscuous=YES
+connect_from_port_20=NO
+seccomp_sandbox=NO
+isolate_network=NO
+secure_chroot_dir=%s
+xferlog_enable=NO
+syslog_enable=NO
+mdtm_write=YES
+`, host, port, root, name, name, pasv, pasv+99, filepath.Join(dir, "empty"))
+	cf := filepath.Join(dir, "vsftpd.conf")
+	os.WriteFile(cf, []byte(conf), 0o600)
+	startPeer(t, "vsftpd", net.JoinHostPort(host, strconv.Itoa(port)), exec.Command(bin, cf))
+	return &peer{name: "vsftpd", addr: net.JoinHostPort(host, strconv.Itoa(port)), user: "anonymous", pass: "ferry@", base: "/files", disk: pub}
+}
+
+func startProFTPD(t *testing.T, host string, pasv int) *peer {
+	bin := peerBinary(t, "proftpd-core", "proftpd")
+	needRoot(t, "ProFTPD")
+	uid, gid, _ := serverUser(t)
+	dir := t.TempDir()
+	home := ownedDir(t, dir, uid, gid)
+	os.WriteFile(filepath.Join(dir, "passwd"), []byte(fmt.Sprintf("tester:%s:%d:%d::%s:/bin/false\n", sha512Crypt(t, "pw"), uid, gid, home)), 0o600)
+	os.WriteFile(filepath.Join(dir, "group"), []byte(fmt.Sprintf("testers:x:%d:\n", gid)), 0o600)
+	port := freePort(t, host)
+	conf := fmt.Sprintf(`ServerType standalone
+ServerName "interop"
+DefaultAddress %[1]s
+Port %[2]d
+UseIPv6 off
+User nobody
+Group nogroup
+PidFile %[3]s/proftpd.pid
+ScoreboardFile %[3]s/scoreboard
+DelayTable none
+WtmpLog off
+TransferLog none
+SystemLog %[3]s/proftpd.log
+AuthOrder mod_auth_file.c
+AuthUserFile %[3]s/passwd
+AuthGroupFile %[3]s/group
+RequireValidShell off
+DefaultRoot ~
+PassivePorts %[4]d %[5]d
+AllowForeignAddress on
+AllowOverwrite on
+AllowStoreRestart on
+AllowRetrieveRestart on
+UseReverseDNS off
+`, host, port, dir, pasv, pasv+99)
+	cf := filepath.Join(dir, "proftpd.conf")
+	os.WriteFile(cf, []byte(conf), 0o600)
+	startPeer(t, "ProFTPD", net.JoinHostPort(host, strconv.Itoa(port)), exec.Command(bin, "-n", "-q", "-c", cf))
+	return &peer{name: "ProFTPD", addr: net.JoinHostPort(host, strconv.Itoa(port)), user: "tester", pass: "pw", base: "/", disk: home}
+}
+
+var peerStarters = []struct {
+	name  string
+	start func(t *testing.T, host string, pasv int) *peer
+	pasv  int
+}{
+	{"pyftpdlib", startPyftpdlib, 52600},
+	{"pure-ftpd", startPureFTPd, 52000},
+	{"vsftpd", startVsftpd, 52200},
+	{"ProFTPD", startProFTPD, 52400},
+}
+
+func (p *peer) dial(t *testing.T, cfg client.Config) *client.Client {
+	t.Helper()
+	cfg.User, cfg.Password = p.user, p.pass
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 15 * time.Second
+	}
+	c, err := client.Dial(context.Background(), p.addr, &cfg)
+	if err != nil {
+		t.Fatalf("%s: %v", p.name, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.ChangeDir(context.Background(), p.base); err != nil {
+		t.Fatalf("%s: %v", p.name, err)
+	}
+	return c
+}
+
+// TestClientAgainstPeers lists, uploads, downloads, resumes and renames
+// with the client library against each server, passive and active, then
+// mirrors a tree up and down with the ferry command.
+func TestClientAgainstPeers(t *testing.T) {
+	for _, ps := range peerStarters {
+		t.Run(ps.name, func(t *testing.T) {
+			p := ps.start(t, "127.0.0.1", ps.pasv)
+			for _, active := range []bool{false, true} {
+				mode := "passive"
+				if active {
+					mode = "active"
+				}
+				t.Run(mode, func(t *testing.T) {
+					peerLibrary(t, p, p.dial(t, client.Config{Active: active}), mode)
+				})
+			}
+			t.Run("mirror", func(t *testing.T) { peerMirror(t, p) })
+		})
+	}
+}
+
+func peerLibrary(t *testing.T, p *peer, c *client.Client, dir string) {
+	ctx := context.Background()
+	if err := c.MkdirAll(ctx, dir+"/sub"); err != nil {
+		t.Fatal(err)
+	}
+	data := randBytes(2<<20 + 11)
+	name := dir + "/data.bin"
+	if n, err := c.Store(ctx, name, bytes.NewReader(data), nil); err != nil || n != int64(len(data)) {
+		t.Fatalf("Store: %d, %v", n, err)
+	}
+	sameFile(t, filepath.Join(p.disk, dir, "data.bin"), data)
+	if sz, err := c.Size(ctx, name); err != nil || sz != int64(len(data)) {
+		t.Fatalf("Size: %d, %v", sz, err)
+	}
+	d, err := c.Retrieve(ctx, name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(d)
+	d.Close()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Retrieve: %d bytes, %v", len(got), err)
+	}
+	// Resume both ways: a download from an offset, an upload from one.
+	d, err = c.Retrieve(ctx, name, &client.TransferOptions{Offset: 123456})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = io.ReadAll(d)
+	d.Close()
+	if err != nil || !bytes.Equal(got, data[123456:]) {
+		t.Fatalf("Retrieve from offset: %d bytes, %v", len(got), err)
+	}
+	part := dir + "/part.bin"
+	if _, err := c.Store(ctx, part, bytes.NewReader(data[:700000]), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Store(ctx, part, bytes.NewReader(data[700000:]), &client.TransferOptions{Offset: 700000}); err != nil {
+		t.Fatalf("Store from offset: %v", err)
+	}
+	sameFile(t, filepath.Join(p.disk, dir, "part.bin"), data)
+	// Listing: MLSD where offered, LIST otherwise.
+	es, err := c.List(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]client.Entry{}
+	for _, e := range es {
+		found[e.Name] = e
+	}
+	if e := found["data.bin"]; e.Type != ftp.TypeFile || e.Size != int64(len(data)) || e.ModTime.IsZero() {
+		t.Fatalf("List: data.bin is %+v (all: %+v)", e, es)
+	}
+	if e := found["sub"]; e.Type != ftp.TypeDir {
+		t.Fatalf("List: sub is %+v", e)
+	}
+	if c.HasFeature("MLST") {
+		if e, err := c.Stat(ctx, name); err != nil || e.Size != int64(len(data)) {
+			t.Fatalf("Stat: %+v, %v", e, err)
+		}
+	}
+	if _, err := c.ModTime(ctx, name); err != nil {
+		t.Fatalf("ModTime: %v", err)
+	}
+	when := time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
+	if err := c.SetModTime(ctx, name, when); err != nil && !errors.Is(err, client.ErrUnsupported) {
+		t.Fatalf("SetModTime: %v", err)
+	} else if err == nil {
+		if mt, err := c.ModTime(ctx, name); err != nil || !mt.Equal(when) {
+			t.Fatalf("ModTime after set: %v, %v", mt, err)
+		}
+	}
+	if err := c.Rename(ctx, part, dir+"/sub/moved.bin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Size(ctx, part); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("after rename: %v", err)
+	}
+	if _, err := c.Retrieve(ctx, dir+"/nope", nil); err == nil {
+		t.Fatal("Retrieve of a missing file succeeded")
+	}
+	if err := c.RemoveAll(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(p.disk, dir)); !os.IsNotExist(err) {
+		t.Fatalf("RemoveAll left %s", dir)
+	}
+}
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i>>9)
+	}
+	return b
+}
+
+func peerMirror(t *testing.T, p *peer) {
+	work := t.TempDir()
+	var want = map[string][]byte{}
+	for i, n := range []int{0, 1, 5000, 1 << 20} {
+		rel := fmt.Sprintf("t/d%d/f%d.bin", i%2, i)
+		want[rel] = randFile(t, work, rel, n)
+	}
+	u := "ftp://" + p.user + ":" + p.pass + "@" + p.addr + "/" + strings.TrimPrefix(path.Join(p.base, "mirror"), "/")
+	out := run(t, ferryBin, "mirror", "-P", "3", filepath.Join(work, "t"), u)
+	if !strings.Contains(out, "op=mirror files=4 skipped=0") {
+		t.Fatalf("mirror up: %s", out)
+	}
+	for rel, b := range want {
+		sameFile(t, filepath.Join(p.disk, "mirror", strings.TrimPrefix(rel, "t/")), b)
+	}
+	out = run(t, ferryBin, "mirror", filepath.Join(work, "t"), u)
+	if !strings.Contains(out, "files=0 skipped=4") {
+		t.Fatalf("second mirror up sent files again: %s", out)
+	}
+	out = run(t, ferryBin, "mirror", "-P", "3", u, filepath.Join(work, "back"))
+	if !strings.Contains(out, "op=mirror files=4 skipped=0") {
+		t.Fatalf("mirror down: %s", out)
+	}
+	for rel, b := range want {
+		sameFile(t, filepath.Join(work, "back", strings.TrimPrefix(rel, "t/")), b)
+	}
+	out = run(t, ferryBin, "mirror", u, filepath.Join(work, "back"))
+	if !strings.Contains(out, "files=0 skipped=4") {
+		t.Fatalf("second mirror down fetched files again: %s", out)
+	}
+}
+
+// TestFXPBetweenPeers copies with FXP between servers configured to allow
+// it, each on its own loopback address and driven from a third, so each
+// server's data connection really goes to a foreign address.
+func TestFXPBetweenPeers(t *testing.T) {
+	pairs := []struct{ a, b int }{{1, 2}, {0, 1}, {2, 0}} // pure-ftpd→vsftpd, pyftpdlib→pure-ftpd, vsftpd→pyftpdlib
+	for i, pr := range pairs {
+		sa, sb := peerStarters[pr.a], peerStarters[pr.b]
+		t.Run(sa.name+"→"+sb.name, func(t *testing.T) {
+			a := sa.start(t, fmt.Sprintf("127.0.%d.2", 10+i), sa.pasv+50)
+			b := sb.start(t, fmt.Sprintf("127.0.%d.3", 10+i), sb.pasv+50)
+			cfg := client.Config{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}}
+				return d.DialContext(ctx, network, addr)
+			}}
+			ca, cb := a.dial(t, cfg), b.dial(t, cfg)
+			ctx := context.Background()
+			data := randBytes(3<<20 + 1)
+			if _, err := ca.Store(ctx, "src.bin", bytes.NewReader(data), nil); err != nil {
+				t.Fatal(err)
+			}
+			res, err := client.Copy(ctx, client.Location{Client: ca, Path: "src.bin"}, client.Location{Client: cb, Path: "dst.bin"}, &client.CopyOptions{NoRelay: true})
+			if err != nil || res.Method != client.MethodFXP || res.Bytes != int64(len(data)) {
+				t.Fatalf("FXP: %+v, %v", res, err)
+			}
+			sameFile(t, filepath.Join(b.disk, "dst.bin"), data)
+		})
+	}
+}
+
+// TestFerryCpBetweenFerryServers: ferry cp between two ferry serve
+// processes whose quick-start users have no FXP permission: the copy is
+// relayed, and says so.
+func TestFerryCpBetweenFerryServers(t *testing.T) {
+	ra, rb := t.TempDir(), t.TempDir()
+	a := startFerry(t, "127.0.0.2:0", "--user", "u", "--password", "pw", "--root", ra)
+	b := startFerry(t, "127.0.0.3:0", "--user", "u", "--password", "pw", "--root", rb)
+	data := randFile(t, ra, "f.bin", 1<<20)
+	out := run(t, ferryBin, "cp", "ftp://u:pw@"+a.Addr+"/f.bin", "ftp://u:pw@"+b.Addr+"/g.bin")
+	if !strings.HasPrefix(out, "op=cp-relay bytes=1048576 ") {
+		t.Fatalf("cp: %s", out)
+	}
+	sameFile(t, filepath.Join(rb, "g.bin"), data)
+}
