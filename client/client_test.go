@@ -24,6 +24,7 @@ import (
 	"github.com/ferryftp/ferry/client"
 	"github.com/ferryftp/ferry/ftp"
 	"github.com/ferryftp/ferry/ftptest"
+	"github.com/ferryftp/ferry/server"
 	"github.com/ferryftp/ferry/storage"
 	"github.com/ferryftp/ferry/storage/localfs"
 )
@@ -479,5 +480,24 @@ func TestFXP(t *testing.T) {
 	// destination's refusal is reported, not hidden by a relay.
 	if _, err := client.Copy(ctx, dst, client.Location{Client: ca, Path: "/no/such/dir/x"}, nil); err == nil {
 		t.Fatal("copy into a missing directory succeeded")
+	}
+}
+
+// TestHost: HOST goes before USER; an unknown host is refused with the
+// server's reply, a known one logs in.
+func TestHost(t *testing.T) {
+	srv := ftptest.NewServer(t, ftptest.Options{Config: func(s *server.Server) { s.Hosts = []string{"files.example"} }})
+	var tr bytes.Buffer
+	c := dial(t, srv.Addr, client.Config{Host: "files.example", Transcript: &tr})
+	if err := c.NoOp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if i, j := strings.Index(tr.String(), "> HOST files.example"), strings.Index(tr.String(), "> USER"); i < 0 || j < i {
+		t.Fatalf("HOST not sent before USER:\n%s", tr.String())
+	}
+	_, err := client.Dial(context.Background(), srv.Addr, &client.Config{Host: "other.example", User: ftptest.Writer, Password: ftptest.Password})
+	var fe *client.Error
+	if !errors.As(err, &fe) || fe.Cmd != "HOST" || fe.Code != 504 {
+		t.Fatalf("unknown host: %v", err)
 	}
 }

@@ -25,6 +25,7 @@ type fake struct {
 
 type fakeSession struct {
 	t    *testing.T
+	done chan struct{} // closed when the test ends
 	c    net.Conn
 	r    *bufio.Reader
 	data net.Listener // the passive listener, when one is open
@@ -60,7 +61,8 @@ func newFake(t *testing.T, feat string, handle func(s *fakeSession, verb, arg st
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); ln.Close(); wg.Wait() })
 	wg.Go(func() {
 		for {
 			c, err := ln.Accept()
@@ -69,7 +71,7 @@ func newFake(t *testing.T, feat string, handle func(s *fakeSession, verb, arg st
 			}
 			wg.Go(func() {
 				defer c.Close()
-				s := &fakeSession{t: t, c: c, r: bufio.NewReader(c)}
+				s := &fakeSession{t: t, done: done, c: c, r: bufio.NewReader(c)}
 				s.send("220 hostile\r\n")
 				for {
 					c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -167,7 +169,7 @@ func TestHostileReplies(t *testing.T) {
 		case "long":
 			s.send("213 " + strings.Repeat("x", 20000) + "\r\n")
 		case "silent":
-			time.Sleep(3 * time.Second)
+			<-s.done
 		case "badsize":
 			s.send("213 -5\r\n")
 		case "badtime":
