@@ -37,9 +37,11 @@ func (o *TransferOptions) progress(n int64) {
 	}
 }
 
-// chunk is how much moves between progress reports and context checks on
-// the zero-copy paths.
+// chunk is how much moves between progress reports and deadline renewals.
 const chunk = 4 << 20
+
+// uploadBuffer is the size of the upload copy buffer.
+const uploadBuffer = 128 << 10
 
 // Download is a file being retrieved. Read it to the end (io.EOF means the
 // server confirmed the whole transfer) and Close it; closing early aborts
@@ -249,8 +251,7 @@ func (d *Download) Close() error {
 
 // Store uploads r to path (STOR, or APPE). With an Offset, the server is
 // told to start writing there (REST) and r must start with the byte at
-// that offset. It returns the bytes sent. When r is an *os.File the data
-// goes out with sendfile(2).
+// that offset. It returns the bytes sent.
 func (c *Client) Store(ctx context.Context, path string, r io.Reader, opts *TransferOptions) (int64, error) {
 	p := c.abs(path)
 	if err := checkArg(p); err != nil {
@@ -320,18 +321,19 @@ func reset(c net.Conn) {
 }
 
 // sendAll copies r to dc in chunks, renewing the write deadline and
-// reporting progress; an *os.File (or a LimitedReader of one) keeps the
-// sendfile path.
+// reporting progress. It copies through a buffer rather than with
+// sendfile(2): the receiver is then handed data still in the CPU's cache,
+// where sendfile makes it read every byte cold from the page cache; on
+// loopback that made a server such as vsftpd take uploads 40 % slower.
 func sendAll(dc net.Conn, r io.Reader, opts *TransferOptions, timeout time.Duration, sent *atomic.Int64) (int64, error) {
 	var total int64
 	lr := &io.LimitedReader{R: r}
-	if f, ok := r.(*os.File); ok {
-		lr.R = f
-	}
+	w := struct{ io.Writer }{dc} // no ReadFrom: no sendfile
+	buf := make([]byte, uploadBuffer)
 	for {
 		dc.SetWriteDeadline(time.Now().Add(timeout))
 		lr.N = chunk
-		n, err := io.Copy(dc, lr)
+		n, err := io.CopyBuffer(w, struct{ io.Reader }{lr}, buf)
 		total += n
 		sent.Store(total)
 		if n > 0 {
