@@ -33,7 +33,10 @@ const barMin = 1 << 20
 func newOutput(w io.Writer) *output {
 	o := &output{w: w}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		o.tty = true
+		// A terminal of unknown width gets no bars (they would not show).
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
+			o.tty = true
+		}
 	}
 	return o
 }
