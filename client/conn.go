@@ -485,9 +485,13 @@ func (cn *conn) finish(ctx context.Context, verb, arg string) error {
 	return nil
 }
 
-// abort stops a running transfer: ABOR, then the replies that close it
-// (426 and 226, or 226 alone). A server that does not answer in time
-// loses the connection.
+// abort stops a running transfer with ABOR. Servers answer it in several
+// ways (426 then 226, 226 alone, 225, 500, and pure-ftpd with one more 226
+// after those), so once ABOR's own replies are in, a PWD follows: every
+// reply before PWD's 257, which nothing else sends, belongs to the aborted
+// transfer, and the connection is back in step. (PWD is not sent together
+// with ABOR: pure-ftpd discards what was pipelined behind ABOR.) A server
+// that does not get there in time loses the connection.
 func (cn *conn) abort() {
 	if cn.broken {
 		return
@@ -496,42 +500,33 @@ func (cn *conn) abort() {
 	if err := cn.send(ctx, "ABOR", ""); err != nil {
 		return
 	}
-	for i := 0; i < 3; i++ {
+	for i := 0; ; i++ {
 		r, err := cn.readWithin(ctx, 5*time.Second)
 		if err != nil {
 			return
 		}
-		if r.Code == ftp.CodeTransferAborted || r.Class() == 1 || r.Code == ftp.CodeFileUnavailable || r.Code == ftp.CodeLocalError {
-			continue
-		}
-		if r.Class() != 2 && r.Class() != 5 {
+		if i >= 8 {
 			cn.broken = true
-		}
-		// Some servers (vsftpd, pure-ftpd) send 426 then 226; others
-		// send only 226. One more reply may still be on the way.
-		if r.Code == ftp.CodeClosingData || r.Code == 225 {
-			cn.drainLate()
-		}
-		return
-	}
-	cn.broken = true
-}
-
-// drainLate reads a reply that arrives just after ABOR's, so the next
-// command is not answered by it.
-func (cn *conn) drainLate() {
-	cn.nc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	if cn.rr.Buffered() == 0 {
-		if _, err := cn.rr.ReadReply(); err != nil {
-			var ne net.Error
-			if !errors.As(err, &ne) || !ne.Timeout() {
-				cn.broken = true
-			}
 			return
 		}
-	} else if _, err := cn.rr.ReadReply(); err != nil {
-		cn.broken = true
+		if r.Class() == 1 || r.Code == ftp.CodeTransferAborted || r.Code == ftp.CodeFileUnavailable || r.Code == ftp.CodeLocalError {
+			continue
+		}
+		break
 	}
+	if err := cn.send(ctx, "PWD", ""); err != nil {
+		return
+	}
+	for i := 0; i < 8; i++ {
+		r, err := cn.readWithin(ctx, 5*time.Second)
+		if err != nil {
+			return
+		}
+		if r.Code == ftp.CodePathCreated {
+			return
+		}
+	}
+	cn.broken = true
 }
 
 // Error is a reply of failure from a server.

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -367,7 +368,7 @@ func TestClientAgainstPeers(t *testing.T) {
 					mode = "active"
 				}
 				t.Run(mode, func(t *testing.T) {
-					peerLibrary(t, p, p.dial(t, client.Config{Active: active}), mode)
+					peerLibrary(t, p, p.dial(t, client.Config{Active: active}), mode, active)
 				})
 			}
 			t.Run("mirror", func(t *testing.T) { peerMirror(t, p) })
@@ -375,7 +376,7 @@ func TestClientAgainstPeers(t *testing.T) {
 	}
 }
 
-func peerLibrary(t *testing.T, p *peer, c *client.Client, dir string) {
+func peerLibrary(t *testing.T, p *peer, c *client.Client, dir string, active bool) {
 	ctx := context.Background()
 	if err := c.MkdirAll(ctx, dir+"/sub"); err != nil {
 		t.Fatal(err)
@@ -397,6 +398,42 @@ func peerLibrary(t *testing.T, p *peer, c *client.Client, dir string) {
 	d.Close()
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("Retrieve: %d bytes, %v", len(got), err)
+	}
+	// Closing a download early aborts it (ABOR), and the connection is
+	// back in step for the next command: no new control connection.
+	big := randBytes(32 << 20)
+	if _, err := c.Store(ctx, dir+"/big.bin", bytes.NewReader(big), nil); err != nil {
+		t.Fatal(err)
+	}
+	var dials atomic.Int32
+	one := p.dial(t, client.Config{MaxConns: 1, Active: active, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr == p.addr {
+			dials.Add(1)
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}})
+	for i := 0; i < 3; i++ {
+		d, err = one.Retrieve(ctx, dir+"/big.bin", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(d, make([]byte, 100000)); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := d.Close(); err != nil {
+			t.Fatalf("early Close: %v", err)
+		}
+		if el := time.Since(start); el > 2*time.Second {
+			t.Fatalf("ABOR took %v", el)
+		}
+		if sz, err := one.Size(ctx, name); err != nil || sz != int64(len(data)) {
+			t.Fatalf("after an aborted download: SIZE %d, %v", sz, err)
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("%d control connections: an ABOR left one out of step", n)
 	}
 	// Resume both ways: a download from an offset, an upload from one.
 	d, err = c.Retrieve(ctx, name, &client.TransferOptions{Offset: 123456})
