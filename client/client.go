@@ -10,6 +10,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -73,6 +74,18 @@ type Config struct {
 
 	// DialContext, when set, opens control and passive data connections.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// TLS, when set, secures the session (RFC 4217): explicit TLS (AUTH TLS
+	// before login) unless ImplicitTLS, then PBSZ 0 and PROT P so that data
+	// connections are encrypted too. Every connection of the client shares
+	// one session cache and the server's name, so data connections resume
+	// the control connection's TLS session, as servers that require it
+	// (vsftpd require_ssl_reuse, ProFTPD, Ferry) expect. ServerName
+	// defaults to the host of the address.
+	TLS *tls.Config
+	// ImplicitTLS starts TLS as soon as the connection is open (ftps://,
+	// port 990 by convention) instead of with AUTH TLS.
+	ImplicitTLS bool
 }
 
 // PortRange is a range of ports, both ends included.
@@ -95,6 +108,7 @@ type Client struct {
 	noEPRT bool
 	closed bool
 	nextID int
+	tls    *tls.Config // the prepared TLS configuration, when TLS is on
 
 	transcriptMu sync.Mutex
 }
@@ -130,6 +144,21 @@ func Dial(ctx context.Context, addr string, cfg *Config) (*Client, error) {
 	}
 	if err := checkArg(c.cfg.Host); err != nil {
 		return nil, err
+	}
+	if c.cfg.TLS != nil {
+		c.tls = c.cfg.TLS.Clone()
+		if c.tls.ServerName == "" {
+			c.tls.ServerName, _, _ = net.SplitHostPort(c.addr)
+		}
+		if c.tls.ClientSessionCache == nil {
+			c.tls.ClientSessionCache = tls.NewLRUClientSessionCache(64)
+		}
+		if c.tls.MinVersion < tls.VersionTLS12 {
+			c.tls.MinVersion = tls.VersionTLS12
+		}
+		if len(c.tls.NextProtos) == 0 {
+			c.tls.NextProtos = []string{"ftp"}
+		}
 	}
 	c.slots = make(chan struct{}, c.cfg.MaxConns)
 	cn, err := c.get(ctx)

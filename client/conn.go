@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -45,6 +47,14 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, &NetError{Op: "connect", Addr: c.addr, Err: err}
 	}
+	if c.tls != nil && c.cfg.ImplicitTLS {
+		tc, err := c.handshake(ctx, nc)
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		nc = tc
+	}
 	c.mu.Lock()
 	c.nextID++
 	cn := &conn{c: c, id: c.nextID, nc: nc, rr: ftp.NewReplyReader(nc), lastUse: time.Now()}
@@ -82,6 +92,22 @@ func (cn *conn) login(ctx context.Context) error {
 			return cn.replyError("HOST", cfg.Host, r)
 		}
 	}
+	if cn.c.tls != nil && !cfg.ImplicitTLS {
+		if _, err := cn.expect(ctx, "AUTH", "TLS", ftp.CodeAuthOK); err != nil {
+			return err
+		}
+		if cn.rr.Buffered() > 0 {
+			// Anything after 234 in the clear could be an attacker's
+			// injection into the session about to be secured.
+			cn.broken = true
+			return &NetError{Op: "AUTH TLS", Addr: cn.c.addr, Err: errors.New("the server sent data after 234, before the TLS handshake")}
+		}
+		tc, err := cn.c.handshake(ctx, cn.nc)
+		if err != nil {
+			return err
+		}
+		cn.nc, cn.rr = tc, ftp.NewReplyReader(tc)
+	}
 	r, err = cn.cmd(ctx, "USER", cfg.User)
 	if err != nil {
 		return err
@@ -118,6 +144,14 @@ func (cn *conn) login(ctx context.Context) error {
 			cn.c.feat, cn.c.cwd = feat, cwd
 		}
 		cn.c.mu.Unlock()
+	}
+	if cn.c.tls != nil {
+		if _, err := cn.expect(ctx, "PBSZ", "0"); err != nil {
+			return err
+		}
+		if _, err := cn.expect(ctx, "PROT", "P"); err != nil {
+			return err
+		}
 	}
 	if cn.c.HasFeature("UTF8") {
 		if _, err := cn.cmd(ctx, "OPTS", "UTF8 ON"); err != nil {
@@ -440,10 +474,47 @@ func (cn *conn) startTransfer(ctx context.Context, verb, arg string, offset int6
 		}
 		return nil, cn.replyError(verb, arg, r)
 	}
-	if d.conn != nil {
-		return d.conn, nil
+	dc := d.conn
+	if dc == nil {
+		if dc, err = cn.accept(ctx, d.ln); err != nil {
+			return nil, err
+		}
 	}
-	return cn.accept(ctx, d.ln)
+	if cn.c.tls != nil {
+		// The FTP client is the TLS client whichever side connected; the
+		// handshake, resuming the control session, runs on first use.
+		dc = tls.Client(dc, cn.c.tls)
+	}
+	return dc, nil
+}
+
+// handshake secures nc as a TLS client, within the timeout and ctx. A
+// certificate that does not verify is reported with its fingerprint.
+func (c *Client) handshake(ctx context.Context, nc net.Conn) (*tls.Conn, error) {
+	tc := tls.Client(nc, c.tls)
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		var ve *tls.CertificateVerificationError
+		if errors.As(err, &ve) && len(ve.UnverifiedCertificates) > 0 {
+			sum := sha256.Sum256(ve.UnverifiedCertificates[0].Raw)
+			err = fmt.Errorf("the certificate of %s does not verify (%v); its SHA-256 fingerprint is %s", c.tls.ServerName, ve.Err, Fingerprint(sum[:]))
+		}
+		return nil, &NetError{Op: "TLS handshake", Addr: c.addr, Err: err}
+	}
+	return tc, nil
+}
+
+// Fingerprint formats a certificate hash as colon-separated hex pairs.
+func Fingerprint(sum []byte) string {
+	var sb strings.Builder
+	for i, b := range sum {
+		if i > 0 {
+			sb.WriteByte(':')
+		}
+		fmt.Fprintf(&sb, "%02X", b)
+	}
+	return sb.String()
 }
 
 var errNoData = errors.New("no data connection")

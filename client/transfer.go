@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -282,9 +283,15 @@ func (c *Client) Store(ctx context.Context, path string, r io.Reader, opts *Tran
 		_, err := sendAll(dc, r, opts, c.cfg.Timeout, &sent)
 		if err == nil {
 			// Closing the data connection marks the end of the file.
-			if tc, ok := dc.(*net.TCPConn); ok {
-				err = tc.CloseWrite()
-			}
+			err = closeWrite(dc)
+		}
+		if err == nil {
+			// Then wait for the server to close its side. Closing ours with
+			// bytes unread (TLS 1.3 session tickets arrive on data
+			// connections too) would send a reset, and a server may throw
+			// away the end of the upload with it.
+			dc.SetReadDeadline(time.Now().Add(c.cfg.Timeout))
+			io.Copy(io.Discard, io.LimitReader(dc, 1<<20))
 		}
 		done <- err
 	}()
@@ -314,10 +321,32 @@ func (c *Client) Store(ctx context.Context, path string, r io.Reader, opts *Tran
 }
 
 func reset(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
+	raw := c
+	if tc, ok := c.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	if tc, ok := raw.(*net.TCPConn); ok {
 		tc.SetLinger(0)
 	}
-	c.Close()
+	raw.Close()
+}
+
+// closeWrite ends the data of an upload: TLS close_notify, then FIN.
+func closeWrite(c net.Conn) error {
+	if tc, ok := c.(*tls.Conn); ok {
+		// An empty upload has not shaken hands yet.
+		if err := tc.Handshake(); err != nil {
+			return err
+		}
+		if err := tc.CloseWrite(); err != nil {
+			return err
+		}
+		c = tc.NetConn()
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		return tc.CloseWrite()
+	}
+	return nil
 }
 
 // sendAll copies r to dc in chunks, renewing the write deadline and

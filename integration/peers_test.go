@@ -192,8 +192,16 @@ func ownedDir(t *testing.T, parent string, uid, gid int) string {
 	return d
 }
 
-func startPyftpdlib(t *testing.T, host string, pasv int) *peer {
-	py := pythonWith(t, "pyftpdlib")
+func startPyftpdlib(t *testing.T, host string, pasv int) *peer { return startPyftpdlibWith(t, host, pasv, "") }
+
+// startPyftpdlibWith runs pyftpdlib; with certFile (a PEM of certificate
+// and key) it requires TLS on the control and data connections.
+func startPyftpdlibWith(t *testing.T, host string, pasv int, certFile string) *peer {
+	module := "pyftpdlib"
+	if certFile != "" {
+		module = "pyftpdlib, OpenSSL"
+	}
+	py := pythonWith(t, module)
 	dir := t.TempDir()
 	port := freePort(t, host)
 	script := `
@@ -206,17 +214,25 @@ logging.basicConfig(level=logging.WARNING)
 a = DummyAuthorizer()
 a.add_user("tester", "pw", root, perm="elradfmwMT")
 h = FTPHandler
+if len(sys.argv) > 5 and sys.argv[5]:
+    from pyftpdlib.handlers import TLS_FTPHandler
+    h = TLS_FTPHandler
+    h.certfile = sys.argv[5]
+    h.tls_control_required = True
+    h.tls_data_required = True
 h.authorizer = a
 h.passive_ports = range(lo, lo + 100)
 h.permit_foreign_addresses = True   # FXP
 FTPServer((host, port), h).serve_forever()
 `
 	startPeer(t, "pyftpdlib", net.JoinHostPort(host, strconv.Itoa(port)),
-		exec.Command(py, "-W", "ignore", "-c", script, host, strconv.Itoa(port), dir, strconv.Itoa(pasv)))
+		exec.Command(py, "-W", "ignore", "-c", script, host, strconv.Itoa(port), dir, strconv.Itoa(pasv), certFile))
 	return &peer{name: "pyftpdlib", addr: net.JoinHostPort(host, strconv.Itoa(port)), user: "tester", pass: "pw", base: "/", disk: dir}
 }
 
-func startPureFTPd(t *testing.T, host string, pasv int) *peer {
+func startPureFTPd(t *testing.T, host string, pasv int) *peer { return startPureFTPdWith(t, host, pasv) }
+
+func startPureFTPdWith(t *testing.T, host string, pasv int, extra ...string) *peer {
 	bin := peerBinary(t, "pure-ftpd", "pure-ftpd")
 	pw := peerBinary(t, "pure-ftpd", "pure-pw")
 	needRoot(t, "pure-ftpd")
@@ -235,13 +251,15 @@ func startPureFTPd(t *testing.T, host string, pasv int) *peer {
 	}
 	port := freePort(t, host)
 	// -W: FXP for everyone; -E: no anonymous; -A: chroot; -H: no DNS.
-	startPeer(t, "pure-ftpd", net.JoinHostPort(host, strconv.Itoa(port)), exec.Command(bin,
-		"-S", host+","+strconv.Itoa(port), "-l", "puredb:"+filepath.Join(dir, "pure.pdb"),
-		"-E", "-A", "-H", "-W", "-u", "1", "-p", fmt.Sprintf("%d:%d", pasv, pasv+99)))
+	args := append([]string{"-S", host + "," + strconv.Itoa(port), "-l", "puredb:" + filepath.Join(dir, "pure.pdb"),
+		"-E", "-A", "-H", "-W", "-u", "1", "-p", fmt.Sprintf("%d:%d", pasv, pasv+99)}, extra...)
+	startPeer(t, "pure-ftpd", net.JoinHostPort(host, strconv.Itoa(port)), exec.Command(bin, args...))
 	return &peer{name: "pure-ftpd", addr: net.JoinHostPort(host, strconv.Itoa(port)), user: "tester", pass: "pw", base: "/", disk: home}
 }
 
-func startVsftpd(t *testing.T, host string, pasv int) *peer {
+func startVsftpd(t *testing.T, host string, pasv int) *peer { return startVsftpdWith(t, host, pasv, "") }
+
+func startVsftpdWith(t *testing.T, host string, pasv int, extra string) *peer {
 	bin := peerBinary(t, "vsftpd", "vsftpd")
 	needRoot(t, "vsftpd")
 	uid, gid, name := serverUser(t)
@@ -280,7 +298,7 @@ secure_chroot_dir=%s
 xferlog_enable=NO
 syslog_enable=NO
 mdtm_write=YES
-`, host, port, root, name, name, pasv, pasv+99, filepath.Join(dir, "empty"))
+`, host, port, root, name, name, pasv, pasv+99, filepath.Join(dir, "empty")) + extra
 	cf := filepath.Join(dir, "vsftpd.conf")
 	os.WriteFile(cf, []byte(conf), 0o600)
 	startPeer(t, "vsftpd", net.JoinHostPort(host, strconv.Itoa(port)), exec.Command(bin, cf))

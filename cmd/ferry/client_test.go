@@ -217,6 +217,8 @@ func TestParseRemote(t *testing.T) {
 		"ftp://host/%2Fetc":           "host:21 anonymous? path=/etc",
 		"ftp://[::1]:21/x;type=i":     "[::1]:21 anonymous? path=x",
 		"FTP://HOST":                  "HOST:21 anonymous? path=",
+		"ftps://h/x":                  "h:990 anonymous? path=x",
+		"ftpes://h:2121/x":            "h:2121 anonymous? path=x",
 	} {
 		r, err := parseRemote(in)
 		if err != nil {
@@ -235,7 +237,7 @@ func TestParseRemote(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", in, got, want)
 		}
 	}
-	for _, bad := range []string{"http://x/", "ftp:///nohost", "ftp://h/a%0d%0aDELE%20x", "ftpes://h/"} {
+	for _, bad := range []string{"http://x/", "ftp:///nohost", "ftp://h/a%0d%0aDELE%20x", "ftpes:///x"} {
 		if _, err := parseRemote(bad); err == nil {
 			t.Errorf("%s: accepted", bad)
 		}

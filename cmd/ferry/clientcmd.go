@@ -40,7 +40,8 @@ const (
 )
 
 const clientUsage = `
-Client commands (URLs: ftp://[user[:password]@]host[:port]/path):
+Client commands (URLs: ftp://[user[:password]@]host[:port]/path; ftpes:// for
+explicit TLS, ftps:// for implicit TLS):
   ferry ls URL                        list a directory (or describe a file)
   ferry get URL [LOCAL]               download a file ("-" for standard output)
   ferry put LOCAL URL                 upload a file (URL ending in / is a directory)
@@ -81,7 +82,7 @@ func parseClientFlags(name string, args []string) (*clientFlags, []string, error
 	fs.IntVar(&fl.parallel, "parallel", 4, "parallel transfers (mirror)")
 	fs.IntVar(&fl.parallel, "P", 4, "parallel transfers (mirror)")
 	fs.BoolVar(&fl.verify, "verify", false, "compare hashes after the transfer")
-	fs.BoolVar(&fl.insecure, "insecure", false, "accept any TLS certificate")
+	fs.BoolVar(&fl.insecure, "insecure", false, "accept any TLS certificate (ftpes://, ftps://)")
 	fs.BoolVar(&fl.verbose, "v", false, "print the protocol transcript on stderr")
 	fs.DurationVar(&fl.timeout, "timeout", 30*time.Second, "connect and reply timeout")
 	fs.BoolVar(&fl.recursive, "r", false, "recursive")

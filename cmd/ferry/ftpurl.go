@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -49,15 +50,15 @@ func parseRemote(s string) (*remote, error) {
 		return nil, fmt.Errorf("bad URL: %v", err)
 	}
 	r := &remote{scheme: strings.ToLower(u.Scheme)}
-	if r.scheme != "ftp" {
-		return nil, fmt.Errorf("%s:// needs FTPS (TLS), which this version of ferry does not speak yet; use ftp://", r.scheme)
-	}
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("%q names no host", s)
 	}
 	port := u.Port()
 	if port == "" {
 		port = "21"
+		if r.scheme == "ftps" {
+			port = "990"
+		}
 	}
 	r.host = net.JoinHostPort(u.Hostname(), port)
 	if u.User != nil {
@@ -85,8 +86,8 @@ func (r *remote) String() string {
 	if r.user != "" && r.user != "anonymous" {
 		u.User = url.User(r.user)
 	}
-	if strings.HasSuffix(r.host, ":21") {
-		u.Host = strings.TrimSuffix(r.host, ":21")
+	if r.scheme != "ftps" && strings.HasSuffix(r.host, ":21") || r.scheme == "ftps" && strings.HasSuffix(r.host, ":990") {
+		u.Host = r.host[:strings.LastIndexByte(r.host, ':')]
 	}
 	p := "/" + r.path
 	if r.trailing {
@@ -159,6 +160,11 @@ func (r *remote) dial(ctx context.Context, fl *clientFlags, conns int) (*client.
 	}
 	if fl.verbose {
 		cfg.Transcript = os.Stderr
+	}
+	// ftpes://: explicit TLS (AUTH TLS); ftps://: implicit TLS.
+	if r.scheme != "ftp" {
+		cfg.TLS = &tls.Config{InsecureSkipVerify: fl.insecure}
+		cfg.ImplicitTLS = r.scheme == "ftps"
 	}
 	c, err := client.Dial(ctx, r.host, cfg)
 	if err != nil {
