@@ -192,7 +192,9 @@ func ownedDir(t *testing.T, parent string, uid, gid int) string {
 	return d
 }
 
-func startPyftpdlib(t *testing.T, host string, pasv int) *peer { return startPyftpdlibWith(t, host, pasv, "") }
+func startPyftpdlib(t *testing.T, host string, pasv int) *peer {
+	return startPyftpdlibWith(t, host, pasv, "")
+}
 
 // startPyftpdlibWith runs pyftpdlib; with certFile (a PEM of certificate
 // and key) it requires TLS on the control and data connections.
@@ -230,7 +232,9 @@ FTPServer((host, port), h).serve_forever()
 	return &peer{name: "pyftpdlib", addr: net.JoinHostPort(host, strconv.Itoa(port)), user: "tester", pass: "pw", base: "/", disk: dir}
 }
 
-func startPureFTPd(t *testing.T, host string, pasv int) *peer { return startPureFTPdWith(t, host, pasv) }
+func startPureFTPd(t *testing.T, host string, pasv int) *peer {
+	return startPureFTPdWith(t, host, pasv)
+}
 
 func startPureFTPdWith(t *testing.T, host string, pasv int, extra ...string) *peer {
 	bin := peerBinary(t, "pure-ftpd", "pure-ftpd")
@@ -257,7 +261,9 @@ func startPureFTPdWith(t *testing.T, host string, pasv int, extra ...string) *pe
 	return &peer{name: "pure-ftpd", addr: net.JoinHostPort(host, strconv.Itoa(port)), user: "tester", pass: "pw", base: "/", disk: home}
 }
 
-func startVsftpd(t *testing.T, host string, pasv int) *peer { return startVsftpdWith(t, host, pasv, "") }
+func startVsftpd(t *testing.T, host string, pasv int) *peer {
+	return startVsftpdWith(t, host, pasv, "")
+}
 
 func startVsftpdWith(t *testing.T, host string, pasv int, extra string) *peer {
 	bin := peerBinary(t, "vsftpd", "vsftpd")
