@@ -325,3 +325,67 @@ type oneConn struct{ c net.Conn }
 func (o *oneConn) Accept() (net.Conn, error) { return o.c, nil }
 func (o *oneConn) Close() error              { return nil }
 func (o *oneConn) Addr() net.Addr            { return o.c.LocalAddr() }
+
+// TestTrustPassiveAddress: with the option, the 227 address is used.
+func TestTrustPassiveAddress(t *testing.T) {
+	addr := newFake(t, "", func(s *fakeSession, verb, arg string) bool {
+		switch verb {
+		case "EPSV":
+			s.send("500 no\r\n")
+		case "PASV":
+			s.send("227 Entering Passive Mode (10,255,255,1,4,1).\r\n")
+		default:
+			s.send("502 no\r\n")
+		}
+		return true
+	})
+	var mu sync.Mutex
+	var dialed []string
+	c := dial(t, addr, client.Config{User: "u", TrustPassiveAddress: true, DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+		mu.Lock()
+		dialed = append(dialed, a)
+		mu.Unlock()
+		if strings.HasPrefix(a, "10.") {
+			return nil, errors.New("not dialing out in a test")
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, a)
+	}})
+	if _, err := c.Retrieve(context.Background(), "f", nil); err == nil {
+		t.Fatal("no error")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(dialed) != 2 || dialed[1] != "10.255.255.1:1025" {
+		t.Fatalf("dialed %v", dialed)
+	}
+}
+
+// TestXHash: a server without HASH but with XSHA256/XCRC in FEAT is asked
+// with those commands.
+func TestXHash(t *testing.T) {
+	addr := newFake(t, " XSHA256\r\n XCRC\r\n", func(s *fakeSession, verb, arg string) bool {
+		switch verb {
+		case "XSHA256":
+			s.send("250 ABCDEF0123\r\n")
+		case "XCRC":
+			s.send("250 1234ABCD\r\n")
+		default:
+			s.send("502 no\r\n")
+		}
+		return true
+	})
+	c := dial(t, addr, client.Config{User: "u"})
+	if got := c.HashAlgorithms(); strings.Join(got, ",") != "SHA-256,CRC32" {
+		t.Fatalf("algorithms %v", got)
+	}
+	if alg, sum, err := c.Hash(context.Background(), "f", ""); err != nil || alg != client.SHA256 || sum != "abcdef0123" {
+		t.Fatalf("Hash: %s %s %v", alg, sum, err)
+	}
+	if _, sum, err := c.Hash(context.Background(), "f", "crc32"); err != nil || sum != "1234abcd" {
+		t.Fatalf("Hash CRC32: %s %v", sum, err)
+	}
+	if _, _, err := c.Hash(context.Background(), "f", client.MD5); !errors.Is(err, client.ErrUnsupported) {
+		t.Fatalf("Hash MD5: %v", err)
+	}
+}

@@ -464,6 +464,10 @@ func (c *Client) Hash(ctx context.Context, p, alg string) (string, string, error
 		for _, x := range xHash {
 			if x.alg == alg {
 				r, err := cn.expect(ctx, x.cmd, p, 250, ftp.CodeFileStatus)
+				var fe *Error
+				if errors.As(err, &fe) && (fe.Code == 500 || fe.Code == 502) {
+					return fmt.Errorf("%w: %v", ErrUnsupported, err)
+				}
 				if err != nil {
 					return err
 				}
