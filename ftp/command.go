@@ -1,6 +1,7 @@
 package ftp
 
 import (
+	"io"
 	"bufio"
 	"errors"
 	"strings"
@@ -49,6 +50,15 @@ type LineReader struct {
 	// deadline); the next call goes on with the same line.
 	partial bool
 	tooLong bool
+}
+
+// Reset drops everything buffered (bytes read but not yet returned, and a
+// partial line) and reads from r from now on: what a client pipelined
+// before a TLS handshake is never taken for a command after it.
+func (lr *LineReader) Reset(r io.Reader) {
+	lr.R.Reset(r)
+	lr.buf = lr.buf[:0]
+	lr.partial, lr.tooLong = false, false
 }
 
 // ReadLine returns the next line without its terminator. A line longer than

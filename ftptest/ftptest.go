@@ -5,6 +5,13 @@ package ftptest
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,6 +53,8 @@ type Options struct {
 	Addr    string                 // listen address; default 127.0.0.1:0 or [::1]:0 by Network
 	Config  func(s *server.Server) // changes server options before Serve
 	Logger  *slog.Logger           // default: discard
+	// Implicit serves implicit TLS (ServeTLS); Config must set Server.TLS.
+	Implicit bool
 }
 
 // NewServer starts a server that stops when the test ends.
@@ -90,7 +99,14 @@ func NewServer(t testing.TB, o Options) *Server {
 		o.Config(ts.Server)
 	}
 	done := make(chan struct{})
-	go func() { ts.Serve(ln); close(done) }()
+	go func() {
+		if o.Implicit {
+			ts.ServeTLS(ln)
+		} else {
+			ts.Serve(ln)
+		}
+		close(done)
+	}()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -302,4 +318,38 @@ func ReadAll(t testing.TB, d net.Conn) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TLS returns a server TLS configuration with a fresh self-signed ECDSA
+// P-256 certificate for 127.0.0.1, ::1 and localhost, and a pool that
+// trusts it.
+func TLS(t testing.TB) (*tls.Config, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "ferry test"},
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}}, pool
 }

@@ -57,6 +57,10 @@ func init() {
 		{Verb: "SMNT", Login: true, Arg: argRequired, Syntax: "SMNT path", Help: "Structure mount is not implemented (502).", RFC: "RFC 959", fn: notImplemented},
 		{Verb: "REIN", Arg: argNone, Syntax: "REIN", Help: "Log out and reset the session, keeping the connection.", RFC: "RFC 959", fn: (*session).cmdREIN},
 		{Verb: "QUIT", Arg: argNone, Syntax: "QUIT", Help: "Close the session (after a running transfer ends).", RFC: "RFC 959", fn: (*session).cmdQUIT},
+		// Security (RFC 2228, RFC 4217).
+		{Verb: "AUTH", Arg: argRequired, Feat: "AUTH TLS", Syntax: "AUTH TLS", Help: "Secure the control connection with TLS (also AUTH SSL, TLS-C).", RFC: "RFC 4217", fn: (*session).cmdAUTH},
+		{Verb: "PBSZ", Arg: argRequired, Feat: "PBSZ", Syntax: "PBSZ 0", Help: "Protection buffer size; 0 under TLS.", RFC: "RFC 4217", fn: (*session).cmdPBSZ},
+		{Verb: "PROT", Arg: argRequired, Feat: "PROT", Syntax: "PROT C|P", Help: "Clear (C) or protected (P) data connections.", RFC: "RFC 4217", fn: (*session).cmdPROT},
 		{Verb: "HOST", Arg: argRequired, Feat: "HOST", Syntax: "HOST name", Help: "Select a virtual host, before USER.", RFC: "RFC 7151", fn: (*session).cmdHOST},
 
 		// Transfer parameters (RFC 959 §4.1.2, RFC 2428).
@@ -138,6 +142,10 @@ func (s *session) featLines() []string {
 			lines = append(lines, ftp.FeatMLST(s.facts))
 		case c.Verb == "HASH":
 			lines = append(lines, hashFeat(s.hashAlg))
+		case c.Verb == "AUTH" || c.Verb == "PBSZ" || c.Verb == "PROT":
+			if s.srv.tlsOn() {
+				lines = append(lines, c.Feat)
+			}
 		case c.Feat != "":
 			lines = append(lines, c.Feat)
 		}
@@ -187,6 +195,9 @@ func (s *session) cmdHELP(arg string) {
 // --- Access control ---
 
 func (s *session) cmdUSER(arg string) {
+	if s.loginNeedsTLS() {
+		return
+	}
 	if s.acct != nil {
 		s.reply(ftp.CodeNotLoggedIn, "Already logged in; use REIN to change user.")
 		return
@@ -201,6 +212,9 @@ func (s *session) cmdUSER(arg string) {
 }
 
 func (s *session) cmdPASS(arg string) {
+	if s.loginNeedsTLS() {
+		return
+	}
 	if s.acct != nil {
 		s.reply(ftp.CodeSuperfluous, "Already logged in.")
 		return

@@ -220,6 +220,9 @@ type dataSource struct {
 // takeData removes the pending data-connection setup from the session, or
 // answers 425 when there is none.
 func (s *session) takeData() (dataSource, bool) {
+	if s.dataNeedsTLS() {
+		return dataSource{}, false
+	}
 	d := dataSource{ln: s.pasv, active: s.active}
 	s.pasv, s.active = nil, netip.AddrPort{}
 	if d.ln == nil && !d.active.IsValid() {

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -100,6 +101,19 @@ type Server struct {
 	// Zero means 4.
 	MaxHashes int
 
+	// TLS, when set, enables FTPS (RFC 4217): AUTH TLS on every listener,
+	// and ServeTLS for implicit TLS. Its certificates are the server's.
+	TLS *tls.Config
+	// TLSPolicy says when TLS is required: never (the default), for login,
+	// or for login and data.
+	TLSPolicy TLSPolicy
+	// NoTLSSessionReuse lets a TLS data connection make a full handshake.
+	// By default it must resume the control connection's session (RFC 4217
+	// §10.2, as vsftpd's require_ssl_reuse), so a stranger who grabbed the
+	// data port cannot complete the transfer; some clients (stock Python
+	// ftplib, Apache Commons Net) cannot resume.
+	NoTLSSessionReuse bool
+
 	mu         sync.Mutex
 	listeners  map[net.Listener]struct{}
 	sessions   map[*session]struct{}
@@ -109,6 +123,8 @@ type Server struct {
 	wg         sync.WaitGroup
 	hashSem    chan struct{}
 	initOnce   sync.Once
+	tlsOnce    sync.Once
+	tlsConf    *tls.Config
 }
 
 func (s *Server) init() {
@@ -176,7 +192,20 @@ func (s *Server) ListenAndServe(addr string) error {
 // Serve accepts connections on ln until Shutdown or Close, serving each in
 // its own goroutine. It always returns a non-nil error; after Shutdown or
 // Close it is ErrServerClosed. Serve may be called for several listeners.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, false) }
+
+// ServeTLS is Serve for implicit TLS (ftps://, port 990 by convention):
+// every connection starts with a TLS handshake, and data connections are
+// protected from the start. It needs TLS.
+func (s *Server) ServeTLS(ln net.Listener) error {
+	if s.tlsBase() == nil {
+		ln.Close()
+		return errors.New("ftp: ServeTLS needs Server.TLS")
+	}
+	return s.serve(ln, true)
+}
+
+func (s *Server) serve(ln net.Listener, implicit bool) error {
 	s.init()
 	if s.Auth == nil {
 		return errors.New("ftp: Server.Auth is nil")
@@ -211,7 +240,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		s.accept(c)
+		s.accept(c, implicit)
 	}
 }
 
@@ -221,7 +250,7 @@ func isTemporary(err error) bool {
 }
 
 // accept admits c under the session limits and starts its session.
-func (s *Server) accept(c net.Conn) {
+func (s *Server) accept(c net.Conn, implicit bool) {
 	remote := addrPort(c.RemoteAddr())
 	ip := remote.Addr()
 	s.mu.Lock()
@@ -243,6 +272,7 @@ func (s *Server) accept(c net.Conn) {
 		return
 	}
 	sess := newSession(s, c)
+	sess.implicit = implicit
 	s.sessions[sess] = struct{}{}
 	s.perIP[ip]++
 	s.wg.Add(1)

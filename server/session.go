@@ -58,6 +58,13 @@ type session struct {
 	xmu  sync.Mutex
 	xfer *transfer // running transfer, or nil
 
+	// TLS state (RFC 4217).
+	implicit bool   // accepted on an implicit-TLS listener
+	tls      bool   // the control connection is secured
+	tlsToken []byte // binds this session's TLS tickets to it
+	pbsz     bool   // PBSZ seen
+	protP    bool   // PROT P: data connections are secured
+
 	sctx   context.Context
 	cancel context.CancelFunc
 }
@@ -128,6 +135,15 @@ func (s *session) serve() {
 		s.conn.Close()
 		s.log.Info("session end", "user", s.userName(), "duration", time.Since(s.start).Round(time.Millisecond), "reason", s.closeMsg)
 	}()
+	if s.implicit {
+		if err := s.secureControl(); err != nil {
+			s.log.Warn("TLS handshake failed", "err", err)
+			s.closeMsg = "TLS handshake failed"
+			return
+		}
+		s.lr.Reset(s.conn)
+		s.pbsz, s.protP = true, true // implicit FTPS protects data from the start
+	}
 	welcome := s.srv.Welcome
 	if welcome == "" {
 		welcome = "Ferry FTP server ready."

@@ -76,6 +76,19 @@ func (s *session) startTransfer(verb, vpath string, d dataSource, opening string
 			c.Close()
 		}
 		s.reply(ftp.CodeFileStatusOK, opening)
+		if s.protP {
+			tc, err := s.secureData(ctx, c)
+			if err != nil {
+				msg := tlsDataError(err)
+				s.log.Warn("TLS data connection refused", "reason", msg)
+				result = "TLS refused"
+				c.Close()
+				s.reply(codeTLSFailed, msg)
+				body(ctx, nil, x)
+				return
+			}
+			c = tc
+		}
 		err = body(ctx, c, x)
 		cerr := c.Close()
 		if err == nil && cerr != nil && !errors.Is(cerr, net.ErrClosed) {

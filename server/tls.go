@@ -1,0 +1,246 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/ferryftp/ferry/ftp"
+)
+
+// TLSPolicy says when a session must use TLS (RFC 4217).
+type TLSPolicy int
+
+const (
+	// TLSOptional offers AUTH TLS (when TLS is configured) without
+	// requiring it.
+	TLSOptional TLSPolicy = iota
+	// TLSRequired refuses USER and PASS on a connection without TLS.
+	TLSRequired
+	// TLSRequiredData also refuses data connections without PROT P.
+	TLSRequiredData
+)
+
+// Reply codes of RFC 2228 and RFC 4217.
+const (
+	codeProtRefused   = 521 // data connection cannot be opened with this PROT setting
+	codeTLSFailed     = 522 // TLS negotiation failed (RFC 4217 §10.2: reuse required)
+	codePolicyRefuses = 534 // request denied for policy reasons
+	codeProtUnknown   = 504
+	codeProtNotSupp   = 536 // requested PROT level not supported
+)
+
+// tlsTicketTag marks the session-ticket entry that binds a ticket to the
+// control connection it was issued on.
+var tlsTicketTag = []byte("ferry/ctl/1:")
+
+// tlsBase returns the server's TLS configuration, prepared once: TLS 1.2
+// at least, ALPN "ftp" (so a client that offers ALPN for another protocol is
+// refused: ALPACA), and session ticket keys shared by every connection so a
+// data connection can resume the control connection's session.
+func (s *Server) tlsBase() *tls.Config {
+	s.tlsOnce.Do(func() {
+		if s.TLS == nil {
+			return
+		}
+		c := s.TLS.Clone()
+		if c.MinVersion < tls.VersionTLS12 {
+			c.MinVersion = tls.VersionTLS12
+		}
+		if len(c.NextProtos) == 0 {
+			c.NextProtos = []string{"ftp"}
+		}
+		var key [32]byte
+		rand.Read(key[:])
+		c.SetSessionTicketKeys([][32]byte{key})
+		s.tlsConf = c
+	})
+	return s.tlsConf
+}
+
+// tlsOn reports whether the server can speak TLS.
+func (s *Server) tlsOn() bool { return s.tlsBase() != nil }
+
+// controlTLS is the configuration of one session's control connection: its
+// tickets carry the session's token.
+func (s *session) controlTLS() *tls.Config {
+	base := s.srv.tlsBase()
+	if s.tlsToken == nil {
+		s.tlsToken = make([]byte, 16)
+		rand.Read(s.tlsToken)
+	}
+	c := base.Clone()
+	c.WrapSession = s.wrapTicket(base)
+	return c
+}
+
+func (s *session) wrapTicket(base *tls.Config) func(tls.ConnectionState, *tls.SessionState) ([]byte, error) {
+	token := s.tlsToken
+	return func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+		ss.Extra = append(ss.Extra, append(append([]byte{}, tlsTicketTag...), token...))
+		return base.EncryptTicket(cs, ss)
+	}
+}
+
+// secureControl runs the TLS handshake on the control connection (after
+// AUTH TLS, or at once on an implicit-TLS listener).
+func (s *session) secureControl() error {
+	tc := tls.Server(s.conn, s.controlTLS())
+	ctx, cancel := context.WithTimeout(s.ctx(), 30*time.Second)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	s.conn = tc
+	s.tls = true
+	s.wmu.Unlock()
+	return nil
+}
+
+// cmdAUTH: AUTH TLS (also SSL and TLS-C, as the big servers accept them).
+func (s *session) cmdAUTH(arg string) {
+	mech := strings.ToUpper(strings.TrimSpace(arg))
+	switch {
+	case !s.srv.tlsOn():
+		s.reply(ftp.CodeNotImplemented, "TLS is not configured on this server.")
+		return
+	case s.tls:
+		s.reply(ftp.CodeBadSequence, "TLS is already on.")
+		return
+	case mech != "TLS" && mech != "SSL" && mech != "TLS-C" && mech != "TLS-P":
+		s.reply(codeProtUnknown, "Unknown security mechanism; use AUTH TLS.")
+		return
+	}
+	s.reply(ftp.CodeAuthOK, "Proceed with TLS negotiation.")
+	// Whatever the client sent after AUTH in the clear is dropped, not
+	// read as commands of the secured session (pure-ftpd CVE-2011-1575).
+	s.lr.Reset(s.conn)
+	if err := s.secureControl(); err != nil {
+		s.log.Warn("TLS handshake failed", "err", err)
+		s.closing = true
+		s.closeMsg = "TLS handshake failed"
+		return
+	}
+	s.lr.Reset(s.conn)
+	if mech == "SSL" || mech == "TLS-P" {
+		// Historic AUTH SSL clients expect protected data without PROT.
+		s.pbsz, s.protP = true, true
+	}
+}
+
+func (s *session) cmdPBSZ(arg string) {
+	if !s.tls {
+		s.reply(ftp.CodeBadSequence, "PBSZ needs AUTH TLS first.")
+		return
+	}
+	for _, c := range strings.TrimSpace(arg) {
+		if c < '0' || c > '9' {
+			s.reply(ftp.CodeBadArguments, "PBSZ takes a number.")
+			return
+		}
+	}
+	s.pbsz = true
+	s.reply(ftp.CodeOK, "PBSZ=0")
+}
+
+func (s *session) cmdPROT(arg string) {
+	if !s.pbsz {
+		s.reply(ftp.CodeBadSequence, "PROT needs PBSZ first.")
+		return
+	}
+	switch strings.ToUpper(strings.TrimSpace(arg)) {
+	case "P":
+		s.protP = true
+		s.reply(ftp.CodeOK, "Data connections will be protected.")
+	case "C":
+		if s.srv.TLSPolicy >= TLSRequiredData {
+			s.reply(codeProtRefused, "Policy requires protected data connections (PROT P).")
+			return
+		}
+		s.protP = false
+		s.reply(ftp.CodeOK, "Data connections will be clear.")
+	case "S", "E":
+		s.reply(codeProtNotSupp, "Only PROT C and P are supported.")
+	default:
+		s.reply(codeProtUnknown, "Unknown protection level.")
+	}
+}
+
+// loginNeedsTLS answers USER/PASS on a clear connection when the policy
+// requires TLS, and reports whether it did.
+func (s *session) loginNeedsTLS() bool {
+	if s.tls || s.srv.TLSPolicy < TLSRequired || !s.srv.tlsOn() {
+		return false
+	}
+	s.reply(ftp.CodeNotLoggedIn, "This server requires TLS: send AUTH TLS first.")
+	return true
+}
+
+// dataNeedsTLS answers a transfer command that would open a clear data
+// connection against the policy, and reports whether it did.
+func (s *session) dataNeedsTLS() bool {
+	if s.protP || s.srv.TLSPolicy < TLSRequiredData || !s.srv.tlsOn() {
+		return false
+	}
+	s.reply(codeProtRefused, "Policy requires protected data connections: send PBSZ 0 and PROT P.")
+	return true
+}
+
+// errTLSReuse is a data connection that did not resume the control
+// connection's TLS session.
+var errTLSReuse = errors.New("data connection did not resume the control connection's TLS session")
+
+// secureData runs the server side of the TLS handshake on a data
+// connection. Unless the server's TLSSessionReuse is off, the client must
+// resume the control connection's session (RFC 4217 §10.2): a full
+// handshake, or a session from another connection, is refused.
+func (s *session) secureData(ctx context.Context, c net.Conn) (net.Conn, error) {
+	base := s.srv.tlsBase()
+	var got []byte
+	cfg := base.Clone()
+	cfg.WrapSession = s.wrapTicket(base)
+	cfg.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+		ss, err := base.DecryptTicket(identity, cs)
+		if err != nil || ss == nil {
+			return nil, nil
+		}
+		for _, e := range ss.Extra {
+			if bytes.HasPrefix(e, tlsTicketTag) {
+				got = e[len(tlsTicketTag):]
+			}
+		}
+		return ss, nil
+	}
+	tc := tls.Server(c, cfg)
+	hctx, cancel := context.WithTimeout(ctx, s.srv.dataConnectTimeout())
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		return nil, err
+	}
+	if !s.srv.NoTLSSessionReuse {
+		if !tc.ConnectionState().DidResume || !bytes.Equal(got, s.tlsToken) {
+			tc.Close()
+			return nil, errTLSReuse
+		}
+	}
+	return tc, nil
+}
+
+// tlsReuseHelp is the text of the 522 reply and log line for errTLSReuse:
+// it names the setting an administrator looks for.
+const tlsReuseHelp = "TLS session resumption required on the data connection; " +
+	"a client that cannot resume needs tls_session_reuse = false (--tls-session-reuse off)"
+
+func tlsDataError(err error) string {
+	if errors.Is(err, errTLSReuse) {
+		return tlsReuseHelp
+	}
+	return fmt.Sprintf("TLS negotiation on the data connection failed: %v", err)
+}

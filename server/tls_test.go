@@ -1,0 +1,211 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferryftp/ferry/client"
+	"github.com/ferryftp/ferry/ftptest"
+	"github.com/ferryftp/ferry/server"
+)
+
+func tlsServer(t *testing.T, network string, implicit bool, config func(*server.Server)) (*ftptest.Server, *x509.CertPool) {
+	t.Helper()
+	conf, pool := ftptest.TLS(t)
+	srv := ftptest.NewServer(t, ftptest.Options{Network: network, Implicit: implicit, Config: func(s *server.Server) {
+		s.TLS = conf
+		if config != nil {
+			config(s)
+		}
+	}})
+	return srv, pool
+}
+
+func tlsClient(t *testing.T, addr string, cfg client.Config) (*client.Client, error) {
+	t.Helper()
+	if cfg.User == "" {
+		cfg.User, cfg.Password = ftptest.Writer, ftptest.Password
+	}
+	cfg.Timeout = 10 * time.Second
+	c, err := client.Dial(context.Background(), addr, &cfg)
+	if err == nil {
+		t.Cleanup(func() { c.Close() })
+	}
+	return c, err
+}
+
+// TestTLSTransfers: explicit and implicit TLS, TLS 1.2 and 1.3, passive
+// and active, IPv4 and IPv6, many protected data connections in a row,
+// each resuming the control connection's session as the server requires.
+func TestTLSTransfers(t *testing.T) {
+	for _, network := range []string{"tcp4", "tcp6"} {
+		for _, implicit := range []bool{false, true} {
+			srv, pool := tlsServer(t, network, implicit, func(s *server.Server) { s.TLSPolicy = server.TLSRequiredData })
+			for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+				for _, active := range []bool{false, true} {
+					name := network + map[bool]string{false: "/explicit", true: "/implicit"}[implicit] +
+						map[uint16]string{tls.VersionTLS12: "/TLS1.2", tls.VersionTLS13: "/TLS1.3"}[version] +
+						map[bool]string{false: "/passive", true: "/active"}[active]
+					t.Run(name, func(t *testing.T) {
+						c, err := tlsClient(t, srv.Addr, client.Config{Active: active, ImplicitTLS: implicit,
+							TLS: &tls.Config{RootCAs: pool, MinVersion: version, MaxVersion: version}})
+						if err != nil {
+							t.Fatal(err)
+						}
+						ctx := context.Background()
+						data := bytes.Repeat([]byte("ferry tls "), 300000)
+						p := strings.ReplaceAll(name, "/", "-")
+						if _, err := c.Store(ctx, p, bytes.NewReader(data), nil); err != nil {
+							t.Fatal(err)
+						}
+						for i := 0; i < 20; i++ {
+							d, err := c.Retrieve(ctx, p, nil)
+							if err != nil {
+								t.Fatalf("Retrieve %d: %v", i, err)
+							}
+							got, err := io.ReadAll(d)
+							d.Close()
+							if err != nil || !bytes.Equal(got, data) {
+								t.Fatalf("Retrieve %d: %d bytes, %v", i, len(got), err)
+							}
+						}
+						if es, err := c.List(ctx, "/"); err != nil || len(es) == 0 {
+							t.Fatalf("List: %v, %v", es, err)
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// forgetful is a client session cache that keeps nothing: every data
+// connection makes a full handshake.
+type forgetful struct{}
+
+func (forgetful) Get(string) (*tls.ClientSessionState, bool) { return nil, false }
+func (forgetful) Put(string, *tls.ClientSessionState)        {}
+
+// stranger resumes with another session than the control connection's:
+// it hands out a session saved from a different control connection.
+type stranger struct{ other tls.ClientSessionCache }
+
+func (s stranger) Get(key string) (*tls.ClientSessionState, bool) { return s.other.Get(key) }
+func (s stranger) Put(string, *tls.ClientSessionState)            {}
+
+// TestTLSSessionReuse: a data connection with a full handshake, or one
+// resuming another connection's session, is refused with 522 naming the
+// setting; with NoTLSSessionReuse it is accepted.
+func TestTLSSessionReuse(t *testing.T) {
+	srv, pool := tlsServer(t, "tcp4", false, nil)
+	ctx := context.Background()
+	var tr bytes.Buffer
+	c, err := tlsClient(t, srv.Addr, client.Config{Transcript: &tr, TLS: &tls.Config{RootCAs: pool, ClientSessionCache: forgetful{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.List(ctx, "/")
+	var fe *client.Error
+	if !errors.As(err, &fe) || fe.Code != 522 || !strings.Contains(fe.Msg, "tls_session_reuse") {
+		t.Fatalf("full handshake on the data connection: %v", err)
+	}
+	// A session from another control connection.
+	other := tls.NewLRUClientSessionCache(4)
+	if _, err := tlsClient(t, srv.Addr, client.Config{TLS: &tls.Config{RootCAs: pool, ClientSessionCache: other}}); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := tlsClient(t, srv.Addr, client.Config{TLS: &tls.Config{RootCAs: pool, ClientSessionCache: stranger{other}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.List(ctx, "/"); !errors.As(err, &fe) || fe.Code != 522 {
+		t.Fatalf("another session's ticket on the data connection: %v", err)
+	}
+
+	lax, pool2 := tlsServer(t, "tcp4", false, func(s *server.Server) { s.NoTLSSessionReuse = true })
+	c3, err := tlsClient(t, lax.Addr, client.Config{TLS: &tls.Config{RootCAs: pool2, ClientSessionCache: forgetful{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c3.List(ctx, "/"); err != nil {
+		t.Fatalf("NoTLSSessionReuse: %v", err)
+	}
+}
+
+// TestTLSPolicy: USER in the clear is refused when TLS is required; a
+// clear data connection is refused with 521 under TLSRequiredData; PBSZ,
+// PROT order and levels; AUTH without TLS configured.
+func TestTLSPolicy(t *testing.T) {
+	srv, _ := tlsServer(t, "tcp4", false, func(s *server.Server) { s.TLSPolicy = server.TLSRequiredData })
+	c := srv.Dial(t)
+	c.Expect("USER alice", 530)
+	c.Expect("PASS secret", 530)
+	c.Expect("PBSZ 0", 503)
+	c.Expect("PROT P", 503)
+	c.Expect("AUTH KERBEROS", 504)
+	if !strings.Contains(c.Expect("FEAT", 211), "AUTH TLS") {
+		t.Fatal("FEAT does not offer AUTH TLS")
+	}
+
+	plain := ftptest.NewServer(t, ftptest.Options{})
+	pc := plain.Dial(t)
+	pc.Expect("AUTH TLS", 502)
+	if strings.Contains(pc.Expect("FEAT", 211), "AUTH") {
+		t.Fatal("FEAT offers AUTH TLS without TLS configured")
+	}
+}
+
+// TestTLSPolicyAfterAuth drives the protocol by hand over TLS: bytes sent
+// after AUTH TLS in the clear are not executed; PROT C is refused by the
+// data policy, PROT S is not supported, and a transfer before PROT P is
+// refused with 521.
+func TestTLSPolicyAfterAuth(t *testing.T) {
+	srv, pool := tlsServer(t, "tcp4", false, func(s *server.Server) { s.TLSPolicy = server.TLSRequiredData })
+	srv.FS.Mkdir(context.Background(), "keep")
+	c := srv.Dial(t)
+	// AUTH and a DELE-like command in one packet: the second must vanish.
+	c.Send("AUTH TLS\r\nRMD keep")
+	if code, _ := c.Read(); code != 234 {
+		t.Fatalf("AUTH TLS: %d", code)
+	}
+	tc := tls.Client(c.C, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	sc := (&ftptest.Conn{C: tc, R: bufio.NewReader(tc)}).WithT(t)
+	sc.Login(ftptest.Writer)
+	sc.Expect("PBSZ 0", 200)
+	sc.Expect("PROT S", 536)
+	sc.Expect("PROT C", 521)
+	sc.Expect("PASV", 227)
+	sc.Expect("LIST", 521)
+	sc.Expect("PROT P", 200)
+	if _, err := srv.FS.Stat(context.Background(), "keep"); err != nil {
+		t.Fatalf("the command pipelined behind AUTH TLS ran: %v", err)
+	}
+}
+
+// TestTLSHandshakeRefusals: TLS 1.0/1.1 and a foreign ALPN protocol are
+// refused at the handshake.
+func TestTLSHandshakeRefusals(t *testing.T) {
+	srv, pool := tlsServer(t, "tcp4", true, nil)
+	for name, cfg := range map[string]*tls.Config{
+		"TLS 1.1":   {RootCAs: pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11},
+		"ALPN http": {RootCAs: pool, NextProtos: []string{"http/1.1"}},
+	} {
+		if _, err := tlsClient(t, srv.Addr, client.Config{ImplicitTLS: true, TLS: cfg}); err == nil {
+			t.Errorf("%s: handshake accepted", name)
+		}
+	}
+	if _, err := tlsClient(t, srv.Addr, client.Config{ImplicitTLS: true, TLS: &tls.Config{RootCAs: pool, NextProtos: []string{"ftp"}}}); err != nil {
+		t.Fatalf("ALPN ftp: %v", err)
+	}
+}
