@@ -1,9 +1,9 @@
 package ftp
 
 import (
-	"io"
 	"bufio"
 	"errors"
+	"io"
 	"strings"
 )
 
