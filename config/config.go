@@ -80,6 +80,22 @@ type Config struct {
 	Welcome string `toml:"welcome"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `toml:"log_level"`
+
+	// TLS is "off", "optional" (the default: AUTH TLS offered),
+	// "required" (no login without TLS) or "required-data" (and no clear
+	// data connection either).
+	TLS string `toml:"tls"`
+	// TLSCert and TLSKey are PEM files. Default DataDir/tls-cert.pem and
+	// DataDir/tls-key.pem, created self-signed on first start.
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+	// ImplicitListen are addresses for implicit TLS (ftps://, port 990 by
+	// convention).
+	ImplicitListen []string `toml:"implicit_listen"`
+	// TLSSessionReuse requires TLS data connections to resume the control
+	// connection's session (default true); false admits clients that
+	// cannot (stock Python ftplib, Apache Commons Net).
+	TLSSessionReuse *bool `toml:"tls_session_reuse"`
 }
 
 // Default returns the embedded default configuration.
@@ -120,6 +136,26 @@ func (c *Config) UsersFile() string {
 	return filepath.Join(c.DataDir, "users.toml")
 }
 
+// TLSCertFiles returns the certificate and key files, and whether they
+// are the embedded default's (created when missing).
+func (c *Config) TLSCertFiles() (cert, key string, generated bool) {
+	if c.TLSCert != "" || c.TLSKey != "" {
+		return c.TLSCert, c.TLSKey, false
+	}
+	return filepath.Join(c.DataDir, "tls-cert.pem"), filepath.Join(c.DataDir, "tls-key.pem"), true
+}
+
+// TLSPolicy returns the server policy for TLS.
+func (c *Config) TLSPolicy() server.TLSPolicy {
+	switch c.TLS {
+	case "required":
+		return server.TLSRequired
+	case "required-data":
+		return server.TLSRequiredData
+	}
+	return server.TLSOptional
+}
+
 // Validate checks the fields that can be checked without touching the disk.
 func (c *Config) Validate() error {
 	if len(c.Listen) == 0 {
@@ -146,6 +182,17 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
+	switch c.TLS {
+	case "", "off", "optional", "required", "required-data":
+	default:
+		return fmt.Errorf("tls %q: want off, optional, required or required-data", c.TLS)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("tls_cert and tls_key go together")
+	}
+	if c.TLS == "off" && len(c.ImplicitListen) > 0 {
+		return errors.New("implicit_listen needs tls on")
+	}
 	return nil
 }
 
@@ -169,4 +216,6 @@ func (c *Config) Apply(s *server.Server) {
 	s.LoginFailDelay = time.Duration(c.LoginFailDelay)
 	s.MaxLoginAttempts = c.MaxLoginAttempts
 	s.Welcome = c.Welcome
+	s.TLSPolicy = c.TLSPolicy()
+	s.NoTLSSessionReuse = c.TLSSessionReuse != nil && !*c.TLSSessionReuse
 }

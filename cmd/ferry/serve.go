@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"github.com/ferryftp/ferry/server"
 	"github.com/ferryftp/ferry/storage"
 	"github.com/ferryftp/ferry/storage/localfs"
+	"github.com/ferryftp/ferry/tlscert"
 )
 
 type listFlag []string
@@ -53,8 +55,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		maxPerIP     = fl.Int("max-sessions-per-ip", 0, "maximum concurrent sessions per client address (0 = unlimited)")
 		logLevel     = fl.String("log-level", "", "debug, info, warn or error (default info)")
 		dataDir      = fl.String("data-dir", "", "state directory (default ./ferry-data)")
+		tlsMode      = fl.String("tls", "", "off, optional (default: AUTH TLS offered), required (for login) or required-data (login and data)")
+		tlsCert      = fl.String("tls-cert", "", "TLS certificate PEM `file` (default: a self-signed one in the data directory)")
+		tlsKey       = fl.String("tls-key", "", "TLS private key PEM `file`")
+		tlsReuse     = fl.String("tls-session-reuse", "", "on (default): TLS data connections must resume the control session; off for clients that cannot")
+		implicit     listFlag
 	)
 	fl.Var(&listen, "listen", "control `address` to listen on, e.g. :2121 or [::1]:2121 (repeatable)")
+	fl.Var(&implicit, "implicit-listen", "`address` for implicit TLS (ftps://), e.g. :990 (repeatable)")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -102,6 +110,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if set["data-dir"] {
 		cfg.DataDir = *dataDir
+	}
+	if set["tls"] {
+		cfg.TLS = *tlsMode
+	}
+	if set["tls-cert"] || set["tls-key"] {
+		cfg.TLSCert, cfg.TLSKey = *tlsCert, *tlsKey
+	}
+	if len(implicit) > 0 {
+		cfg.ImplicitListen = implicit
+	}
+	if set["tls-session-reuse"] {
+		switch *tlsReuse {
+		case "on", "true", "yes":
+			v := true
+			cfg.TLSSessionReuse = &v
+		case "off", "false", "no":
+			v := false
+			cfg.TLSSessionReuse = &v
+		default:
+			return fmt.Errorf("--tls-session-reuse %q: want on or off", *tlsReuse)
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -188,6 +217,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	srv := &server.Server{Auth: store, Logger: logger}
 	cfg.Apply(srv)
+	var cert *tlscert.Cert
+	if cfg.TLS != "off" {
+		certFile, keyFile, generated := cfg.TLSCertFiles()
+		var err error
+		if generated {
+			cert, _, err = tlscert.LoadOrCreate(certFile, keyFile)
+		} else {
+			cert, err = tlscert.Load(certFile, keyFile)
+		}
+		if err != nil {
+			return fmt.Errorf("tls: %v", err)
+		}
+		srv.TLS = &tls.Config{GetCertificate: cert.GetCertificate}
+	}
 
 	// Listen on every address before serving any, so a bad one fails fast.
 	var lns []net.Listener
@@ -205,21 +248,52 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		lns = append(lns, ln)
 	}
-	printWelcome(stdout, lns, store, *user, firstPassword, cfg)
+	plain := len(lns)
+	for _, a := range cfg.ImplicitListen {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return fmt.Errorf("listen %s: %v", a, err)
+		}
+		lns = append(lns, ln)
+	}
+	printWelcome(stdout, lns[:plain], lns[plain:], store, *user, firstPassword, cfg, cert)
 
 	errc := make(chan error, len(lns))
-	for _, ln := range lns {
-		go func() { errc <- srv.Serve(ln) }()
+	for i, ln := range lns {
+		if i < plain {
+			go func() { errc <- srv.Serve(ln) }()
+		} else {
+			go func() { errc <- srv.ServeTLS(ln) }()
+		}
 	}
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sig)
-	select {
-	case <-sig:
-	case <-ctx.Done():
-	case err := <-errc:
-		srv.Close()
-		return err
+wait:
+	for {
+		select {
+		case s := <-sig:
+			if s != syscall.SIGHUP {
+				break wait
+			}
+			// SIGHUP: reread the certificate; sessions keep running.
+			if cert == nil {
+				continue
+			}
+			if err := cert.Reload(); err != nil {
+				logger.Error("TLS certificate not reloaded", "err", err)
+			} else {
+				logger.Info("TLS certificate reloaded", "sha256", cert.Fingerprint())
+			}
+		case <-ctx.Done():
+			break wait
+		case err := <-errc:
+			srv.Close()
+			return err
+		}
 	}
 	logger.Info("shutting down: waiting for running transfers")
 	timeout := time.Duration(cfg.ShutdownTimeout)
@@ -251,10 +325,16 @@ func randomPassword() string {
 	return string(b)
 }
 
-func printWelcome(w io.Writer, lns []net.Listener, store *users.Store, quickUser, firstPassword string, cfg config.Config) {
+func printWelcome(w io.Writer, lns, implicit []net.Listener, store *users.Store, quickUser, firstPassword string, cfg config.Config, cert *tlscert.Cert) {
 	fmt.Fprintf(w, "Ferry FTP server serving %s\n", cfg.RootDir())
 	for _, ln := range lns {
 		fmt.Fprintf(w, "listening on %s\n", ln.Addr())
+	}
+	for _, ln := range implicit {
+		fmt.Fprintf(w, "listening on %s (implicit TLS)\n", ln.Addr())
+	}
+	if cert != nil {
+		fmt.Fprintf(w, "TLS %s, certificate %s\n  SHA-256 fingerprint %s\n", cmpOr(cfg.TLS, "optional"), cert.CertFile, cert.Fingerprint())
 	}
 	ap := netip.MustParseAddrPort(lns[0].Addr().String())
 	host := ap.Addr()
@@ -279,4 +359,7 @@ func printWelcome(w io.Writer, lns []net.Listener, store *users.Store, quickUser
 	fmt.Fprintf(w, "\nConnect: ftp://%s@%s/\n", name, hp)
 	fmt.Fprintf(w, "  curl --user %s ftp://%s/\n", name, hp)
 	fmt.Fprintf(w, "  lftp -u %s ftp://%s\n", name, hp)
+	if cert != nil {
+		fmt.Fprintf(w, "  ferry ls --insecure ftpes://%s@%s/   (or trust the fingerprint above)\n", name, hp)
+	}
 }
