@@ -556,6 +556,29 @@ func (cn *conn) finish(ctx context.Context, verb, arg string) error {
 	return nil
 }
 
+// dataFailed ends a transfer whose data connection failed with err. The
+// server has often said why on the control connection (a 522 for a TLS
+// data connection it refused, a 426, a 451): that reply, when it comes
+// within a moment, is the error, and the connection stays in step.
+// Otherwise the transfer is aborted and err reported.
+func (cn *conn) dataFailed(verb, arg string, err error) error {
+	if !cn.broken {
+		cn.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		if cn.rr.Ready() == nil {
+			if r, rerr := cn.readWithin(context.Background(), 5*time.Second); rerr == nil {
+				if r.Class() == 4 || r.Class() == 5 {
+					return cn.replyError(verb, arg, r)
+				}
+				if r.Class() == 2 {
+					return err // the server finished; the failure is ours
+				}
+			}
+		}
+	}
+	cn.abort()
+	return err
+}
+
 // abort stops a running transfer with ABOR. Servers answer it in several
 // ways (426 then 226, 226 alone, 225, 500, and pure-ftpd with one more 226
 // after those), so once ABOR's own replies are in, a PWD follows: every

@@ -104,8 +104,7 @@ func (c *Client) lines(ctx context.Context, verb, arg string, fn func(string)) e
 		return ctx.Err()
 	}
 	if rerr != nil {
-		cn.abort()
-		return &NetError{Op: verb + " " + arg, Addr: c.addr, Err: rerr}
+		return cn.dataFailed(verb, arg, &NetError{Op: verb + " " + arg, Addr: c.addr, Err: rerr})
 	}
 	return cn.finish(ctx, verb, arg)
 }

@@ -178,8 +178,13 @@ func (d *Download) handle(err error) error {
 		}
 		err = ferr // 426/451: the server lost the connection; try again
 	} else {
-		d.cn.abort()
+		err = d.cn.dataFailed("RETR", d.path, err)
 		d.release()
+		var fe *Error
+		if errors.As(err, &fe) && !fe.Temporary() {
+			d.err = err
+			return err
+		}
 	}
 	if d.tries >= d.c.cfg.Retries || !d.c.canResume() {
 		var fe *Error
@@ -314,8 +319,7 @@ func (c *Client) Store(ctx context.Context, path string, r io.Reader, opts *Tran
 		return n, ctx.Err()
 	}
 	if err != nil {
-		cn.abort()
-		return n, &NetError{Op: verb + " " + p, Addr: c.addr, Err: err}
+		return n, cn.dataFailed(verb, p, &NetError{Op: verb + " " + p, Addr: c.addr, Err: err})
 	}
 	return n, cn.finish(ctx, verb, p)
 }

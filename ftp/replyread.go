@@ -53,6 +53,14 @@ func NewReplyReader(r io.Reader) *ReplyReader {
 // not yet returned (a server that sends a reply nobody asked for).
 func (rr *ReplyReader) Buffered() int { return rr.r.Buffered() }
 
+// Ready waits (within the connection's read deadline) until a reply has
+// begun to arrive, without consuming it. An error (a timeout) leaves the
+// reader as it was.
+func (rr *ReplyReader) Ready() error {
+	_, err := rr.r.Peek(1)
+	return err
+}
+
 // ReadReply reads one reply (RFC 959 §4.2): a line "ddd text", or a first
 // line "ddd-text", any lines, and a last line "ddd text" with the same code.
 // Lines may end in CRLF or a bare LF. A middle line that repeats the

@@ -57,6 +57,7 @@ func need(t *testing.T, tool string) string {
 // ferry is a running `ferry serve`.
 type ferry struct {
 	Addr     string // host:port
+	Implicit string // host:port of the first implicit-TLS listener, if any
 	URL      string // ftp://host:port
 	User     string
 	Password string
@@ -122,8 +123,14 @@ func startFerry(t *testing.T, listen string, args ...string) *ferry {
 	defer deadline.Stop()
 	for sc.Scan() {
 		l := sc.Text()
-		if m := listenRE.FindStringSubmatch(l); m != nil && f.Addr == "" {
-			f.Addr = m[1]
+		if m := listenRE.FindStringSubmatch(l); m != nil {
+			if strings.HasSuffix(l, "(implicit TLS)") {
+				if f.Implicit == "" {
+					f.Implicit = m[1]
+				}
+			} else if f.Addr == "" {
+				f.Addr = m[1]
+			}
 		}
 		if m := passRE.FindStringSubmatch(l); m != nil {
 			f.Password = m[1]

@@ -218,17 +218,21 @@ func (s *session) secureData(ctx context.Context, c net.Conn) (net.Conn, error) 
 		}
 		return ss, nil
 	}
+	if !s.srv.NoTLSSessionReuse {
+		// Refused inside the handshake, so the client gets an alert at
+		// once rather than a connection that dies on first use.
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if !cs.DidResume || !bytes.Equal(got, s.tlsToken) {
+				return errTLSReuse
+			}
+			return nil
+		}
+	}
 	tc := tls.Server(c, cfg)
 	hctx, cancel := context.WithTimeout(ctx, s.srv.dataConnectTimeout())
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
 		return nil, err
-	}
-	if !s.srv.NoTLSSessionReuse {
-		if !tc.ConnectionState().DidResume || !bytes.Equal(got, s.tlsToken) {
-			tc.Close()
-			return nil, errTLSReuse
-		}
 	}
 	return tc, nil
 }
