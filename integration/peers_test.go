@@ -312,6 +312,12 @@ mdtm_write=YES
 }
 
 func startProFTPD(t *testing.T, host string, pasv int) *peer {
+	return startProFTPDWith(t, host, pasv, func(string) string { return "" })
+}
+
+// startProFTPDWith runs ProFTPD with extra configuration, given the
+// directory of its loadable modules.
+func startProFTPDWith(t *testing.T, host string, pasv int, extra func(moduleDir string) string) *peer {
 	bin := peerBinary(t, "proftpd-core", "proftpd")
 	needRoot(t, "ProFTPD")
 	uid, gid, _ := serverUser(t)
@@ -344,7 +350,7 @@ AllowOverwrite on
 AllowStoreRestart on
 AllowRetrieveRestart on
 UseReverseDNS off
-`, host, port, dir, pasv, pasv+99)
+`, host, port, dir, pasv, pasv+99) + extra(filepath.Join(filepath.Dir(filepath.Dir(bin)), "lib", "proftpd"))
 	cf := filepath.Join(dir, "proftpd.conf")
 	os.WriteFile(cf, []byte(conf), 0o600)
 	startPeer(t, "ProFTPD", net.JoinHostPort(host, strconv.Itoa(port)), exec.Command(bin, "-n", "-q", "-c", cf))

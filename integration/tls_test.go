@@ -81,6 +81,21 @@ func TestClientTLSAgainstPeers(t *testing.T) {
 		{"pure-ftpd", func(t *testing.T) *peer {
 			return startPureFTPdWith(t, "127.0.0.1", 52800, "-Y", "3", "-2", certFile+","+keyFile)
 		}},
+		{"ProFTPD", func(t *testing.T) *peer {
+			return startProFTPDWith(t, "127.0.0.1", 53000, func(modules string) string {
+				if _, err := os.Stat(filepath.Join(modules, "mod_tls.so")); err != nil {
+					if os.Getenv("FERRY_INTEROP") == "1" {
+						t.Fatalf("ProFTPD mod_tls (Debian package proftpd-mod-crypto) is required: %v", err)
+					}
+					t.Skip("ProFTPD mod_tls not installed")
+				}
+				// mod_tls requires data connections to resume the control
+				// session by default (no NoSessionReuseRequired).
+				return "ModulePath " + modules + "\nLoadModule mod_tls.c\nTLSEngine on\nTLSRequired on\n" +
+					"TLSProtocol TLSv1.2 TLSv1.3\nTLSECCertificateFile " + certFile + "\nTLSECCertificateKeyFile " + keyFile + "\n" +
+					"TLSLog " + filepath.Join(filepath.Dir(certFile), "tls.log") + "\n"
+			})
+		}},
 		{"vsftpd", func(t *testing.T) *peer {
 			return startVsftpdWith(t, "127.0.0.1", 52900, "ssl_enable=YES\nallow_anon_ssl=YES\nforce_anon_logins_ssl=YES\n"+
 				"force_anon_data_ssl=YES\nrequire_ssl_reuse=YES\nrsa_cert_file="+certFile+"\nrsa_private_key_file="+keyFile+"\n")
@@ -124,12 +139,12 @@ func TestClientTLSAgainstPeers(t *testing.T) {
 				}
 				c.Delete(ctx, name)
 			}
-			if pp.name == "vsftpd" {
+			if pp.name == "vsftpd" || pp.name == "ProFTPD" {
 				// The reuse requirement is live: a client that cannot resume
 				// the control session gets no data connection.
 				c := p.dial(t, client.Config{TLS: &tls.Config{RootCAs: pool, ClientSessionCache: forgetful{}}})
 				if _, err := c.List(ctx, p.base); err == nil {
-					t.Fatal("vsftpd accepted a data connection that did not resume the session")
+					t.Fatalf("%s accepted a data connection that did not resume the session", pp.name)
 				}
 			}
 			// An unknown certificate: refused, with its fingerprint.
