@@ -9,8 +9,11 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -327,4 +330,28 @@ func checkArg(s string) error {
 		return fmt.Errorf("%w: %q", ErrBadArgument, s)
 	}
 	return nil
+}
+
+// PinnedTLS returns a TLS configuration that accepts exactly the server
+// certificate whose SHA-256 fingerprint is fp (hex, with or without
+// colons, as `ferry serve` prints it), whoever signed it: trust on first
+// use for self-signed servers.
+func PinnedTLS(fp string) (*tls.Config, error) {
+	want, err := hex.DecodeString(strings.ReplaceAll(strings.ReplaceAll(fp, ":", ""), " ", ""))
+	if err != nil || len(want) != sha256.Size {
+		return nil, fmt.Errorf("fingerprint %q: want 64 hex digits (SHA-256)", fp)
+	}
+	return &tls.Config{
+		InsecureSkipVerify: true, // replaced by the check below
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("no server certificate")
+			}
+			sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+			if !bytes.Equal(sum[:], want) {
+				return fmt.Errorf("the server's certificate has SHA-256 fingerprint %s, not the pinned %s", Fingerprint(sum[:]), Fingerprint(want))
+			}
+			return nil
+		},
+	}, nil
 }

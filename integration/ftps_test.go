@@ -147,3 +147,32 @@ func TestFTPSPythonFtplib(t *testing.T) {
 		t.Fatalf("stock ftplib with reuse off: %q", out)
 	}
 }
+
+// TestFerryClientFTPS: the ferry command against ferry serve over explicit
+// and implicit TLS, the certificate pinned by the fingerprint the server
+// printed, or trusted from its file; a wrong pin and an unknown
+// certificate are network errors (exit 3) that name the fingerprint.
+func TestFerryClientFTPS(t *testing.T) {
+	f, cert := startFTPS(t)
+	if len(f.FP) != 95 {
+		t.Fatalf("ferry serve printed no fingerprint: %q", f.FP)
+	}
+	work := t.TempDir()
+	data := randFile(t, work, "x.bin", 5<<20)
+	exp, imp := "ftpes://u:pw@"+f.Addr, "ftps://u:pw@"+f.Implicit
+	run(t, ferryBin, "put", "--fingerprint", f.FP, filepath.Join(work, "x.bin"), exp+"/")
+	sameFile(t, filepath.Join(f.Root, "x.bin"), data)
+	run(t, ferryBin, "get", "--ca-file", cert, imp+"/x.bin", filepath.Join(work, "y.bin"))
+	sameFile(t, filepath.Join(work, "y.bin"), data)
+	out := run(t, ferryBin, "mirror", "-P", "4", "--fingerprint", strings.ReplaceAll(f.FP, ":", ""), exp+"/", filepath.Join(work, "m"))
+	if !strings.Contains(out, "op=mirror files=1 ") {
+		t.Fatalf("mirror over TLS: %q", out)
+	}
+	wrong := strings.Repeat("AB:", 31) + "AB"
+	for _, args := range [][]string{{"ls", "--fingerprint", wrong, exp + "/"}, {"ls", imp + "/"}} {
+		code, errOut := runCode(t, ferryBin, args...)
+		if code != 3 || !strings.Contains(errOut, f.FP) {
+			t.Fatalf("%v: exit %d, %q (want 3 and the fingerprint %s)", args, code, errOut, f.FP)
+		}
+	}
+}

@@ -58,6 +58,7 @@ func need(t *testing.T, tool string) string {
 type ferry struct {
 	Addr     string // host:port
 	Implicit string // host:port of the first implicit-TLS listener, if any
+	FP       string // SHA-256 fingerprint of its TLS certificate
 	URL      string // ftp://host:port
 	User     string
 	Password string
@@ -88,6 +89,7 @@ func (s *syncBuffer) String() string {
 var (
 	listenRE = regexp.MustCompile(`listening on (\S+)`)
 	passRE   = regexp.MustCompile(`with password: (\S+)`)
+	fpRE     = regexp.MustCompile(`SHA-256 fingerprint (\S+)`)
 )
 
 // startFerry runs ferry serve on a free loopback port with args, in a fresh
@@ -131,6 +133,9 @@ func startFerry(t *testing.T, listen string, args ...string) *ferry {
 			} else if f.Addr == "" {
 				f.Addr = m[1]
 			}
+		}
+		if m := fpRE.FindStringSubmatch(l); m != nil {
+			f.FP = m[1]
 		}
 		if m := passRE.FindStringSubmatch(l); m != nil {
 			f.Password = m[1]

@@ -55,6 +55,7 @@ explicit TLS, ftps:// for implicit TLS):
   ferry hash [--alg ALG] URL          print the server's hash of a file
 
 Client flags: --active, -c/--continue, -P/--parallel N, --verify, --insecure,
+  --fingerprint SHA256 (pin the server's certificate), --ca-file FILE,
   -v (transcript on stderr, password hidden), --timeout D, --delete (mirror),
   --no-relay/--no-fxp (cp). Credentials come from the URL, ~/.netrc,
   FERRY_PASSWORD or a prompt.
@@ -69,6 +70,7 @@ type clientFlags struct {
 	recursive, parents, delete              bool
 	noRelay, noFXP                          bool
 	alg                                     string
+	fingerprint, caFile                     string
 }
 
 // parseClientFlags parses flags wherever they stand among the arguments.
@@ -91,6 +93,8 @@ func parseClientFlags(name string, args []string) (*clientFlags, []string, error
 	fs.BoolVar(&fl.noRelay, "no-relay", false, "cp: fail rather than relay through ferry")
 	fs.BoolVar(&fl.noFXP, "no-fxp", false, "cp: relay through ferry without trying FXP")
 	fs.StringVar(&fl.alg, "alg", "", "hash algorithm (SHA-256, SHA-512, SHA-1, MD5, CRC32)")
+	fs.StringVar(&fl.fingerprint, "fingerprint", "", "accept only the TLS certificate with this SHA-256 fingerprint")
+	fs.StringVar(&fl.caFile, "ca-file", "", "PEM file of the certificate authorities to trust for TLS")
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -163,7 +164,11 @@ func (r *remote) dial(ctx context.Context, fl *clientFlags, conns int) (*client.
 	}
 	// ftpes://: explicit TLS (AUTH TLS); ftps://: implicit TLS.
 	if r.scheme != "ftp" {
-		cfg.TLS = &tls.Config{InsecureSkipVerify: fl.insecure}
+		tc, err := tlsConfig(fl)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		cfg.TLS = tc
 		cfg.ImplicitTLS = r.scheme == "ftps"
 	}
 	c, err := client.Dial(ctx, r.host, cfg)
@@ -171,6 +176,26 @@ func (r *remote) dial(ctx context.Context, fl *clientFlags, conns int) (*client.
 		return nil, explain("connect to", r.String(), err)
 	}
 	return c, nil
+}
+
+// tlsConfig builds the client's TLS settings from the flags: a pinned
+// fingerprint, a CA file, or (with --insecure) no verification.
+func tlsConfig(fl *clientFlags) (*tls.Config, error) {
+	if fl.fingerprint != "" {
+		return client.PinnedTLS(fl.fingerprint)
+	}
+	tc := &tls.Config{InsecureSkipVerify: fl.insecure}
+	if fl.caFile != "" {
+		pem, err := os.ReadFile(fl.caFile)
+		if err != nil {
+			return nil, err
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", fl.caFile)
+		}
+	}
+	return tc, nil
 }
 
 // netrcMachine is one entry of ~/.netrc.
