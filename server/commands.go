@@ -272,6 +272,10 @@ func (s *session) cmdHOST(arg string) {
 		s.reply(ftp.CodeBadSequence, "HOST must come before USER.")
 		return
 	}
+	if s.sni != "" && !strings.EqualFold(s.sni, arg) {
+		s.reply(ftp.CodeParamNotImpl, "HOST does not match the TLS server name.")
+		return
+	}
 	if len(s.srv.Hosts) > 0 {
 		found := false
 		for _, h := range s.srv.Hosts {

@@ -62,6 +62,7 @@ type session struct {
 	implicit bool   // accepted on an implicit-TLS listener
 	tls      bool   // the control connection is secured
 	tlsToken []byte // binds this session's TLS tickets to it
+	sni      string // the TLS server name the client asked for
 	pbsz     bool   // PBSZ seen
 	protP    bool   // PROT P: data connections are secured
 

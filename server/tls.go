@@ -77,6 +77,15 @@ func (s *session) controlTLS() *tls.Config {
 	}
 	c := base.Clone()
 	c.WrapSession = s.wrapTicket(base)
+	// The name the client asked TLS for (SNI) and the virtual host it
+	// names with HOST must agree when it uses both (RFC 7151 §3.2).
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		s.sni = cs.ServerName
+		if s.host != "" && cs.ServerName != "" && !strings.EqualFold(s.host, cs.ServerName) {
+			return fmt.Errorf("TLS server name %q does not match HOST %q", cs.ServerName, s.host)
+		}
+		return nil
+	}
 	return c
 }
 

@@ -209,3 +209,31 @@ func TestTLSHandshakeRefusals(t *testing.T) {
 		t.Fatalf("ALPN ftp: %v", err)
 	}
 }
+
+// TestTLSHostAndSNI: HOST after a handshake must name the TLS server name;
+// HOST before AUTH TLS must match the name the handshake asks for.
+func TestTLSHostAndSNI(t *testing.T) {
+	srv, pool := tlsServer(t, "tcp4", false, nil)
+	ctx := context.Background()
+	// HOST first, then a handshake for another name: refused by the server
+	// (the client is told not to check the certificate's names).
+	_, err := client.Dial(ctx, srv.Addr, &client.Config{Host: "localhost", User: ftptest.Writer, Password: ftptest.Password,
+		TLS: &tls.Config{InsecureSkipVerify: true, ServerName: "other.example"}, Timeout: 5 * time.Second})
+	if err == nil {
+		t.Fatal("SNI other.example after HOST localhost accepted")
+	}
+	// Matching names: fine.
+	if _, err := tlsClient(t, srv.Addr, client.Config{Host: "localhost", TLS: &tls.Config{RootCAs: pool, ServerName: "localhost"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Handshake first (SNI localhost), then HOST: must match.
+	c := srv.Dial(t)
+	c.Expect("AUTH TLS", 234)
+	tc := tls.Client(c.C, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	sc := (&ftptest.Conn{C: tc, R: bufio.NewReader(tc)}).WithT(t)
+	sc.Expect("HOST other.example", 504)
+	sc.Expect("HOST LOCALHOST", 220)
+}
