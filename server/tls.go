@@ -214,6 +214,7 @@ func (s *session) secureData(ctx context.Context, c net.Conn) (net.Conn, error) 
 	base := s.srv.tlsBase()
 	var got []byte
 	cfg := base.Clone()
+	cfg.DynamicRecordSizingDisabled = true // bulk data: full-size records from the start
 	cfg.WrapSession = s.wrapTicket(base)
 	cfg.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
 		ss, err := base.DecryptTicket(identity, cs)

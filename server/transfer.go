@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -165,15 +166,34 @@ func (e netErr) Unwrap() error { return e.error }
 // copyOut sends src to c, renewing the stall deadline for each chunk. When
 // src is an *os.File and c a *net.TCPConn, io.Copy uses sendfile(2).
 func (s *session) copyOut(c net.Conn, src io.Reader, x *transfer) error {
+	if tc, ok := c.(*tls.Conn); ok {
+		// TLS: no zero copy; large reads, each written as full records.
+		buf := make([]byte, tlsBuffer)
+		return s.copyChunks(x, func(lr *io.LimitedReader) (int64, error) {
+			lr.R = src
+			return io.CopyBuffer(tc, lr, buf)
+		}, c.SetWriteDeadline)
+	}
 	return s.copyChunks(x, func(lr *io.LimitedReader) (int64, error) {
 		lr.R = src
 		return io.Copy(c, lr)
 	}, c.SetWriteDeadline)
 }
 
+// tlsBuffer is the copy buffer of a TLS transfer: sixteen full records.
+const tlsBuffer = 256 << 10
+
 // copyIn receives c into dst, renewing the stall deadline for each chunk.
 // When dst wraps an *os.File, io.Copy uses splice(2).
 func (s *session) copyIn(dst io.Writer, c net.Conn, x *transfer) error {
+	if _, ok := c.(*tls.Conn); ok {
+		buf := make([]byte, tlsBuffer)
+		w := struct{ io.Writer }{dst} // not ReadFrom: splice cannot read TLS
+		return s.copyChunks(x, func(lr *io.LimitedReader) (int64, error) {
+			lr.R = c
+			return io.CopyBuffer(w, lr, buf)
+		}, c.SetReadDeadline)
+	}
 	return s.copyChunks(x, func(lr *io.LimitedReader) (int64, error) {
 		lr.R = c
 		return io.Copy(dst, lr)
