@@ -42,6 +42,13 @@ type Permissions struct {
 	// (PASV/EPSV): third-party transfers between servers. Empty allows
 	// none. Ports below 1024 are refused whatever this says.
 	FXP []netip.Prefix
+	// TLSRequired refuses this account's login on a connection without TLS
+	// and its data connections without PROT P, whatever the server's
+	// policy.
+	TLSRequired bool
+	// NoTLSSessionReuse lets this account's TLS data connections make a
+	// full handshake (clients that cannot resume the control session).
+	NoTLSSessionReuse bool
 }
 
 // AllowsFXP reports whether a data connection with addr is allowed for a

@@ -55,6 +55,8 @@ type Options struct {
 	Logger  *slog.Logger           // default: discard
 	// Implicit serves implicit TLS (ServeTLS); Config must set Server.TLS.
 	Implicit bool
+	// Account, when set, adjusts each account at login.
+	Account func(a *auth.Account)
 }
 
 // NewServer starts a server that stops when the test ends.
@@ -86,13 +88,19 @@ func NewServer(t testing.TB, o Options) *Server {
 			if pass != Password {
 				return nil, auth.ErrBadCredentials
 			}
+			var a *auth.Account
 			switch user {
 			case Writer:
-				return &auth.Account{User: user, FS: o.FS, Perms: auth.Permissions{Write: true, FXP: ts.FXP}}, nil
+				a = &auth.Account{User: user, FS: o.FS, Perms: auth.Permissions{Write: true, FXP: ts.FXP}}
 			case Reader:
-				return &auth.Account{User: user, FS: o.FS}, nil
+				a = &auth.Account{User: user, FS: o.FS}
+			default:
+				return nil, auth.ErrBadCredentials
 			}
-			return nil, auth.ErrBadCredentials
+			if o.Account != nil {
+				o.Account(a)
+			}
+			return a, nil
 		}),
 	}
 	if o.Config != nil {

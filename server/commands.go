@@ -242,6 +242,11 @@ func (s *session) cmdPASS(arg string) {
 		s.reply(ftp.CodeNotLoggedIn, "Login incorrect.")
 		return
 	}
+	if acct.Perms.TLSRequired && !s.tls {
+		s.log.Warn("login refused: the account requires TLS", "user", acct.User)
+		s.reply(ftp.CodeNotLoggedIn, "This account requires TLS: send AUTH TLS first (and change the password: it crossed the network in the clear).")
+		return
+	}
 	s.acct = acct
 	s.cwd = "/"
 	s.log.Info("login", "user", acct.User)

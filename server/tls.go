@@ -169,7 +169,7 @@ func (s *session) cmdPROT(arg string) {
 		s.protP = true
 		s.reply(ftp.CodeOK, "Data connections will be protected.")
 	case "C":
-		if s.srv.TLSPolicy >= TLSRequiredData {
+		if s.srv.TLSPolicy >= TLSRequiredData || s.acct != nil && s.acct.Perms.TLSRequired {
 			s.reply(codeProtRefused, "Policy requires protected data connections (PROT P).")
 			return
 		}
@@ -195,7 +195,8 @@ func (s *session) loginNeedsTLS() bool {
 // dataNeedsTLS answers a transfer command that would open a clear data
 // connection against the policy, and reports whether it did.
 func (s *session) dataNeedsTLS() bool {
-	if s.protP || s.srv.TLSPolicy < TLSRequiredData || !s.srv.tlsOn() {
+	userNeeds := s.acct != nil && s.acct.Perms.TLSRequired
+	if s.protP || (s.srv.TLSPolicy < TLSRequiredData && !userNeeds) || !s.srv.tlsOn() {
 		return false
 	}
 	s.reply(codeProtRefused, "Policy requires protected data connections: send PBSZ 0 and PROT P.")
@@ -228,7 +229,7 @@ func (s *session) secureData(ctx context.Context, c net.Conn) (net.Conn, error) 
 		}
 		return ss, nil
 	}
-	if !s.srv.NoTLSSessionReuse {
+	if !s.srv.NoTLSSessionReuse && (s.acct == nil || !s.acct.Perms.NoTLSSessionReuse) {
 		// Refused inside the handshake, so the client gets an alert at
 		// once rather than a connection that dies on first use.
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
@@ -250,7 +251,7 @@ func (s *session) secureData(ctx context.Context, c net.Conn) (net.Conn, error) 
 // tlsReuseHelp is the text of the 522 reply and log line for errTLSReuse:
 // it names the setting an administrator looks for.
 const tlsReuseHelp = "TLS session resumption required on the data connection; " +
-	"a client that cannot resume needs tls_session_reuse = false (--tls-session-reuse off)"
+	"a client that cannot resume needs tls_session_reuse = false (--tls-session-reuse off, or in the user's entry)"
 
 func tlsDataError(err error) string {
 	if errors.Is(err, errTLSReuse) {

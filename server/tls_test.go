@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryftp/ferry/auth"
 	"github.com/ferryftp/ferry/client"
 	"github.com/ferryftp/ferry/ftptest"
 	"github.com/ferryftp/ferry/server"
@@ -236,4 +237,44 @@ func TestTLSHostAndSNI(t *testing.T) {
 	sc := (&ftptest.Conn{C: tc, R: bufio.NewReader(tc)}).WithT(t)
 	sc.Expect("HOST other.example", 504)
 	sc.Expect("HOST LOCALHOST", 220)
+}
+
+// TestTLSPerUser: an account that requires TLS cannot log in without it,
+// and its data must be protected, on a server whose own policy is
+// optional; an account without session reuse may make full handshakes
+// on a server that requires them.
+func TestTLSPerUser(t *testing.T) {
+	conf, pool := ftptest.TLS(t)
+	srv := ftptest.NewServer(t, ftptest.Options{
+		Config: func(s *server.Server) { s.TLS = conf },
+		Account: func(a *auth.Account) {
+			if a.User == ftptest.Writer {
+				a.Perms.TLSRequired = true
+			} else {
+				a.Perms.NoTLSSessionReuse = true
+			}
+		},
+	})
+	c := srv.Dial(t)
+	c.Expect("USER "+ftptest.Writer, 331)
+	c.Expect("PASS "+ftptest.Password, 530)
+	srv.Dial(t).Login(ftptest.Reader) // bob needs no TLS
+
+	// alice over TLS, but with PROT C: refused for data.
+	cl, err := tlsClient(t, srv.Addr, client.Config{TLS: &tls.Config{RootCAs: pool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := cl.Quote(context.Background(), "PROT C"); err != nil || r.Code != 521 {
+		t.Fatalf("PROT C for a TLS-only account: %v, %v", r, err)
+	}
+	// bob: full handshakes on data connections are fine.
+	cb, err := tlsClient(t, srv.Addr, client.Config{User: ftptest.Reader, Password: ftptest.Password,
+		TLS: &tls.Config{RootCAs: pool, ClientSessionCache: forgetful{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cb.List(context.Background(), "/"); err != nil {
+		t.Fatalf("bob without session reuse: %v", err)
+	}
 }

@@ -42,6 +42,11 @@ type User struct {
 	Home       string   `toml:"home"`
 	Permission string   `toml:"permission,omitempty"`
 	FXP        []string `toml:"fxp,omitempty"`
+	// TLS "required": no login without TLS, no data without PROT P.
+	TLS string `toml:"tls,omitempty"`
+	// TLSSessionReuse false lets this user's TLS data connections skip
+	// resuming the control session.
+	TLSSessionReuse *bool `toml:"tls_session_reuse,omitempty"`
 }
 
 // Permission values.
@@ -78,6 +83,9 @@ func (u *User) validate() error {
 		if _, err := parseNet(n); err != nil {
 			return fmt.Errorf("user %q: fxp: %v", u.Name, err)
 		}
+	}
+	if u.TLS != "" && u.TLS != "required" {
+		return fmt.Errorf("user %q: tls must be \"required\" or absent", u.Name)
 	}
 	return nil
 }
@@ -235,6 +243,8 @@ func (s *Store) reloadLocked(force bool) error {
 			e.home = filepath.Join(base, e.home)
 		}
 		e.perms.Write = u.Permission == ReadWrite
+		e.perms.TLSRequired = u.TLS == "required"
+		e.perms.NoTLSSessionReuse = u.TLSSessionReuse != nil && !*u.TLSSessionReuse
 		for _, n := range u.FXP {
 			p, _ := parseNet(n)
 			e.perms.FXP = append(e.perms.FXP, p)

@@ -65,6 +65,7 @@ func TestLoadRejects(t *testing.T) {
 		"no home":        "[[user]]\nname='a'\npassword='" + h + "'\n",
 		"bad perm":       "[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\npermission='all'\n",
 		"bad fxp":        "[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\nfxp=['nowhere']\n",
+		"bad tls":        "[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\ntls='sometimes'\n",
 		"unknown key":    "[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\nadmin=true\n",
 		"twice":          "[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\n[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\n",
 	} {
@@ -73,5 +74,26 @@ func TestLoadRejects(t *testing.T) {
 		if _, err := Load(f); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestTLSKeys: tls = "required" and tls_session_reuse = false reach the
+// account.
+func TestTLSKeys(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "users.toml")
+	h, _ := password.Hash("pw")
+	os.MkdirAll(filepath.Join(dir, "h"), 0o755)
+	body := "[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\ntls='required'\n" +
+		"[[user]]\nname='b'\npassword='" + h + "'\nhome='h'\ntls_session_reuse=false\n"
+	os.WriteFile(file, []byte(body), 0o600)
+	s := &Store{Path: file}
+	a, err := s.Authenticate(context.Background(), auth.ConnInfo{}, "a", "pw")
+	if err != nil || !a.Perms.TLSRequired || a.Perms.NoTLSSessionReuse {
+		t.Fatalf("a: %+v, %v", a, err)
+	}
+	b, err := s.Authenticate(context.Background(), auth.ConnInfo{}, "b", "pw")
+	if err != nil || b.Perms.TLSRequired || !b.Perms.NoTLSSessionReuse {
+		t.Fatalf("b: %+v, %v", b, err)
 	}
 }
