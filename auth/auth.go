@@ -18,6 +18,22 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, c ConnInfo, user, pass string) (*Account, error)
 }
 
+// CertAuthenticator is implemented by authenticators that can log in a
+// user on a verified TLS client certificate alone (the server has checked
+// it against its client CAs and that it names the user).
+type CertAuthenticator interface {
+	// AuthenticateCert returns user's account when the user may log in by
+	// certificate alone, and ErrBadCredentials otherwise.
+	AuthenticateCert(ctx context.Context, c ConnInfo, user string) (*Account, error)
+}
+
+// Client certificate rules of an account (Permissions.ClientCert).
+const (
+	CertOptional = ""         // a password, certificate or not
+	CertLogin    = "login"    // a matching certificate alone logs in (232)
+	CertRequired = "required" // a matching certificate and the password
+)
+
 // ConnInfo describes the control connection a login arrives on.
 type ConnInfo struct {
 	Remote netip.AddrPort // the client
@@ -49,6 +65,8 @@ type Permissions struct {
 	// NoTLSSessionReuse lets this account's TLS data connections make a
 	// full handshake (clients that cannot resume the control session).
 	NoTLSSessionReuse bool
+	// ClientCert is CertOptional, CertLogin or CertRequired.
+	ClientCert string
 }
 
 // AllowsFXP reports whether a data connection with addr is allowed for a

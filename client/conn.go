@@ -118,7 +118,7 @@ func (cn *conn) login(ctx context.Context) error {
 			return err
 		}
 	}
-	if r.Code != ftp.CodeLoggedIn && r.Code != 202 {
+	if r.Code != ftp.CodeLoggedIn && r.Code != 202 && r.Code != 232 { // 232: by TLS client certificate (RFC 2228)
 		e := cn.replyError("login", cfg.User, r)
 		e.Login = true
 		return e

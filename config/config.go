@@ -96,6 +96,9 @@ type Config struct {
 	// connection's session (default true); false admits clients that
 	// cannot (stock Python ftplib, Apache Commons Net).
 	TLSSessionReuse *bool `toml:"tls_session_reuse"`
+	// TLSClientCA is a PEM file of the CAs whose client certificates the
+	// server accepts (users with client_cert = "login" or "required").
+	TLSClientCA string `toml:"tls_client_ca"`
 }
 
 // Default returns the embedded default configuration.

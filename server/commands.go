@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferryftp/ferry/auth"
 	"github.com/ferryftp/ferry/ftp"
 	"github.com/ferryftp/ferry/storage"
 )
@@ -203,6 +204,17 @@ func (s *session) cmdUSER(arg string) {
 		return
 	}
 	s.user = arg
+	if s.certUser != "" && s.certUser == arg {
+		// RFC 2228: a verified client certificate naming the user can be
+		// the whole login (232), for accounts that allow it.
+		if ca, ok := s.srv.Auth.(auth.CertAuthenticator); ok {
+			if acct, err := ca.AuthenticateCert(s.ctx(), connInfo(s), arg); err == nil {
+				s.user = ""
+				s.loggedIn(acct, codeLoggedInBySecurity, "Logged in by TLS client certificate.")
+				return
+			}
+		}
+	}
 	if arg == "anonymous" || arg == "ftp" {
 		s.reply(ftp.CodeNeedPassword, "Anonymous login: send your e-mail address as password.")
 		return
@@ -247,10 +259,23 @@ func (s *session) cmdPASS(arg string) {
 		s.reply(ftp.CodeNotLoggedIn, "This account requires TLS: send AUTH TLS first (and change the password: it crossed the network in the clear).")
 		return
 	}
+	if acct.Perms.ClientCert == auth.CertRequired && s.certUser != acct.User {
+		s.log.Warn("login refused: the account requires its TLS client certificate", "user", acct.User)
+		s.reply(ftp.CodeNotLoggedIn, "This account requires its TLS client certificate.")
+		return
+	}
+	s.loggedIn(acct, ftp.CodeLoggedIn, "Login successful.")
+}
+
+// codeLoggedInBySecurity is RFC 2228's "232 User logged in, authorized by
+// security data exchange".
+const codeLoggedInBySecurity = 232
+
+func (s *session) loggedIn(acct *auth.Account, code int, msg string) {
 	s.acct = acct
 	s.cwd = "/"
-	s.log.Info("login", "user", acct.User)
-	s.reply(ftp.CodeLoggedIn, "Login successful.")
+	s.log.Info("login", "user", acct.User, "by", map[bool]string{true: "certificate", false: "password"}[code == codeLoggedInBySecurity])
+	s.reply(code, msg)
 }
 
 func (s *session) cmdREIN(string) {

@@ -63,6 +63,7 @@ type session struct {
 	tls      bool   // the control connection is secured
 	tlsToken []byte // binds this session's TLS tickets to it
 	sni      string // the TLS server name the client asked for
+	certUser string // common name of the verified TLS client certificate
 	pbsz     bool   // PBSZ seen
 	protP    bool   // PROT P: data connections are secured
 

@@ -106,6 +106,9 @@ func (s *session) secureControl() error {
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return err
 	}
+	if cs := tc.ConnectionState(); len(cs.VerifiedChains) > 0 {
+		s.certUser = cs.PeerCertificates[0].Subject.CommonName
+	}
 	s.wmu.Lock()
 	s.conn = tc
 	s.tls = true

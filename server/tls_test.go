@@ -4,8 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"errors"
 	"io"
 	"strings"
@@ -276,5 +281,96 @@ func TestTLSPerUser(t *testing.T) {
 	}
 	if _, err := cb.List(context.Background(), "/"); err != nil {
 		t.Fatalf("bob without session reuse: %v", err)
+	}
+}
+
+// clientCert makes a certificate for name signed by the test server's own
+// (self-signed, CA) certificate.
+func clientCert(t *testing.T, ca tls.Certificate, name string) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Leaf, &key.PublicKey, ca.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// certAuth adds login by certificate to the test server's authenticator.
+type certAuth struct {
+	auth.Authenticator
+	rule map[string]string // user → auth.Cert*
+}
+
+func (c certAuth) AuthenticateCert(ctx context.Context, ci auth.ConnInfo, user string) (*auth.Account, error) {
+	if c.rule[user] != auth.CertLogin {
+		return nil, auth.ErrBadCredentials
+	}
+	return c.Authenticate(ctx, ci, user, ftptest.Password)
+}
+
+// TestTLSClientCertificates: with client CAs configured, a certificate
+// naming a "login" user logs in alone (232); a "required" user needs the
+// certificate and the password; a certificate for another name or from
+// another CA does not help.
+func TestTLSClientCertificates(t *testing.T) {
+	conf, pool := ftptest.TLS(t)
+	rules := map[string]string{ftptest.Writer: auth.CertLogin, ftptest.Reader: auth.CertRequired}
+	srv := ftptest.NewServer(t, ftptest.Options{
+		Config: func(s *server.Server) {
+			s.TLS = conf.Clone()
+			s.TLS.ClientCAs = pool
+			s.TLS.ClientAuth = tls.VerifyClientCertIfGiven
+			s.Auth = certAuth{s.Auth, rules}
+		},
+		Account: func(a *auth.Account) { a.Perms.ClientCert = rules[a.User] },
+	})
+	ca := conf.Certificates[0]
+	other, _ := ftptest.TLS(t)
+	ctx := context.Background()
+	login := func(user, pass string, cert *tls.Certificate) (*client.Client, string, error) {
+		cfg := &tls.Config{RootCAs: pool}
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{*cert}
+		}
+		var tr bytes.Buffer
+		c, err := client.Dial(ctx, srv.Addr, &client.Config{User: user, Password: pass, TLS: cfg, Transcript: &tr, Timeout: 5 * time.Second})
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+		return c, tr.String(), err
+	}
+	alice, bob := clientCert(t, ca, ftptest.Writer), clientCert(t, ca, ftptest.Reader)
+	// alice: certificate alone.
+	c, tr, err := login(ftptest.Writer, "not the password", &alice)
+	if err != nil || !strings.Contains(tr, "< 232 ") || strings.Contains(tr, "> PASS") {
+		t.Fatalf("alice by certificate: %v\n%s", err, tr)
+	}
+	if _, err := c.List(ctx, "/"); err != nil {
+		t.Fatal(err)
+	}
+	// bob's certificate does not log alice in; a foreign CA's certificate
+	// for alice is refused at the handshake or ignored.
+	if _, _, err := login(ftptest.Writer, "wrong", &bob); err == nil {
+		t.Fatal("bob's certificate logged alice in")
+	}
+	foreign := clientCert(t, other.Certificates[0], ftptest.Writer)
+	if _, _, err := login(ftptest.Writer, "wrong", &foreign); err == nil {
+		t.Fatal("a certificate from another CA logged alice in")
+	}
+	// bob: certificate and password.
+	if _, _, err := login(ftptest.Reader, ftptest.Password, nil); err == nil {
+		t.Fatal("bob logged in without his certificate")
+	}
+	if _, tr, err := login(ftptest.Reader, ftptest.Password, &bob); err != nil || !strings.Contains(tr, "< 230 ") {
+		t.Fatalf("bob with certificate and password: %v\n%s", err, tr)
 	}
 }

@@ -47,6 +47,9 @@ type User struct {
 	// TLSSessionReuse false lets this user's TLS data connections skip
 	// resuming the control session.
 	TLSSessionReuse *bool `toml:"tls_session_reuse,omitempty"`
+	// ClientCert: "login" (a TLS client certificate naming the user logs
+	// in alone) or "required" (certificate and password); absent: password.
+	ClientCert string `toml:"client_cert,omitempty"`
 }
 
 // Permission values.
@@ -83,6 +86,11 @@ func (u *User) validate() error {
 		if _, err := parseNet(n); err != nil {
 			return fmt.Errorf("user %q: fxp: %v", u.Name, err)
 		}
+	}
+	switch u.ClientCert {
+	case auth.CertOptional, auth.CertLogin, auth.CertRequired:
+	default:
+		return fmt.Errorf("user %q: client_cert must be \"login\" or \"required\"", u.Name)
 	}
 	if u.TLS != "" && u.TLS != "required" {
 		return fmt.Errorf("user %q: tls must be \"required\" or absent", u.Name)
@@ -243,7 +251,8 @@ func (s *Store) reloadLocked(force bool) error {
 			e.home = filepath.Join(base, e.home)
 		}
 		e.perms.Write = u.Permission == ReadWrite
-		e.perms.TLSRequired = u.TLS == "required"
+		e.perms.TLSRequired = u.TLS == "required" || u.ClientCert != ""
+		e.perms.ClientCert = u.ClientCert
 		e.perms.NoTLSSessionReuse = u.TLSSessionReuse != nil && !*u.TLSSessionReuse
 		for _, n := range u.FXP {
 			p, _ := parseNet(n)
@@ -323,6 +332,27 @@ func (s *Store) Authenticate(ctx context.Context, c auth.ConnInfo, user, pass st
 		s.mu.Lock()
 		e.mac = mac
 		s.mu.Unlock()
+	}
+	fsys, err := s.home(e.home)
+	if err != nil {
+		return nil, fmt.Errorf("users: home of %q: %w", user, err)
+	}
+	return &auth.Account{User: user, FS: fsys, Perms: e.perms}, nil
+}
+
+// AuthenticateCert logs in a user whose entry says client_cert = "login"
+// (the server has verified the certificate and that it names the user).
+func (s *Store) AuthenticateCert(ctx context.Context, c auth.ConnInfo, user string) (*auth.Account, error) {
+	s.init()
+	s.mu.Lock()
+	if err := s.reloadLocked(false); err != nil && s.users == nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	e, ok := s.users[user]
+	s.mu.Unlock()
+	if !ok || e.perms.ClientCert != auth.CertLogin {
+		return nil, auth.ErrBadCredentials
 	}
 	fsys, err := s.home(e.home)
 	if err != nil {

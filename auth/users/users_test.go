@@ -66,6 +66,7 @@ func TestLoadRejects(t *testing.T) {
 		"bad perm":       "[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\npermission='all'\n",
 		"bad fxp":        "[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\nfxp=['nowhere']\n",
 		"bad tls":        "[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\ntls='sometimes'\n",
+		"bad cert":       "[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\nclient_cert='maybe'\n",
 		"unknown key":    "[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\nadmin=true\n",
 		"twice":          "[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\n[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\n",
 	} {
@@ -85,7 +86,8 @@ func TestTLSKeys(t *testing.T) {
 	h, _ := password.Hash("pw")
 	os.MkdirAll(filepath.Join(dir, "h"), 0o755)
 	body := "[[user]]\nname='a'\npassword='" + h + "'\nhome='h'\ntls='required'\n" +
-		"[[user]]\nname='b'\npassword='" + h + "'\nhome='h'\ntls_session_reuse=false\n"
+		"[[user]]\nname='b'\npassword='" + h + "'\nhome='h'\ntls_session_reuse=false\n" +
+		"[[user]]\nname='c'\npassword='" + h + "'\nhome='h'\nclient_cert='login'\n"
 	os.WriteFile(file, []byte(body), 0o600)
 	s := &Store{Path: file}
 	a, err := s.Authenticate(context.Background(), auth.ConnInfo{}, "a", "pw")
@@ -95,5 +97,14 @@ func TestTLSKeys(t *testing.T) {
 	b, err := s.Authenticate(context.Background(), auth.ConnInfo{}, "b", "pw")
 	if err != nil || b.Perms.TLSRequired || !b.Perms.NoTLSSessionReuse {
 		t.Fatalf("b: %+v, %v", b, err)
+	}
+	// Login by certificate alone: c only, and never an unknown user.
+	if cc, err := s.AuthenticateCert(context.Background(), auth.ConnInfo{}, "c"); err != nil || !cc.Perms.TLSRequired || cc.Perms.ClientCert != auth.CertLogin {
+		t.Fatalf("c by certificate: %+v, %v", cc, err)
+	}
+	for _, u := range []string{"a", "b", "nobody"} {
+		if _, err := s.AuthenticateCert(context.Background(), auth.ConnInfo{}, u); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatalf("%s by certificate: %v", u, err)
+		}
 	}
 }

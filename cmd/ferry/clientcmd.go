@@ -56,6 +56,7 @@ explicit TLS, ftps:// for implicit TLS):
 
 Client flags: --active, -c/--continue, -P/--parallel N, --verify, --insecure,
   --fingerprint SHA256 (pin the server's certificate), --ca-file FILE,
+  --client-cert FILE --client-key FILE,
   -v (transcript on stderr, password hidden), --timeout D, --delete (mirror),
   --no-relay/--no-fxp (cp). Credentials come from the URL, ~/.netrc,
   FERRY_PASSWORD or a prompt.
@@ -71,6 +72,7 @@ type clientFlags struct {
 	noRelay, noFXP                          bool
 	alg                                     string
 	fingerprint, caFile                     string
+	certFile, keyFile                       string
 }
 
 // parseClientFlags parses flags wherever they stand among the arguments.
@@ -95,6 +97,8 @@ func parseClientFlags(name string, args []string) (*clientFlags, []string, error
 	fs.StringVar(&fl.alg, "alg", "", "hash algorithm (SHA-256, SHA-512, SHA-1, MD5, CRC32)")
 	fs.StringVar(&fl.fingerprint, "fingerprint", "", "accept only the TLS certificate with this SHA-256 fingerprint")
 	fs.StringVar(&fl.caFile, "ca-file", "", "PEM file of the certificate authorities to trust for TLS")
+	fs.StringVar(&fl.certFile, "client-cert", "", "PEM file of a TLS client certificate to present")
+	fs.StringVar(&fl.keyFile, "client-key", "", "PEM file of the client certificate's key")
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {

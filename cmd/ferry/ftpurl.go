@@ -181,10 +181,23 @@ func (r *remote) dial(ctx context.Context, fl *clientFlags, conns int) (*client.
 // tlsConfig builds the client's TLS settings from the flags: a pinned
 // fingerprint, a CA file, or (with --insecure) no verification.
 func tlsConfig(fl *clientFlags) (*tls.Config, error) {
-	if fl.fingerprint != "" {
-		return client.PinnedTLS(fl.fingerprint)
-	}
 	tc := &tls.Config{InsecureSkipVerify: fl.insecure}
+	if fl.fingerprint != "" {
+		var err error
+		if tc, err = client.PinnedTLS(fl.fingerprint); err != nil {
+			return nil, err
+		}
+	}
+	if fl.certFile != "" || fl.keyFile != "" {
+		pair, err := tls.LoadX509KeyPair(fl.certFile, fl.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %v", err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	if fl.fingerprint != "" {
+		return tc, nil
+	}
 	if fl.caFile != "" {
 		pem, err := os.ReadFile(fl.caFile)
 		if err != nil {

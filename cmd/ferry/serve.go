@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -59,6 +60,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		tlsCert      = fl.String("tls-cert", "", "TLS certificate PEM `file` (default: a self-signed one in the data directory)")
 		tlsKey       = fl.String("tls-key", "", "TLS private key PEM `file`")
 		tlsReuse     = fl.String("tls-session-reuse", "", "on (default): TLS data connections must resume the control session; off for clients that cannot")
+		clientCA     = fl.String("tls-client-ca", "", "PEM `file` of CAs for TLS client certificates (users file: client_cert = \"login\" or \"required\")")
 		implicit     listFlag
 	)
 	fl.Var(&listen, "listen", "control `address` to listen on, e.g. :2121 or [::1]:2121 (repeatable)")
@@ -119,6 +121,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if len(implicit) > 0 {
 		cfg.ImplicitListen = implicit
+	}
+	if set["tls-client-ca"] {
+		cfg.TLSClientCA = *clientCA
 	}
 	if set["tls-session-reuse"] {
 		switch *tlsReuse {
@@ -230,6 +235,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("tls: %v", err)
 		}
 		srv.TLS = &tls.Config{GetCertificate: cert.GetCertificate}
+		if cfg.TLSClientCA != "" {
+			pem, err := os.ReadFile(cfg.TLSClientCA)
+			if err != nil {
+				return fmt.Errorf("tls_client_ca: %v", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("tls_client_ca %s: no PEM certificate in it", cfg.TLSClientCA)
+			}
+			srv.TLS.ClientCAs = pool
+			srv.TLS.ClientAuth = tls.VerifyClientCertIfGiven
+		}
 	}
 
 	// Listen on every address before serving any, so a bad one fails fast.
