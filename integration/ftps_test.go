@@ -2,11 +2,18 @@ package integration
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/ferryftp/ferry/client"
 )
 
 // startFTPS runs ferry serve with TLS required for login and data, an
@@ -174,5 +181,49 @@ func TestFerryClientFTPS(t *testing.T) {
 		if code != 3 || !strings.Contains(errOut, f.FP) {
 			t.Fatalf("%v: exit %d, %q (want 3 and the fingerprint %s)", args, code, errOut, f.FP)
 		}
+	}
+}
+
+// TestCertificateReload: SIGHUP rereads the certificate; new connections
+// get the new one, a session already open keeps working.
+func TestCertificateReload(t *testing.T) {
+	dir := t.TempDir()
+	certA, keyA, _, _ := testCert(t)
+	certB, keyB, _, _ := testCert(t)
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	copyFile := func(from, to string) {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(to, b, 0o600)
+	}
+	copyFile(certA, cert)
+	copyFile(keyA, key)
+	root := t.TempDir()
+	f := startFerry(t, "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key, "--user", "u", "--password", "pw", "--root", root)
+	fpA := f.FP
+	old, err := client.Dial(context.Background(), f.Addr, &client.Config{User: "u", Password: "pw", TLS: &tls.Config{InsecureSkipVerify: true}, MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	copyFile(certB, cert)
+	copyFile(keyB, key)
+	f.cmd.Process.Signal(syscall.SIGHUP)
+	// The reload is logged; wait for that line (the server's own output).
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(f.stderr.String(), "TLS certificate reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload logged:\n%s", f.stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	code, errOut := runCode(t, ferryBin, "ls", "--fingerprint", fpA, "ftpes://u:pw@"+f.Addr+"/")
+	if code != 3 || strings.Contains(errOut, fpA+" ") {
+		t.Fatalf("after SIGHUP the old certificate is still served: %d %q", code, errOut)
+	}
+	if _, err := old.List(context.Background(), "/"); err != nil {
+		t.Fatalf("the session open before SIGHUP: %v", err)
 	}
 }

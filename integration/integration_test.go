@@ -203,6 +203,14 @@ func TestEmbeddedDefault(t *testing.T) {
 	if strings.Contains(f.stderr.String(), f.Password) {
 		t.Fatal("password in the log")
 	}
+	// Explicit TLS is on by default, with a self-signed certificate made
+	// on first start and its fingerprint printed.
+	if _, err := os.Stat(filepath.Join(f.Data, "tls-cert.pem")); err != nil || len(f.FP) != 95 {
+		t.Fatalf("no certificate or fingerprint: %v %q", err, f.FP)
+	}
+	if out := run(t, ferryBin, "ls", "--fingerprint", f.FP, "ftpes://ferry:"+f.Password+"@"+f.Addr+"/"); out != "" {
+		t.Fatalf("listing of a fresh root: %q", out)
+	}
 }
 
 func TestCurl(t *testing.T) {
