@@ -89,6 +89,10 @@ type Config struct {
 	// ImplicitTLS starts TLS as soon as the connection is open (ftps://,
 	// port 990 by convention) instead of with AUTH TLS.
 	ImplicitTLS bool
+	// ClearControl sends CCC after login (RFC 4217 §6): commands go on in
+	// the clear, so a NAT device can rewrite PORT, while data connections
+	// stay protected. The login itself is always protected.
+	ClearControl bool
 }
 
 // PortRange is a range of ports, both ends included.

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -152,12 +153,43 @@ func (cn *conn) login(ctx context.Context) error {
 		if _, err := cn.expect(ctx, "PROT", "P"); err != nil {
 			return err
 		}
+		if cfg.ClearControl {
+			if err := cn.clearControl(ctx); err != nil {
+				return err
+			}
+		}
 	}
 	if cn.c.HasFeature("UTF8") {
 		if _, err := cn.cmd(ctx, "OPTS", "UTF8 ON"); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// clearControl runs CCC: after 200, both sides close TLS (close_notify)
+// and the connection goes on in the clear.
+func (cn *conn) clearControl(ctx context.Context) error {
+	if _, err := cn.expect(ctx, "CCC", ""); err != nil {
+		return err
+	}
+	tc, ok := cn.nc.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	if err := tc.CloseWrite(); err != nil {
+		cn.broken = true
+		return cn.netErr("CCC", err)
+	}
+	// The server's close_notify ends the TLS stream; nothing follows it
+	// until the next command.
+	tc.SetReadDeadline(time.Now().Add(cn.c.cfg.Timeout))
+	if _, err := io.Copy(io.Discard, tc); err != nil {
+		cn.broken = true
+		return cn.netErr("CCC", err)
+	}
+	raw := tc.NetConn()
+	cn.nc, cn.rr = raw, ftp.NewReplyReader(raw)
 	return nil
 }
 

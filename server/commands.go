@@ -61,6 +61,7 @@ func init() {
 		// Security (RFC 2228, RFC 4217).
 		{Verb: "AUTH", Arg: argRequired, Feat: "AUTH TLS", Syntax: "AUTH TLS", Help: "Secure the control connection with TLS (also AUTH SSL, TLS-C).", RFC: "RFC 4217", fn: (*session).cmdAUTH},
 		{Verb: "PBSZ", Arg: argRequired, Feat: "PBSZ", Syntax: "PBSZ 0", Help: "Protection buffer size; 0 under TLS.", RFC: "RFC 4217", fn: (*session).cmdPBSZ},
+		{Verb: "CCC", Login: true, Arg: argNone, Feat: "CCC", Syntax: "CCC", Help: "Clear the command channel: TLS off for commands, where the server allows it.", RFC: "RFC 4217", fn: (*session).cmdCCC},
 		{Verb: "PROT", Arg: argRequired, Feat: "PROT", Syntax: "PROT C|P", Help: "Clear (C) or protected (P) data connections.", RFC: "RFC 4217", fn: (*session).cmdPROT},
 		{Verb: "HOST", Arg: argRequired, Feat: "HOST", Syntax: "HOST name", Help: "Select a virtual host, before USER.", RFC: "RFC 7151", fn: (*session).cmdHOST},
 
@@ -143,6 +144,10 @@ func (s *session) featLines() []string {
 			lines = append(lines, ftp.FeatMLST(s.facts))
 		case c.Verb == "HASH":
 			lines = append(lines, hashFeat(s.hashAlg))
+		case c.Verb == "CCC":
+			if s.srv.tlsOn() && s.srv.AllowCCC {
+				lines = append(lines, c.Feat)
+			}
 		case c.Verb == "AUTH" || c.Verb == "PBSZ" || c.Verb == "PROT":
 			if s.srv.tlsOn() {
 				lines = append(lines, c.Feat)

@@ -113,6 +113,10 @@ type Server struct {
 	// data port cannot complete the transfer; some clients (stock Python
 	// ftplib, Apache Commons Net) cannot resume.
 	NoTLSSessionReuse bool
+	// AllowCCC lets a logged-in client turn TLS off on its control
+	// connection (CCC, RFC 4217 §6) so a NAT device can read PORT; its
+	// data connections stay protected if PROT P.
+	AllowCCC bool
 
 	mu         sync.Mutex
 	listeners  map[net.Listener]struct{}

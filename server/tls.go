@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -183,6 +184,80 @@ func (s *session) cmdPROT(arg string) {
 	default:
 		s.reply(codeProtUnknown, "Unknown protection level.")
 	}
+}
+
+// codeProtectionDenied is RFC 2228's 533: command protection level
+// denied for policy reasons.
+const codeProtectionDenied = 533
+
+// cmdCCC clears the command channel (RFC 4217 §6) where the server allows
+// it: after 200, the TLS layer is closed and commands go on in the clear
+// (for NAT devices that must read PORT); data stays as PROT says.
+func (s *session) cmdCCC(string) {
+	switch {
+	case !s.tls:
+		s.reply(ftp.CodeBadSequence, "The command channel is not protected.")
+		return
+	case !s.srv.AllowCCC || s.implicit:
+		s.reply(codeProtectionDenied, "CCC is not allowed by this server's policy.")
+		return
+	}
+	tc, ok := s.conn.(*tls.Conn)
+	if !ok {
+		s.reply(ftp.CodeBadSequence, "The command channel is not protected.")
+		return
+	}
+	s.reply(ftp.CodeOK, "Command channel cleared.")
+	s.wmu.Lock()
+	tc.CloseWrite() // close_notify; the TCP connection stays
+	s.conn = tc.NetConn()
+	s.tls = false
+	s.wmu.Unlock()
+	// The client's own close_notify may still arrive before its next
+	// command: skip whole TLS records at the start of the clear stream.
+	s.lr.Reset(&skipTLSRecords{r: s.conn})
+}
+
+// skipTLSRecords drops TLS records (a close_notify, in any TLS version)
+// that arrive before the first clear byte; no FTP command starts with a
+// TLS record type (0x14–0x17).
+type skipTLSRecords struct {
+	r    net.Conn
+	done bool
+	left int // bytes of a record still to skip
+}
+
+func (k *skipTLSRecords) Read(p []byte) (int, error) {
+	for !k.done {
+		if k.left > 0 {
+			buf := make([]byte, min(k.left, 4096))
+			n, err := k.r.Read(buf)
+			k.left -= n
+			if err != nil {
+				return 0, err
+			}
+			continue
+		}
+		var h [5]byte
+		n, err := k.r.Read(h[:1])
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 {
+			continue
+		}
+		if h[0] < 0x14 || h[0] > 0x17 {
+			k.done = true
+			p[0] = h[0]
+			m, err := k.r.Read(p[1:])
+			return 1 + m, err
+		}
+		if _, err := io.ReadFull(k.r, h[1:5]); err != nil {
+			return 0, err
+		}
+		k.left = int(h[3])<<8 | int(h[4])
+	}
+	return k.r.Read(p)
 }
 
 // loginNeedsTLS answers USER/PASS on a clear connection when the policy

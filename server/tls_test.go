@@ -374,3 +374,37 @@ func TestTLSClientCertificates(t *testing.T) {
 		t.Fatalf("bob with certificate and password: %v\n%s", err, tr)
 	}
 }
+
+// TestCCC: where allowed, CCC clears the control connection after login
+// and commands go on in the clear, data still protected; where not, 533.
+func TestCCC(t *testing.T) {
+	srv, pool := tlsServer(t, "tcp4", false, func(s *server.Server) { s.AllowCCC = true })
+	var tr bytes.Buffer
+	c, err := tlsClient(t, srv.Addr, client.Config{ClearControl: true, Transcript: &tr, TLS: &tls.Config{RootCAs: pool}})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, tr.String())
+	}
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("ccc"), 100000)
+	if _, err := c.Store(ctx, "after-ccc", bytes.NewReader(data), nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		d, err := c.Retrieve(ctx, "after-ccc", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(d)
+		d.Close()
+		if !bytes.Equal(got, data) {
+			t.Fatalf("after CCC: %d bytes", len(got))
+		}
+	}
+	if !strings.Contains(tr.String(), "< 200 Command channel cleared") {
+		t.Fatalf("no CCC in the transcript:\n%s", tr.String())
+	}
+	strict, pool2 := tlsServer(t, "tcp4", false, nil)
+	if _, err := tlsClient(t, strict.Addr, client.Config{ClearControl: true, TLS: &tls.Config{RootCAs: pool2}}); err == nil || !strings.Contains(err.Error(), "533") {
+		t.Fatalf("CCC where not allowed: %v", err)
+	}
+}
