@@ -99,6 +99,28 @@ type Config struct {
 	// TLSClientCA is a PEM file of the CAs whose client certificates the
 	// server accepts (users with client_cert = "login" or "required").
 	TLSClientCA string `toml:"tls_client_ca"`
+	// Listeners are further listeners with settings of their own.
+	Listeners []Listener `toml:"listener"`
+}
+
+// Listener is a [[listener]] table: an address with its own TLS rules.
+type Listener struct {
+	Address string `toml:"address"`
+	// TLS, when set, replaces the server's tls policy here ("optional",
+	// "required", "required-data").
+	TLS string `toml:"tls"`
+	// Implicit makes it an implicit-TLS listener.
+	Implicit bool `toml:"implicit"`
+}
+
+// Options returns the server options of l.
+func (l Listener) Options() server.ListenerOptions {
+	o := server.ListenerOptions{ImplicitTLS: l.Implicit}
+	if l.TLS != "" {
+		p := policy(l.TLS)
+		o.TLSPolicy = &p
+	}
+	return o
 }
 
 // Default returns the embedded default configuration.
@@ -149,8 +171,10 @@ func (c *Config) TLSCertFiles() (cert, key string, generated bool) {
 }
 
 // TLSPolicy returns the server policy for TLS.
-func (c *Config) TLSPolicy() server.TLSPolicy {
-	switch c.TLS {
+func (c *Config) TLSPolicy() server.TLSPolicy { return policy(c.TLS) }
+
+func policy(s string) server.TLSPolicy {
+	switch s {
 	case "required":
 		return server.TLSRequired
 	case "required-data":
@@ -195,6 +219,19 @@ func (c *Config) Validate() error {
 	}
 	if c.TLS == "off" && len(c.ImplicitListen) > 0 {
 		return errors.New("implicit_listen needs tls on")
+	}
+	for _, l := range c.Listeners {
+		if l.Address == "" {
+			return errors.New("listener: address is empty")
+		}
+		switch l.TLS {
+		case "", "optional", "required", "required-data":
+		default:
+			return fmt.Errorf("listener %s: tls %q: want optional, required or required-data", l.Address, l.TLS)
+		}
+		if c.TLS == "off" && (l.Implicit || l.TLS != "") {
+			return fmt.Errorf("listener %s: TLS settings need tls on", l.Address)
+		}
 	}
 	return nil
 }

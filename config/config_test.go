@@ -35,10 +35,29 @@ host = "10.0.0.5"
 	if c.RootDir() != filepath.Join("ferry-data", "files") || len(c.Listen) != 2 {
 		t.Fatalf("%+v", c)
 	}
-	for _, bad := range []string{`idle_timeout = "soon"`, `passive_ports = "5-1"`, `log_level = "loud"`, `nope = 1`, `[[public_host_network]]` + "\nnetwork='x'\nhost='y'", `listen = []`} {
+	for _, bad := range []string{`idle_timeout = "soon"`, `passive_ports = "5-1"`, `log_level = "loud"`, `nope = 1`, `[[public_host_network]]` + "\nnetwork='x'\nhost='y'", `listen = []`,
+		`tls = "maybe"`, `tls = "off"` + "\nimplicit_listen = [':990']", `tls_cert = "c.pem"`, "[[listener]]\naddress=':21'\ntls='strict'",
+		"[[listener]]\ntls='required'", "tls = 'off'\n[[listener]]\naddress=':990'\nimplicit=true"} {
 		os.WriteFile(f, []byte(bad), 0o644)
 		if _, err := Load(f); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
+	}
+}
+
+func TestListeners(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "c.toml")
+	os.WriteFile(f, []byte("tls = 'optional'\ntls_session_reuse = false\n[[listener]]\naddress = ':2222'\ntls = 'required-data'\n[[listener]]\naddress = ':990'\nimplicit = true\n"), 0o644)
+	c, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Listeners) != 2 || *c.Listeners[0].Options().TLSPolicy != server.TLSRequiredData || !c.Listeners[1].Options().ImplicitTLS || c.Listeners[1].Options().TLSPolicy != nil {
+		t.Fatalf("listeners %+v", c.Listeners)
+	}
+	var s server.Server
+	c.Apply(&s)
+	if !s.NoTLSSessionReuse || s.TLSPolicy != server.TLSOptional {
+		t.Fatalf("applied %+v", s)
 	}
 }

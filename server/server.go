@@ -196,20 +196,38 @@ func (s *Server) ListenAndServe(addr string) error {
 // Serve accepts connections on ln until Shutdown or Close, serving each in
 // its own goroutine. It always returns a non-nil error; after Shutdown or
 // Close it is ErrServerClosed. Serve may be called for several listeners.
-func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, false) }
+func (s *Server) Serve(ln net.Listener) error { return s.ServeWith(ln, ListenerOptions{}) }
 
 // ServeTLS is Serve for implicit TLS (ftps://, port 990 by convention):
 // every connection starts with a TLS handshake, and data connections are
 // protected from the start. It needs TLS.
 func (s *Server) ServeTLS(ln net.Listener) error {
-	if s.tlsBase() == nil {
-		ln.Close()
-		return errors.New("ftp: ServeTLS needs Server.TLS")
-	}
-	return s.serve(ln, true)
+	return s.ServeWith(ln, ListenerOptions{ImplicitTLS: true})
 }
 
-func (s *Server) serve(ln net.Listener, implicit bool) error {
+// ListenerOptions are the settings of one listener.
+type ListenerOptions struct {
+	// ImplicitTLS starts every connection with a TLS handshake.
+	ImplicitTLS bool
+	// TLSPolicy, when set, replaces the server's TLSPolicy for sessions
+	// of this listener.
+	TLSPolicy *TLSPolicy
+}
+
+// ServeWith is Serve with options for this listener.
+func (s *Server) ServeWith(ln net.Listener, o ListenerOptions) error {
+	if o.ImplicitTLS && s.tlsBase() == nil {
+		ln.Close()
+		return errors.New("ftp: implicit TLS needs Server.TLS")
+	}
+	policy := s.TLSPolicy
+	if o.TLSPolicy != nil {
+		policy = *o.TLSPolicy
+	}
+	return s.serve(ln, o.ImplicitTLS, policy)
+}
+
+func (s *Server) serve(ln net.Listener, implicit bool, policy TLSPolicy) error {
 	s.init()
 	if s.Auth == nil {
 		return errors.New("ftp: Server.Auth is nil")
@@ -244,7 +262,7 @@ func (s *Server) serve(ln net.Listener, implicit bool) error {
 			return err
 		}
 		backoff = 0
-		s.accept(c, implicit)
+		s.accept(c, implicit, policy)
 	}
 }
 
@@ -254,7 +272,7 @@ func isTemporary(err error) bool {
 }
 
 // accept admits c under the session limits and starts its session.
-func (s *Server) accept(c net.Conn, implicit bool) {
+func (s *Server) accept(c net.Conn, implicit bool, policy TLSPolicy) {
 	remote := addrPort(c.RemoteAddr())
 	ip := remote.Addr()
 	s.mu.Lock()
@@ -276,7 +294,7 @@ func (s *Server) accept(c net.Conn, implicit bool) {
 		return
 	}
 	sess := newSession(s, c)
-	sess.implicit = implicit
+	sess.implicit, sess.policy = implicit, policy
 	s.sessions[sess] = struct{}{}
 	s.perIP[ip]++
 	s.wg.Add(1)

@@ -59,7 +59,8 @@ type session struct {
 	xfer *transfer // running transfer, or nil
 
 	// TLS state (RFC 4217).
-	implicit bool   // accepted on an implicit-TLS listener
+	implicit bool      // accepted on an implicit-TLS listener
+	policy   TLSPolicy // of the listener, or the server's
 	tls      bool   // the control connection is secured
 	tlsToken []byte // binds this session's TLS tickets to it
 	sni      string // the TLS server name the client asked for

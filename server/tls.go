@@ -28,6 +28,16 @@ const (
 	TLSRequiredData
 )
 
+func (p TLSPolicy) String() string {
+	switch p {
+	case TLSRequired:
+		return "required"
+	case TLSRequiredData:
+		return "required-data"
+	}
+	return "optional"
+}
+
 // Reply codes of RFC 2228 and RFC 4217.
 const (
 	codeProtRefused   = 521 // data connection cannot be opened with this PROT setting
@@ -173,7 +183,7 @@ func (s *session) cmdPROT(arg string) {
 		s.protP = true
 		s.reply(ftp.CodeOK, "Data connections will be protected.")
 	case "C":
-		if s.srv.TLSPolicy >= TLSRequiredData || s.acct != nil && s.acct.Perms.TLSRequired {
+		if s.policy >= TLSRequiredData || s.acct != nil && s.acct.Perms.TLSRequired {
 			s.reply(codeProtRefused, "Policy requires protected data connections (PROT P).")
 			return
 		}
@@ -263,7 +273,7 @@ func (k *skipTLSRecords) Read(p []byte) (int, error) {
 // loginNeedsTLS answers USER/PASS on a clear connection when the policy
 // requires TLS, and reports whether it did.
 func (s *session) loginNeedsTLS() bool {
-	if s.tls || s.srv.TLSPolicy < TLSRequired || !s.srv.tlsOn() {
+	if s.tls || s.policy < TLSRequired || !s.srv.tlsOn() {
 		return false
 	}
 	s.reply(ftp.CodeNotLoggedIn, "This server requires TLS: send AUTH TLS first.")
@@ -274,7 +284,7 @@ func (s *session) loginNeedsTLS() bool {
 // connection against the policy, and reports whether it did.
 func (s *session) dataNeedsTLS() bool {
 	userNeeds := s.acct != nil && s.acct.Perms.TLSRequired
-	if s.protP || (s.srv.TLSPolicy < TLSRequiredData && !userNeeds) || !s.srv.tlsOn() {
+	if s.protP || (s.policy < TLSRequiredData && !userNeeds) || !s.srv.tlsOn() {
 		return false
 	}
 	s.reply(codeProtRefused, "Policy requires protected data connections: send PBSZ 0 and PROT P.")

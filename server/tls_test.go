@@ -13,6 +13,7 @@ import (
 	"errors"
 	"io"
 	"math/big"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -407,4 +408,22 @@ func TestCCC(t *testing.T) {
 	if _, err := tlsClient(t, strict.Addr, client.Config{ClearControl: true, TLS: &tls.Config{RootCAs: pool2}}); err == nil || !strings.Contains(err.Error(), "533") {
 		t.Fatalf("CCC where not allowed: %v", err)
 	}
+}
+
+// TestTLSPerListener: one server, an internal listener where TLS is
+// optional and a public one where it is required.
+func TestTLSPerListener(t *testing.T) {
+	srv, _ := tlsServer(t, "tcp4", false, nil) // server policy: optional
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	required := server.TLSRequired
+	go srv.ServeWith(ln, server.ListenerOptions{TLSPolicy: &required})
+	srv.Dial(t).Login(ftptest.Writer) // the test server's own listener: clear login fine
+	c := ftptest.Dial(t, ln.Addr().String())
+	if code, _ := c.Read(); code != 220 {
+		t.Fatalf("greeting %d", code)
+	}
+	c.Expect("USER "+ftptest.Writer, 530)
 }

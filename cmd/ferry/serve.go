@@ -265,26 +265,28 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		lns = append(lns, ln)
 	}
-	plain := len(lns)
+	opts := make([]server.ListenerOptions, len(lns))
+	more := make([]config.Listener, 0, len(cfg.ImplicitListen)+len(cfg.Listeners))
 	for _, a := range cfg.ImplicitListen {
-		ln, err := net.Listen("tcp", a)
+		more = append(more, config.Listener{Address: a, Implicit: true})
+	}
+	more = append(more, cfg.Listeners...)
+	for _, l := range more {
+		ln, err := net.Listen("tcp", l.Address)
 		if err != nil {
-			for _, l := range lns {
-				l.Close()
+			for _, x := range lns {
+				x.Close()
 			}
-			return fmt.Errorf("listen %s: %v", a, err)
+			return fmt.Errorf("listen %s: %v", l.Address, err)
 		}
 		lns = append(lns, ln)
+		opts = append(opts, l.Options())
 	}
-	printWelcome(stdout, lns[:plain], lns[plain:], store, *user, firstPassword, cfg, cert)
+	printWelcome(stdout, lns, opts, store, *user, firstPassword, cfg, cert)
 
 	errc := make(chan error, len(lns))
 	for i, ln := range lns {
-		if i < plain {
-			go func() { errc <- srv.Serve(ln) }()
-		} else {
-			go func() { errc <- srv.ServeTLS(ln) }()
-		}
+		go func() { errc <- srv.ServeWith(ln, opts[i]) }()
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -342,13 +344,17 @@ func randomPassword() string {
 	return string(b)
 }
 
-func printWelcome(w io.Writer, lns, implicit []net.Listener, store *users.Store, quickUser, firstPassword string, cfg config.Config, cert *tlscert.Cert) {
+func printWelcome(w io.Writer, lns []net.Listener, opts []server.ListenerOptions, store *users.Store, quickUser, firstPassword string, cfg config.Config, cert *tlscert.Cert) {
 	fmt.Fprintf(w, "Ferry FTP server serving %s\n", cfg.RootDir())
-	for _, ln := range lns {
-		fmt.Fprintf(w, "listening on %s\n", ln.Addr())
-	}
-	for _, ln := range implicit {
-		fmt.Fprintf(w, "listening on %s (implicit TLS)\n", ln.Addr())
+	for i, ln := range lns {
+		switch {
+		case opts[i].ImplicitTLS:
+			fmt.Fprintf(w, "listening on %s (implicit TLS)\n", ln.Addr())
+		case opts[i].TLSPolicy != nil:
+			fmt.Fprintf(w, "listening on %s (tls %s)\n", ln.Addr(), *opts[i].TLSPolicy)
+		default:
+			fmt.Fprintf(w, "listening on %s\n", ln.Addr())
+		}
 	}
 	if cert != nil {
 		fmt.Fprintf(w, "TLS %s, certificate %s\n  SHA-256 fingerprint %s\n", cmpOr(cfg.TLS, "optional"), cert.CertFile, cert.Fingerprint())
