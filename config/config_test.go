@@ -58,6 +58,6 @@ func TestListeners(t *testing.T) {
 	var s server.Server
 	c.Apply(&s)
 	if !s.NoTLSSessionReuse || s.TLSPolicy != server.TLSOptional {
-		t.Fatalf("applied %+v", s)
+		t.Fatalf("applied: NoTLSSessionReuse %v, TLSPolicy %v", s.NoTLSSessionReuse, s.TLSPolicy)
 	}
 }
