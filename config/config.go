@@ -99,6 +99,8 @@ type Config struct {
 	// TLSClientCA is a PEM file of the CAs whose client certificates the
 	// server accepts (users with client_cert = "login" or "required").
 	TLSClientCA string `toml:"tls_client_ca"`
+	// AllowCCC lets logged-in clients clear the command channel (CCC).
+	AllowCCC bool `toml:"allow_ccc"`
 	// Listeners are further listeners with settings of their own.
 	Listeners []Listener `toml:"listener"`
 }
@@ -258,4 +260,5 @@ func (c *Config) Apply(s *server.Server) {
 	s.Welcome = c.Welcome
 	s.TLSPolicy = c.TLSPolicy()
 	s.NoTLSSessionReuse = c.TLSSessionReuse != nil && !*c.TLSSessionReuse
+	s.AllowCCC = c.AllowCCC
 }
