@@ -113,11 +113,17 @@ type Listener struct {
 	TLS string `toml:"tls"`
 	// Implicit makes it an implicit-TLS listener.
 	Implicit bool `toml:"implicit"`
+	// TLSSessionReuse, when set, replaces the server's setting here.
+	TLSSessionReuse *bool `toml:"tls_session_reuse"`
 }
 
 // Options returns the server options of l.
 func (l Listener) Options() server.ListenerOptions {
 	o := server.ListenerOptions{ImplicitTLS: l.Implicit}
+	if l.TLSSessionReuse != nil {
+		no := !*l.TLSSessionReuse
+		o.NoTLSSessionReuse = &no
+	}
 	if l.TLS != "" {
 		p := policy(l.TLS)
 		o.TLSPolicy = &p

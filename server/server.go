@@ -212,6 +212,8 @@ type ListenerOptions struct {
 	// TLSPolicy, when set, replaces the server's TLSPolicy for sessions
 	// of this listener.
 	TLSPolicy *TLSPolicy
+	// NoTLSSessionReuse, when set, replaces the server's NoTLSSessionReuse.
+	NoTLSSessionReuse *bool
 }
 
 // ServeWith is Serve with options for this listener.
@@ -220,14 +222,24 @@ func (s *Server) ServeWith(ln net.Listener, o ListenerOptions) error {
 		ln.Close()
 		return errors.New("ftp: implicit TLS needs Server.TLS")
 	}
-	policy := s.TLSPolicy
+	l := listenerRules{implicit: o.ImplicitTLS, policy: s.TLSPolicy, noReuse: s.NoTLSSessionReuse}
 	if o.TLSPolicy != nil {
-		policy = *o.TLSPolicy
+		l.policy = *o.TLSPolicy
 	}
-	return s.serve(ln, o.ImplicitTLS, policy)
+	if o.NoTLSSessionReuse != nil {
+		l.noReuse = *o.NoTLSSessionReuse
+	}
+	return s.serve(ln, l)
 }
 
-func (s *Server) serve(ln net.Listener, implicit bool, policy TLSPolicy) error {
+// listenerRules are what a session takes from its listener.
+type listenerRules struct {
+	implicit bool
+	policy   TLSPolicy
+	noReuse  bool
+}
+
+func (s *Server) serve(ln net.Listener, l listenerRules) error {
 	s.init()
 	if s.Auth == nil {
 		return errors.New("ftp: Server.Auth is nil")
@@ -262,7 +274,7 @@ func (s *Server) serve(ln net.Listener, implicit bool, policy TLSPolicy) error {
 			return err
 		}
 		backoff = 0
-		s.accept(c, implicit, policy)
+		s.accept(c, l)
 	}
 }
 
@@ -272,7 +284,7 @@ func isTemporary(err error) bool {
 }
 
 // accept admits c under the session limits and starts its session.
-func (s *Server) accept(c net.Conn, implicit bool, policy TLSPolicy) {
+func (s *Server) accept(c net.Conn, l listenerRules) {
 	remote := addrPort(c.RemoteAddr())
 	ip := remote.Addr()
 	s.mu.Lock()
@@ -294,7 +306,7 @@ func (s *Server) accept(c net.Conn, implicit bool, policy TLSPolicy) {
 		return
 	}
 	sess := newSession(s, c)
-	sess.implicit, sess.policy = implicit, policy
+	sess.implicit, sess.policy, sess.noReuse = l.implicit, l.policy, l.noReuse
 	s.sessions[sess] = struct{}{}
 	s.perIP[ip]++
 	s.wg.Add(1)

@@ -61,6 +61,7 @@ type session struct {
 	// TLS state (RFC 4217).
 	implicit bool      // accepted on an implicit-TLS listener
 	policy   TLSPolicy // of the listener, or the server's
+	noReuse  bool      // TLS data connections need not resume (listener or server)
 	tls      bool   // the control connection is secured
 	tlsToken []byte // binds this session's TLS tickets to it
 	sni      string // the TLS server name the client asked for

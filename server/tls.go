@@ -317,7 +317,7 @@ func (s *session) secureData(ctx context.Context, c net.Conn) (net.Conn, error) 
 		}
 		return ss, nil
 	}
-	if !s.srv.NoTLSSessionReuse && (s.acct == nil || !s.acct.Perms.NoTLSSessionReuse) {
+	if !s.noReuse && (s.acct == nil || !s.acct.Perms.NoTLSSessionReuse) {
 		// Refused inside the handshake, so the client gets an alert at
 		// once rather than a connection that dies on first use.
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {

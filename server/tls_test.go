@@ -413,7 +413,7 @@ func TestCCC(t *testing.T) {
 // TestTLSPerListener: one server, an internal listener where TLS is
 // optional and a public one where it is required.
 func TestTLSPerListener(t *testing.T) {
-	srv, _ := tlsServer(t, "tcp4", false, nil) // server policy: optional
+	srv, pool := tlsServer(t, "tcp4", false, nil) // server policy: optional
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -426,4 +426,26 @@ func TestTLSPerListener(t *testing.T) {
 		t.Fatalf("greeting %d", code)
 	}
 	c.Expect("USER "+ftptest.Writer, 530)
+
+	// A listener for clients that cannot resume TLS sessions.
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	go srv.ServeWith(ln2, server.ListenerOptions{NoTLSSessionReuse: &yes})
+	cl, err := tlsClient(t, ln2.Addr().String(), client.Config{TLS: &tls.Config{RootCAs: pool, ClientSessionCache: forgetful{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.List(context.Background(), "/"); err != nil {
+		t.Fatalf("full handshakes on a listener without the reuse rule: %v", err)
+	}
+	cs, err := tlsClient(t, srv.Addr, client.Config{TLS: &tls.Config{RootCAs: pool, ClientSessionCache: forgetful{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.List(context.Background(), "/"); err == nil {
+		t.Fatal("full handshakes accepted on the server's own listener")
+	}
 }
