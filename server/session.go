@@ -62,12 +62,12 @@ type session struct {
 	implicit bool      // accepted on an implicit-TLS listener
 	policy   TLSPolicy // of the listener, or the server's
 	noReuse  bool      // TLS data connections need not resume (listener or server)
-	tls      bool   // the control connection is secured
-	tlsToken []byte // binds this session's TLS tickets to it
-	sni      string // the TLS server name the client asked for
-	certUser string // common name of the verified TLS client certificate
-	pbsz     bool   // PBSZ seen
-	protP    bool   // PROT P: data connections are secured
+	tls      bool      // the control connection is secured
+	tlsToken []byte    // binds this session's TLS tickets to it
+	sni      string    // the TLS server name the client asked for
+	certUser string    // common name of the verified TLS client certificate
+	pbsz     bool      // PBSZ seen
+	protP    bool      // PROT P: data connections are secured
 
 	sctx   context.Context
 	cancel context.CancelFunc
