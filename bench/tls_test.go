@@ -121,8 +121,7 @@ func BenchmarkTLSSTOR(b *testing.B) {
 	}
 	makeFile(b, src, size)
 	_, c, conf, pool := tlsSetup(b, dir)
-	sideBySide(b, size, func(b *testing.B) {
-		os.Remove(filepath.Join(dir, "base"))
+	sideBySidePrep(b, size, func(b *testing.B) { os.Remove(filepath.Join(dir, "base")) }, func(b *testing.B) {
 		var n int64
 		rawTLS(b, conf, pool, func(tc *tls.Conn) {
 			f, _ := os.Create(filepath.Join(dir, "base"))
@@ -138,8 +137,7 @@ func BenchmarkTLSSTOR(b *testing.B) {
 		if n != size {
 			b.Fatalf("baseline stored %d", n)
 		}
-	}, func(b *testing.B) {
-		c.Delete(context.Background(), "up") // a new file each time, as the baseline
+	}, func(b *testing.B) { c.Delete(context.Background(), "up") }, func(b *testing.B) {
 		f, _ := os.Open(src)
 		n, err := c.Store(context.Background(), "up", f, nil)
 		f.Close()
