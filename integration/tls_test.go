@@ -4,15 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,48 +16,28 @@ import (
 	"time"
 
 	"github.com/ferryftp/ferry/client"
+	"github.com/ferryftp/ferry/ftptest"
 )
 
-// testCert makes a self-signed ECDSA P-256 certificate for 127.0.0.1 and
-// writes it, its key, and both in one file; it returns the paths and a
-// pool that trusts it.
+// testCert writes ftptest's self-signed certificate (for 127.0.0.1) as
+// PEM: the certificate, its key, and both in one file; it returns the paths
+// and a pool that trusts it.
 func testCert(t *testing.T) (certFile, keyFile, bothFile string, pool *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
+	conf, pool := ftptest.TLS(t)
+	kder, err := x509.MarshalECPrivateKey(conf.Certificates[0].PrivateKey.(*ecdsa.PrivateKey))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
-	cp := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	cp := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: conf.Certificates[0].Certificate[0]})
 	kp := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 	certFile, keyFile, bothFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "both.pem")
 	os.WriteFile(certFile, cp, 0o644)
 	os.WriteFile(keyFile, kp, 0o600)
 	os.WriteFile(bothFile, append(append([]byte{}, cp...), kp...), 0o600)
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return
+	return certFile, keyFile, bothFile, pool
 }
 
 // TestClientTLSAgainstPeers: explicit TLS with PROT P against servers that
