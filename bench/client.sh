@@ -60,7 +60,7 @@ fi
 sleep 1
 
 head -c "$SIZE" /dev/urandom >"$DIR/local/src.bin"
-median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+. bench/lib.sh # median
 # t CMD...: MB/s of SIZE bytes moved by CMD.
 t() {
   local s e

@@ -34,7 +34,7 @@ fr() { "$bin/load" "${ferry[@]}" retr -path big.bin | mbs; }
 br() { "$bin/load" baseline-retr -file "$DIR/root/big.bin" | mbs; }
 fs() { TMPDIR=$DIR "$bin/load" "${ferry[@]}" stor -path up.bin -size $((1 << 30)) | mbs; rm -f "$DIR/root/up.bin"; }
 bs() { TMPDIR=$DIR "$bin/load" baseline-stor -dir "$DIR" -size $((1 << 30)) | mbs; }
-median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+. bench/lib.sh # median
 for op in RETR STOR; do
   F=""; B=""
   for r in $(seq "$ROUNDS"); do

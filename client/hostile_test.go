@@ -16,13 +16,9 @@ import (
 	"github.com/ferryftp/ferry/ftp"
 )
 
-// fake is a scripted, hostile FTP server: handle answers each command
-// after the login, which it grants to anyone.
-type fake struct {
-	ln     net.Listener
-	handle func(s *fakeSession, verb, arg string) bool // false: close
-}
-
+// fakeSession is one session of the scripted, hostile FTP server newFake
+// starts: its handler answers each command after the login, which it
+// grants to anyone.
 type fakeSession struct {
 	t    *testing.T
 	done chan struct{} // closed when the test ends
@@ -253,7 +249,7 @@ func TestHostileData(t *testing.T) {
 	c := dial(t, addr, client.Config{User: "u"})
 	ctx := context.Background()
 	es, err := c.List(ctx, "/")
-	if err != nil || len(es) != 2 || es[0].Name != "good.txt" || es[1].Name != "dir" || es[1].Type != ftp.TypeDir {
+	if err != nil || len(es) != 2 || es[0].Name != "dir" || es[0].Type != ftp.TypeDir || es[1].Name != "good.txt" { // sorted by name
 		t.Fatalf("List: %+v, %v", es, err)
 	}
 	d, err := c.Retrieve(ctx, "f", nil)

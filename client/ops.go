@@ -19,13 +19,14 @@ import (
 // Entry is one object of a listing.
 type Entry = ftp.DirEntry
 
-// List lists the directory dir: MLSD when the server offers MLST (exact
+// List lists the directory dir, sorted by name: MLSD when the server offers MLST (exact
 // sizes and UTC times), otherwise LIST parsed from the Unix, MS-DOS/IIS or
 // EPLF format. "." and ".." are left out, and so are lines in no known
 // format.
 func (c *Client) List(ctx context.Context, dir string) ([]Entry, error) {
 	var out []Entry
 	err := c.list(ctx, dir, func(e Entry) { out = append(out, e) })
+	slices.SortFunc(out, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
 	return out, err
 }
 
@@ -197,7 +198,6 @@ func (c *Client) walk(ctx context.Context, p string, e Entry, fn WalkFunc) error
 			return err
 		}
 	}
-	sortEntries(entries)
 	for _, ce := range entries {
 		if err := c.walk(ctx, path.Join(p, ce.Name), ce, fn); err != nil {
 			if err == fs.SkipDir {
@@ -210,10 +210,6 @@ func (c *Client) walk(ctx context.Context, p string, e Entry, fn WalkFunc) error
 		}
 	}
 	return nil
-}
-
-func sortEntries(es []Entry) {
-	slices.SortFunc(es, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
 }
 
 // ChangeDir changes the client's working directory (CWD, then PWD for
@@ -385,11 +381,11 @@ func (c *Client) SetModTime(ctx context.Context, p string, t time.Time) error {
 
 // Hash algorithms, as HASH names them.
 const (
-	SHA256 = "SHA-256"
-	SHA512 = "SHA-512"
-	SHA1   = "SHA-1"
-	MD5    = "MD5"
-	CRC32  = "CRC32"
+	SHA256 = ftp.HashSHA256
+	SHA512 = ftp.HashSHA512
+	SHA1   = ftp.HashSHA1
+	MD5    = ftp.HashMD5
+	CRC32  = ftp.HashCRC32
 )
 
 // HashAlgorithms returns the algorithms the server can hash with, best
@@ -417,7 +413,7 @@ var xHash = []struct{ alg, cmd string }{{SHA512, "XSHA512"}, {SHA256, "XSHA256"}
 
 func rank(algs []string) []string {
 	var out []string
-	for _, want := range []string{SHA256, SHA512, SHA1, MD5, CRC32} {
+	for _, want := range ftp.HashNames {
 		for _, a := range algs {
 			if a == want {
 				out = append(out, a)

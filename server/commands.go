@@ -646,7 +646,7 @@ func (s *session) cmdOPTS(arg string) {
 			return
 		}
 		alg := strings.ToUpper(strings.TrimSpace(val))
-		if _, ok := hashes[alg]; !ok {
+		if ftp.NewHash(alg) == nil {
 			s.reply(ftp.CodeBadArguments, "Unknown algorithm; see FEAT.")
 			return
 		}

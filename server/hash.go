@@ -2,13 +2,7 @@ package server
 
 import (
 	"context"
-	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/hex"
-	"hash"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"strconv"
@@ -18,21 +12,10 @@ import (
 	"github.com/ferryftp/ferry/storage"
 )
 
-// hashes are the algorithms of HASH (draft-bryan-ftp-hash) and X* commands.
-var hashes = map[string]func() hash.Hash{
-	"SHA-256": sha256.New,
-	"SHA-512": sha512.New,
-	"SHA-1":   sha1.New,
-	"MD5":     md5.New,
-	"CRC32":   func() hash.Hash { return crc32.NewIEEE() },
-}
-
-var hashOrder = []string{"SHA-256", "SHA-512", "SHA-1", "MD5", "CRC32"}
-
 func hashFeat(current string) string {
 	var sb strings.Builder
 	sb.WriteString("HASH ")
-	for i, a := range hashOrder {
+	for i, a := range ftp.HashNames {
 		if i > 0 {
 			sb.WriteByte(';')
 		}
@@ -71,7 +54,7 @@ func (s *session) hashFile(ctx context.Context, alg, name string, start, end int
 		return "", 0, err
 	}
 	defer r.Close()
-	h := hashes[alg]()
+	h := ftp.NewHash(alg)
 	if _, err := io.Copy(h, io.LimitReader(r, end-start)); err != nil {
 		return "", 0, err
 	}

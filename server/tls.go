@@ -40,11 +40,10 @@ func (p TLSPolicy) String() string {
 
 // Reply codes of RFC 2228 and RFC 4217.
 const (
-	codeProtRefused   = 521 // data connection cannot be opened with this PROT setting
-	codeTLSFailed     = 522 // TLS negotiation failed (RFC 4217 §10.2: reuse required)
-	codePolicyRefuses = 534 // request denied for policy reasons
-	codeProtUnknown   = 504
-	codeProtNotSupp   = 536 // requested PROT level not supported
+	codeProtRefused = 521 // data connection cannot be opened with this PROT setting
+	codeTLSFailed   = 522 // TLS negotiation failed (RFC 4217 §10.2: reuse required)
+	codeProtUnknown = 504
+	codeProtNotSupp = 536 // requested PROT level not supported
 )
 
 // tlsTicketTag marks the session-ticket entry that binds a ticket to the

@@ -2,16 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
-	"hash"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"net"
@@ -352,7 +346,6 @@ func cmdLs(ctx context.Context, fl *clientFlags, u string, out *output) error {
 	} else if entries, err = c.List(ctx, r.path); err != nil {
 		return explain("list", r.String(), err)
 	}
-	sortByName(entries)
 	for _, e := range entries {
 		out.printf("%s\n", formatEntry(e))
 	}
@@ -558,26 +551,10 @@ func verifyLocal(ctx context.Context, c *client.Client, rpath, local, label stri
 	return nil
 }
 
-func newHash(alg string) (hash.Hash, error) {
-	switch strings.ToUpper(alg) {
-	case client.SHA256:
-		return sha256.New(), nil
-	case client.SHA512:
-		return sha512.New(), nil
-	case client.SHA1:
-		return sha1.New(), nil
-	case client.MD5:
-		return md5.New(), nil
-	case client.CRC32:
-		return crc32.NewIEEE(), nil
-	}
-	return nil, fmt.Errorf("unknown hash algorithm %q", alg)
-}
-
 func hashFile(name, alg string) (string, error) {
-	h, err := newHash(alg)
-	if err != nil {
-		return "", err
+	h := ftp.NewHash(alg)
+	if h == nil {
+		return "", fmt.Errorf("unknown hash algorithm %q", alg)
 	}
 	f, err := os.Open(name)
 	if err != nil {

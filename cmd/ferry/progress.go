@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -12,8 +11,6 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
-
-	"github.com/ferryftp/ferry/client"
 )
 
 // output is where a client command reports. On a terminal it draws
@@ -140,8 +137,4 @@ func (b *bar) abort() {
 	if b != nil {
 		b.b.Abort(false)
 	}
-}
-
-func sortByName(es []client.Entry) {
-	slices.SortFunc(es, func(a, b client.Entry) int { return strings.Compare(a.Name, b.Name) })
 }
