@@ -3,7 +3,10 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ferryftp/ferry/client"
+	"github.com/ferryftp/ferry/ftptest"
 )
 
 // startFTPS runs ferry serve with TLS required for login and data, an
@@ -225,5 +229,69 @@ func TestCertificateReload(t *testing.T) {
 	}
 	if _, err := old.List(context.Background(), "/"); err != nil {
 		t.Fatalf("the session open before SIGHUP: %v", err)
+	}
+}
+
+// TestServeConfigTLS drives the configuration file's TLS keys through
+// ferry serve: a [[listener]] that requires TLS beside a plain one, and
+// tls_client_ca with a user whose client certificate alone logs in.
+func TestServeConfigTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, _ := ftptest.TLS(t)
+	write := func(name string, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	caFile := write("ca.pem", "CERTIFICATE", ca.Certificates[0].Certificate[0])
+	cc := ftptest.ClientCert(t, ca, "alice")
+	kder, _ := x509.MarshalECPrivateKey(cc.PrivateKey.(*ecdsa.PrivateKey))
+	certFile, keyFile := write("alice.pem", "CERTIFICATE", cc.Certificate[0]), write("alice-key.pem", "EC PRIVATE KEY", kder)
+
+	users := filepath.Join(dir, "users.toml")
+	os.MkdirAll(filepath.Join(dir, "home"), 0o755)
+	for _, name := range []string{"alice", "bob"} {
+		add := exec.Command(ferryBin, "user", "add", name, "--home", "home", "--users", users)
+		add.Env = append(os.Environ(), "FERRY_PASSWORD=pw")
+		if out, err := add.CombinedOutput(); err != nil {
+			t.Fatalf("user add: %v\n%s", err, out)
+		}
+	}
+	b, err := os.ReadFile(users)
+	if err != nil || !bytes.Contains(b, []byte(`name = "alice"`)) {
+		t.Fatalf("users file: %v\n%s", err, b)
+	}
+	b = bytes.Replace(b, []byte(`name = "alice"`), []byte(`name = "alice"`+"\nclient_cert = \"login\""), 1)
+	os.WriteFile(users, b, 0o600)
+	conf := filepath.Join(dir, "ferry.toml")
+	os.WriteFile(conf, []byte(fmt.Sprintf("users = %q\ntls_client_ca = %q\n[[listener]]\naddress = \"127.0.0.1:0\"\ntls = \"required\"\n", users, caFile)), 0o600)
+
+	srv := startFerry(t, "127.0.0.1:0", "--config", conf)
+	if len(srv.Others) != 1 {
+		t.Fatalf("no [[listener]] address printed:\n%s", srv.stderr)
+	}
+	req := srv.Others[0]
+	// The plain listener takes bob's clear login; the [[listener]]
+	// refuses it. alice, a certificate user, needs TLS everywhere.
+	run(t, ferryBin, "ls", "ftp://bob:pw@"+srv.Addr+"/")
+	for _, u := range []string{"ftp://bob:pw@" + req + "/", "ftp://alice:pw@" + srv.Addr + "/"} {
+		if code, errOut := runCode(t, ferryBin, "ls", u); code != 4 {
+			t.Fatalf("%s: exit %d, %q", u, code, errOut)
+		}
+	}
+	// Over TLS with alice's certificate the password is not even asked:
+	// a wrong one in the URL does not matter (USER gets 232).
+	tlsArgs := []string{"--fingerprint", srv.FP, "--client-cert", certFile, "--client-key", keyFile, "-v"}
+	cmd := exec.Command(ferryBin, append(append([]string{"ls"}, tlsArgs...), "ftpes://alice:wrong@"+req+"/")...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Run(); err != nil || !strings.Contains(errb.String(), "< 232 ") || strings.Contains(errb.String(), "> PASS") {
+		t.Fatalf("login by certificate: %v\n%s", err, errb.String())
+	}
+	// Without the certificate the wrong password is refused.
+	if code, _ := runCode(t, ferryBin, "ls", "--fingerprint", srv.FP, "ftpes://alice:wrong@"+req+"/"); code != 4 {
+		t.Fatalf("wrong password without a certificate: exit %d", code)
 	}
 }

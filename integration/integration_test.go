@@ -57,7 +57,8 @@ func need(t *testing.T, tool string) string {
 // ferry is a running `ferry serve`.
 type ferry struct {
 	Addr     string // host:port
-	Implicit string // host:port of the first implicit-TLS listener, if any
+	Implicit string   // host:port of the first implicit-TLS listener, if any
+	Others   []string // host:port of listeners with a TLS policy of their own
 	FP       string // SHA-256 fingerprint of its TLS certificate
 	URL      string // ftp://host:port
 	User     string
@@ -130,6 +131,8 @@ func startFerry(t *testing.T, listen string, args ...string) *ferry {
 				if f.Implicit == "" {
 					f.Implicit = m[1]
 				}
+			} else if strings.Contains(l, "(tls ") {
+				f.Others = append(f.Others, m[1])
 			} else if f.Addr == "" {
 				f.Addr = m[1]
 			}

@@ -4,15 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
@@ -285,26 +280,6 @@ func TestTLSPerUser(t *testing.T) {
 	}
 }
 
-// clientCert makes a certificate for name signed by the test server's own
-// (self-signed, CA) certificate.
-func clientCert(t *testing.T, ca tls.Certificate, name string) tls.Certificate {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Leaf, &key.PublicKey, ca.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
 // certAuth adds login by certificate to the test server's authenticator.
 type certAuth struct {
 	auth.Authenticator
@@ -334,7 +309,6 @@ func TestTLSClientCertificates(t *testing.T) {
 		},
 		Account: func(a *auth.Account) { a.Perms.ClientCert = rules[a.User] },
 	})
-	ca := conf.Certificates[0]
 	other, _ := ftptest.TLS(t)
 	ctx := context.Background()
 	login := func(user, pass string, cert *tls.Certificate) (*client.Client, string, error) {
@@ -349,7 +323,7 @@ func TestTLSClientCertificates(t *testing.T) {
 		}
 		return c, tr.String(), err
 	}
-	alice, bob := clientCert(t, ca, ftptest.Writer), clientCert(t, ca, ftptest.Reader)
+	alice, bob := ftptest.ClientCert(t, conf, ftptest.Writer), ftptest.ClientCert(t, conf, ftptest.Reader)
 	// alice: certificate alone.
 	c, tr, err := login(ftptest.Writer, "not the password", &alice)
 	if err != nil || !strings.Contains(tr, "< 232 ") || strings.Contains(tr, "> PASS") {
@@ -363,7 +337,7 @@ func TestTLSClientCertificates(t *testing.T) {
 	if _, _, err := login(ftptest.Writer, "wrong", &bob); err == nil {
 		t.Fatal("bob's certificate logged alice in")
 	}
-	foreign := clientCert(t, other.Certificates[0], ftptest.Writer)
+	foreign := ftptest.ClientCert(t, other, ftptest.Writer)
 	if _, _, err := login(ftptest.Writer, "wrong", &foreign); err == nil {
 		t.Fatal("a certificate from another CA logged alice in")
 	}
