@@ -56,11 +56,11 @@ func need(t *testing.T, tool string) string {
 
 // ferry is a running `ferry serve`.
 type ferry struct {
-	Addr     string // host:port
+	Addr     string   // host:port
 	Implicit string   // host:port of the first implicit-TLS listener, if any
 	Others   []string // host:port of listeners with a TLS policy of their own
-	FP       string // SHA-256 fingerprint of its TLS certificate
-	URL      string // ftp://host:port
+	FP       string   // SHA-256 fingerprint of its TLS certificate
+	URL      string   // ftp://host:port
 	User     string
 	Password string
 	Data     string // data directory
