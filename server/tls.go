@@ -239,8 +239,8 @@ type skipTLSRecords struct {
 func (k *skipTLSRecords) Read(p []byte) (int, error) {
 	for !k.done {
 		if k.left > 0 {
-			buf := make([]byte, min(k.left, 4096))
-			n, err := k.r.Read(buf)
+			var buf [512]byte
+			n, err := k.r.Read(buf[:min(k.left, len(buf))])
 			k.left -= n
 			if err != nil {
 				return 0, err
