@@ -27,24 +27,26 @@ ferry=(-addr 127.0.0.1:$port -user bench -pass bench-pw)
 peer=()
 if [ -n "${PEER_ADDR:-}" ]; then peer=(-addr "$PEER_ADDR" -user "$PEER_USER" -pass "$PEER_PASS"); fi
 
-echo "== throughput, 1 GiB, Ferry beside the minimal Go program (ABBA order, medians)"
+echo "== throughput, 1 GiB: Ferry beside the minimal Go program, bare and listening (see bench/README.md)"
 head -c $((1 << 30)) /dev/zero >"$DIR/root/big.bin"
 mbs() { awk '{print $(NF-1)}'; }
 fr() { "$bin/load" "${ferry[@]}" retr -path big.bin | mbs; }
-br() { "$bin/load" baseline-retr -file "$DIR/root/big.bin" | mbs; }
+br() { "$bin/load" baseline-retr -file "$DIR/root/big.bin" "$@" | mbs; }
 fs() { TMPDIR=$DIR "$bin/load" "${ferry[@]}" stor -path up.bin -size $((1 << 30)) | mbs; rm -f "$DIR/root/up.bin"; }
-bs() { TMPDIR=$DIR "$bin/load" baseline-stor -dir "$DIR" -size $((1 << 30)) | mbs; }
+bs() { TMPDIR=$DIR "$bin/load" baseline-stor -dir "$DIR" -size $((1 << 30)) "$@" | mbs; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 . bench/lib.sh # median
 for op in RETR STOR; do
-  F=""; B=""
-  for r in $(seq "$ROUNDS"); do
-    if [ $op = RETR ]; then F="$F $(fr)"; B="$B $(br) $(br)"; F="$F $(fr)"
-    else F="$F $(fs)"; B="$B $(bs) $(bs)"; F="$F $(fs)"; fi
+  F=""; B=""; L=""
+  if [ $op = RETR ]; then f=fr b=br; else f=fs b=bs; fi
+  for r in $(seq "$ROUNDS"); do # F B L L B F: each side as often early as late
+    F="$F $($f)"; B="$B $($b)"; L="$L $($b -listening) $($b -listening)"; B="$B $($b)"; F="$F $($f)"
   done
-  mf=$(echo "$F" | median); mb=$(echo "$B" | median)
+  mf=$(echo "$F" | median); mb=$(echo "$B" | median); ml=$(echo "$L" | median)
   echo "$op MB/s ferry:$F"
-  echo "$op MB/s baseline:$B"
-  echo "$op median ferry $mf, baseline $mb, ratio $(awk -v a="$mf" -v b="$mb" 'BEGIN {printf "%.2f", a/b}')"
+  echo "$op MB/s bare baseline:$B"
+  echo "$op MB/s listening baseline:$L"
+  echo "$op median ferry $mf, bare $mb, listening $ml; ferry/bare $(ratio "$mf" "$mb"), ferry/listening $(ratio "$mf" "$ml"), listening/bare $(ratio "$ml" "$mb")"
 done
 # Throughput first, on the fresh process (after 10,000 idle sessions the Go
 # runtime spends a while returning their memory). Then the rounds; the idle
