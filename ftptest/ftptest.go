@@ -151,7 +151,18 @@ func (c *Conn) WithT(t testing.TB) *Conn {
 // Dial connects to addr without reading anything.
 func Dial(t testing.TB, addr string) *Conn {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	return DialFrom(t, addr, "")
+}
+
+// DialFrom is Dial from the local address from (such as 127.0.0.2;
+// empty lets the system choose).
+func DialFrom(t testing.TB, addr, from string) *Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	nc, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

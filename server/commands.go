@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferryftp/ferry/auth"
+	"github.com/ferryftp/ferry/defender"
 	"github.com/ferryftp/ferry/ftp"
 	"github.com/ferryftp/ferry/storage"
 )
@@ -247,8 +248,15 @@ func (s *session) cmdPASS(arg string) {
 	if err != nil {
 		s.loginFails++
 		s.log.Warn("login failed", "user", user, "attempt", s.loginFails)
+		banned := s.srv.Defender.Record(s.remote.Addr(), defender.LoginFailed)
 		if d := s.srv.loginFailDelay(); d > 0 {
 			time.Sleep(d)
+		}
+		if banned {
+			s.reply(ftp.CodeNotAvailable, "Too many errors from your address, closing control connection.")
+			s.closing = true
+			s.closeMsg = "banned"
+			return
 		}
 		if s.loginFails >= s.srv.maxLoginAttempts() {
 			s.reply(ftp.CodeNotAvailable, "Too many failed logins, closing control connection.")
@@ -277,6 +285,13 @@ func (s *session) cmdPASS(arg string) {
 const codeLoggedInBySecurity = 232
 
 func (s *session) loggedIn(acct *auth.Account, code int, msg string) {
+	if !s.srv.admitUser(s, acct.User) {
+		s.log.Warn("login refused", "user", acct.User, "reason", "max sessions per user")
+		s.reply(ftp.CodeNotAvailable, "Too many sessions for this user, closing control connection.")
+		s.closing = true
+		s.closeMsg = "max sessions per user"
+		return
+	}
 	s.acct = acct
 	s.cwd = "/"
 	s.log.Info("login", "user", acct.User, "by", map[bool]string{true: "certificate", false: "password"}[code == codeLoggedInBySecurity])
@@ -284,6 +299,7 @@ func (s *session) loggedIn(acct *auth.Account, code int, msg string) {
 }
 
 func (s *session) cmdREIN(string) {
+	s.srv.releaseUser(s)
 	s.acct = nil
 	s.user = ""
 	s.host = ""

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ferryftp/ferry/auth"
+	"github.com/ferryftp/ferry/defender"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -101,6 +102,29 @@ type Server struct {
 	// Zero means 4.
 	MaxHashes int
 
+	// Defender scores failed logins and protocol abuse per client address
+	// and bans (421 at connect) the addresses past its threshold. Nil
+	// bans no one.
+	Defender *defender.Defender
+	// MaxUnauthenticated limits connections that have not logged in yet,
+	// server-wide and per client address (0 = unlimited). Beyond a limit
+	// a connection gets 421 and is closed.
+	MaxUnauthenticated, MaxUnauthenticatedPerIP int
+	// MaxSessionsPerUser limits the logged-in sessions of one user
+	// (0 = unlimited); the login beyond it gets 421.
+	MaxSessionsPerUser int
+	// LoginTimeout is the time a connection has to log in. Zero means
+	// 1 minute.
+	LoginTimeout time.Duration
+	// CommandTimeout is the time a command line has to arrive whole once
+	// its first byte is in (one byte every few seconds holds no slot).
+	// Zero means 30 seconds.
+	CommandTimeout time.Duration
+	// MaxBadCommands is the number of unknown, malformed or out-of-order
+	// commands a client may send before login; the next one ends the
+	// session. Zero means 5.
+	MaxBadCommands int
+
 	// TLS, when set, enables FTPS (RFC 4217): AUTH TLS on every listener,
 	// and ServeTLS for implicit TLS. Its certificates are the server's.
 	TLS *tls.Config
@@ -122,6 +146,9 @@ type Server struct {
 	listeners  map[net.Listener]struct{}
 	sessions   map[*session]struct{}
 	perIP      map[netip.Addr]int
+	unauth     int                // sessions not logged in
+	unauthIP   map[netip.Addr]int // the same per client address
+	perUser    map[string]int     // logged-in sessions per user
 	inShutdown atomic.Bool
 	nextID     atomic.Uint64
 	wg         sync.WaitGroup
@@ -136,6 +163,8 @@ func (s *Server) init() {
 		s.listeners = map[net.Listener]struct{}{}
 		s.sessions = map[*session]struct{}{}
 		s.perIP = map[netip.Addr]int{}
+		s.unauthIP = map[netip.Addr]int{}
+		s.perUser = map[string]int{}
 		n := s.MaxHashes
 		if n <= 0 {
 			n = 4
@@ -162,6 +191,15 @@ func (s *Server) idleTimeout() time.Duration        { return dur(s.IdleTimeout, 
 func (s *Server) dataConnectTimeout() time.Duration { return dur(s.DataConnectTimeout, 30*time.Second) }
 func (s *Server) dataStallTimeout() time.Duration   { return dur(s.DataStallTimeout, 2*time.Minute) }
 func (s *Server) passiveKeep() time.Duration        { return dur(s.PassiveKeep, 5*time.Second) }
+func (s *Server) loginTimeout() time.Duration       { return dur(s.LoginTimeout, time.Minute) }
+func (s *Server) commandTimeout() time.Duration     { return dur(s.CommandTimeout, 30*time.Second) }
+
+func (s *Server) maxBadCommands() int {
+	if s.MaxBadCommands <= 0 {
+		return 5
+	}
+	return s.MaxBadCommands
+}
 
 func (s *Server) loginFailDelay() time.Duration {
 	if s.LoginFailDelay < 0 {
@@ -293,22 +331,36 @@ func (s *Server) accept(c net.Conn, l listenerRules) {
 		refuse(c, "Server shutting down.")
 		return
 	}
-	if s.MaxSessions > 0 && len(s.sessions) >= s.MaxSessions {
+	if _, banned := s.Defender.Banned(ip); banned {
 		s.mu.Unlock()
-		s.logger().Warn("session refused", "remote", remote, "reason", "max sessions")
-		refuse(c, "Too many connections, try again later.")
+		s.logger().Debug("session refused", "remote", remote, "reason", "banned")
+		refuse(c, "Too many errors from your address, try again later.")
 		return
 	}
-	if s.MaxSessionsPerIP > 0 && s.perIP[ip] >= s.MaxSessionsPerIP {
+	reason, msg := "", ""
+	switch {
+	case s.MaxSessions > 0 && len(s.sessions) >= s.MaxSessions:
+		reason, msg = "max sessions", "Too many connections, try again later."
+	case s.MaxSessionsPerIP > 0 && s.perIP[ip] >= s.MaxSessionsPerIP:
+		reason, msg = "max sessions per ip", "Too many connections from your address."
+	case s.MaxUnauthenticated > 0 && s.unauth >= s.MaxUnauthenticated:
+		reason, msg = "max unauthenticated", "Too many connections, try again later."
+	case s.MaxUnauthenticatedPerIP > 0 && s.unauthIP[ip] >= s.MaxUnauthenticatedPerIP:
+		reason, msg = "max unauthenticated per ip", "Too many connections from your address."
+	}
+	if reason != "" {
 		s.mu.Unlock()
-		s.logger().Warn("session refused", "remote", remote, "reason", "max sessions per ip")
-		refuse(c, "Too many connections from your address.")
+		s.logger().Warn("session refused", "remote", remote, "reason", reason)
+		s.Defender.Record(ip, defender.LimitExceeded)
+		refuse(c, msg)
 		return
 	}
 	sess := newSession(s, c)
 	sess.implicit, sess.policy, sess.noReuse = l.implicit, l.policy, l.noReuse
 	s.sessions[sess] = struct{}{}
 	s.perIP[ip]++
+	s.unauth++
+	s.unauthIP[ip]++
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
@@ -319,8 +371,63 @@ func (s *Server) accept(c net.Conn, l listenerRules) {
 		if s.perIP[ip]--; s.perIP[ip] <= 0 {
 			delete(s.perIP, ip)
 		}
+		s.releaseUserLocked(sess)
 		s.mu.Unlock()
 	}()
+}
+
+// admitUser moves sess from the unauthenticated to user's logged-in
+// sessions, unless user is at MaxSessionsPerUser.
+func (s *Server) admitUser(sess *session, user string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.MaxSessionsPerUser > 0 && s.perUser[user] >= s.MaxSessionsPerUser {
+		return false
+	}
+	s.unauthLeftLocked(sess)
+	s.perUser[user]++
+	sess.counted = user
+	return true
+}
+
+// releaseUser counts sess as unauthenticated again (REIN).
+func (s *Server) releaseUser(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sess.counted == "" {
+		return
+	}
+	s.dropUserLocked(sess)
+	sess.unauthDone = false
+	s.unauth++
+	s.unauthIP[sess.remote.Addr()]++
+}
+
+// releaseUserLocked forgets sess in the counts (session end).
+func (s *Server) releaseUserLocked(sess *session) {
+	s.unauthLeftLocked(sess)
+	s.dropUserLocked(sess)
+}
+
+func (s *Server) dropUserLocked(sess *session) {
+	if u := sess.counted; u != "" {
+		if s.perUser[u]--; s.perUser[u] <= 0 {
+			delete(s.perUser, u)
+		}
+		sess.counted = ""
+	}
+}
+
+func (s *Server) unauthLeftLocked(sess *session) {
+	if sess.unauthDone {
+		return
+	}
+	sess.unauthDone = true
+	s.unauth--
+	ip := sess.remote.Addr()
+	if s.unauthIP[ip]--; s.unauthIP[ip] <= 0 {
+		delete(s.unauthIP, ip)
+	}
 }
 
 func refuse(c net.Conn, msg string) {

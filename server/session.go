@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ferryftp/ferry/auth"
+	"github.com/ferryftp/ferry/defender"
 	"github.com/ferryftp/ferry/ftp"
 )
 
@@ -40,6 +42,11 @@ type session struct {
 	user       string // from USER, awaiting PASS
 	acct       *auth.Account
 	loginFails int
+	badCmds    int // unknown or malformed commands before login
+	// Guarded by srv.mu: the user this session counts against, and
+	// whether it no longer counts as unauthenticated.
+	counted    string
+	unauthDone bool
 
 	// Session state.
 	cwd      string // virtual absolute path
@@ -167,12 +174,22 @@ func (s *session) serve() {
 }
 
 // readCommand waits for the next command line. The idle timeout applies only
-// while no transfer runs. A session quiet for longer than PassiveKeep gives
-// its passive listener back first.
+// while no transfer runs; before login, the login timeout bounds the wait
+// too. Once a line's first byte is in, the rest must follow within the
+// command timeout, so a client sending a byte now and then holds no slot.
+// A session quiet for longer than PassiveKeep gives its passive listener
+// back first.
 func (s *session) readCommand() (string, error) {
 	idleEnd := time.Now().Add(s.srv.idleTimeout())
+	loginEnd := time.Time{}
+	if s.acct == nil {
+		loginEnd = s.start.Add(s.srv.loginTimeout())
+	}
 	for {
 		deadline := idleEnd
+		if !loginEnd.IsZero() && loginEnd.Before(deadline) {
+			deadline = loginEnd
+		}
 		keepPhase := false
 		if s.keep != nil && s.pasv == nil && s.transfer() == nil {
 			if k := time.Now().Add(s.srv.passiveKeep()); k.Before(deadline) {
@@ -183,32 +200,63 @@ func (s *session) readCommand() (string, error) {
 		if s.srv.inShutdown.Load() {
 			return "", errShutdown
 		}
-		line, err := s.lr.ReadLine()
+		slowLine := false
+		err := s.awaitLine()
+		if err == nil {
+			if cd := time.Now().Add(s.srv.commandTimeout()); cd.Before(deadline) {
+				s.conn.SetReadDeadline(cd)
+				slowLine, keepPhase = true, false
+			}
+		}
+		var line string
+		if err == nil {
+			line, err = s.lr.ReadLine()
+		}
 		var ne net.Error
 		if err != nil && errors.As(err, &ne) && ne.Timeout() {
 			switch {
 			case s.srv.inShutdown.Load():
 				return "", errShutdown
+			case slowLine:
+				return "", errSlowLine
 			case keepPhase:
 				s.closeListener()
 				continue
 			case s.transfer() != nil:
 				idleEnd = time.Now().Add(s.srv.idleTimeout())
 				continue // never cut a running transfer
+			case !loginEnd.IsZero() && !time.Now().Before(loginEnd):
+				return "", errLoginTimeout
 			}
 			return "", errIdle
 		}
 		if errors.Is(err, ftp.ErrLineTooLong) {
 			s.reply(ftp.CodeSyntaxError, "Command line too long.")
+			s.badCommand()
 			return "", nil
 		}
 		return line, err
 	}
 }
 
+// awaitLine waits for the first byte of the next line, unless a whole line
+// is buffered already.
+func (s *session) awaitLine() error {
+	r := s.lr.R
+	if n := r.Buffered(); n > 0 {
+		if b, _ := r.Peek(n); bytes.IndexByte(b, '\n') >= 0 {
+			return nil
+		}
+	}
+	_, err := r.Peek(1)
+	return err
+}
+
 var (
-	errShutdown = errors.New("shutdown")
-	errIdle     = errors.New("idle timeout")
+	errShutdown     = errors.New("shutdown")
+	errIdle         = errors.New("idle timeout")
+	errLoginTimeout = errors.New("login timeout")
+	errSlowLine     = errors.New("command line timeout")
 )
 
 func (s *session) endOnReadError(err error) {
@@ -222,6 +270,14 @@ func (s *session) endOnReadError(err error) {
 	case errors.Is(err, errIdle):
 		s.reply(ftp.CodeNotAvailable, "Idle timeout, closing control connection.")
 		s.closeMsg = "idle timeout"
+	case errors.Is(err, errLoginTimeout):
+		s.reply(ftp.CodeNotAvailable, "Login timeout, closing control connection.")
+		s.closeMsg = "login timeout"
+		s.srv.Defender.Record(s.remote.Addr(), defender.Timeout)
+	case errors.Is(err, errSlowLine):
+		s.reply(ftp.CodeNotAvailable, "Command line not completed in time, closing control connection.")
+		s.closeMsg = "command line timeout"
+		s.srv.Defender.Record(s.remote.Addr(), defender.Timeout)
 	case errors.Is(err, io.EOF):
 		s.closeMsg = "client closed"
 	default:
@@ -250,6 +306,17 @@ func (s *session) dispatch(line string) {
 	cmd, err := ftp.ParseCommand(line)
 	if err != nil {
 		s.reply(ftp.CodeSyntaxError, "Syntax error, command unrecognized.")
+		s.badCommand()
+		return
+	}
+	if httpVerbs[cmd.Verb] {
+		// A browser or proxy made to talk to the FTP port (cross-protocol
+		// attacks): nothing after this line is taken for a command.
+		s.log.Warn("cross-protocol request", "verb", cmd.Verb)
+		s.reply(ftp.CodeNotAvailable, "This is an FTP server, not HTTP; closing control connection.")
+		s.closing = true
+		s.closeMsg = "cross-protocol request"
+		s.srv.Defender.Record(s.remote.Addr(), defender.CrossProtocol)
 		return
 	}
 	if cmd.Verb == "PASS" {
@@ -260,6 +327,7 @@ func (s *session) dispatch(line string) {
 	c, ok := commands[cmd.Verb]
 	if !ok {
 		s.replyf(ftp.CodeSyntaxError, "Unknown command %s.", cmd.Verb)
+		s.badCommand()
 		return
 	}
 	if x := s.transfer(); x != nil && !c.DuringTransfer {
@@ -270,6 +338,7 @@ func (s *session) dispatch(line string) {
 	}
 	if c.Login && s.acct == nil {
 		s.reply(ftp.CodeNotLoggedIn, "Please log in with USER and PASS first.")
+		s.badCommand()
 		return
 	}
 	switch c.Arg {
@@ -285,6 +354,32 @@ func (s *session) dispatch(line string) {
 		}
 	}
 	c.fn(s, cmd.Arg)
+}
+
+// httpVerbs are request methods of HTTP (and the HTTP/2 preface): no FTP
+// command has these names.
+var httpVerbs = map[string]bool{"GET": true, "POST": true, "PUT": true, "HEAD": true, "DELETE": true,
+	"OPTIONS": true, "CONNECT": true, "TRACE": true, "PATCH": true, "PRI": true}
+
+// badCommand counts an unknown, malformed or out-of-order command before
+// login; past the server's bound the session ends. Logged-in clients probe
+// commands freely.
+func (s *session) badCommand() {
+	if s.acct != nil || s.closing {
+		return
+	}
+	s.badCmds++
+	if s.srv.Defender.Record(s.remote.Addr(), defender.ProtocolError) {
+		s.reply(ftp.CodeNotAvailable, "Too many errors from your address, closing control connection.")
+		s.closing = true
+		s.closeMsg = "banned"
+		return
+	}
+	if s.badCmds > s.srv.maxBadCommands() {
+		s.reply(ftp.CodeNotAvailable, "Too many bad commands before login, closing control connection.")
+		s.closing = true
+		s.closeMsg = "too many bad commands"
+	}
 }
 
 // ctx is the session's context: storage and auth calls take it, and it

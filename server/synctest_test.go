@@ -91,6 +91,9 @@ func TestIdleTimeoutFakeClock(t *testing.T) {
 		c := ln.dial()
 		r := bufio.NewReader(c)
 		readLine(t, r)
+		io.WriteString(c, "USER alice\r\nPASS secret\r\n")
+		readLine(t, r)
+		readLine(t, r)
 		start := time.Now()
 		if l := readLine(t, r); !strings.HasPrefix(l, "421 ") {
 			t.Fatalf("got %q", l)
@@ -101,6 +104,71 @@ func TestIdleTimeoutFakeClock(t *testing.T) {
 		if _, err := r.ReadByte(); !errors.Is(err, io.EOF) {
 			t.Fatalf("not closed: %v", err)
 		}
+	})
+}
+
+// TestLoginAndCommandTimeoutsFakeClock: a connection that does not log in
+// within the login timeout is closed, however it trickles bytes; a command
+// line must arrive whole within the command timeout of its first byte.
+func TestLoginAndCommandTimeoutsFakeClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv, ln := pipeServer(t, nil)
+		defer srv.Close()
+		expect421 := func(r *bufio.Reader, start time.Time, want time.Duration, what string) {
+			t.Helper()
+			l := readLine(t, r)
+			if !strings.HasPrefix(l, "421 ") || !strings.Contains(l, what) {
+				t.Fatalf("got %q, want 421 … %s", l, what)
+			}
+			if d := time.Since(start); d != want {
+				t.Fatalf("%s after %v, want %v", what, d, want)
+			}
+			if _, err := r.ReadByte(); !errors.Is(err, io.EOF) {
+				t.Fatalf("not closed: %v", err)
+			}
+		}
+
+		// Whole commands every 25 s, never logging in: cut at 1 minute.
+		c := ln.dial()
+		r := bufio.NewReader(c)
+		readLine(t, r)
+		start := time.Now()
+		var writers sync.WaitGroup
+		defer writers.Wait()
+		writers.Go(func() {
+			for i := 0; i < 3; i++ {
+				if _, err := io.WriteString(c, "NOOP\r\n"); err != nil {
+					return
+				}
+				time.Sleep(25 * time.Second)
+			}
+		})
+		for i := 0; i < 3; i++ {
+			if l := readLine(t, r); !strings.HasPrefix(l, "200") {
+				t.Fatalf("NOOP: %q", l)
+			}
+		}
+		expect421(r, start, time.Minute, "Login timeout")
+
+		// One byte every 5 s: the line is cut 30 s after its first byte,
+		// though bytes keep coming.
+		c2 := ln.dial()
+		r2 := bufio.NewReader(c2)
+		readLine(t, r2)
+		io.WriteString(c2, "USER alice\r\nPASS secret\r\n")
+		readLine(t, r2)
+		readLine(t, r2)
+		time.Sleep(time.Minute) // logged in: the login timeout is over
+		start = time.Now()
+		writers.Go(func() {
+			for _, b := range []byte("NOOP NOOP NOOP NOOP\r\n") {
+				if _, err := c2.Write([]byte{b}); err != nil {
+					return
+				}
+				time.Sleep(5 * time.Second)
+			}
+		})
+		expect421(r2, start, 30*time.Second, "not completed in time")
 	})
 }
 

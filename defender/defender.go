@@ -1,0 +1,219 @@
+// Package defender scores misbehaviour per client address and bans the
+// addresses that pass a threshold: failed logins, protocol abuse, floods.
+// A ban lasts BanTime and doubles for each further ban of the same
+// address, up to MaxBanTime; an address on the allow-list is never banned.
+// It holds no sockets: the server asks Banned at connect and calls Record.
+//
+// Each ban is logged as one line a fail2ban filter can match:
+//
+//	level=WARN msg="defender ban" ip=203.0.113.7 duration=15m0s bans=1 score=12 reason="login failed"
+package defender
+
+import (
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Event is a kind of misbehaviour, each with its score.
+type Event int
+
+const (
+	// LoginFailed is a wrong user name or password. Score 1.
+	LoginFailed Event = iota
+	// ProtocolError is an unknown command or a command out of order before
+	// login. Score 1.
+	ProtocolError
+	// LimitExceeded is a connection refused by a session limit. Score 1.
+	LimitExceeded
+	// Timeout is a client that let the login or a command line time out.
+	// Score 2.
+	Timeout
+	// CrossProtocol is an HTTP (or other foreign) request sent to the FTP
+	// port. Score 5.
+	CrossProtocol
+)
+
+var eventNames = [...]string{"login failed", "protocol error", "limit exceeded", "timeout", "cross-protocol request"}
+var eventScores = [...]int{1, 1, 1, 2, 5}
+
+func (e Event) String() string { return eventNames[e] }
+
+// Config holds the defender's options; zero fields take the defaults.
+type Config struct {
+	// Threshold is the score at which an address is banned. Default 10.
+	Threshold int
+	// Window is how long a score is remembered: it starts again from zero
+	// when the address's first scored event is older. Default 10 minutes.
+	Window time.Duration
+	// BanTime is the length of a first ban; each later ban of the same
+	// address doubles it. Default 15 minutes.
+	BanTime time.Duration
+	// MaxBanTime caps a ban. Default 24 hours.
+	MaxBanTime time.Duration
+	// Forget is how long an address's ban count is kept after its last
+	// ban ended. Default 24 hours.
+	Forget time.Duration
+	// AllowList are networks that are never banned (and not scored).
+	AllowList []netip.Prefix
+	// IPv6Prefix groups IPv6 addresses into networks of this length, as
+	// one host usually holds a whole /64. Default 64; 128 scores each
+	// address alone.
+	IPv6Prefix int
+	// MaxHosts bounds the addresses tracked at once; beyond it new
+	// addresses are scored only once older entries expire. Default 100,000.
+	MaxHosts int
+	// Logger receives the ban lines. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Defender scores addresses. It is safe for concurrent use. A nil
+// *Defender bans nothing.
+type Defender struct {
+	cfg   Config
+	mu    sync.Mutex
+	hosts map[netip.Prefix]*host
+}
+
+type host struct {
+	score     int
+	since     time.Time // first scored event of the current window
+	bans      int
+	bannedTil time.Time
+}
+
+// New returns a defender with cfg's options.
+func New(cfg Config) *Defender {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if cfg.Threshold <= 0 {
+		cfg.Threshold = 10
+	}
+	def(&cfg.Window, 10*time.Minute)
+	def(&cfg.BanTime, 15*time.Minute)
+	def(&cfg.MaxBanTime, 24*time.Hour)
+	def(&cfg.Forget, 24*time.Hour)
+	if cfg.IPv6Prefix <= 0 || cfg.IPv6Prefix > 128 {
+		cfg.IPv6Prefix = 64
+	}
+	if cfg.MaxHosts <= 0 {
+		cfg.MaxHosts = 100000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Defender{cfg: cfg, hosts: map[netip.Prefix]*host{}}
+}
+
+// key is the network an address is scored as.
+func (d *Defender) key(ip netip.Addr) netip.Prefix {
+	ip = ip.Unmap()
+	bits := 32
+	if ip.Is6() {
+		bits = d.cfg.IPv6Prefix
+	}
+	p, _ := ip.Prefix(bits)
+	return p
+}
+
+func (d *Defender) allowed(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range d.cfg.AllowList {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// Banned reports whether ip is banned now, and until when.
+func (d *Defender) Banned(ip netip.Addr) (time.Time, bool) {
+	if d == nil || !ip.IsValid() {
+		return time.Time{}, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	h := d.hosts[d.key(ip)]
+	if h == nil || !time.Now().Before(h.bannedTil) {
+		return time.Time{}, false
+	}
+	return h.bannedTil, true
+}
+
+// Record scores ev for ip and reports whether ip is banned afterwards.
+func (d *Defender) Record(ip netip.Addr, ev Event) bool {
+	if d == nil || !ip.IsValid() || d.allowed(ip) {
+		return false
+	}
+	now := time.Now()
+	k := d.key(ip)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	h := d.hosts[k]
+	if h == nil {
+		if len(d.hosts) >= d.cfg.MaxHosts {
+			d.sweepLocked(now)
+			if len(d.hosts) >= d.cfg.MaxHosts {
+				return false
+			}
+		}
+		h = &host{}
+		d.hosts[k] = h
+	}
+	if now.Before(h.bannedTil) {
+		return true // already banned; a banned address is not scored further
+	}
+	if h.score == 0 || now.Sub(h.since) > d.cfg.Window {
+		h.score, h.since = 0, now
+	}
+	h.score += eventScores[ev]
+	if h.score < d.cfg.Threshold {
+		return false
+	}
+	h.bans++
+	ban := d.cfg.BanTime
+	for i := 1; i < h.bans && ban < d.cfg.MaxBanTime; i++ {
+		ban *= 2
+	}
+	ban = min(ban, d.cfg.MaxBanTime)
+	h.bannedTil = now.Add(ban)
+	d.cfg.Logger.Warn("defender ban", "ip", ip.Unmap().String(), "network", k.String(),
+		"duration", ban, "bans", h.bans, "score", h.score, "reason", ev.String())
+	h.score = 0
+	return true
+}
+
+// sweepLocked drops entries with nothing left to remember.
+func (d *Defender) sweepLocked(now time.Time) {
+	for k, h := range d.hosts {
+		banOver := !now.Before(h.bannedTil)
+		windowOver := h.score == 0 || now.Sub(h.since) > d.cfg.Window
+		if banOver && windowOver && (h.bans == 0 || now.Sub(h.bannedTil) > d.cfg.Forget) {
+			delete(d.hosts, k)
+		}
+	}
+}
+
+// Unban lifts a ban on ip and forgets its history.
+func (d *Defender) Unban(ip netip.Addr) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	delete(d.hosts, d.key(ip))
+	d.mu.Unlock()
+}
+
+// Len is the number of addresses tracked.
+func (d *Defender) Len() int {
+	if d == nil {
+		return 0
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.hosts)
+}

@@ -1,0 +1,142 @@
+package defender
+
+import (
+	"bytes"
+	"log/slog"
+	"net/netip"
+	"regexp"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestBansGrowAndExpire(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs bytes.Buffer
+		d := New(Config{Threshold: 3, BanTime: time.Minute, MaxBanTime: 3 * time.Minute,
+			Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		ip := netip.MustParseAddr("203.0.113.7")
+		other := netip.MustParseAddr("203.0.113.8")
+		for i := 0; i < 2; i++ {
+			if d.Record(ip, LoginFailed) {
+				t.Fatalf("banned after %d failures", i+1)
+			}
+		}
+		if !d.Record(ip, LoginFailed) {
+			t.Fatal("not banned at the threshold")
+		}
+		if _, b := d.Banned(ip); !b {
+			t.Fatal("Banned says no")
+		}
+		if _, b := d.Banned(other); b {
+			t.Fatal("a neighbour is banned too")
+		}
+		time.Sleep(time.Minute - time.Second)
+		if _, b := d.Banned(ip); !b {
+			t.Fatal("the first ban ended early")
+		}
+		time.Sleep(2 * time.Second)
+		if _, b := d.Banned(ip); b {
+			t.Fatal("the first ban outlasted BanTime")
+		}
+		// Second ban: twice as long; third: capped at MaxBanTime.
+		for _, want := range []time.Duration{2 * time.Minute, 3 * time.Minute, 3 * time.Minute} {
+			d.Record(ip, LoginFailed)
+			d.Record(ip, LoginFailed)
+			d.Record(ip, LoginFailed)
+			until, b := d.Banned(ip)
+			if !b || until.Sub(time.Now()) != want {
+				t.Fatalf("ban until %v (banned %v), want %v from now", until.Sub(time.Now()), b, want)
+			}
+			time.Sleep(want)
+		}
+		// fail2ban: one line per ban with the address.
+		re := regexp.MustCompile(`level=WARN msg="defender ban" ip=203\.0\.113\.7 `)
+		if n := len(re.FindAllString(logs.String(), -1)); n != 4 {
+			t.Fatalf("%d ban lines, want 4:\n%s", n, logs.String())
+		}
+	})
+}
+
+func TestScoresAndWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := New(Config{Threshold: 5, Window: time.Minute, Logger: slog.New(slog.DiscardHandler)})
+		ip := netip.MustParseAddr("198.51.100.1")
+		// An HTTP request counts 5: banned at once.
+		if !d.Record(ip, CrossProtocol) {
+			t.Fatal("a cross-protocol request did not ban at threshold 5")
+		}
+		ip2 := netip.MustParseAddr("198.51.100.2")
+		for i := 0; i < 4; i++ {
+			d.Record(ip2, ProtocolError)
+		}
+		time.Sleep(time.Minute + time.Second) // the window ends: start again
+		for i := 0; i < 4; i++ {
+			if d.Record(ip2, ProtocolError) {
+				t.Fatal("the score outlived its window")
+			}
+		}
+		if !d.Record(ip2, Timeout) {
+			t.Fatal("4 + 2 in one window did not ban")
+		}
+	})
+}
+
+func TestAllowListAndIPv6Networks(t *testing.T) {
+	d := New(Config{Threshold: 1, AllowList: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+		Logger: slog.New(slog.DiscardHandler)})
+	for _, s := range []string{"10.1.2.3", "::ffff:10.1.2.3", "::1"} {
+		ip := netip.MustParseAddr(s)
+		for i := 0; i < 100; i++ {
+			if d.Record(ip, CrossProtocol) {
+				t.Fatalf("allow-listed %s banned", s)
+			}
+		}
+	}
+	if d.Len() != 0 {
+		t.Fatalf("allow-listed addresses tracked: %d", d.Len())
+	}
+	// One /64 is one host: a ban covers its neighbours, not the next /64.
+	d.Record(netip.MustParseAddr("2001:db8:1:2::5"), LoginFailed)
+	if _, b := d.Banned(netip.MustParseAddr("2001:db8:1:2:ffff::1")); !b {
+		t.Fatal("the /64 of a banned IPv6 address is not banned")
+	}
+	if _, b := d.Banned(netip.MustParseAddr("2001:db8:1:3::5")); b {
+		t.Fatal("another /64 is banned")
+	}
+	// A v4-mapped address is the same host as the IPv4 one.
+	d.Record(netip.MustParseAddr("::ffff:192.0.2.9"), LoginFailed)
+	if _, b := d.Banned(netip.MustParseAddr("192.0.2.9")); !b {
+		t.Fatal("v4-mapped and plain IPv4 are scored apart")
+	}
+	var nilD *Defender
+	if nilD.Record(netip.MustParseAddr("192.0.2.1"), CrossProtocol) {
+		t.Fatal("a nil defender banned")
+	}
+}
+
+func TestMaxHostsBoundsMemory(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := New(Config{Threshold: 2, MaxHosts: 100, Window: time.Minute, Logger: slog.New(slog.DiscardHandler)})
+		for i := 0; i < 1000; i++ {
+			d.Record(netip.AddrFrom4([4]byte{192, 0, byte(i >> 8), byte(i)}), ProtocolError)
+		}
+		if d.Len() != 100 {
+			t.Fatalf("%d hosts tracked, want the bound 100", d.Len())
+		}
+		time.Sleep(2 * time.Minute) // their windows end: room again
+		if d.Record(netip.MustParseAddr("198.51.100.9"), ProtocolError); d.Len() != 1 {
+			t.Fatalf("%d hosts after the sweep, want 1", d.Len())
+		}
+	})
+}
+
+func TestBanLineIsOneLine(t *testing.T) {
+	var logs bytes.Buffer
+	d := New(Config{Threshold: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	d.Record(netip.MustParseAddr("2001:db8::1"), CrossProtocol)
+	if strings.Count(logs.String(), "\n") != 1 || !strings.Contains(logs.String(), "ip=2001:db8::1 network=2001:db8::/64") {
+		t.Fatalf("ban line: %q", logs.String())
+	}
+}

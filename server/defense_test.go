@@ -1,0 +1,246 @@
+package server_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferryftp/ferry/defender"
+	"github.com/ferryftp/ferry/ftptest"
+	"github.com/ferryftp/ferry/server"
+)
+
+// syncBuffer is a log sink safe for concurrent sessions.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+func expectClosed(t *testing.T, c *ftptest.Conn) {
+	t.Helper()
+	c.C.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(c.R); err != nil || len(b) > 0 {
+		t.Fatalf("connection not closed: %q %v", b, err)
+	}
+}
+
+// TestDefenderBans: failed logins from one address lead to a ban (421 at
+// connect, one fail2ban line), which the allow-list and other addresses
+// escape.
+func TestDefenderBans(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	def := defender.New(defender.Config{Threshold: 4, BanTime: time.Hour, Logger: logger,
+		AllowList: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}})
+	srv := ftptest.NewServer(t, ftptest.Options{Logger: logger, Config: func(s *server.Server) {
+		s.Defender = def
+		s.MaxLoginAttempts = 10
+	}})
+	dial := func(from string) *ftptest.Conn {
+		c := ftptest.DialFrom(t, srv.Addr, from)
+		if code, msg := c.Read(); code != 220 {
+			t.Fatalf("greeting from %s: %d %s", from, code, msg)
+		}
+		return c
+	}
+	// 127.0.0.2: three failures, then the fourth bans: 421 and closed.
+	c := dial("127.0.0.2")
+	for i := 0; i < 3; i++ {
+		c.Expect("USER alice", 331)
+		c.Expect("PASS wrong", 530)
+	}
+	c.Expect("USER alice", 331)
+	c.Expect("PASS wrong", 421)
+	expectClosed(t, c)
+	// Banned at connect, even with the right password in hand.
+	b := ftptest.DialFrom(t, srv.Addr, "127.0.0.2")
+	if code, msg := b.Read(); code != 421 || !strings.Contains(msg, "Too many errors") {
+		t.Fatalf("banned address greeted with %d %s", code, msg)
+	}
+	expectClosed(t, b)
+	// Another address is served; the allow-listed one is never banned.
+	dial("127.0.0.1").Login(ftptest.Writer)
+	a := dial("127.0.0.3")
+	for i := 0; i < 8; i++ {
+		a.Expect("USER alice", 331)
+		a.Expect("PASS wrong", 530)
+	}
+	dial("127.0.0.3").Login(ftptest.Writer)
+	if n := strings.Count(logs.String(), `msg="defender ban" ip=127.0.0.2 `); n != 1 {
+		t.Fatalf("%d ban lines for 127.0.0.2, want 1:\n%s", n, logs.String())
+	}
+	if strings.Contains(logs.String(), "PASS wrong") || strings.Contains(logs.String(), "wrong") {
+		t.Fatal("a password reached the log")
+	}
+}
+
+// TestCrossProtocol: an HTTP request on the control port ends the session
+// at its first line; nothing after it runs.
+func TestCrossProtocol(t *testing.T) {
+	t.Parallel()
+	srv := ftptest.NewServer(t, ftptest.Options{})
+	for _, req := range []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\nUSER alice\r\nPASS secret\r\nDELE keep\r\n",
+		"CONNECT example.com:21 HTTP/1.1\r\n\r\n",
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+	} {
+		c := srv.Dial(t)
+		c.C.Write([]byte(req))
+		if code, msg := c.Read(); code != 421 || !strings.Contains(msg, "not HTTP") {
+			t.Fatalf("%q: %d %s", req[:10], code, msg)
+		}
+		expectClosed(t, c)
+	}
+	srv.Dial(t).Login(ftptest.Writer).Expect("NOOP", 200)
+}
+
+// TestBadCommandsBeforeLogin: five unknown or out-of-order commands are
+// answered; the sixth ends the session. After login, probing is free.
+func TestBadCommandsBeforeLogin(t *testing.T) {
+	t.Parallel()
+	srv := ftptest.NewServer(t, ftptest.Options{})
+	c := srv.Dial(t)
+	c.Expect("XYZZY", 500)
+	c.Expect("LIST", 530)
+	c.Expect("XSITE 1", 500)
+	c.Expect("RETR x", 530)
+	c.Send("Host: example.com") // header lines do not parse as commands
+	if code, _ := c.Read(); code != 500 {
+		t.Fatal(code)
+	}
+	c.Send("FOO")
+	if code, _ := c.Read(); code != 500 {
+		t.Fatal(code)
+	}
+	if code, msg := c.Read(); code != 421 || !strings.Contains(msg, "bad commands") {
+		t.Fatalf("sixth bad command: %d %s", code, msg)
+	}
+	expectClosed(t, c)
+	d := srv.Dial(t).Login(ftptest.Writer)
+	for i := 0; i < 20; i++ {
+		d.Expect("XYZZY", 500)
+	}
+	d.Expect("NOOP", 200)
+}
+
+// TestUnauthenticatedAndUserLimits: unauthenticated connections are capped
+// per address and in all; logging in frees the slot; a user's sessions are
+// capped too.
+func TestUnauthenticatedAndUserLimits(t *testing.T) {
+	t.Parallel()
+	srv := ftptest.NewServer(t, ftptest.Options{Config: func(s *server.Server) {
+		s.MaxUnauthenticatedPerIP = 2
+		s.MaxUnauthenticated = 3
+		s.MaxSessionsPerUser = 2
+	}})
+	a := ftptest.DialFrom(t, srv.Addr, "127.0.0.1")
+	a.Read()
+	b := ftptest.DialFrom(t, srv.Addr, "127.0.0.1")
+	b.Read()
+	if code, _ := ftptest.DialFrom(t, srv.Addr, "127.0.0.1").Read(); code != 421 {
+		t.Fatalf("third unauthenticated from one address: %d", code)
+	}
+	c := ftptest.DialFrom(t, srv.Addr, "127.0.0.2")
+	c.Read()
+	if code, _ := ftptest.DialFrom(t, srv.Addr, "127.0.0.4").Read(); code != 421 {
+		t.Fatalf("fourth unauthenticated in all: %d", code)
+	}
+	a.Login(ftptest.Writer) // a slot is free again
+	d := ftptest.DialFrom(t, srv.Addr, "127.0.0.1")
+	if code, _ := d.Read(); code != 220 {
+		t.Fatalf("after a login: %d", code)
+	}
+	b.Login(ftptest.Writer)
+	// alice has two sessions: a third login is refused and closed.
+	d.Expect("USER "+ftptest.Writer, 331)
+	d.Expect("PASS "+ftptest.Password, 421)
+	expectClosed(t, d)
+	// REIN gives the user slot back (and counts as unauthenticated again).
+	a.Expect("REIN", 220)
+	c.Login(ftptest.Writer)
+	c.Expect("NOOP", 200)
+	if srv.Sessions() != 3 {
+		t.Fatalf("%d sessions, want 3", srv.Sessions())
+	}
+}
+
+// TestSlowClientsHeldOff: while 1,000 connections trickle bytes and never
+// finish a line, a legitimate client logs in and transfers in about the
+// time it takes alone; the slow ones are cut at the command timeout.
+func TestSlowClientsHeldOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000 connections")
+	}
+	srv := ftptest.NewServer(t, ftptest.Options{Config: func(s *server.Server) {
+		s.CommandTimeout = 2 * time.Second
+	}})
+	payload := bytes.Repeat([]byte("x"), 1<<20)
+	session := func() time.Duration {
+		start := time.Now()
+		c := srv.Dial(t).Login(ftptest.Writer)
+		upload(t, c, modes[0], "STOR", "f", payload)
+		c.Expect("QUIT", 221)
+		return time.Since(start)
+	}
+	alone := session()
+	for i := 0; i < 3; i++ {
+		alone = min(alone, session())
+	}
+
+	const slow = 1000
+	conns := make([]net.Conn, 0, slow)
+	for i := 0; i < slow; i++ {
+		// Spread over 127.0.0.0/8 as a botnet would be.
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 1, byte(i/250), byte(1+i%250))}}
+		nc, err := d.Dial("tcp", srv.Addr)
+		if err != nil {
+			t.Fatalf("slow connection %d: %v", i, err)
+		}
+		defer nc.Close()
+		nc.Write([]byte("U")) // the start of a line that never ends
+		conns = append(conns, nc)
+	}
+	// Every slow connection is held: a line started, not finished.
+	var loaded time.Duration = time.Hour
+	for i := 0; i < 3; i++ {
+		loaded = min(loaded, session())
+	}
+	t.Logf("login + 1 MiB STOR + QUIT: %v alone, %v beside %d slow connections", alone, loaded, slow)
+	if loaded > 10*alone+100*time.Millisecond {
+		t.Fatalf("with %d slow connections a session took %v, alone %v", slow, loaded, alone)
+	}
+	// Each slow connection gets 421 once its line is older than the
+	// command timeout, and is closed.
+	for i, nc := range conns {
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(nc)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("slow connection %d still open after the command timeout: %q", i, b)
+		}
+		if !bytes.Contains(b, []byte("421 Command line not completed in time")) {
+			t.Fatalf("slow connection %d: %q %v", i, b, err)
+		}
+	}
+}
