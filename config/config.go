@@ -13,6 +13,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/ferryftp/ferry/defender"
 	"github.com/ferryftp/ferry/server"
 )
 
@@ -74,6 +75,22 @@ type Config struct {
 	ShutdownTimeout    Duration `toml:"shutdown_timeout"`
 	// MaxLoginAttempts before 421. Default 3.
 	MaxLoginAttempts int `toml:"max_login_attempts"`
+	// LoginTimeout is the time a connection has to log in (default 1m);
+	// CommandTimeout the time a command line has to arrive whole once its
+	// first byte is in (default 30s).
+	LoginTimeout   Duration `toml:"login_timeout"`
+	CommandTimeout Duration `toml:"command_timeout"`
+	// MaxUnauthenticated and MaxUnauthenticatedPerIP cap connections not
+	// logged in yet; MaxSessionsPerUser caps one user's sessions
+	// (0 = unlimited).
+	MaxUnauthenticated      int `toml:"max_unauthenticated"`
+	MaxUnauthenticatedPerIP int `toml:"max_unauthenticated_per_ip"`
+	MaxSessionsPerUser      int `toml:"max_sessions_per_user"`
+	// MaxBadCommands is how many unknown or out-of-order commands a client
+	// may send before login (default 5); the next one closes the session.
+	MaxBadCommands int `toml:"max_bad_commands"`
+	// Defender bans addresses that fail logins or abuse the protocol.
+	Defender Defender `toml:"defender"`
 	// SyncUploads fsyncs each upload before it becomes visible.
 	SyncUploads bool `toml:"sync_uploads"`
 	// Welcome is the 220 greeting text.
@@ -103,6 +120,40 @@ type Config struct {
 	AllowCCC bool `toml:"allow_ccc"`
 	// Listeners are further listeners with settings of their own.
 	Listeners []Listener `toml:"listener"`
+}
+
+// Defender is the [defender] table. It is on by default.
+type Defender struct {
+	// Enabled turns the defender off when false.
+	Enabled *bool `toml:"enabled"`
+	// Threshold is the score that bans: a failed login or a bad command
+	// before login scores 1, a timeout 2, an HTTP request 5. Default 10.
+	Threshold int `toml:"threshold"`
+	// Window is how long a score is remembered. Default 10m.
+	Window Duration `toml:"window"`
+	// BanTime is the first ban; each later ban doubles it up to
+	// MaxBanTime. Defaults 15m and 24h.
+	BanTime    Duration `toml:"ban_time"`
+	MaxBanTime Duration `toml:"max_ban_time"`
+	// Allow are addresses or networks never banned.
+	Allow []string `toml:"allow"`
+	// IPv6Prefix groups IPv6 clients by network. Default 64.
+	IPv6Prefix int `toml:"ipv6_prefix"`
+}
+
+// allowList parses Allow.
+func (d Defender) allowList() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, a := range d.Allow {
+		if p, err := netip.ParsePrefix(a); err == nil {
+			out = append(out, p.Masked())
+		} else if ip, err := netip.ParseAddr(a); err == nil {
+			out = append(out, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+		} else {
+			return nil, fmt.Errorf("defender: allow %q is not an address or network", a)
+		}
+	}
+	return out, nil
 }
 
 // Listener is a [[listener]] table: an address with its own TLS rules.
@@ -209,8 +260,13 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("public_host_network %s: host is empty", n.Network)
 		}
 	}
-	if c.MaxSessions < 0 || c.MaxSessionsPerIP < 0 || c.MaxLoginAttempts < 0 {
+	if c.MaxSessions < 0 || c.MaxSessionsPerIP < 0 || c.MaxLoginAttempts < 0 || c.MaxUnauthenticated < 0 ||
+		c.MaxUnauthenticatedPerIP < 0 || c.MaxSessionsPerUser < 0 || c.MaxBadCommands < 0 ||
+		c.Defender.Threshold < 0 || c.Defender.IPv6Prefix < 0 || c.Defender.IPv6Prefix > 128 {
 		return errors.New("limits must not be negative")
+	}
+	if _, err := c.Defender.allowList(); err != nil {
+		return err
 	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":
@@ -244,7 +300,8 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Apply sets the server options c describes (all but Auth and Logger).
+// Apply sets the server options c describes (all but Auth and Logger; set
+// Logger first, the defender logs its bans to it).
 func (c *Config) Apply(s *server.Server) {
 	if c.PassivePorts != "" {
 		s.PassivePorts, _ = server.ParsePortRange(c.PassivePorts)
@@ -263,6 +320,20 @@ func (c *Config) Apply(s *server.Server) {
 	s.DataStallTimeout = time.Duration(c.DataStallTimeout)
 	s.LoginFailDelay = time.Duration(c.LoginFailDelay)
 	s.MaxLoginAttempts = c.MaxLoginAttempts
+	s.LoginTimeout = time.Duration(c.LoginTimeout)
+	s.CommandTimeout = time.Duration(c.CommandTimeout)
+	s.MaxUnauthenticated = c.MaxUnauthenticated
+	s.MaxUnauthenticatedPerIP = c.MaxUnauthenticatedPerIP
+	s.MaxSessionsPerUser = c.MaxSessionsPerUser
+	s.MaxBadCommands = c.MaxBadCommands
+	if d := c.Defender; d.Enabled == nil || *d.Enabled {
+		allow, _ := d.allowList()
+		s.Defender = defender.New(defender.Config{
+			Threshold: d.Threshold, Window: time.Duration(d.Window),
+			BanTime: time.Duration(d.BanTime), MaxBanTime: time.Duration(d.MaxBanTime),
+			AllowList: allow, IPv6Prefix: d.IPv6Prefix, Logger: s.Logger,
+		})
+	}
 	s.Welcome = c.Welcome
 	s.TLSPolicy = c.TLSPolicy()
 	s.NoTLSSessionReuse = c.TLSSessionReuse != nil && !*c.TLSSessionReuse

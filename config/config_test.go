@@ -1,11 +1,13 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/ferryftp/ferry/defender"
 	"github.com/ferryftp/ferry/server"
 )
 
@@ -59,5 +61,64 @@ func TestListeners(t *testing.T) {
 	c.Apply(&s)
 	if !s.NoTLSSessionReuse || s.TLSPolicy != server.TLSOptional {
 		t.Fatalf("applied: NoTLSSessionReuse %v, TLSPolicy %v", s.NoTLSSessionReuse, s.TLSPolicy)
+	}
+}
+
+func TestDefenderAndLimits(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "c.toml")
+	os.WriteFile(f, []byte(`
+login_timeout = "20s"
+command_timeout = "10s"
+max_unauthenticated = 500
+max_unauthenticated_per_ip = 8
+max_sessions_per_user = 3
+max_bad_commands = 2
+[defender]
+threshold = 3
+ban_time = "1h"
+allow = ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]
+`), 0o644)
+	c, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s server.Server
+	c.Apply(&s)
+	if s.LoginTimeout != 20*time.Second || s.CommandTimeout != 10*time.Second || s.MaxUnauthenticated != 500 ||
+		s.MaxUnauthenticatedPerIP != 8 || s.MaxSessionsPerUser != 3 || s.MaxBadCommands != 2 || s.Defender == nil {
+		t.Fatalf("%v %v %d %d %d %d", s.LoginTimeout, s.CommandTimeout, s.MaxUnauthenticated, s.MaxUnauthenticatedPerIP, s.MaxSessionsPerUser, s.MaxBadCommands)
+	}
+	// The allow-list and threshold reach the defender.
+	for i := 0; i < 5; i++ {
+		s.Defender.Record(netip.MustParseAddr("192.0.2.7"), defender.LoginFailed)
+		s.Defender.Record(netip.MustParseAddr("10.9.9.9"), defender.LoginFailed)
+	}
+	s.Defender.Record(netip.MustParseAddr("192.0.2.8"), defender.LoginFailed)
+	s.Defender.Record(netip.MustParseAddr("192.0.2.8"), defender.LoginFailed)
+	if !s.Defender.Record(netip.MustParseAddr("192.0.2.8"), defender.LoginFailed) {
+		t.Fatal("threshold 3 did not ban")
+	}
+	if _, b := s.Defender.Banned(netip.MustParseAddr("192.0.2.7")); b {
+		t.Fatal("allow-listed address banned")
+	}
+	// On by default; off when told.
+	var d server.Server
+	dc := Default()
+	dc.Apply(&d)
+	if d.Defender == nil {
+		t.Fatal("the default has no defender")
+	}
+	os.WriteFile(f, []byte("[defender]\nenabled = false\n"), 0o644)
+	c, _ = Load(f)
+	var off server.Server
+	c.Apply(&off)
+	if off.Defender != nil {
+		t.Fatal("enabled = false left a defender")
+	}
+	for _, bad := range []string{"[defender]\nallow = ['nonsense']", "max_sessions_per_user = -1", "[defender]\nipv6_prefix = 129"} {
+		os.WriteFile(f, []byte(bad), 0o644)
+		if _, err := Load(f); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
 	}
 }

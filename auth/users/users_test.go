@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -106,5 +107,37 @@ func TestTLSKeys(t *testing.T) {
 		if _, err := s.AuthenticateCert(context.Background(), auth.ConnInfo{}, u); !errors.Is(err, auth.ErrBadCredentials) {
 			t.Fatalf("%s by certificate: %v", u, err)
 		}
+	}
+}
+
+// TestUnknownUserTiming: rejecting an unknown user costs what a wrong
+// password costs (one full hash), so timing does not tell which names exist.
+func TestUnknownUserTiming(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "users.toml")
+	h, _ := password.Hash("right")
+	os.MkdirAll(filepath.Join(dir, "alice"), 0o755)
+	if err := Save(file, []User{{Name: "alice", Password: h, Home: "alice"}}); err != nil {
+		t.Fatal(err)
+	}
+	s := &Store{Path: file}
+	ctx := context.Background()
+	s.Authenticate(ctx, auth.ConnInfo{}, "alice", "right") // load the file
+	median := func(user string) time.Duration {
+		var d []time.Duration
+		for i := 0; i < 7; i++ {
+			start := time.Now()
+			if _, err := s.Authenticate(ctx, auth.ConnInfo{}, user, "wrong"); !errors.Is(err, auth.ErrBadCredentials) {
+				t.Fatal(err)
+			}
+			d = append(d, time.Since(start))
+		}
+		slices.Sort(d)
+		return d[len(d)/2]
+	}
+	known, unknown := median("alice"), median("mallory")
+	t.Logf("wrong password %v, unknown user %v", known, unknown)
+	if r := float64(unknown) / float64(known); r < 0.5 || r > 2 {
+		t.Fatalf("unknown user %v against wrong password %v: ratio %.2f", unknown, known, r)
 	}
 }
