@@ -31,7 +31,7 @@ import (
 type world struct {
 	*ftptest.Server
 	base, root, outside string
-	before             string // snapshot of everything outside root
+	before              string // snapshot of everything outside root
 }
 
 func newWorld(t *testing.T, config func(*server.Server)) *world {
@@ -181,12 +181,12 @@ func TestLines(t *testing.T) {
 		line string
 		code int
 	}{
-		{"NOOP\x00", 500},                  // NUL in a verb
-		{"\xff\xf4\xff\xf2NOOP", 200},      // Telnet IP, DM
-		{"NO\xffOP", 500},                  // a lone IAC inside a verb
-		{"\x80\x81\xfe NOOP", 500},         // bytes >= 0x80 as a verb
-		{"MKD caf\xc3\xa9", 257},           // UTF-8 names work
-		{"MKD bad\x00name", 553},           // NUL inside a path
+		{"NOOP\x00", 500},                   // NUL in a verb
+		{"\xff\xf4\xff\xf2NOOP", 200},       // Telnet IP, DM
+		{"NO\xffOP", 500},                   // a lone IAC inside a verb
+		{"\x80\x81\xfe NOOP", 500},          // bytes >= 0x80 as a verb
+		{"MKD caf\xc3\xa9", 257},            // UTF-8 names work
+		{"MKD bad\x00name", 553},            // NUL inside a path
 		{"MKD a\rSITE CHMOD 777 keep", 553}, // bare CR: one line, refused
 		{"DELE keep\r", 553},
 		{"MKD x\x1b[31m", 553}, // terminal escapes
