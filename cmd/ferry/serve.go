@@ -218,7 +218,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("users: %v", err)
 	}
 	open := localfs.Options{Sync: cfg.SyncUploads}
-	store.FS = func(dir string) (storage.FS, error) { return localfs.New(dir, open) }
+	// Each home, when first opened, is swept of the temporary files of
+	// uploads a crash cut short (they are older than this process).
+	started := time.Now()
+	store.FS = func(dir string) (storage.FS, error) {
+		f, err := localfs.New(dir, open)
+		if err == nil {
+			go sweep(ctx, logger, f, dir, started)
+		}
+		return f, err
+	}
+	if sf, err := localfs.New(rootDir, open); err == nil {
+		go func() {
+			sweep(ctx, logger, sf, rootDir, started)
+			sf.Close()
+		}()
+	}
 
 	srv := &server.Server{Auth: store, Logger: logger}
 	cfg.Apply(srv)
@@ -384,5 +399,16 @@ func printWelcome(w io.Writer, lns []net.Listener, opts []server.ListenerOptions
 	fmt.Fprintf(w, "  lftp -u %s ftp://%s\n", name, hp)
 	if cert != nil {
 		fmt.Fprintf(w, "  ferry ls --insecure ftpes://%s@%s/   (or trust the fingerprint above)\n", name, hp)
+	}
+}
+
+// sweep removes the stale upload files under dir and logs what it did.
+func sweep(ctx context.Context, logger *slog.Logger, f *localfs.FS, dir string, before time.Time) {
+	n, err := f.RemoveStale(ctx, before)
+	if n > 0 {
+		logger.Info("removed temporary files of interrupted uploads", "dir", dir, "files", n)
+	}
+	if err != nil && ctx.Err() == nil {
+		logger.Warn("sweeping temporary upload files", "dir", dir, "err", err)
 	}
 }

@@ -655,3 +655,31 @@ var rootEscapeErr = sync.OnceValue(func() error {
 	}
 	return nil
 })
+
+// RemoveStale deletes the hidden temporary files of uploads that were
+// cut short by a crash (kill -9, power loss) rather than aborted: those
+// whose last change is before the given time, normally the start of this
+// process, so no upload of its own is touched. Partial files kept for
+// resumption (".ferry-part.NAME") stay. It walks the whole tree, so run it
+// in the background; it stops when ctx ends.
+func (f *FS) RemoveStale(ctx context.Context, before time.Time) (removed int, err error) {
+	err = fs.WalkDir(f.root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		if err != nil {
+			return nil // unreadable directory: skip it
+		}
+		if d.IsDir() || !strings.HasPrefix(d.Name(), Prefix+"tmp.") {
+			return nil
+		}
+		if fi, err := d.Info(); err != nil || !fi.ModTime().Before(before) || !fi.Mode().IsRegular() {
+			return nil
+		}
+		if f.root.Remove(p) == nil {
+			removed++
+		}
+		return nil
+	})
+	return removed, err
+}

@@ -1,0 +1,257 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferryftp/ferry/client"
+	"github.com/ferryftp/ferry/storage/localfs"
+)
+
+// server is a `ferry serve` process that can be killed and started again
+// on the same port and root.
+type server struct {
+	t      *testing.T
+	addr   string
+	root   string
+	wd     string
+	cmd    *exec.Cmd
+	done   chan struct{}
+	logs   syncBuffer
+	starts int
+}
+
+func (s *server) start(args ...string) {
+	s.t.Helper()
+	for try := 0; ; try++ {
+		cmd := exec.Command(ferryBin, append([]string{"serve", "--listen", s.addr, "--root", s.root, "--user", "crash"}, args...)...)
+		cmd.Dir = s.wd
+		cmd.Env = append(os.Environ(), "FERRY_PASSWORD=crash-pw")
+		cmd.Stderr = &s.logs
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			s.t.Fatal(err)
+		}
+		s.cmd, s.done = cmd, make(chan struct{})
+		go func(done chan struct{}) { cmd.Wait(); close(done) }(s.done)
+		sc := bufio.NewScanner(out)
+		up := false
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "listening on") {
+				up = true
+				break
+			}
+		}
+		go io.Copy(io.Discard, out)
+		if up {
+			s.starts++
+			return
+		}
+		<-s.done
+		if try == 20 {
+			s.t.Fatalf("ferry did not start:\n%s", s.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond) // the port may still be held a moment
+	}
+}
+
+func (s *server) kill() {
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.done
+}
+
+func (s *server) stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		s.kill()
+	}
+}
+
+// pacedReader hands out 64 KiB at a time with a millisecond between, so
+// that an upload lasts long enough for the kills to land inside it.
+type pacedReader struct{ r io.Reader }
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	time.Sleep(time.Millisecond)
+	return p.r.Read(b[:min(len(b), 64<<10)])
+}
+
+// content is version v of file name: a size and bytes that depend on both.
+func content(name string, v int) []byte {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s/%d", name, v)
+	seed := h.Sum64()
+	r := rand.New(rand.NewPCG(seed, seed>>7))
+	b := make([]byte, 16<<10+r.IntN(512<<10))
+	for i := 0; i+8 <= len(b); i += 8 {
+		x := r.Uint64()
+		for j := 0; j < 8; j++ {
+			b[i+j] = byte(x >> (8 * j))
+		}
+	}
+	return b
+}
+
+// TestCrashDuringUploads kills the server with SIGKILL at random moments
+// while 1,000 uploads and overwrites run from 8 clients, restarts it each
+// time, and checks that every file is one complete version (old or new),
+// that no upload's temporary file outlives the next start, and that no
+// other file appeared or vanished.
+func TestCrashDuringUploads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a server many times")
+	}
+	const files, uploads, workers, kills = 40, 1000, 8, 6
+	wd := t.TempDir()
+	s := &server{t: t, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1"))), root: filepath.Join(wd, "root"), wd: wd}
+	os.MkdirAll(s.root, 0o755)
+	names := make([]string, files)
+	var mu sync.Mutex
+	sums := map[string]map[[32]byte]int{} // name -> content hash -> version
+	for i := range names {
+		names[i] = fmt.Sprintf("f%02d.bin", i)
+		c := content(names[i], 0)
+		os.WriteFile(filepath.Join(s.root, names[i]), c, 0o644)
+		sums[names[i]] = map[[32]byte]int{sha256.Sum256(c): 0}
+	}
+	s.start()
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("ferry logs:\n%s", s.logs.String())
+		}
+	})
+
+	var next atomic.Int64 // upload number
+	var ok, failed atomic.Int64
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var c *client.Client
+			for {
+				n := int(next.Add(1))
+				if n > uploads || ctx.Err() != nil {
+					break
+				}
+				name := names[rand.IntN(files)]
+				data := content(name, n)
+				mu.Lock()
+				sums[name][sha256.Sum256(data)] = n
+				mu.Unlock()
+				if c == nil {
+					var err error
+					c, err = client.Dial(ctx, s.addr, &client.Config{User: "crash", Password: "crash-pw"})
+					if err != nil {
+						failed.Add(1)
+						time.Sleep(20 * time.Millisecond) // the server is restarting
+						continue
+					}
+				}
+				if _, err := c.Store(ctx, name, &pacedReader{r: bytes.NewReader(data)}, nil); err != nil {
+					failed.Add(1)
+					c.Close()
+					c = nil
+					continue
+				}
+				ok.Add(1)
+			}
+			if c != nil {
+				c.Close()
+			}
+		}()
+	}
+	// Kill at random moments while uploads run.
+	for k := 0; k < kills; k++ {
+		time.Sleep(time.Duration(150+rand.IntN(250)) * time.Millisecond) // logins after a start pay an argon2id hash each
+		if next.Load() >= uploads {
+			break
+		}
+		s.kill()
+		s.start()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		t.Fatal("uploads did not finish in time")
+	}
+	// One more crash and start, then the sweep must leave no temporary file.
+	s.kill()
+	s.start()
+	deadline := time.Now().Add(10 * time.Second)
+	var tmp []string
+	for {
+		tmp = tmp[:0]
+		filepath.WalkDir(s.root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && strings.HasPrefix(d.Name(), localfs.Prefix+"tmp.") {
+				tmp = append(tmp, p)
+			}
+			return nil
+		})
+		if len(tmp) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(tmp) > 0 {
+		t.Fatalf("temporary files left after a restart: %v", tmp)
+	}
+	removed := 0
+	for _, m := range regexp.MustCompile(`removed temporary files of interrupted uploads.* files=(\d+)`).FindAllStringSubmatch(s.logs.String(), -1) {
+		n, _ := strconv.Atoi(m[1])
+		removed += n
+	}
+	// Every file is one whole version; nothing else is there.
+	ents, _ := os.ReadDir(s.root)
+	seen := 0
+	changed := 0
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), localfs.Prefix) {
+			continue // resumable partial files are allowed
+		}
+		set, known := sums[e.Name()]
+		if !known {
+			t.Errorf("unexpected file %s", e.Name())
+			continue
+		}
+		seen++
+		b, _ := os.ReadFile(filepath.Join(s.root, e.Name()))
+		v, whole := set[sha256.Sum256(b)]
+		if !whole {
+			t.Errorf("%s (%d bytes) is no complete version of itself", e.Name(), len(b))
+		}
+		if v > 0 {
+			changed++
+		}
+	}
+	if seen != files {
+		t.Errorf("%d of %d files remain", seen, files)
+	}
+	t.Logf("%d uploads: %d completed, %d cut by %d kills (%d starts); %d files changed; %d temporary files removed at start",
+		uploads, ok.Load(), failed.Load(), s.starts-1, s.starts, changed, removed)
+	if ok.Load() < uploads/2 || failed.Load() == 0 || removed == 0 {
+		t.Fatalf("the run did not exercise what it should: %d ok, %d failed", ok.Load(), failed.Load())
+	}
+}
