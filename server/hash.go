@@ -55,7 +55,7 @@ func (s *session) hashFile(ctx context.Context, alg, name string, start, end int
 	}
 	defer r.Close()
 	h := ftp.NewHash(alg)
-	if _, err := io.Copy(h, io.LimitReader(r, end-start)); err != nil {
+	if _, err := io.Copy(h, io.LimitReader(ctxReader{ctx, r}, end-start)); err != nil {
 		return "", 0, err
 	}
 	return hex.EncodeToString(h.Sum(nil)), end, nil
@@ -130,4 +130,18 @@ func xhash(alg string) func(*session, string) {
 		}
 		s.reply(ftp.CodeFileActionOK, sum)
 	}
+}
+
+// ctxReader stops reading once ctx ends (a hash of a large file is cut by
+// ABOR or the client hanging up).
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

@@ -78,6 +78,7 @@ type session struct {
 
 	sctx   context.Context
 	cancel context.CancelFunc
+	cmdCtx context.Context // of the command running, or nil (see watch)
 }
 
 func newSession(srv *Server, c net.Conn) *session {
@@ -353,6 +354,10 @@ func (s *session) dispatch(line string) {
 			return
 		}
 	}
+	if c.Login || cmd.Verb == "PASS" {
+		// Storage and auth calls may hang on a network.
+		defer s.watch()()
+	}
 	c.fn(s, cmd.Arg)
 }
 
@@ -382,10 +387,111 @@ func (s *session) badCommand() {
 	}
 }
 
-// ctx is the session's context: storage and auth calls take it, and it
-// ends when the session does (QUIT, error, Shutdown's deadline, Close), so a
-// backend blocked on a network gives up with it.
-func (s *session) ctx() context.Context { return s.sctx }
+// ctx is the context of the command now running: storage and auth calls
+// take it. It ends when the session does (QUIT, error, Shutdown's
+// deadline, Close, the client hanging up) and when the client sends ABOR
+// while the command hangs (see watch), so a backend blocked on a network
+// gives up with it. What outlives the command (a transfer, a file opened
+// for one) takes the session's context, s.sctx.
+func (s *session) ctx() context.Context {
+	if s.cmdCtx != nil {
+		return s.cmdCtx
+	}
+	return s.sctx
+}
+
+// watchAfter is how long a command runs before its client is watched.
+const watchAfter = 100 * time.Millisecond
+
+// watch gives the command about to run a context of its own and, once it
+// has run for watchAfter, watches the control connection meanwhile: the
+// client hanging up ends the session's context, an ABOR waiting in the
+// input ends the command's. Nothing is consumed: the session reads the
+// ABOR next and answers it. The returned function ends the watch.
+func (s *session) watch() (stop func()) {
+	ctx, cancel := context.WithCancel(s.sctx)
+	s.cmdCtx = ctx
+	var (
+		mu       sync.Mutex
+		stopping bool
+		done     chan struct{}
+	)
+	timer := time.AfterFunc(watchAfter, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopping {
+			return
+		}
+		done = make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				mu.Lock()
+				if stopping {
+					mu.Unlock()
+					return
+				}
+				s.conn.SetReadDeadline(time.Time{})
+				mu.Unlock()
+				if s.watchOnce(cancel) {
+					return
+				}
+			}
+		}()
+	})
+	return func() {
+		timer.Stop()
+		mu.Lock()
+		stopping = true
+		d := done
+		if d != nil {
+			s.conn.SetReadDeadline(time.Unix(1, 0)) // wakes the watcher
+		}
+		mu.Unlock()
+		if d != nil {
+			<-d
+		}
+		cancel()
+		s.cmdCtx = nil
+	}
+}
+
+// watchOnce waits for input on the control connection without consuming
+// it and reports whether the watch is over.
+func (s *session) watchOnce(cancelCmd context.CancelFunc) bool {
+	r := s.lr.R
+	n := r.Buffered()
+	if n >= r.Size() {
+		return true // a full buffer of pipelined commands: nothing to wait for
+	}
+	b, err := r.Peek(n + 1)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return false // woken: the loop checks whether to stop
+		}
+		s.cancel() // the client is gone: end everything it started
+		return true
+	}
+	b, _ = r.Peek(r.Buffered()) // all that arrived
+	if isABOR(b) {
+		cancelCmd()
+		return true
+	}
+	return false
+}
+
+// isABOR reports whether b starts with an ABOR command line, after the
+// Telnet IP and Synch a client may send before it (RFC 959 §4.1.3).
+func isABOR(b []byte) bool {
+	for len(b) >= 2 && b[0] == 0xff {
+		b = b[2:]
+	}
+	if len(b) < 4 || !strings.EqualFold(string(b[:4]), "ABOR") {
+		return false
+	}
+	return len(b) == 4 || b[4] == '\r' || b[4] == '\n' || b[4] == ' '
+}
 
 // resolve turns a client's path argument into a virtual absolute path and
 // the storage name for it. It refuses names with control characters (553).

@@ -35,7 +35,7 @@ const (
 // already holds its connection and the transfer is small (see inlineMax),
 // it runs on the session goroutine instead: it cannot outlast a command.
 func (s *session) startTransfer(verb, vpath string, d dataSource, opening string, body func(ctx context.Context, c net.Conn, x *transfer) error) {
-	ctx, cancel := context.WithCancel(s.ctx())
+	ctx, cancel := context.WithCancel(s.sctx) // the transfer outlives the command
 	x := &transfer{verb: verb, path: vpath, done: make(chan struct{}), cancel: cancel}
 	s.xmu.Lock()
 	s.xfer = x
@@ -276,7 +276,7 @@ func (s *session) cmdRETR(arg string) {
 	if !ok {
 		return
 	}
-	src, err := s.acct.FS.Open(ctx, name, off)
+	src, err := s.acct.FS.Open(s.sctx, name, off) // read after the command
 	if err != nil {
 		s.fail(err, "RETR")
 		return
@@ -336,7 +336,7 @@ func (s *session) store(verb, arg string, mode storage.CreateMode) {
 	if !ok {
 		return
 	}
-	up, err := s.acct.FS.Create(ctx, name, storage.CreateOptions{Mode: mode, Offset: off})
+	up, err := s.acct.FS.Create(s.sctx, name, storage.CreateOptions{Mode: mode, Offset: off}) // written after the command
 	if err != nil {
 		s.fail(err, verb)
 		return

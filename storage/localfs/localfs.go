@@ -492,6 +492,10 @@ func (u *upload) Abort(cause error) error {
 		if u.removeOnAbort {
 			u.fs.root.Remove(u.name)
 		}
+	case errors.Is(cause, storage.ErrNoSpace) || errors.Is(cause, storage.ErrQuota):
+		// Out of space: give it back rather than keep a partial file that
+		// holds the disk full.
+		u.fs.root.Remove(u.tmp)
 	case u.n > 0 || u.fileSize() > 0:
 		// Keep what arrived for a resume.
 		if err := u.fs.rename(u.tmp, partName(u.name)); err != nil {
