@@ -91,6 +91,13 @@ type Config struct {
 	MaxBadCommands int `toml:"max_bad_commands"`
 	// Defender bans addresses that fail logins or abuse the protocol.
 	Defender Defender `toml:"defender"`
+	// RunAs is the unprivileged user a server started as root becomes once
+	// its ports are bound (Ferry's own state files are handed to it).
+	RunAs string `toml:"run_as"`
+	// AllowWorldWritable serves a root directory that every local user
+	// may write to (refused by default: anyone on the machine could plant
+	// or swap files there).
+	AllowWorldWritable bool `toml:"allow_world_writable"`
 	// SyncUploads fsyncs each upload before it becomes visible.
 	SyncUploads bool `toml:"sync_uploads"`
 	// Welcome is the 220 greeting text.

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -253,5 +254,87 @@ func TestCrashDuringUploads(t *testing.T) {
 		uploads, ok.Load(), failed.Load(), s.starts-1, s.starts, changed, removed)
 	if ok.Load() < uploads/2 || failed.Load() == 0 || removed == 0 {
 		t.Fatalf("the run did not exercise what it should: %d ok, %d failed", ok.Load(), failed.Load())
+	}
+}
+
+// TestRunAs: started as root on a privileged port, the server binds it,
+// becomes nobody (every thread), and serves as nobody: its uploads belong
+// to nobody and it can still reload its own state on SIGHUP.
+func TestRunAs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	wd := t.TempDir()
+	os.Chmod(wd, 0o755) // nobody must reach its data directory
+	os.Chmod(filepath.Dir(wd), 0o755)
+	root := filepath.Join(wd, "root")
+	os.Mkdir(root, 0o755)
+	os.Chown(root, uid, -1)
+	// A free privileged port.
+	var addr string
+	for p := 990; p > 900 && addr == ""; p-- {
+		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+			addr = ln.Addr().String()
+			ln.Close()
+		}
+	}
+	if addr == "" {
+		t.Skip("no free port below 1024")
+	}
+	s := &server{t: t, addr: addr, root: root, wd: wd}
+	s.start("--run-as", "nobody")
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("ferry logs:\n%s", s.logs.String())
+		}
+	})
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	want := fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d", uid, uid, uid, uid)
+	if !strings.Contains(string(status), want) {
+		t.Fatalf("not running as nobody:\n%s", status)
+	}
+	// Every thread, not only the main one.
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", s.cmd.Process.Pid))
+	for _, task := range tasks {
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", s.cmd.Process.Pid, task.Name()))
+		if !strings.Contains(string(st), want) {
+			t.Fatalf("thread %s is not nobody", task.Name())
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(s.logs.String(), "privileges dropped"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line for the drop")
+		}
+		time.Sleep(10 * time.Millisecond) // stderr arrives through a pipe
+	}
+	c, err := client.Dial(context.Background(), s.addr, &client.Config{User: "crash", Password: "crash-pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Store(context.Background(), "by-nobody", strings.NewReader("hello"), nil); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(root, "by-nobody"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Sys().(*syscall.Stat_t).Uid != uint32(uid) {
+		t.Fatalf("upload owned by uid %d", fi.Sys().(*syscall.Stat_t).Uid)
+	}
+	// Its own TLS certificate was handed over: SIGHUP reloads it.
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(s.logs.String(), "reloaded") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if strings.Contains(s.logs.String(), "level=ERROR") || !strings.Contains(s.logs.String(), "reloaded") {
+		t.Fatalf("SIGHUP after the drop:\n%s", s.logs.String())
 	}
 }

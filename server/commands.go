@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/netip"
@@ -247,8 +248,15 @@ func (s *session) cmdPASS(arg string) {
 	acct, err := s.srv.Auth.Authenticate(s.ctx(), ci, user, arg)
 	if err != nil {
 		s.loginFails++
-		s.log.Warn("login failed", "user", user, "attempt", s.loginFails)
-		banned := s.srv.Defender.Record(s.remote.Addr(), defender.LoginFailed)
+		banned := false
+		if errors.Is(err, auth.ErrBadCredentials) {
+			s.log.Warn("login failed", "user", user, "attempt", s.loginFails)
+			banned = s.srv.Defender.Record(s.remote.Addr(), defender.LoginFailed)
+		} else {
+			// Not the client's fault (a home that cannot be opened, a
+			// user store that is down): the administrator needs the cause.
+			s.log.Error("login failed", "user", user, "attempt", s.loginFails, "err", err)
+		}
 		if d := s.srv.loginFailDelay(); d > 0 {
 			time.Sleep(d)
 		}

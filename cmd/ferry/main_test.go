@@ -72,6 +72,9 @@ func TestServeErrors(t *testing.T) {
 	os.WriteFile(unknown, []byte("lisen = [\":2121\"]\n"), 0o644)
 	noRead := filepath.Join(dir, "noread")
 	os.Mkdir(noRead, 0o000)
+	open := filepath.Join(dir, "open")
+	os.Mkdir(open, 0o755)
+	os.Chmod(open, 0o777)
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -85,11 +88,38 @@ func TestServeErrors(t *testing.T) {
 		{[]string{"serve", "--listen", "127.0.0.1:0", "--user", "x"}, "FERRY_PASSWORD"},
 		{[]string{"serve", "--listen", "nonsense"}, "listen"},
 		{[]string{"bogus"}, "unknown command"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--root", open}, "writable by every local user"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--run-as", "no-such-user-here"}, "no such user"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--run-as", "root"}, "that is root"},
 	} {
 		_, stderr, code := ferryCmd(t, dir, nil, "", tc.args...)
 		lines := strings.Split(strings.TrimSpace(stderr), "\n")
 		if code == 0 || !strings.Contains(stderr, tc.want) || (tc.args[0] == "serve" && len(lines) != 1) {
 			t.Errorf("ferry %v: exit %d, stderr %q (want one line with %q)", tc.args, code, stderr, tc.want)
+		}
+	}
+	// --allow-world-writable serves it anyway.
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--root", open, "--anonymous", "--allow-world-writable")
+	cmd.Dir = dir
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var first string
+	for sc := bufio.NewScanner(out); sc.Scan(); {
+		if first = sc.Text(); strings.Contains(first, "listening on") {
+			break
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if !strings.Contains(first, "listening on") {
+		t.Errorf("--allow-world-writable did not start: %q", first)
+	}
+	if os.Getuid() != 0 {
+		_, stderr, code := ferryCmd(t, dir, nil, "", "serve", "--listen", "127.0.0.1:0", "--run-as", "nobody")
+		if code == 0 || !strings.Contains(stderr, "only a server started as root") {
+			t.Errorf("--run-as without root: %d %q", code, stderr)
 		}
 	}
 	if os.Getuid() != 0 { // root reads anything

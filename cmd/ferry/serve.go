@@ -62,6 +62,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		tlsReuse     = fl.String("tls-session-reuse", "", "on (default): TLS data connections must resume the control session; off for clients that cannot")
 		clientCA     = fl.String("tls-client-ca", "", "PEM `file` of CAs for TLS client certificates (users file: client_cert = \"login\" or \"required\")")
 		implicit     listFlag
+		runAs        = fl.String("run-as", "", "unprivileged `user` to become after binding the ports when started as root")
+		allowWW      = fl.Bool("allow-world-writable", false, "serve a root directory every local user may write to")
 	)
 	fl.Var(&listen, "listen", "control `address` to listen on, e.g. :2121 or [::1]:2121 (repeatable)")
 	fl.Var(&implicit, "implicit-listen", "`address` for implicit TLS (ftps://), e.g. :990 (repeatable)")
@@ -122,6 +124,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(implicit) > 0 {
 		cfg.ImplicitListen = implicit
 	}
+	if set["run-as"] {
+		cfg.RunAs = *runAs
+	}
+	if set["allow-world-writable"] {
+		cfg.AllowWorldWritable = *allowWW
+	}
 	if set["tls-client-ca"] {
 		cfg.TLSClientCA = *clientCA
 	}
@@ -162,6 +170,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("root %s: %v", rootDir, errors.Unwrap(err))
 	} else if !fi.IsDir() {
 		return fmt.Errorf("root %s: not a directory", rootDir)
+	} else if fi.Mode().Perm()&0o002 != 0 && !cfg.AllowWorldWritable {
+		return fmt.Errorf("root %s is writable by every local user (mode %04o), who could plant or swap files in it: chmod o-w %s, or pass --allow-world-writable", rootDir, fi.Mode().Perm(), rootDir)
+	}
+	drop, err := privilegeDrop(cfg.RunAs)
+	if err != nil {
+		return err
 	}
 	if f, err := os.Open(rootDir); err != nil {
 		return fmt.Errorf("root %s: not readable", rootDir)
@@ -296,6 +310,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		lns = append(lns, ln)
 		opts = append(opts, l.Options())
+	}
+	if drop != nil {
+		if err := drop.apply(cfg, store.Path); err != nil {
+			for _, ln := range lns {
+				ln.Close()
+			}
+			return err
+		}
+		logger.Info("privileges dropped", "user", cfg.RunAs, "uid", drop.uid, "gid", drop.gid)
+	} else if os.Geteuid() == 0 {
+		logger.Warn("running as root: set run_as (--run-as USER) to drop privileges after binding, or run as a user with CAP_NET_BIND_SERVICE")
 	}
 	printWelcome(stdout, lns, opts, store, *user, firstPassword, cfg, cert)
 
