@@ -310,3 +310,62 @@ func BenchmarkList100k(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSyncUploads: the cost of localfs Options.Sync (sync_uploads),
+// which fsyncs each upload and its directory before the upload counts as
+// done. One op is one upload of 4 KiB and one of 8 MiB, with Sync off and
+// on alternating in one run, on the file system of FERRY_SYNC_DIR (default
+// the system's temporary directory: fsync on tmpfs costs nothing).
+func BenchmarkSyncUploads(b *testing.B) {
+	base := os.Getenv("FERRY_SYNC_DIR")
+	if base == "" {
+		base = os.TempDir()
+	}
+	dir, err := os.MkdirTemp(base, "ferry-sync")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	small, big := make([]byte, 4096), make([]byte, 8<<20)
+	var took [2][2]time.Duration // [sync][small, big]
+	conns := map[bool]*ftptest.Conn{}
+	for _, sync := range []bool{false, true} {
+		sub := filepath.Join(dir, fmt.Sprint(sync))
+		os.Mkdir(sub, 0o755)
+		fsys, err := localfs.New(sub, localfs.Options{Sync: sync})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer fsys.Close()
+		srv := ftptest.NewServer(b, ftptest.Options{FS: fsys})
+		conns[sync] = srv.Dial(b).Login(ftptest.Writer)
+	}
+	put := func(c *ftptest.Conn, name string, data []byte) time.Duration {
+		start := time.Now()
+		d := c.Passive()
+		c.Send("STOR " + name)
+		c.Read()
+		d.Write(data)
+		d.Close()
+		if code, _ := c.Read(); code != 226 {
+			b.Fatalf("STOR: %d", code)
+		}
+		return time.Since(start)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, sync := range []bool{i%2 == 0, i%2 != 0} { // alternate which goes first
+			s := 0
+			if sync {
+				s = 1
+			}
+			took[s][0] += put(conns[sync], fmt.Sprintf("small-%d", i), small)
+			took[s][1] += put(conns[sync], fmt.Sprintf("big-%d", i), big)
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(took[0][0].Microseconds())/n, "µs/4KiB")
+	b.ReportMetric(float64(took[1][0].Microseconds())/n, "µs/4KiB-sync")
+	b.ReportMetric(float64(took[0][1].Microseconds())/n, "µs/8MiB")
+	b.ReportMetric(float64(took[1][1].Microseconds())/n, "µs/8MiB-sync")
+}

@@ -407,6 +407,14 @@ func TestDataCommands(t *testing.T) {
 			t.Errorf("%s: %d %s", cmd, code, text)
 		}
 	}
+	// SIZE in ASCII mode is the size on disk: no scan for line ends (a
+	// converted size would need to read the whole file).
+	os.WriteFile(filepath.Join(w.root, "lf.txt"), bytes.Repeat([]byte("line\n"), 200000), 0o644)
+	c.Expect("TYPE A", 200)
+	if text := c.Expect("SIZE lf.txt", 213); text != "1000000" {
+		t.Errorf("SIZE in ASCII mode: %s", text)
+	}
+	c.Expect("TYPE I", 200)
 	// REST beyond the end, then RETR: refused, no data.
 	c.Expect("REST 9223372036854775807", 350)
 	d := c.Passive()
