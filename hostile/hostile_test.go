@@ -617,3 +617,58 @@ func TestFloodAndGuessing(t *testing.T) {
 	}
 	w.check(t)
 }
+
+// TestSwappedDirectory: a directory swapped for a link out of the root
+// between calls (check-then-use) cannot redirect a write or a read: every
+// access resolves beneath the root at the moment it happens.
+func TestSwappedDirectory(t *testing.T) {
+	w := newWorld(t, nil)
+	race := filepath.Join(w.root, "race")
+	os.Mkdir(race, 0o755)
+	stop := make(chan struct{})
+	swapped := make(chan int)
+	go func() {
+		n := 0
+		defer func() { swapped <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			// dir -> link to the outside -> dir, as fast as it goes.
+			os.RemoveAll(race)
+			os.Symlink("../outside/dir", race)
+			os.Remove(race)
+			os.Mkdir(race, 0o755)
+			n++
+		}
+	}()
+	c := w.Dial(t).Login(ftptest.Writer)
+	for i := 0; i < 300; i++ {
+		name := "race/victim" // the name of the file outside, too
+		if i%3 == 1 {
+			name = fmt.Sprintf("race/new%d", i)
+		}
+		d := c.Passive()
+		c.Send("STOR " + name)
+		if code, _ := c.Read(); code == 150 {
+			d.Write([]byte("pwned"))
+			d.Close()
+			c.Read()
+		} else {
+			d.Close()
+		}
+		c.Cmd("MKD race/sub")
+		c.Cmd("DELE race/victim")
+		if i%10 == 0 {
+			if data, _ := list(t, c, "NLST race"); strings.Contains(data, "do not touch") {
+				t.Fatal("read through the swapped link")
+			}
+		}
+	}
+	close(stop)
+	t.Logf("%d swaps during 300 uploads", <-swapped)
+	os.RemoveAll(race)
+	w.check(t)
+}
