@@ -432,8 +432,10 @@ func TestDataCommands(t *testing.T) {
 // TestPassiveFlood: thousands of PASV/EPSV in a row hold at most one port,
 // so a small passive range stays usable for everyone.
 func TestPassiveFlood(t *testing.T) {
-	lo := 40000 + uint16(time.Now().UnixNano()%2000)*10
-	w := newWorld(t, func(s *server.Server) { s.PassivePorts = server.PortRange{Lo: lo, Hi: lo + 3} })
+	// Eight ports below the ephemeral range (no client port can sit on
+	// them); 2,000 PASV would use them up many times over if each held one.
+	lo := 20000 + uint16(time.Now().UnixNano()%1000)*8
+	w := newWorld(t, func(s *server.Server) { s.PassivePorts = server.PortRange{Lo: lo, Hi: lo + 7} })
 	c := w.Dial(t).Login(ftptest.Writer)
 	for i := 0; i < 2000; i++ {
 		cmd := "PASV"
@@ -447,8 +449,8 @@ func TestPassiveFlood(t *testing.T) {
 			t.Fatalf("PASV %d: %d %s", i, code, text)
 		}
 	}
-	// Three more sessions each get a port from the four.
-	for i := 0; i < 3; i++ {
+	// Five more sessions at once each get a port from the eight.
+	for i := 0; i < 5; i++ {
 		o := w.Dial(t).Login(ftptest.Writer)
 		d := o.Passive()
 		o.Send("RETR keep")
