@@ -151,6 +151,7 @@ func (s *session) serve() {
 		if err := s.secureControl(); err != nil {
 			s.log.Warn("TLS handshake failed", "err", err)
 			s.closeMsg = "TLS handshake failed"
+			s.srv.Defender.Record(s.remote.Addr(), defender.ProtocolError)
 			return
 		}
 		s.lr.Reset(s.conn)
@@ -354,8 +355,9 @@ func (s *session) dispatch(line string) {
 			return
 		}
 	}
-	if c.Login || cmd.Verb == "PASS" {
-		// Storage and auth calls may hang on a network.
+	if (c.Login || cmd.Verb == "PASS") && cmd.Verb != "CCC" {
+		// Storage and auth calls may hang on a network. (CCC swaps the
+		// control connection: nothing may read it meanwhile.)
 		defer s.watch()()
 	}
 	c.fn(s, cmd.Arg)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferryftp/ferry/defender"
 	"github.com/ferryftp/ferry/ftp"
 )
 
@@ -146,6 +147,7 @@ func (s *session) cmdAUTH(arg string) {
 	s.lr.Reset(s.conn)
 	if err := s.secureControl(); err != nil {
 		s.log.Warn("TLS handshake failed", "err", err)
+		s.srv.Defender.Record(s.remote.Addr(), defender.ProtocolError)
 		s.closing = true
 		s.closeMsg = "TLS handshake failed"
 		return
