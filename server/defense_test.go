@@ -2,10 +2,8 @@ package server_test
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -185,62 +183,3 @@ func TestUnauthenticatedAndUserLimits(t *testing.T) {
 	}
 }
 
-// TestSlowClientsHeldOff: while 1,000 connections trickle bytes and never
-// finish a line, a legitimate client logs in and transfers in about the
-// time it takes alone; the slow ones are cut at the command timeout.
-func TestSlowClientsHeldOff(t *testing.T) {
-	if testing.Short() {
-		t.Skip("1,000 connections")
-	}
-	srv := ftptest.NewServer(t, ftptest.Options{Config: func(s *server.Server) {
-		s.CommandTimeout = 2 * time.Second
-	}})
-	payload := bytes.Repeat([]byte("x"), 1<<20)
-	session := func() time.Duration {
-		start := time.Now()
-		c := srv.Dial(t).Login(ftptest.Writer)
-		upload(t, c, modes[0], "STOR", "f", payload)
-		c.Expect("QUIT", 221)
-		return time.Since(start)
-	}
-	alone := session()
-	for i := 0; i < 3; i++ {
-		alone = min(alone, session())
-	}
-
-	const slow = 1000
-	conns := make([]net.Conn, 0, slow)
-	for i := 0; i < slow; i++ {
-		// Spread over 127.0.0.0/8 as a botnet would be.
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 1, byte(i/250), byte(1+i%250))}}
-		nc, err := d.Dial("tcp", srv.Addr)
-		if err != nil {
-			t.Fatalf("slow connection %d: %v", i, err)
-		}
-		defer nc.Close()
-		nc.Write([]byte("U")) // the start of a line that never ends
-		conns = append(conns, nc)
-	}
-	// Every slow connection is held: a line started, not finished.
-	var loaded time.Duration = time.Hour
-	for i := 0; i < 3; i++ {
-		loaded = min(loaded, session())
-	}
-	t.Logf("login + 1 MiB STOR + QUIT: %v alone, %v beside %d slow connections", alone, loaded, slow)
-	if loaded > 10*alone+100*time.Millisecond {
-		t.Fatalf("with %d slow connections a session took %v, alone %v", slow, loaded, alone)
-	}
-	// Each slow connection gets 421 once its line is older than the
-	// command timeout, and is closed.
-	for i, nc := range conns {
-		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-		b, err := io.ReadAll(nc)
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			t.Fatalf("slow connection %d still open after the command timeout: %q", i, b)
-		}
-		if !bytes.Contains(b, []byte("421 Command line not completed in time")) {
-			t.Fatalf("slow connection %d: %q %v", i, b, err)
-		}
-	}
-}
