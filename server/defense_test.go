@@ -182,4 +182,3 @@ func TestUnauthenticatedAndUserLimits(t *testing.T) {
 		t.Fatalf("%d sessions, want 3", srv.Sessions())
 	}
 }
-
