@@ -74,8 +74,10 @@ func parseRemote(s string) (*remote, error) {
 	if p != "/" {
 		p = strings.TrimSuffix(p, "/")
 	}
-	if strings.HasSuffix(s, ";type=i") || strings.HasSuffix(s, ";type=a") {
-		p = p[:strings.LastIndexByte(p, ';')]
+	// RFC 1738's ";type=i|a" belongs to the path (a fuzzer found that
+	// "ftp://;type=a" has it in the host instead).
+	if strings.HasSuffix(p, ";type=i") || strings.HasSuffix(p, ";type=a") {
+		p = p[:len(p)-len(";type=i")]
 	}
 	r.path = p
 	return r, nil
