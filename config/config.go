@@ -98,6 +98,10 @@ type Config struct {
 	// may write to (refused by default: anyone on the machine could plant
 	// or swap files there).
 	AllowWorldWritable bool `toml:"allow_world_writable"`
+	// PartialMaxAge is how long the kept part of an interrupted upload
+	// waits for a resume (REST + STOR) before it is removed; default 168h
+	// (7 days), negative keeps them.
+	PartialMaxAge Duration `toml:"partial_max_age"`
 	// SyncUploads fsyncs each upload before it becomes visible.
 	SyncUploads bool `toml:"sync_uploads"`
 	// Welcome is the 220 greeting text.

@@ -135,6 +135,13 @@ func TestCrashDuringUploads(t *testing.T) {
 		os.WriteFile(filepath.Join(s.root, names[i]), c, 0o644)
 		sums[names[i]] = map[[32]byte]int{sha256.Sum256(c): 0}
 	}
+	// Partial files of interrupted uploads wait 7 days for a resume.
+	month, hour := time.Now().Add(-30*24*time.Hour), time.Now().Add(-time.Hour)
+	for name, mtime := range map[string]time.Time{"part.old": month, "part.recent": hour} {
+		p := filepath.Join(s.root, localfs.Prefix+name)
+		os.WriteFile(p, []byte("partial"), 0o644)
+		os.Chtimes(p, mtime, mtime)
+	}
 	s.start()
 	t.Cleanup(func() {
 		s.stop()
@@ -223,6 +230,14 @@ func TestCrashDuringUploads(t *testing.T) {
 	for _, m := range regexp.MustCompile(`removed temporary files of interrupted uploads.* files=(\d+)`).FindAllStringSubmatch(s.logs.String(), -1) {
 		n, _ := strconv.Atoi(m[1])
 		removed += n
+	}
+	if _, err := os.Stat(filepath.Join(s.root, localfs.Prefix+"part.old")); !os.IsNotExist(err) {
+		t.Errorf("a month-old partial file outlived partial_max_age: %v", err)
+	} else {
+		removed-- // counted among the sweeps' removals: not a crash's leftover
+	}
+	if _, err := os.Stat(filepath.Join(s.root, localfs.Prefix+"part.recent")); err != nil {
+		t.Errorf("an hour-old partial file was removed: %v", err)
 	}
 	// Every file is one whole version; nothing else is there.
 	ents, _ := os.ReadDir(s.root)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -156,7 +158,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	var level slog.Level
-	level.UnmarshalText([]byte(cmpOr(cfg.LogLevel, "info")))
+	level.UnmarshalText([]byte(cmp.Or(cfg.LogLevel, "info")))
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	// Storage and users.
@@ -232,22 +234,46 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("users: %v", err)
 	}
 	open := localfs.Options{Sync: cfg.SyncUploads}
-	// Each home, when first opened, is swept of the temporary files of
-	// uploads a crash cut short (they are older than this process).
+	// Each home, when first opened and then once a day, is swept of the
+	// temporary files of uploads a crash cut short (older than this
+	// process) and of partial files nobody resumed within partial_max_age.
 	started := time.Now()
+	partCutoff := func() time.Time {
+		if cfg.PartialMaxAge < 0 {
+			return time.Time{}
+		}
+		return time.Now().Add(-cmp.Or(time.Duration(cfg.PartialMaxAge), 7*24*time.Hour))
+	}
+	var homes sync.Map // dir -> *localfs.FS
 	store.FS = func(dir string) (storage.FS, error) {
 		f, err := localfs.New(dir, open)
 		if err == nil {
-			go sweep(ctx, logger, f, dir, started)
+			homes.Store(dir, f)
+			go sweep(ctx, logger, f, dir, started, partCutoff())
 		}
 		return f, err
 	}
 	if sf, err := localfs.New(rootDir, open); err == nil {
 		go func() {
-			sweep(ctx, logger, sf, rootDir, started)
+			sweep(ctx, logger, sf, rootDir, started, partCutoff())
 			sf.Close()
 		}()
 	}
+	go func() {
+		daily := time.NewTicker(24 * time.Hour)
+		defer daily.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-daily.C:
+				homes.Range(func(dir, f any) bool {
+					sweep(ctx, logger, f.(*localfs.FS), dir.(string), started, partCutoff())
+					return true
+				})
+			}
+		}
+	}()
 
 	srv := &server.Server{Auth: store, Logger: logger}
 	cfg.Apply(srv)
@@ -367,13 +393,6 @@ wait:
 	return nil
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 func randomPassword() string {
 	const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 	b := make([]byte, 20)
@@ -397,7 +416,7 @@ func printWelcome(w io.Writer, lns []net.Listener, opts []server.ListenerOptions
 		}
 	}
 	if cert != nil {
-		fmt.Fprintf(w, "TLS %s, certificate %s\n  SHA-256 fingerprint %s\n", cmpOr(cfg.TLS, "optional"), cert.CertFile, cert.Fingerprint())
+		fmt.Fprintf(w, "TLS %s, certificate %s\n  SHA-256 fingerprint %s\n", cmp.Or(cfg.TLS, "optional"), cert.CertFile, cert.Fingerprint())
 	}
 	ap := netip.MustParseAddrPort(lns[0].Addr().String())
 	host := ap.Addr()
@@ -428,8 +447,8 @@ func printWelcome(w io.Writer, lns []net.Listener, opts []server.ListenerOptions
 }
 
 // sweep removes the stale upload files under dir and logs what it did.
-func sweep(ctx context.Context, logger *slog.Logger, f *localfs.FS, dir string, before time.Time) {
-	n, err := f.RemoveStale(ctx, before)
+func sweep(ctx context.Context, logger *slog.Logger, f *localfs.FS, dir string, tmpBefore, partBefore time.Time) {
+	n, err := f.RemoveStale(ctx, tmpBefore, partBefore)
 	if n > 0 {
 		logger.Info("removed temporary files of interrupted uploads", "dir", dir, "files", n)
 	}

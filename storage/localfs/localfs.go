@@ -662,11 +662,12 @@ var rootEscapeErr = sync.OnceValue(func() error {
 
 // RemoveStale deletes the hidden temporary files of uploads that were
 // cut short by a crash (kill -9, power loss) rather than aborted: those
-// whose last change is before the given time, normally the start of this
+// whose last change is before tmpBefore, normally the start of this
 // process, so no upload of its own is touched. Partial files kept for
-// resumption (".ferry-part.NAME") stay. It walks the whole tree, so run it
-// in the background; it stops when ctx ends.
-func (f *FS) RemoveStale(ctx context.Context, before time.Time) (removed int, err error) {
+// resumption (".ferry-part.NAME") go when their last change is before
+// partBefore; the zero time keeps them all. It walks the whole tree, so run
+// it in the background; it stops when ctx ends.
+func (f *FS) RemoveStale(ctx context.Context, tmpBefore, partBefore time.Time) (removed int, err error) {
 	err = fs.WalkDir(f.root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
@@ -674,7 +675,15 @@ func (f *FS) RemoveStale(ctx context.Context, before time.Time) (removed int, er
 		if err != nil {
 			return nil // unreadable directory: skip it
 		}
-		if d.IsDir() || !strings.HasPrefix(d.Name(), Prefix+"tmp.") {
+		var before time.Time
+		switch name := d.Name(); {
+		case d.IsDir():
+			return nil
+		case strings.HasPrefix(name, Prefix+"tmp."):
+			before = tmpBefore
+		case strings.HasPrefix(name, Prefix+"part."):
+			before = partBefore
+		default:
 			return nil
 		}
 		if fi, err := d.Info(); err != nil || !fi.ModTime().Before(before) || !fi.Mode().IsRegular() {

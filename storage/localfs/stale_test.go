@@ -21,11 +21,12 @@ func TestRemoveStale(t *testing.T) {
 		}
 		os.Chtimes(p, mtime, mtime)
 	}
-	write(Prefix+"tmp.0123456789abcdef", old)        // crashed upload: goes
-	write("a/b/"+Prefix+"tmp.fedcba9876543210", old) // deep: goes
-	write("a/"+Prefix+"part.file", old)              // resumable: stays
-	write("a/"+Prefix+"tmp.new", time.Now())         // an upload of this process: stays
-	write("a/keep", old)                             // a user's file: stays
+	write(Prefix+"tmp.0123456789abcdef", old)                    // crashed upload: goes
+	write("a/b/"+Prefix+"tmp.fedcba9876543210", old)             // deep: goes
+	write("a/"+Prefix+"part.file", old)                          // resumable, an hour old: stays
+	write("a/"+Prefix+"part.ancient", old.Add(-30*24*time.Hour)) // a month old: goes
+	write("a/"+Prefix+"tmp.new", time.Now())                     // an upload of this process: stays
+	write("a/keep", old)                                         // a user's file: stays
 	f, err := New(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -37,11 +38,11 @@ func TestRemoveStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	up.Write([]byte("running"))
-	n, err := f.RemoveStale(context.Background(), time.Now().Add(-time.Minute))
-	if err != nil || n != 2 {
-		t.Fatalf("removed %d, %v; want 2", n, err)
+	n, err := f.RemoveStale(context.Background(), time.Now().Add(-time.Minute), time.Now().Add(-7*24*time.Hour))
+	if err != nil || n != 3 {
+		t.Fatalf("removed %d, %v; want 3", n, err)
 	}
-	for _, gone := range []string{Prefix + "tmp.0123456789abcdef", "a/b/" + Prefix + "tmp.fedcba9876543210"} {
+	for _, gone := range []string{Prefix + "tmp.0123456789abcdef", "a/b/" + Prefix + "tmp.fedcba9876543210", "a/" + Prefix + "part.ancient"} {
 		if _, err := os.Stat(filepath.Join(dir, gone)); !os.IsNotExist(err) {
 			t.Errorf("%s stays: %v", gone, err)
 		}
@@ -60,7 +61,7 @@ func TestRemoveStale(t *testing.T) {
 	// Cancelled: it stops.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := f.RemoveStale(ctx, time.Now()); err == nil {
+	if _, err := f.RemoveStale(ctx, time.Now(), time.Time{}); err == nil {
 		t.Fatal("a cancelled sweep reported success")
 	}
 }
