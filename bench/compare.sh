@@ -48,6 +48,20 @@ for op in RETR STOR; do
   echo "$op MB/s listening baseline:$L"
   echo "$op median ferry $mf, bare $mb, listening $ml; ferry/bare $(ratio "$mf" "$mb"), ferry/listening $(ratio "$mf" "$ml"), listening/bare $(ratio "$ml" "$mb")"
 done
+echo "== PROT P throughput, 1 GiB: Ferry beside a minimal crypto/tls program (ABBA order, medians)"
+ftr() { "$bin/load" "${ferry[@]}" tls-retr -path big.bin | mbs; }
+btr() { "$bin/load" baseline-tls-retr -file "$DIR/root/big.bin" | mbs; }
+fts() { TMPDIR=$DIR "$bin/load" "${ferry[@]}" tls-stor -path up.bin -size $((1 << 30)) | mbs; rm -f "$DIR/root/up.bin"; }
+bts() { TMPDIR=$DIR "$bin/load" baseline-tls-stor -dir "$DIR" -size $((1 << 30)) | mbs; }
+for op in RETR STOR; do
+  F=""; B=""
+  if [ $op = RETR ]; then f=ftr b=btr; else f=fts b=bts; fi
+  for r in $(seq "$ROUNDS"); do F="$F $($f)"; B="$B $($b) $($b)"; F="$F $($f)"; done
+  mf=$(echo "$F" | median); mb=$(echo "$B" | median)
+  echo "TLS $op MB/s ferry:$F"
+  echo "TLS $op MB/s baseline:$B"
+  echo "TLS $op median ferry $mf, baseline $mb, ratio $(ratio "$mf" "$mb")"
+done
 # Throughput first, on the fresh process (after 10,000 idle sessions the Go
 # runtime spends a while returning their memory). Then the rounds; the idle
 # sessions last. Warm-up: the first login of a password pays one argon2id run.

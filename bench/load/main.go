@@ -9,6 +9,7 @@
 //	go run ./bench/load -addr … idle -n 10000 -pid PID
 //	go run ./bench/load -addr … retr -path big.bin      (then: baseline-retr -file /path/big.bin)
 //	go run ./bench/load -addr … stor -size 1073741824   (then: baseline-stor -size 1073741824 -dir /tmp)
+//	go run ./bench/load -addr … tls-retr|tls-stor …     (PROT P; then: baseline-tls-retr|baseline-tls-stor)
 package main
 
 import (
@@ -36,7 +37,7 @@ var (
 func main() {
 	flag.Parse()
 	if flag.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: load [flags] logins|small|idle|list|retr|stor|baseline-retr|baseline-stor [mode flags]")
+		fmt.Fprintln(os.Stderr, "usage: load [flags] logins|small|idle|list|retr|stor|tls-retr|tls-stor|baseline-retr|baseline-stor|baseline-tls-retr|baseline-tls-stor [mode flags]")
 		os.Exit(2)
 	}
 	mode, args := flag.Arg(0), flag.Args()[1:]
@@ -70,6 +71,18 @@ func main() {
 		err = baselineRetr(*file, *listening)
 	case "baseline-stor":
 		err = baselineStor(*dir, *size, *listening)
+	case "tls-retr":
+		err = tlsRetr(*path)
+	case "tls-stor":
+		err = tlsStor(*path, *size)
+	case "baseline-tls-retr":
+		err = baselineTLSRetr(*file)
+	case "baseline-tls-stor":
+		err = baselineTLSStor(*dir, *size)
+	case "serve-tls-file":
+		err = serveTLSFile(*file)
+	case "sink-tls-file":
+		err = sinkTLSFile(*dir)
 	case "serve-file":
 		err = serveFile(*file, *listening)
 	case "sink-file":

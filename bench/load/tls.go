@@ -1,0 +1,185 @@
+package main
+
+// PROT P throughput in separate processes: Ferry's FTPS (explicit TLS, PROT
+// P, data connections resuming the control session) driven by the client
+// library, beside a minimal crypto/tls program doing the same I/O in a
+// process of its own (io.Copy between the file and a tls.Conn, TLS 1.3,
+// ECDSA P-256 as Ferry's default certificate).
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ferryftp/ferry/client"
+)
+
+// upBuffer is the client's upload buffer on both sides (the client
+// library's own).
+const upBuffer = 128 << 10
+
+func tlsClient(ctx context.Context) (*client.Client, error) {
+	return client.Dial(ctx, *addr, &client.Config{User: *user, Password: *pass,
+		TLS: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}})
+}
+
+// tlsRetr downloads path over PROT P and discards it.
+func tlsRetr(path string) error {
+	ctx := context.Background()
+	c, err := tlsClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	start := time.Now()
+	dl, err := c.Retrieve(ctx, path, nil)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(io.Discard, struct{ io.Reader }{dl})
+	if cerr := dl.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	report("TLS RETR", n, time.Since(start))
+	return nil
+}
+
+// tlsStor uploads size bytes over PROT P.
+func tlsStor(path string, size int64) error {
+	src, err := source(size)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	src.Seek(0, 0)
+	ctx := context.Background()
+	c, err := tlsClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	start := time.Now()
+	n, err := c.Store(ctx, path, src, nil)
+	if err != nil {
+		return err
+	}
+	report("TLS STOR", n, time.Since(start))
+	return nil
+}
+
+// baselineTLSRetr: the minimal TLS server sends the file; the client
+// discards it.
+func baselineTLSRetr(file string) error {
+	addr, wait, err := child("serve-tls-file", "-file", file)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(io.Discard, c)
+	c.Close()
+	report("baseline TLS RETR (file->tls.Conn)", n, time.Since(start))
+	wait()
+	return err
+}
+
+// baselineTLSStor: the client sends size bytes through TLS; the minimal
+// server copies them into a new file in dir and closes once it is written.
+func baselineTLSStor(dir string, size int64) error {
+	src, err := source(size)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	src.Seek(0, 0)
+	addr, wait, err := child("sink-tls-file", "-dir", dir)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+	if err != nil {
+		return err
+	}
+	n, _ := io.CopyBuffer(c, struct{ io.Reader }{src}, make([]byte, upBuffer))
+	c.CloseWrite()
+	io.Copy(io.Discard, c) // EOF once the server has written the file
+	c.Close()
+	report("baseline TLS STOR (tls.Conn->file)", n, time.Since(start))
+	wait()
+	return nil
+}
+
+// tlsListen listens on loopback with a fresh self-signed certificate.
+func tlsListen() (net.Listener, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "load"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"localhost"}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	conf := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS13}
+	return tls.Listen("tcp", "127.0.0.1:0", conf)
+}
+
+func serveTLSFile(file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ln, err := tlsListen()
+	if err != nil {
+		return err
+	}
+	fmt.Println(ln.Addr())
+	c, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(c, f)
+	c.Close()
+	return err
+}
+
+func sinkTLSFile(dir string) error {
+	ln, err := tlsListen()
+	if err != nil {
+		return err
+	}
+	fmt.Println(ln.Addr())
+	c, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "load-baseline-tls.bin"))
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, c)
+	f.Close()
+	c.Close()
+	os.Remove(f.Name())
+	return err
+}
