@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ferryftp/ferry/client"
+	"github.com/ferryftp/ferry/ftptest"
 	"github.com/ferryftp/ferry/storage/localfs"
 )
 
@@ -352,4 +353,61 @@ func TestRunAs(t *testing.T) {
 	if strings.Contains(s.logs.String(), "level=ERROR") || !strings.Contains(s.logs.String(), "reloaded") {
 		t.Fatalf("SIGHUP after the drop:\n%s", s.logs.String())
 	}
+}
+
+// TestServeDefender: the defender of `ferry serve` (on by default) bans a
+// guesser after the configured score, logs one fail2ban line to stderr, and
+// spares an allow-listed address.
+func TestServeDefender(t *testing.T) {
+	wd := t.TempDir()
+	conf := filepath.Join(wd, "ferry.toml")
+	os.WriteFile(conf, []byte("login_fail_delay = \"-1ns\"\n[defender]\nthreshold = 4\nallow = [\"127.0.0.3\"]\n"), 0o644)
+	s := &server{t: t, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1"))), root: filepath.Join(wd, "root"), wd: wd}
+	os.Mkdir(s.root, 0o755)
+	s.addr = strings.Replace(s.addr, "127.0.0.1", "0.0.0.0", 1) // reachable from 127.0.0.2 and .3
+	s.start("--config", conf)
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("ferry logs:\n%s", s.logs.String())
+		}
+	})
+	addr := strings.Replace(s.addr, "0.0.0.0", "127.0.0.1", 1)
+	guess := func(from string) (greeted bool) {
+		c := ftptest.DialFrom(t, addr, from)
+		if code, _ := c.Read(); code != 220 {
+			return false
+		}
+		for {
+			c.Expect("USER crash", 331)
+			if code, _ := c.Cmd("PASS guess"); code != 530 {
+				return true // 421: too many attempts, or banned
+			}
+		}
+	}
+	for i := 0; i < 2; i++ { // 3 + 1 failures: the fourth bans
+		if !guess("127.0.0.2") {
+			t.Fatalf("connection %d from the guesser refused too early", i)
+		}
+	}
+	if guess("127.0.0.2") {
+		t.Fatal("the guesser is still greeted after 4 failures")
+	}
+	for i := 0; i < 3; i++ { // allow-listed: 9 failures, never banned
+		if !guess("127.0.0.3") {
+			t.Fatal("the allow-listed address was banned")
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); strings.Count(s.logs.String(), `msg="defender ban" ip=127.0.0.2 `) != 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("want one ban line for 127.0.0.2 in the log")
+		}
+		time.Sleep(10 * time.Millisecond) // stderr arrives through a pipe
+	}
+	// Everyone else is served.
+	c, err := client.Dial(context.Background(), addr, &client.Config{User: "crash", Password: "crash-pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
 }
