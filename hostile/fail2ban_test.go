@@ -2,12 +2,10 @@ package hostile
 
 import (
 	"bufio"
-	"bytes"
 	"log/slog"
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,23 +13,6 @@ import (
 	"github.com/ferryftp/ferry/ftptest"
 	"github.com/ferryftp/ferry/server"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // failregexes reads the failregex lines of the shipped fail2ban filter and
 // turns them into Go regular expressions (<HOST> becomes a group).
@@ -68,7 +49,7 @@ func failregexes(t *testing.T) []*regexp.Regexp {
 // real server writes for failed logins (IPv4 and IPv6) and bans.
 func TestFail2banFilter(t *testing.T) {
 	res := failregexes(t)
-	var logs lockedBuffer
+	var logs ftptest.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	def := defender.New(defender.Config{Threshold: 2, BanTime: time.Hour, Logger: logger})
 	config := func(s *server.Server) { s.Defender = def }

@@ -41,6 +41,18 @@ func store(t *testing.T, c *ftptest.Conn, name string, data []byte) int {
 	return code
 }
 
+// retrieve downloads name, which must succeed.
+func retrieve(t *testing.T, c *ftptest.Conn, name string) []byte {
+	t.Helper()
+	d := c.Passive()
+	c.Expect("RETR "+name, 150)
+	data := ftptest.ReadAll(t, d)
+	if code, text := c.Read(); code != 226 {
+		t.Fatalf("RETR %s: %d %s", name, code, text)
+	}
+	return data
+}
+
 // TestSameNameUploads: clients uploading one name at once end with one
 // complete file, never a mix.
 func TestSameNameUploads(t *testing.T) {
@@ -120,12 +132,9 @@ func TestDiskFull(t *testing.T) {
 	if code := store(t, c, "small", small); code != 226 {
 		t.Fatalf("small upload after the failures: %d", code)
 	}
-	d := c.Passive()
-	c.Expect("RETR keep", 150)
-	if got := ftptest.ReadAll(t, d); !bytes.Equal(got, keep) {
+	if got := retrieve(t, c, "keep"); !bytes.Equal(got, keep) {
 		t.Fatal("RETR keep")
 	}
-	c.Read()
 	c.Expect("QUIT", 221)
 }
 
@@ -194,12 +203,9 @@ func TestStorageErrors(t *testing.T) {
 	if code := store(t, c, "f", randBytes(1<<20)); code != 552 {
 		t.Fatalf("quota: %d, want 552", code)
 	}
-	d := c.Passive()
-	c.Expect("RETR f", 150)
-	if got := ftptest.ReadAll(t, d); !bytes.Equal(got, old) {
+	if got := retrieve(t, c, "f"); !bytes.Equal(got, old) {
 		t.Fatal("the old file was damaged")
 	}
-	c.Read()
 	c.Expect("NOOP", 200)
 }
 

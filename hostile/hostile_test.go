@@ -280,15 +280,7 @@ func TestPaths(t *testing.T) {
 	// Writes through the same ways out. A STOR onto a link replaces the
 	// link (the upload is renamed over it); the outside is untouched.
 	for _, p := range []string{"../outside/new", "escape/new", "pub/up/victim", "abs-secret", `..\outside\new`} {
-		d := c.Passive()
-		c.Send("STOR " + p)
-		if code, _ := c.Read(); code == 150 {
-			d.Write([]byte("pwned"))
-			d.Close()
-			c.Read()
-		} else {
-			d.Close()
-		}
+		store(t, c, p, []byte("pwned"))
 	}
 	w.check(t)
 }
@@ -652,15 +644,7 @@ func TestSwappedDirectory(t *testing.T) {
 		if i%3 == 1 {
 			name = fmt.Sprintf("race/new%d", i)
 		}
-		d := c.Passive()
-		c.Send("STOR " + name)
-		if code, _ := c.Read(); code == 150 {
-			d.Write([]byte("pwned"))
-			d.Close()
-			c.Read()
-		} else {
-			d.Close()
-		}
+		store(t, c, name, []byte("pwned"))
 		c.Cmd("MKD race/sub")
 		c.Cmd("DELE race/victim")
 		if i%10 == 0 {

@@ -37,7 +37,7 @@ type server struct {
 	wd     string
 	cmd    *exec.Cmd
 	done   chan struct{}
-	logs   syncBuffer
+	logs   ftptest.SyncBuffer
 	starts int
 }
 

@@ -16,10 +16,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferryftp/ferry/ftptest"
 )
 
 var ferryBin string
@@ -66,25 +67,7 @@ type ferry struct {
 	Data     string // data directory
 	Root     string // files directory
 	cmd      *exec.Cmd
-	stderr   *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer the child process writes while tests read.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	stderr   *ftptest.SyncBuffer
 }
 
 var (
@@ -102,7 +85,7 @@ func startFerry(t *testing.T, listen string, args ...string) *ferry {
 	cmd.Dir = wd
 	cmd.Env = append(os.Environ(), "FERRY_PASSWORD=")
 	stdout, _ := cmd.StdoutPipe()
-	f := &ferry{cmd: cmd, stderr: &syncBuffer{}, Data: filepath.Join(wd, "ferry-data"), Root: filepath.Join(wd, "ferry-data", "files"), User: "ferry"}
+	f := &ferry{cmd: cmd, stderr: &ftptest.SyncBuffer{}, Data: filepath.Join(wd, "ferry-data"), Root: filepath.Join(wd, "ferry-data", "files"), User: "ferry"}
 	cmd.Stderr = f.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ferryftp/ferry/client"
 	"github.com/ferryftp/ferry/ftp"
+	"github.com/ferryftp/ferry/ftptest"
 )
 
 // The Ferry client against real servers from Debian: pyftpdlib, pure-ftpd,
@@ -84,7 +85,7 @@ func freePort(t *testing.T, host string) int {
 // waits until addr accepts connections.
 func startPeer(t *testing.T, name, addr string, cmd *exec.Cmd) {
 	t.Helper()
-	log := &syncBuffer{}
+	log := &ftptest.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -1,12 +1,10 @@
 package server_test
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,24 +12,6 @@ import (
 	"github.com/ferryftp/ferry/ftptest"
 	"github.com/ferryftp/ferry/server"
 )
-
-// syncBuffer is a log sink safe for concurrent sessions.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
 
 func expectClosed(t *testing.T, c *ftptest.Conn) {
 	t.Helper()
@@ -46,7 +26,7 @@ func expectClosed(t *testing.T, c *ftptest.Conn) {
 // escape.
 func TestDefenderBans(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs ftptest.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	def := defender.New(defender.Config{Threshold: 4, BanTime: time.Hour, Logger: logger,
 		AllowList: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}})

@@ -80,13 +80,13 @@ func main() {
 	case "baseline-tls-stor":
 		err = baselineTLSStor(*dir, *size)
 	case "serve-tls-file":
-		err = serveTLSFile(*file)
+		err = serveFile(*file, tlsListen, false)
 	case "sink-tls-file":
-		err = sinkTLSFile(*dir)
+		err = sinkFile(*dir, tlsListen, false)
 	case "serve-file":
-		err = serveFile(*file, *listening)
+		err = serveFile(*file, plainListen, *listening)
 	case "sink-file":
-		err = sinkFile(*dir, *listening)
+		err = sinkFile(*dir, plainListen, *listening)
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}
@@ -555,14 +555,17 @@ func child(mode string, args ...string) (string, func(), error) {
 	return strings.TrimSpace(line), func() { cmd.Wait() }, nil
 }
 
-// serveFile is the minimal download server: one connection, sendfile.
-func serveFile(file string, listening bool) error {
+func plainListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+
+// serveFile is the minimal download server: one connection from listen,
+// the file copied to it (sendfile on a plain TCP connection).
+func serveFile(file string, listen func() (net.Listener, error), listening bool) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := listen()
 	if err != nil {
 		return err
 	}
@@ -579,9 +582,10 @@ func serveFile(file string, listening bool) error {
 	return err
 }
 
-// sinkFile is the minimal upload server: one connection into a new file.
-func sinkFile(dir string, listening bool) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// sinkFile is the minimal upload server: one connection from listen into
+// a new file (splice from a plain TCP connection).
+func sinkFile(dir string, listen func() (net.Listener, error), listening bool) error {
+	ln, err := listen()
 	if err != nil {
 		return err
 	}

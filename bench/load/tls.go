@@ -14,12 +14,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"fmt"
 	"io"
 	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/ferryftp/ferry/client"
@@ -141,45 +138,4 @@ func tlsListen() (net.Listener, error) {
 	}
 	conf := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS13}
 	return tls.Listen("tcp", "127.0.0.1:0", conf)
-}
-
-func serveTLSFile(file string) error {
-	f, err := os.Open(file)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	ln, err := tlsListen()
-	if err != nil {
-		return err
-	}
-	fmt.Println(ln.Addr())
-	c, err := ln.Accept()
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(c, f)
-	c.Close()
-	return err
-}
-
-func sinkTLSFile(dir string) error {
-	ln, err := tlsListen()
-	if err != nil {
-		return err
-	}
-	fmt.Println(ln.Addr())
-	c, err := ln.Accept()
-	if err != nil {
-		return err
-	}
-	f, err := os.Create(filepath.Join(dir, "load-baseline-tls.bin"))
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(f, c)
-	f.Close()
-	c.Close()
-	os.Remove(f.Name())
-	return err
 }
