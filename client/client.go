@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/ferryftp/ferry/ftp"
+	"github.com/ferryftp/ferry/tlscert"
 )
 
 // Config configures a Client. The zero value logs in anonymously, uses
@@ -353,7 +354,7 @@ func PinnedTLS(fp string) (*tls.Config, error) {
 			}
 			sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
 			if !bytes.Equal(sum[:], want) {
-				return fmt.Errorf("the server's certificate has SHA-256 fingerprint %s, not the pinned %s", Fingerprint(sum[:]), Fingerprint(want))
+				return fmt.Errorf("the server's certificate has SHA-256 fingerprint %s, not the pinned %s", tlscert.Fingerprint(cs.PeerCertificates[0].Raw), fp)
 			}
 			return nil
 		},

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ferryftp/ferry/ftp"
+	"github.com/ferryftp/ferry/tlscert"
 )
 
 // conn is one control connection.
@@ -529,24 +529,11 @@ func (c *Client) handshake(ctx context.Context, nc net.Conn) (*tls.Conn, error) 
 	if err := tc.HandshakeContext(ctx); err != nil {
 		var ve *tls.CertificateVerificationError
 		if errors.As(err, &ve) && len(ve.UnverifiedCertificates) > 0 {
-			sum := sha256.Sum256(ve.UnverifiedCertificates[0].Raw)
-			err = fmt.Errorf("the certificate of %s does not verify (%v); its SHA-256 fingerprint is %s", c.tls.ServerName, ve.Err, Fingerprint(sum[:]))
+			err = fmt.Errorf("the certificate of %s does not verify (%v); its SHA-256 fingerprint is %s", c.tls.ServerName, ve.Err, tlscert.Fingerprint(ve.UnverifiedCertificates[0].Raw))
 		}
 		return nil, &NetError{Op: "TLS handshake", Addr: c.addr, Err: err}
 	}
 	return tc, nil
-}
-
-// Fingerprint formats a certificate hash as colon-separated hex pairs.
-func Fingerprint(sum []byte) string {
-	var sb strings.Builder
-	for i, b := range sum {
-		if i > 0 {
-			sb.WriteByte(':')
-		}
-		fmt.Fprintf(&sb, "%02X", b)
-	}
-	return sb.String()
 }
 
 var errNoData = errors.New("no data connection")

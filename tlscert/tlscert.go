@@ -72,8 +72,12 @@ func (c *Cert) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 
 // Fingerprint is the SHA-256 hash of the certificate in use, as colon-
 // separated hex pairs (what clients show and pin).
-func (c *Cert) Fingerprint() string {
-	sum := sha256.Sum256(c.cur.Load().Certificate[0])
+func (c *Cert) Fingerprint() string { return Fingerprint(c.cur.Load().Certificate[0]) }
+
+// Fingerprint is the SHA-256 hash of a DER certificate as colon-separated
+// hex pairs, the form `ferry serve` prints and clients pin.
+func Fingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
 	var sb strings.Builder
 	for i, b := range sum {
 		if i > 0 {

@@ -244,21 +244,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return time.Now().Add(-cmp.Or(time.Duration(cfg.PartialMaxAge), 7*24*time.Hour))
 	}
-	var homes sync.Map // dir -> *localfs.FS
+	var dirs sync.Map // absolute directory -> struct{}: swept once, then daily
+	sweepNew := func(dir string) {
+		if abs, err := filepath.Abs(dir); err == nil {
+			if _, seen := dirs.LoadOrStore(abs, struct{}{}); !seen {
+				go sweep(ctx, logger, abs, started, partCutoff())
+			}
+		}
+	}
 	store.FS = func(dir string) (storage.FS, error) {
 		f, err := localfs.New(dir, open)
 		if err == nil {
-			homes.Store(dir, f)
-			go sweep(ctx, logger, f, dir, started, partCutoff())
+			sweepNew(dir)
 		}
 		return f, err
 	}
-	if sf, err := localfs.New(rootDir, open); err == nil {
-		go func() {
-			sweep(ctx, logger, sf, rootDir, started, partCutoff())
-			sf.Close()
-		}()
-	}
+	sweepNew(rootDir) // anonymous and --user homes, before anyone logs in
 	go func() {
 		daily := time.NewTicker(24 * time.Hour)
 		defer daily.Stop()
@@ -267,8 +268,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			case <-ctx.Done():
 				return
 			case <-daily.C:
-				homes.Range(func(dir, f any) bool {
-					sweep(ctx, logger, f.(*localfs.FS), dir.(string), started, partCutoff())
+				dirs.Range(func(dir, _ any) bool {
+					sweep(ctx, logger, dir.(string), started, partCutoff())
 					return true
 				})
 			}
@@ -447,7 +448,13 @@ func printWelcome(w io.Writer, lns []net.Listener, opts []server.ListenerOptions
 }
 
 // sweep removes the stale upload files under dir and logs what it did.
-func sweep(ctx context.Context, logger *slog.Logger, f *localfs.FS, dir string, tmpBefore, partBefore time.Time) {
+func sweep(ctx context.Context, logger *slog.Logger, dir string, tmpBefore, partBefore time.Time) {
+	f, err := localfs.New(dir, localfs.Options{})
+	if err != nil {
+		logger.Warn("sweeping temporary upload files", "dir", dir, "err", err)
+		return
+	}
+	defer f.Close()
 	n, err := f.RemoveStale(ctx, tmpBefore, partBefore)
 	if n > 0 {
 		logger.Info("removed temporary files of interrupted uploads", "dir", dir, "files", n)
