@@ -42,6 +42,11 @@ type Command struct {
 	// RFC names the specification.
 	RFC string
 
+	// quick commands touch neither storage nor auth: nothing in them can
+	// hang, so they run without a watch of the control connection (see
+	// session.watch).
+	quick bool
+
 	fn func(*session, string)
 }
 
@@ -63,18 +68,18 @@ func init() {
 		// Security (RFC 2228, RFC 4217).
 		{Verb: "AUTH", Arg: argRequired, Feat: "AUTH TLS", Syntax: "AUTH TLS", Help: "Secure the control connection with TLS (also AUTH SSL, TLS-C).", RFC: "RFC 4217", fn: (*session).cmdAUTH},
 		{Verb: "PBSZ", Arg: argRequired, Feat: "PBSZ", Syntax: "PBSZ 0", Help: "Protection buffer size; 0 under TLS.", RFC: "RFC 4217", fn: (*session).cmdPBSZ},
-		{Verb: "CCC", Login: true, Arg: argNone, Feat: "CCC", Syntax: "CCC", Help: "Clear the command channel: TLS off for commands, where the server allows it.", RFC: "RFC 4217", fn: (*session).cmdCCC},
+		{Verb: "CCC", Login: true, quick: true, Arg: argNone, Feat: "CCC", Syntax: "CCC", Help: "Clear the command channel: TLS off for commands, where the server allows it.", RFC: "RFC 4217", fn: (*session).cmdCCC},
 		{Verb: "PROT", Arg: argRequired, Feat: "PROT", Syntax: "PROT C|P", Help: "Clear (C) or protected (P) data connections.", RFC: "RFC 4217", fn: (*session).cmdPROT},
 		{Verb: "HOST", Arg: argRequired, Feat: "HOST", Syntax: "HOST name", Help: "Select a virtual host, before USER.", RFC: "RFC 7151", fn: (*session).cmdHOST},
 
 		// Transfer parameters (RFC 959 §4.1.2, RFC 2428).
-		{Verb: "PORT", Login: true, Arg: argRequired, Syntax: "PORT h1,h2,h3,h4,p1,p2", Help: "Port mode: the server connects to this address for the next transfer.", RFC: "RFC 959", fn: (*session).cmdPORT},
-		{Verb: "EPRT", Login: true, Arg: argRequired, Feat: "EPRT", Syntax: "EPRT |proto|address|port|", Help: "Port mode for IPv4 (1) or IPv6 (2).", RFC: "RFC 2428", fn: (*session).cmdEPRT},
-		{Verb: "PASV", Login: true, Arg: argNone, Syntax: "PASV", Help: "Passive mode: the client connects to the address in the reply.", RFC: "RFC 959", fn: (*session).cmdPASV},
-		{Verb: "EPSV", Login: true, Arg: argOptional, Feat: "EPSV", Syntax: "EPSV [1|2|ALL]", Help: "Extended passive mode; ALL refuses other data commands from then on.", RFC: "RFC 2428", fn: (*session).cmdEPSV},
-		{Verb: "TYPE", Login: true, Arg: argRequired, Syntax: "TYPE A [N] | I | L 8", Help: "Set the transfer type: ASCII (CRLF conversion) or image (binary, the default).", RFC: "RFC 959", fn: (*session).cmdTYPE},
-		{Verb: "STRU", Login: true, Arg: argRequired, Syntax: "STRU F", Help: "File structure; only F is supported.", RFC: "RFC 959", fn: (*session).cmdSTRU},
-		{Verb: "MODE", Login: true, Arg: argRequired, Syntax: "MODE S", Help: "Transfer mode; only stream (S) is supported.", RFC: "RFC 959", fn: (*session).cmdMODE},
+		{Verb: "PORT", Login: true, quick: true, Arg: argRequired, Syntax: "PORT h1,h2,h3,h4,p1,p2", Help: "Port mode: the server connects to this address for the next transfer.", RFC: "RFC 959", fn: (*session).cmdPORT},
+		{Verb: "EPRT", Login: true, quick: true, Arg: argRequired, Feat: "EPRT", Syntax: "EPRT |proto|address|port|", Help: "Port mode for IPv4 (1) or IPv6 (2).", RFC: "RFC 2428", fn: (*session).cmdEPRT},
+		{Verb: "PASV", Login: true, quick: true, Arg: argNone, Syntax: "PASV", Help: "Passive mode: the client connects to the address in the reply.", RFC: "RFC 959", fn: (*session).cmdPASV},
+		{Verb: "EPSV", Login: true, quick: true, Arg: argOptional, Feat: "EPSV", Syntax: "EPSV [1|2|ALL]", Help: "Extended passive mode; ALL refuses other data commands from then on.", RFC: "RFC 2428", fn: (*session).cmdEPSV},
+		{Verb: "TYPE", Login: true, quick: true, Arg: argRequired, Syntax: "TYPE A [N] | I | L 8", Help: "Set the transfer type: ASCII (CRLF conversion) or image (binary, the default).", RFC: "RFC 959", fn: (*session).cmdTYPE},
+		{Verb: "STRU", Login: true, quick: true, Arg: argRequired, Syntax: "STRU F", Help: "File structure; only F is supported.", RFC: "RFC 959", fn: (*session).cmdSTRU},
+		{Verb: "MODE", Login: true, quick: true, Arg: argRequired, Syntax: "MODE S", Help: "Transfer mode; only stream (S) is supported.", RFC: "RFC 959", fn: (*session).cmdMODE},
 
 		// Service commands (RFC 959 §4.1.3).
 		{Verb: "RETR", Login: true, Arg: argRequired, Syntax: "RETR path", Help: "Download a file (from the REST offset).", RFC: "RFC 959", fn: (*session).cmdRETR},
@@ -82,7 +87,7 @@ func init() {
 		{Verb: "STOU", Login: true, Arg: argOptional, Syntax: "STOU [name]", Help: "Upload to a new unique name, given in the 150 reply.", RFC: "RFC 959", fn: func(s *session, a string) { s.store("STOU", a, storage.Exclusive) }},
 		{Verb: "APPE", Login: true, Arg: argRequired, Syntax: "APPE path", Help: "Append to a file, creating it if needed.", RFC: "RFC 959", fn: func(s *session, a string) { s.store("APPE", a, storage.Append) }},
 		{Verb: "ALLO", Login: true, Arg: argOptional, Syntax: "ALLO size", Help: "No allocation is needed (202).", RFC: "RFC 959", fn: func(s *session, _ string) { s.reply(ftp.CodeSuperfluous, "ALLO not needed.") }},
-		{Verb: "REST", Login: true, Arg: argRequired, Feat: "REST STREAM", Syntax: "REST offset", Help: "Start the next RETR or STOR at this byte offset.", RFC: "RFC 3659", fn: (*session).cmdREST},
+		{Verb: "REST", Login: true, quick: true, Arg: argRequired, Feat: "REST STREAM", Syntax: "REST offset", Help: "Start the next RETR or STOR at this byte offset.", RFC: "RFC 3659", fn: (*session).cmdREST},
 		{Verb: "RNFR", Login: true, Arg: argRequired, Syntax: "RNFR path", Help: "Name the file to rename; RNTO must follow.", RFC: "RFC 959", fn: (*session).cmdRNFR},
 		{Verb: "RNTO", Login: true, Arg: argRequired, Syntax: "RNTO path", Help: "Rename the file named by RNFR.", RFC: "RFC 959", fn: (*session).cmdRNTO},
 		{Verb: "ABOR", Login: true, Arg: argNone, DuringTransfer: true, Syntax: "ABOR", Help: "Abort the running transfer.", RFC: "RFC 959", fn: (*session).cmdABOR},

@@ -203,8 +203,8 @@ func (s *session) readCommand() (string, error) {
 			return "", errShutdown
 		}
 		slowLine := false
-		err := s.awaitLine()
-		if err == nil {
+		whole, err := s.awaitLine()
+		if err == nil && !whole {
 			if cd := time.Now().Add(s.srv.commandTimeout()); cd.Before(deadline) {
 				s.conn.SetReadDeadline(cd)
 				slowLine, keepPhase = true, false
@@ -241,17 +241,18 @@ func (s *session) readCommand() (string, error) {
 	}
 }
 
-// awaitLine waits for the first byte of the next line, unless a whole line
-// is buffered already.
-func (s *session) awaitLine() error {
+// awaitLine waits for the first byte of the next line and reports whether
+// the whole line is in (usually it arrives in one piece, and then needs no
+// command deadline).
+func (s *session) awaitLine() (whole bool, err error) {
 	r := s.lr.R
-	if n := r.Buffered(); n > 0 {
-		if b, _ := r.Peek(n); bytes.IndexByte(b, '\n') >= 0 {
-			return nil
+	if r.Buffered() == 0 {
+		if _, err := r.Peek(1); err != nil {
+			return false, err
 		}
 	}
-	_, err := r.Peek(1)
-	return err
+	b, _ := r.Peek(r.Buffered())
+	return bytes.IndexByte(b, '\n') >= 0, nil
 }
 
 var (
@@ -355,9 +356,8 @@ func (s *session) dispatch(line string) {
 			return
 		}
 	}
-	if (c.Login || cmd.Verb == "PASS") && cmd.Verb != "CCC" {
-		// Storage and auth calls may hang on a network. (CCC swaps the
-		// control connection: nothing may read it meanwhile.)
+	if (c.Login || cmd.Verb == "PASS") && !c.quick {
+		// Storage and auth calls may hang on a network.
 		defer s.watch()()
 	}
 	c.fn(s, cmd.Arg)
