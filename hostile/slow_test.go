@@ -72,3 +72,24 @@ func TestSlowClientsHeldOff(t *testing.T) {
 	}
 	w.check(t)
 }
+
+// TestLoginTimeout: over a real socket, a connection that never logs in is
+// closed at the login timeout however it keeps sending whole commands.
+func TestLoginTimeout(t *testing.T) {
+	w := newWorld(t, func(s *server.Server) { s.LoginTimeout = 500 * time.Millisecond })
+	c := w.Dial(t)
+	start := time.Now()
+	for i := 0; i < 3; i++ {
+		c.Expect("NOOP", 200)
+		time.Sleep(100 * time.Millisecond) // whole commands, never a login
+	}
+	code, text := c.Read()
+	if code != 421 || text != "Login timeout, closing control connection." {
+		t.Fatalf("got %d %q", code, text)
+	}
+	if el := time.Since(start); el < 400*time.Millisecond || el > 5*time.Second {
+		t.Fatalf("closed after %v, want about 500ms", el)
+	}
+	expectClosed(t, c)
+	w.check(t)
+}
