@@ -212,32 +212,17 @@ func clientCommand(ctx context.Context, name string, fl *clientFlags, pos []stri
 		if err := need(pos, 1, -1, "rm [-r] URL..."); err != nil {
 			return err
 		}
-		for _, u := range pos {
-			if err := cmdRemove(ctx, fl, u, false); err != nil {
-				return err
-			}
-		}
-		return nil
+		return forEach(pos, func(u string) error { return cmdRemove(ctx, fl, u, false) })
 	case "rmdir":
 		if err := need(pos, 1, -1, "rmdir [-r] URL..."); err != nil {
 			return err
 		}
-		for _, u := range pos {
-			if err := cmdRemove(ctx, fl, u, true); err != nil {
-				return err
-			}
-		}
-		return nil
+		return forEach(pos, func(u string) error { return cmdRemove(ctx, fl, u, true) })
 	case "mkdir":
 		if err := need(pos, 1, -1, "mkdir [-p] URL..."); err != nil {
 			return err
 		}
-		for _, u := range pos {
-			if err := cmdMkdir(ctx, fl, u); err != nil {
-				return err
-			}
-		}
-		return nil
+		return forEach(pos, func(u string) error { return cmdMkdir(ctx, fl, u) })
 	case "mv":
 		if err := need(pos, 2, 2, "mv URL NEWPATH"); err != nil {
 			return err
@@ -687,5 +672,15 @@ func cmdCp(ctx context.Context, fl *clientFlags, from, to string, out *output) e
 		out.note("verified: %s %s\n", res.HashAlg, res.Hash)
 	}
 	out.summary("cp-"+res.Method, res.Bytes, time.Since(start), sr.String(), label)
+	return nil
+}
+
+// forEach runs f on each URL, stopping at the first error.
+func forEach(urls []string, f func(string) error) error {
+	for _, u := range urls {
+		if err := f(u); err != nil {
+			return err
+		}
+	}
 	return nil
 }
