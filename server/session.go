@@ -466,8 +466,7 @@ func (s *session) watchOnce(cancelCmd context.CancelFunc) bool {
 	if n >= r.Size() {
 		return true // a full buffer of pipelined commands: nothing to wait for
 	}
-	b, err := r.Peek(n + 1)
-	if err != nil {
+	if _, err := r.Peek(n + 1); err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			return false // woken: the loop checks whether to stop
@@ -475,8 +474,7 @@ func (s *session) watchOnce(cancelCmd context.CancelFunc) bool {
 		s.cancel() // the client is gone: end everything it started
 		return true
 	}
-	b, _ = r.Peek(r.Buffered()) // all that arrived
-	if isABOR(b) {
+	if b, _ := r.Peek(r.Buffered()); isABOR(b) { // all that arrived
 		cancelCmd()
 		return true
 	}
