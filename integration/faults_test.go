@@ -71,6 +71,12 @@ func (s *server) start(args ...string) {
 		if try == 20 {
 			s.t.Fatalf("ferry did not start:\n%s", s.logs.String())
 		}
+		if s.starts == 0 && strings.Contains(s.logs.String(), "address already in use") {
+			// Another test took the probed port before the first start:
+			// any free port will do until the server has clients.
+			host, _, _ := net.SplitHostPort(s.addr)
+			s.addr = net.JoinHostPort(host, strconv.Itoa(freePort(s.t, host)))
+		}
 		time.Sleep(50 * time.Millisecond) // the port may still be held a moment
 	}
 }
@@ -362,9 +368,10 @@ func TestServeDefender(t *testing.T) {
 	wd := t.TempDir()
 	conf := filepath.Join(wd, "ferry.toml")
 	os.WriteFile(conf, []byte("login_fail_delay = \"-1ns\"\n[defender]\nthreshold = 4\nallow = [\"127.0.0.3\"]\n"), 0o644)
-	s := &server{t: t, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1"))), root: filepath.Join(wd, "root"), wd: wd}
+	// 0.0.0.0: reachable from 127.0.0.2 and .3; the port is probed on the
+	// address it is bound to, since one free on 127.0.0.1 may be held on another.
+	s := &server{t: t, addr: net.JoinHostPort("0.0.0.0", strconv.Itoa(freePort(t, "0.0.0.0"))), root: filepath.Join(wd, "root"), wd: wd}
 	os.Mkdir(s.root, 0o755)
-	s.addr = strings.Replace(s.addr, "127.0.0.1", "0.0.0.0", 1) // reachable from 127.0.0.2 and .3
 	s.start("--config", conf)
 	t.Cleanup(func() {
 		s.stop()
