@@ -427,7 +427,10 @@ func TestLimitsAndLines(t *testing.T) {
 // not one whose transfer is still running.
 func TestIdleTimeoutSparesTransfers(t *testing.T) {
 	t.Parallel()
-	srv := ftptest.NewServer(t, ftptest.Options{Config: func(s *server.Server) { s.IdleTimeout = 150 * time.Millisecond }})
+	// The timeout must be long beside the gap between two commands of a
+	// test client under -race on a loaded machine (150 ms was not).
+	const idle = time.Second
+	srv := ftptest.NewServer(t, ftptest.Options{Config: func(s *server.Server) { s.IdleTimeout = idle }})
 	c := srv.Dial(t).Login(ftptest.Writer)
 	data := randBytes(8 << 20)
 	upload(t, c, modes[0], "STOR", "f", data)
@@ -436,7 +439,7 @@ func TestIdleTimeoutSparesTransfers(t *testing.T) {
 	// Read slowly for longer than the idle timeout.
 	var got []byte
 	buf := make([]byte, 1<<20)
-	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); {
+	for deadline := time.Now().Add(idle * 3 / 2); time.Now().Before(deadline); {
 		n, _ := d.Read(buf[:4096])
 		got = append(got, buf[:n]...)
 		time.Sleep(20 * time.Millisecond)
