@@ -8,6 +8,8 @@
 #
 # DIR (default /dev/shm/ferry-compare) holds Ferry's root; the peer serves
 # its own, which should be on the same file system. ROUNDS (default 3).
+# ONLY=throughput stops after the 1 GiB transfers; OPS="RETR" (or "STOR")
+# runs one direction of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${DIR:-/dev/shm/ferry-compare}
@@ -28,40 +30,49 @@ peer=()
 if [ -n "${PEER_ADDR:-}" ]; then peer=(-addr "$PEER_ADDR" -user "$PEER_USER" -pass "$PEER_PASS"); fi
 
 echo "== throughput, 1 GiB: Ferry beside the minimal Go program, bare and listening (see bench/README.md)"
+echo "   (MB/s of each transfer, and MB per CPU-second the server spent on it)"
 head -c $((1 << 30)) /dev/zero >"$DIR/root/big.bin"
-mbs() { awk '{print $(NF-1)}'; }
-fr() { "$bin/load" "${ferry[@]}" retr -path big.bin | mbs; }
-br() { "$bin/load" baseline-retr -file "$DIR/root/big.bin" "$@" | mbs; }
-fs() { TMPDIR=$DIR "$bin/load" "${ferry[@]}" stor -path up.bin -size $((1 << 30)) | mbs; rm -f "$DIR/root/up.bin"; }
-bs() { TMPDIR=$DIR "$bin/load" baseline-stor -dir "$DIR" -size $((1 << 30)) "$@" | mbs; }
+# rate: a load report's MB/s and MB/CPU-s; sample SIDE CMD...: appends them
+# to SIDE_M and SIDE_C.
+rate() { awk '{m = c = 0; for (i = 2; i <= NF; i++) { if ($i ~ /^MB\/s;?$/) m = $(i-1); if ($i == "MB/CPU-s") c = $(i-1) } print m, c}'; }
+sample() { local s=$1 o; shift; o=$("$@" | rate); eval "${s}_M+=\" ${o% *}\"; ${s}_C+=\" ${o#* }\""; }
+fr() { "$bin/load" "${ferry[@]}" retr -path big.bin -pid $fpid; }
+br() { "$bin/load" baseline-retr -file "$DIR/root/big.bin" "$@"; }
+fs() { TMPDIR=$DIR "$bin/load" "${ferry[@]}" stor -path up.bin -size $((1 << 30)) -pid $fpid; rm -f "$DIR/root/up.bin"; }
+bs() { TMPDIR=$DIR "$bin/load" baseline-stor -dir "$DIR" -size $((1 << 30)) "$@"; }
+ftr() { "$bin/load" "${ferry[@]}" tls-retr -path big.bin -pid $fpid; }
+btr() { "$bin/load" baseline-tls-retr -file "$DIR/root/big.bin"; }
+fts() { TMPDIR=$DIR "$bin/load" "${ferry[@]}" tls-stor -path up.bin -size $((1 << 30)) -pid $fpid; rm -f "$DIR/root/up.bin"; }
+bts() { TMPDIR=$DIR "$bin/load" baseline-tls-stor -dir "$DIR" -size $((1 << 30)); }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 . bench/lib.sh # median
-for op in RETR STOR; do
-  F=""; B=""; L=""
+# summary NAME SIDE...: medians of each side and each side's ratio to the first.
+summary() {
+  local name=$1 first="" s m c; shift
+  for s in "$@"; do
+    eval "m=\$(echo \"\${${s}_M}\" | median); c=\$(echo \"\${${s}_C}\" | median)"
+    eval "echo \"$name $s MB/s:\${${s}_M}\"; echo \"$name $s MB/CPU-s:\${${s}_C}\""
+    if [ -z "$first" ]; then first="$m $c"; echo "$name median $s: $m MB/s, $c MB/CPU-s"
+    else echo "$name median $s: $m MB/s, $c MB/CPU-s; ${1}/$s $(ratio "${first% *}" "$m") by rate, $(ratio "${first#* }" "$c") by CPU"; fi
+  done
+}
+for op in ${OPS:-RETR STOR}; do
+  ferry_M=""; ferry_C=""; bare_M=""; bare_C=""; listening_M=""; listening_C=""
   if [ $op = RETR ]; then f=fr b=br; else f=fs b=bs; fi
   for r in $(seq "$ROUNDS"); do # F B L L B F: each side as often early as late
-    F="$F $($f)"; B="$B $($b)"; L="$L $($b -listening) $($b -listening)"; B="$B $($b)"; F="$F $($f)"
+    sample ferry $f; sample bare $b; sample listening $b -listening
+    sample listening $b -listening; sample bare $b; sample ferry $f
   done
-  mf=$(echo "$F" | median); mb=$(echo "$B" | median); ml=$(echo "$L" | median)
-  echo "$op MB/s ferry:$F"
-  echo "$op MB/s bare baseline:$B"
-  echo "$op MB/s listening baseline:$L"
-  echo "$op median ferry $mf, bare $mb, listening $ml; ferry/bare $(ratio "$mf" "$mb"), ferry/listening $(ratio "$mf" "$ml"), listening/bare $(ratio "$ml" "$mb")"
+  summary "$op" ferry bare listening
 done
 echo "== PROT P throughput, 1 GiB: Ferry beside a minimal crypto/tls program (ABBA order, medians)"
-ftr() { "$bin/load" "${ferry[@]}" tls-retr -path big.bin | mbs; }
-btr() { "$bin/load" baseline-tls-retr -file "$DIR/root/big.bin" | mbs; }
-fts() { TMPDIR=$DIR "$bin/load" "${ferry[@]}" tls-stor -path up.bin -size $((1 << 30)) | mbs; rm -f "$DIR/root/up.bin"; }
-bts() { TMPDIR=$DIR "$bin/load" baseline-tls-stor -dir "$DIR" -size $((1 << 30)) | mbs; }
-for op in RETR STOR; do
-  F=""; B=""
+for op in ${OPS:-RETR STOR}; do
+  ferry_M=""; ferry_C=""; tls_M=""; tls_C=""
   if [ $op = RETR ]; then f=ftr b=btr; else f=fts b=bts; fi
-  for r in $(seq "$ROUNDS"); do F="$F $($f)"; B="$B $($b) $($b)"; F="$F $($f)"; done
-  mf=$(echo "$F" | median); mb=$(echo "$B" | median)
-  echo "TLS $op MB/s ferry:$F"
-  echo "TLS $op MB/s baseline:$B"
-  echo "TLS $op median ferry $mf, baseline $mb, ratio $(ratio "$mf" "$mb")"
+  for r in $(seq "$ROUNDS"); do sample ferry $f; sample tls $b; sample tls $b; sample ferry $f; done
+  summary "TLS $op" ferry tls
 done
+if [ "${ONLY:-}" = throughput ]; then rm -rf "$DIR"; exit 0; fi
 # Throughput first, on the fresh process (after 10,000 idle sessions the Go
 # runtime spends a while returning their memory). Then the rounds; the idle
 # sessions last. Warm-up: the first login of a password pays one argon2id run.

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -49,7 +50,7 @@ func main() {
 	path := fs.String("path", "big.bin", "remote path")
 	file := fs.String("file", "", "local file (baseline-retr)")
 	dir := fs.String("dir", os.TempDir(), "local directory (baseline-stor)")
-	pid := fs.Int("pid", 0, "server process whose RSS to read (idle)")
+	pid := fs.Int("pid", 0, "server process whose RSS (idle) or CPU time (retr, stor, tls-retr, tls-stor) to read")
 	hold := fs.Duration("hold", 2*time.Second, "how long to hold idle sessions")
 	listening := fs.Bool("listening", false, "baselines: keep accepting and hold one idle connection meanwhile, as any server does")
 	fs.Parse(args)
@@ -64,17 +65,17 @@ func main() {
 	case "list":
 		err = list(*path)
 	case "retr":
-		err = retr(*path)
+		err = retr(*path, *pid)
 	case "stor":
-		err = stor(*path, *size)
+		err = stor(*path, *size, *pid)
 	case "baseline-retr":
 		err = baselineRetr(*file, *listening)
 	case "baseline-stor":
 		err = baselineStor(*dir, *size, *listening)
 	case "tls-retr":
-		err = tlsRetr(*path)
+		err = tlsRetr(*path, *pid)
 	case "tls-stor":
-		err = tlsStor(*path, *size)
+		err = tlsStor(*path, *size, *pid)
 	case "baseline-tls-retr":
 		err = baselineTLSRetr(*file)
 	case "baseline-tls-stor":
@@ -412,7 +413,7 @@ func list(path string) error {
 
 // single runs one transfer of verb on a fresh session: body moves the
 // bytes over the data connection.
-func single(verb, path string, body func(d net.Conn) (int64, error)) error {
+func single(verb, path string, pid int, body func(d net.Conn) (int64, error)) error {
 	c, err := dial()
 	if err != nil {
 		return err
@@ -426,6 +427,7 @@ func single(verb, path string, body func(d net.Conn) (int64, error)) error {
 	if err != nil {
 		return err
 	}
+	cpu := startCPU(pid)
 	start := time.Now()
 	if _, err := c.cmd(150, "%s %s", verb, path); err != nil {
 		return err
@@ -441,16 +443,75 @@ func single(verb, path string, body func(d net.Conn) (int64, error)) error {
 	if _, err := c.cmd226(); err != nil {
 		return err
 	}
-	report(verb, n, time.Since(start))
+	report(verb, n, time.Since(start), cpu.used())
 	return nil
 }
 
-func retr(path string) error {
-	return single("RETR", path, func(d net.Conn) (int64, error) { return io.Copy(io.Discard, d) })
+func retr(path string, pid int) error {
+	return single("RETR", path, pid, func(d net.Conn) (int64, error) { return discard(d) })
 }
 
-func report(what string, n int64, d time.Duration) {
-	fmt.Printf("%s: %d bytes in %v: %.0f MB/s\n", what, n, d.Round(time.Millisecond), float64(n)/d.Seconds()/1e6)
+// discard reads r to its end in 1 MiB reads, as the downloads of both
+// sides of a comparison do. (io.Copy to io.Discard reads 8 KiB at a time:
+// the client, not the server, would then set the pace.)
+func discard(r io.Reader) (int64, error) {
+	return io.CopyBuffer(io.Discard, struct{ io.Reader }{r}, make([]byte, 1<<20))
+}
+
+// report prints a transfer's rate and, when known, the server's CPU time
+// for it. On a shared machine the wall-clock rate of one transfer swings
+// by a factor of several; the CPU time a server spends per byte barely
+// moves, so the two together tell a slow server from a busy machine.
+func report(what string, n int64, d time.Duration, cpu time.Duration) {
+	fmt.Printf("%s: %d bytes in %v: %.0f MB/s", what, n, d.Round(time.Millisecond), float64(n)/d.Seconds()/1e6)
+	if cpu > 0 {
+		fmt.Printf("; server CPU %v: %.0f MB/CPU-s", cpu.Round(time.Millisecond), float64(n)/cpu.Seconds()/1e6)
+	}
+	fmt.Println()
+}
+
+// cpuMark is a server process's CPU time at the start of a transfer.
+type cpuMark struct {
+	pid  int
+	at   time.Duration
+	exit func() time.Duration // a child's total CPU once it has exited
+}
+
+// startCPU marks pid's CPU time now (0: not measured).
+func startCPU(pid int) *cpuMark {
+	if pid <= 0 {
+		return &cpuMark{}
+	}
+	return &cpuMark{pid: pid, at: threadsCPU(pid)}
+}
+
+// used is the CPU time pid spent since the mark: from its threads'
+// counters while it runs, from its rusage once a child has exited.
+func (m *cpuMark) used() time.Duration {
+	if m.pid <= 0 {
+		return 0
+	}
+	if m.exit != nil {
+		return m.exit() - m.at
+	}
+	return threadsCPU(m.pid) - m.at
+}
+
+// threadsCPU sums the time on CPU of pid's threads (the first field of
+// /proc/PID/task/TID/schedstat, in nanoseconds).
+func threadsCPU(pid int) time.Duration {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		var ns int64
+		fmt.Sscan(string(b), &ns)
+		sum += time.Duration(ns)
+	}
+	return sum
 }
 
 // source is a file of size bytes to send (sendfile from page cache on both
@@ -471,14 +532,14 @@ func source(size int64) (*os.File, error) {
 	return f, nil
 }
 
-func stor(path string, size int64) error {
+func stor(path string, size int64, pid int) error {
 	src, err := source(size)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
 	src.Seek(0, 0)
-	return single("STOR", path, func(d net.Conn) (int64, error) { return io.Copy(d, src) })
+	return single("STOR", path, pid, func(d net.Conn) (int64, error) { return io.Copy(d, src) })
 }
 
 // The baselines are a minimal Go program doing the same I/O as the server,
@@ -489,7 +550,7 @@ func stor(path string, size int64) error {
 // baselineRetr: the minimal server sends file to a TCP socket (sendfile);
 // the client discards it.
 func baselineRetr(file string, listening bool) error {
-	addr, wait, err := child("serve-file", "-file", file, fmt.Sprint("-listening=", listening))
+	addr, cpu, err := child("serve-file", "-file", file, fmt.Sprint("-listening=", listening))
 	if err != nil {
 		return err
 	}
@@ -498,10 +559,10 @@ func baselineRetr(file string, listening bool) error {
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(io.Discard, d)
+	n, err := discard(d)
 	d.Close()
-	report("baseline RETR (sendfile file->socket)", n, time.Since(start))
-	wait()
+	el := time.Since(start)
+	report("baseline RETR (sendfile file->socket)", n, el, cpu.used())
 	return err
 }
 
@@ -515,7 +576,7 @@ func baselineStor(dir string, size int64, listening bool) error {
 	}
 	defer src.Close()
 	src.Seek(0, 0)
-	addr, wait, err := child("sink-file", "-dir", dir, fmt.Sprint("-listening=", listening))
+	addr, cpu, err := child("sink-file", "-dir", dir, fmt.Sprint("-listening=", listening))
 	if err != nil {
 		return err
 	}
@@ -528,14 +589,16 @@ func baselineStor(dir string, size int64, listening bool) error {
 	d.(*net.TCPConn).CloseWrite()
 	io.Copy(io.Discard, d) // EOF once the server has written the file
 	d.Close()
-	report("baseline STOR (socket->file)", n, time.Since(start))
-	wait()
+	el := time.Since(start)
+	report("baseline STOR (socket->file)", n, el, cpu.used())
 	return nil
 }
 
 // child starts this binary in a hidden server mode and returns the address
-// it listens on.
-func child(mode string, args ...string) (string, func(), error) {
+// it listens on, and a mark of its CPU time once listening. The child
+// reports its own CPU time (getrusage) at both ends of its copy, before it
+// deletes what it wrote: freeing a 1 GiB file is no part of a transfer.
+func child(mode string, args ...string) (string, *cpuMark, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", nil, err
@@ -546,13 +609,27 @@ func child(mode string, args ...string) (string, func(), error) {
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
 	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
+	r := bufio.NewReader(out)
+	var addr string
+	var at time.Duration
+	if _, err := fmt.Fscanln(r, &addr, &at); err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
 		return "", nil, fmt.Errorf("%s: %v", mode, err)
 	}
-	return strings.TrimSpace(line), func() { cmd.Wait() }, nil
+	return addr, &cpuMark{pid: cmd.Process.Pid, at: at, exit: func() time.Duration {
+		var end time.Duration
+		fmt.Fscanln(r, &end)
+		cmd.Wait()
+		return end
+	}}, nil
+}
+
+// selfCPU is this process's CPU time so far, as a child reports it.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func plainListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
@@ -569,7 +646,7 @@ func serveFile(file string, listen func() (net.Listener, error), listening bool)
 	if err != nil {
 		return err
 	}
-	fmt.Println(ln.Addr())
+	fmt.Println(ln.Addr(), int64(selfCPU()))
 	c, err := ln.Accept()
 	if err != nil {
 		return err
@@ -579,6 +656,7 @@ func serveFile(file string, listen func() (net.Listener, error), listening bool)
 	}
 	_, err = io.Copy(c, f)
 	c.Close()
+	fmt.Println(int64(selfCPU()))
 	return err
 }
 
@@ -589,7 +667,7 @@ func sinkFile(dir string, listen func() (net.Listener, error), listening bool) e
 	if err != nil {
 		return err
 	}
-	fmt.Println(ln.Addr())
+	fmt.Println(ln.Addr(), int64(selfCPU()))
 	c, err := ln.Accept()
 	if err != nil {
 		return err
@@ -604,6 +682,7 @@ func sinkFile(dir string, listen func() (net.Listener, error), listening bool) e
 	_, err = io.Copy(f, c)
 	f.Close()
 	c.Close()
+	fmt.Println(int64(selfCPU()))
 	os.Remove(f.Name())
 	return err
 }

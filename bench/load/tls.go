@@ -32,31 +32,32 @@ func tlsClient(ctx context.Context) (*client.Client, error) {
 }
 
 // tlsRetr downloads path over PROT P and discards it.
-func tlsRetr(path string) error {
+func tlsRetr(path string, pid int) error {
 	ctx := context.Background()
 	c, err := tlsClient(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	cpu := startCPU(pid)
 	start := time.Now()
 	dl, err := c.Retrieve(ctx, path, nil)
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(io.Discard, struct{ io.Reader }{dl})
+	n, err := discard(dl)
 	if cerr := dl.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return err
 	}
-	report("TLS RETR", n, time.Since(start))
+	report("TLS RETR", n, time.Since(start), cpu.used())
 	return nil
 }
 
 // tlsStor uploads size bytes over PROT P.
-func tlsStor(path string, size int64) error {
+func tlsStor(path string, size int64, pid int) error {
 	src, err := source(size)
 	if err != nil {
 		return err
@@ -69,19 +70,20 @@ func tlsStor(path string, size int64) error {
 		return err
 	}
 	defer c.Close()
+	cpu := startCPU(pid)
 	start := time.Now()
 	n, err := c.Store(ctx, path, src, nil)
 	if err != nil {
 		return err
 	}
-	report("TLS STOR", n, time.Since(start))
+	report("TLS STOR", n, time.Since(start), cpu.used())
 	return nil
 }
 
 // baselineTLSRetr: the minimal TLS server sends the file; the client
 // discards it.
 func baselineTLSRetr(file string) error {
-	addr, wait, err := child("serve-tls-file", "-file", file)
+	addr, cpu, err := child("serve-tls-file", "-file", file)
 	if err != nil {
 		return err
 	}
@@ -90,10 +92,10 @@ func baselineTLSRetr(file string) error {
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(io.Discard, c)
+	n, err := discard(c)
 	c.Close()
-	report("baseline TLS RETR (file->tls.Conn)", n, time.Since(start))
-	wait()
+	el := time.Since(start)
+	report("baseline TLS RETR (file->tls.Conn)", n, el, cpu.used())
 	return err
 }
 
@@ -106,7 +108,7 @@ func baselineTLSStor(dir string, size int64) error {
 	}
 	defer src.Close()
 	src.Seek(0, 0)
-	addr, wait, err := child("sink-tls-file", "-dir", dir)
+	addr, cpu, err := child("sink-tls-file", "-dir", dir)
 	if err != nil {
 		return err
 	}
@@ -119,8 +121,8 @@ func baselineTLSStor(dir string, size int64) error {
 	c.CloseWrite()
 	io.Copy(io.Discard, c) // EOF once the server has written the file
 	c.Close()
-	report("baseline TLS STOR (tls.Conn->file)", n, time.Since(start))
-	wait()
+	el := time.Since(start)
+	report("baseline TLS STOR (tls.Conn->file)", n, el, cpu.used())
 	return nil
 }
 
