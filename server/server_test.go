@@ -311,6 +311,39 @@ func TestDuringTransfer(t *testing.T) {
 	c.Expect("NOOP", 200)
 }
 
+// TestABORBehindWaitingCommand: an ABOR pipelined behind a command that
+// waits for the running download aborts that download (426) instead of
+// waiting for its end; the waiting command then runs (425: it has no data
+// connection) and the ABOR is answered last (225: nothing left to abort).
+func TestABORBehindWaitingCommand(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"pipelined", "sent later"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv := ftptest.NewServer(t, ftptest.Options{})
+			c := srv.Dial(t).Login(ftptest.Writer)
+			upload(t, c, modes[0], "STOR", "big", randBytes(32<<20))
+			d := c.Passive()
+			c.Expect("RETR big", 150)
+			io.ReadFull(d, make([]byte, 1000)) // running; the client reads no more
+			if name == "pipelined" {
+				c.Send("NLST\r\nABOR")
+			} else {
+				c.Send("NLST")
+				time.Sleep(200 * time.Millisecond) // past watchAfter: the watcher waits for input
+				c.Send("ABOR")
+			}
+			for _, want := range []int{426, 425, 225} {
+				if code, text := c.Read(); code != want {
+					t.Fatalf("got %d %q, want %d", code, text, want)
+				}
+			}
+			c.Expect("NOOP", 200)
+			d.Close()
+		})
+	}
+}
+
 // TestBounceAndTheft checks the defaults that stop the FTP bounce attack and
 // data-connection theft, and that FXP opens them per account.
 func TestBounceAndTheft(t *testing.T) {

@@ -334,7 +334,7 @@ func (s *session) dispatch(line string) {
 		return
 	}
 	if x := s.transfer(); x != nil && !c.DuringTransfer {
-		<-x.done // commands run in order: wait for the transfer's end
+		s.awaitTransfer(x) // commands run in order: wait for the transfer's end
 	}
 	if cmd.Verb != "RNTO" {
 		s.rnfr = ""
@@ -413,6 +413,33 @@ const watchAfter = 100 * time.Millisecond
 func (s *session) watch() (stop func()) {
 	ctx, cancel := context.WithCancel(s.sctx)
 	s.cmdCtx = ctx
+	unwatch := s.watchControl(cancel)
+	return func() {
+		unwatch()
+		cancel()
+		s.cmdCtx = nil
+	}
+}
+
+// awaitTransfer waits for the running transfer x to end before a command
+// that cannot run beside it. Meanwhile the control connection is watched
+// as in watch: an ABOR sent behind the waiting command aborts x (426),
+// the command then runs, and the ABOR is read and answered after it.
+func (s *session) awaitTransfer(x *transfer) {
+	select {
+	case <-x.done:
+		return
+	default:
+	}
+	unwatch := s.watchControl(x.abort)
+	<-x.done
+	unwatch()
+}
+
+// watchControl starts, after watchAfter, a goroutine that peeks at the
+// control connection until the returned function is called: a hang-up
+// ends the session's context, an ABOR next in the input calls onABOR.
+func (s *session) watchControl(onABOR func()) (stop func()) {
 	var (
 		mu       sync.Mutex
 		stopping bool
@@ -435,7 +462,7 @@ func (s *session) watch() (stop func()) {
 				}
 				s.conn.SetReadDeadline(time.Time{})
 				mu.Unlock()
-				if s.watchOnce(cancel) {
+				if s.watchOnce(onABOR) {
 					return
 				}
 			}
@@ -453,15 +480,18 @@ func (s *session) watch() (stop func()) {
 		if d != nil {
 			<-d
 		}
-		cancel()
-		s.cmdCtx = nil
 	}
 }
 
-// watchOnce waits for input on the control connection without consuming
-// it and reports whether the watch is over.
-func (s *session) watchOnce(cancelCmd context.CancelFunc) bool {
+// watchOnce checks the input already buffered for an ABOR, else waits for
+// more input on the control connection without consuming it, and reports
+// whether the watch is over.
+func (s *session) watchOnce(onABOR func()) bool {
 	r := s.lr.R
+	if b, _ := r.Peek(r.Buffered()); isABOR(b) { // pipelined behind the command
+		onABOR()
+		return true
+	}
 	n := r.Buffered()
 	if n >= r.Size() {
 		return true // a full buffer of pipelined commands: nothing to wait for
@@ -475,7 +505,7 @@ func (s *session) watchOnce(cancelCmd context.CancelFunc) bool {
 		return true
 	}
 	if b, _ := r.Peek(r.Buffered()); isABOR(b) { // all that arrived
-		cancelCmd()
+		onABOR()
 		return true
 	}
 	return false
