@@ -484,15 +484,15 @@ func (s *session) watchControl(onABOR func()) (stop func()) {
 }
 
 // watchOnce checks the input already buffered for an ABOR, else waits for
-// more input on the control connection without consuming it, and reports
-// whether the watch is over.
+// more input on the control connection without consuming it (the caller's
+// loop checks that next), and reports whether the watch is over.
 func (s *session) watchOnce(onABOR func()) bool {
 	r := s.lr.R
-	if b, _ := r.Peek(r.Buffered()); isABOR(b) { // pipelined behind the command
+	n := r.Buffered()
+	if b, _ := r.Peek(n); isABOR(b) {
 		onABOR()
 		return true
 	}
-	n := r.Buffered()
 	if n >= r.Size() {
 		return true // a full buffer of pipelined commands: nothing to wait for
 	}
@@ -502,10 +502,6 @@ func (s *session) watchOnce(onABOR func()) bool {
 			return false // woken: the loop checks whether to stop
 		}
 		s.cancel() // the client is gone: end everything it started
-		return true
-	}
-	if b, _ := r.Peek(r.Buffered()); isABOR(b) { // all that arrived
-		onABOR()
 		return true
 	}
 	return false
