@@ -33,27 +33,17 @@ func tlsClient(ctx context.Context) (*client.Client, error) {
 
 // tlsRetr downloads path over PROT P and discards it.
 func tlsRetr(path string, pid int) error {
-	ctx := context.Background()
-	c, err := tlsClient(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	cpu := startCPU(pid)
-	start := time.Now()
-	dl, err := c.Retrieve(ctx, path, nil)
-	if err != nil {
-		return err
-	}
-	n, err := discard(dl)
-	if cerr := dl.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	report("TLS RETR", n, time.Since(start), cpu.used())
-	return nil
+	return tlsSingle("TLS RETR", pid, func(ctx context.Context, c *client.Client) (int64, error) {
+		dl, err := c.Retrieve(ctx, path, nil)
+		if err != nil {
+			return 0, err
+		}
+		n, err := discard(dl)
+		if cerr := dl.Close(); err == nil {
+			err = cerr
+		}
+		return n, err
+	})
 }
 
 // tlsStor uploads size bytes over PROT P.
@@ -64,6 +54,14 @@ func tlsStor(path string, size int64, pid int) error {
 	}
 	defer src.Close()
 	src.Seek(0, 0)
+	return tlsSingle("TLS STOR", pid, func(ctx context.Context, c *client.Client) (int64, error) {
+		return c.Store(ctx, path, src, nil)
+	})
+}
+
+// tlsSingle runs one PROT P transfer on a fresh session and reports it,
+// timed from the data connection's setup to the 226.
+func tlsSingle(what string, pid int, transfer func(context.Context, *client.Client) (int64, error)) error {
 	ctx := context.Background()
 	c, err := tlsClient(ctx)
 	if err != nil {
@@ -72,11 +70,11 @@ func tlsStor(path string, size int64, pid int) error {
 	defer c.Close()
 	cpu := startCPU(pid)
 	start := time.Now()
-	n, err := c.Store(ctx, path, src, nil)
+	n, err := transfer(ctx, c)
 	if err != nil {
 		return err
 	}
-	report("TLS STOR", n, time.Since(start), cpu.used())
+	report(what, n, time.Since(start), cpu.used())
 	return nil
 }
 
