@@ -475,6 +475,14 @@ type cpuMark struct {
 	pid  int
 	at   time.Duration
 	exit func() time.Duration // a child's total CPU once it has exited
+	kill func()               // ends a child that will not get its client
+}
+
+// stop ends a child whose transfer never started.
+func (m *cpuMark) stop() {
+	if m.kill != nil {
+		m.kill()
+	}
 }
 
 // startCPU marks pid's CPU time now (0: not measured).
@@ -514,8 +522,8 @@ func threadsCPU(pid int) time.Duration {
 	return sum
 }
 
-// source is a file of size bytes to send (sendfile from page cache on both
-// sides of the comparison).
+// source is a file of size bytes to send, at its start (sendfile from page
+// cache on both sides of the comparison).
 func source(size int64) (*os.File, error) {
 	f, err := os.CreateTemp("", "load-src-*")
 	if err != nil {
@@ -529,6 +537,10 @@ func source(size int64) (*os.File, error) {
 	for w := int64(0); w < size; w += int64(len(buf)) {
 		f.Write(buf[:min(int64(len(buf)), size-w)])
 	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -538,7 +550,6 @@ func stor(path string, size int64, pid int) error {
 		return err
 	}
 	defer src.Close()
-	src.Seek(0, 0)
 	return single("STOR", path, pid, func(d net.Conn) (int64, error) { return io.Copy(d, src) })
 }
 
@@ -550,20 +561,8 @@ func stor(path string, size int64, pid int) error {
 // baselineRetr: the minimal server sends file to a TCP socket (sendfile);
 // the client discards it.
 func baselineRetr(file string, listening bool) error {
-	addr, cpu, err := child("serve-file", "-file", file, fmt.Sprint("-listening=", listening))
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	d, err := net.Dial("tcp", addr)
-	if err != nil {
-		return err
-	}
-	n, err := discard(d)
-	d.Close()
-	el := time.Since(start)
-	report("baseline RETR (sendfile file->socket)", n, el, cpu.used())
-	return err
+	return baseline("baseline RETR (sendfile file->socket)", dialTCP, discardConn,
+		"serve-file", "-file", file, fmt.Sprint("-listening=", listening))
 }
 
 // baselineStor: the client sends a file (sendfile); the minimal server
@@ -575,23 +574,48 @@ func baselineStor(dir string, size int64, listening bool) error {
 		return err
 	}
 	defer src.Close()
-	src.Seek(0, 0)
-	addr, cpu, err := child("sink-file", "-dir", dir, fmt.Sprint("-listening=", listening))
+	return baseline("baseline STOR (socket->file)", dialTCP, func(c net.Conn) (int64, error) {
+		return uploaded(c, func() (int64, error) { return io.Copy(c, src) })
+	}, "sink-file", "-dir", dir, fmt.Sprint("-listening=", listening))
+}
+
+func discardConn(c net.Conn) (int64, error) { return discard(c) }
+
+func dialTCP(addr string) (net.Conn, error) { return net.Dial("tcp", addr) }
+
+// baseline runs one transfer against the minimal server of a child process
+// in mode: dial makes the client's connection, body moves the bytes. The
+// time runs from the dial to the end of body; the CPU time is the child's.
+func baseline(what string, dial func(addr string) (net.Conn, error), body func(net.Conn) (int64, error), mode string, args ...string) error {
+	addr, cpu, err := child(mode, args...)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	d, err := net.Dial("tcp", addr)
+	c, err := dial(addr)
 	if err != nil {
+		cpu.stop()
 		return err
 	}
-	n, _ := io.Copy(d, src)
-	d.(*net.TCPConn).CloseWrite()
-	io.Copy(io.Discard, d) // EOF once the server has written the file
-	d.Close()
+	n, err := body(c)
+	c.Close()
 	el := time.Since(start)
-	report("baseline STOR (socket->file)", n, el, cpu.used())
-	return nil
+	report(what, n, el, cpu.used())
+	return err
+}
+
+// uploaded runs send, half-closes c and waits for the server's EOF, which
+// it sends once it has written the file.
+func uploaded(c net.Conn, send func() (int64, error)) (int64, error) {
+	n, err := send()
+	if err != nil {
+		return n, err
+	}
+	if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		return n, err
+	}
+	_, err = io.Copy(io.Discard, c)
+	return n, err
 }
 
 // child starts this binary in a hidden server mode and returns the address
@@ -622,7 +646,7 @@ func child(mode string, args ...string) (string, *cpuMark, error) {
 		fmt.Fscanln(r, &end)
 		cmd.Wait()
 		return end
-	}}, nil
+	}, kill: func() { cmd.Process.Kill(); cmd.Wait() }}, nil
 }
 
 // selfCPU is this process's CPU time so far, as a child reports it.

@@ -53,7 +53,6 @@ func tlsStor(path string, size int64, pid int) error {
 		return err
 	}
 	defer src.Close()
-	src.Seek(0, 0)
 	return tlsSingle("TLS STOR", pid, func(ctx context.Context, c *client.Client) (int64, error) {
 		return c.Store(ctx, path, src, nil)
 	})
@@ -81,20 +80,7 @@ func tlsSingle(what string, pid int, transfer func(context.Context, *client.Clie
 // baselineTLSRetr: the minimal TLS server sends the file; the client
 // discards it.
 func baselineTLSRetr(file string) error {
-	addr, cpu, err := child("serve-tls-file", "-file", file)
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
-	if err != nil {
-		return err
-	}
-	n, err := discard(c)
-	c.Close()
-	el := time.Since(start)
-	report("baseline TLS RETR (file->tls.Conn)", n, el, cpu.used())
-	return err
+	return baseline("baseline TLS RETR (file->tls.Conn)", dialTLS, discardConn, "serve-tls-file", "-file", file)
 }
 
 // baselineTLSStor: the client sends size bytes through TLS; the minimal
@@ -105,23 +91,15 @@ func baselineTLSStor(dir string, size int64) error {
 		return err
 	}
 	defer src.Close()
-	src.Seek(0, 0)
-	addr, cpu, err := child("sink-tls-file", "-dir", dir)
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
-	if err != nil {
-		return err
-	}
-	n, _ := io.CopyBuffer(c, struct{ io.Reader }{src}, make([]byte, upBuffer))
-	c.CloseWrite()
-	io.Copy(io.Discard, c) // EOF once the server has written the file
-	c.Close()
-	el := time.Since(start)
-	report("baseline TLS STOR (tls.Conn->file)", n, el, cpu.used())
-	return nil
+	return baseline("baseline TLS STOR (tls.Conn->file)", dialTLS, func(c net.Conn) (int64, error) {
+		return uploaded(c, func() (int64, error) {
+			return io.CopyBuffer(c, struct{ io.Reader }{src}, make([]byte, upBuffer))
+		})
+	}, "sink-tls-file", "-dir", dir)
+}
+
+func dialTLS(addr string) (net.Conn, error) {
+	return tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
 }
 
 // tlsListen listens on loopback with a fresh self-signed certificate.
