@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -187,7 +188,7 @@ type transfer struct {
 	aborted atomic.Bool
 
 	mu     sync.Mutex
-	conn   net.Conn
+	conn   io.Closer // the data connection
 	ln     *net.TCPListener
 	cancel context.CancelFunc
 }

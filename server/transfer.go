@@ -116,6 +116,11 @@ func (s *session) startTransfer(verb, vpath string, d dataSource, opening string
 	go run()
 }
 
+// sendfileMin is the smallest download sent on a thread of its own (see
+// sendFile): below it, the few system calls that take its socket out of
+// the network poller cost more than the hand-offs they spare.
+const sendfileMin = 1 << 20
+
 // inlineMax is the largest download run on the session goroutine: it fits
 // in a socket's send buffer, so sendfile never waits for the client.
 const inlineMax = 16 << 10
@@ -305,20 +310,25 @@ func (s *session) cmdRETR(arg string) {
 		return
 	}
 	binary := s.binary
-	if d.ln != nil && fi.Size()-off <= inlineMax {
+	size := fi.Size() - off
+	if d.ln != nil && size <= inlineMax {
 		s.acceptPending(&d)
 	}
-	msg := fmt.Sprintf("Opening %s mode data connection for %s (%d bytes).", s.typeName(), quoteName(path.Base(vpath)), fi.Size()-off)
+	msg := fmt.Sprintf("Opening %s mode data connection for %s (%d bytes).", s.typeName(), quoteName(path.Base(vpath)), size)
 	s.startTransfer("RETR", vpath, d, msg, func(ctx context.Context, c net.Conn, x *transfer) error {
 		defer src.Close()
 		if c == nil {
 			return nil
 		}
-		var r io.Reader = src
 		if !binary {
-			r = ftp.ToCRLF(src)
+			return s.copyOut(c, ftp.ToCRLF(src), x)
 		}
-		return s.copyOut(c, r, x)
+		if size >= sendfileMin {
+			if sent, err := s.sendFile(x, c, src); sent {
+				return err
+			}
+		}
+		return s.copyOut(c, src, x)
 	})
 }
 
