@@ -50,7 +50,7 @@ func sendfilePair(t *testing.T, size int) (server, client net.Conn, f *os.File, 
 // sees its end) and gives its thread back; it leaves anything else, and
 // everything once the threads are taken, to the poller.
 func TestSendFilePath(t *testing.T) {
-	s := &session{srv: &Server{SendfileThreads: 1}}
+	s := &session{srv: &Server{TransferThreads: 1}}
 	s.srv.init()
 	sc, cc, f, data := sendfilePair(t, 5<<20+1)
 	f.Seek(1000, io.SeekStart)
@@ -67,7 +67,7 @@ func TestSendFilePath(t *testing.T) {
 	if n := x.bytes.Load(); n != int64(len(data)-1000) {
 		t.Fatalf("counted %d bytes", n)
 	}
-	if len(s.srv.sendSem) != 0 {
+	if len(s.srv.threadSem) != 0 {
 		t.Fatal("thread not given back")
 	}
 	if err := sc.Close(); !errors.Is(err, net.ErrClosed) {
@@ -81,15 +81,18 @@ func TestSendFilePath(t *testing.T) {
 	if sent, _ := s.sendFile(&transfer{}, struct{ net.Conn }{sc2}, f2); sent {
 		t.Fatal("sent to a connection that is no *net.TCPConn")
 	}
-	s.srv.sendSem <- struct{}{} // the one thread is busy
-	if sent, _ := s.sendFile(&transfer{}, sc2, f2); sent {
-		t.Fatal("sent beyond SendfileThreads")
+	if got, _ := s.recvFile(&transfer{}, sc2, new(bytes.Buffer)); got {
+		t.Fatal("received into a writer that is no storage.FileUpload")
 	}
-	<-s.srv.sendSem
-	off := &session{srv: &Server{SendfileThreads: -1}}
+	s.srv.threadSem <- struct{}{} // the one thread is busy
+	if sent, _ := s.sendFile(&transfer{}, sc2, f2); sent {
+		t.Fatal("sent beyond TransferThreads")
+	}
+	<-s.srv.threadSem
+	off := &session{srv: &Server{TransferThreads: -1}}
 	off.srv.init()
 	if sent, _ := off.sendFile(&transfer{}, sc2, f2); sent {
-		t.Fatal("sent with SendfileThreads < 0")
+		t.Fatal("sent with TransferThreads < 0")
 	}
 }
 
@@ -133,7 +136,7 @@ func TestSendFileAbortAndStall(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("sendFile still blocked")
 			}
-			if len(s.srv.sendSem) != 0 {
+			if len(s.srv.threadSem) != 0 {
 				t.Fatal("thread not given back")
 			}
 		})

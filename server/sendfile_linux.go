@@ -8,53 +8,99 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ferryftp/ferry/storage"
 )
 
-// sendFile sends the rest of src to c with sendfile(2) on a blocking
-// socket, when src is a file, c a plain TCP connection and one of the
-// server's SendfileThreads is free; it reports false, having done nothing,
-// otherwise, and the caller copies through Go's network poller instead.
+// Large plain transfers between a local file and a data connection run on
+// a thread of their own, with the socket in blocking mode: sendfile(2) for
+// a download, splice(2) for an upload. Such a thread sleeps in the kernel
+// until the socket can take or give more and goes on at once. Through Go's
+// network poller, each full (or empty) socket buffer parks the goroutine,
+// and the thread that wakes from epoll_wait resumes it: a hand-off between
+// threads per buffer, which a server (whose other connections keep a
+// thread in the poller) pays and a one-connection program does not
+// (bench/README.md). The socket is taken out of the poller for the
+// transfer, so its events wake no thread either.
 //
-// A blocking sendfile sleeps in the kernel until the socket takes more and
-// goes on at once. Through the poller, each full socket buffer parks the
-// goroutine, and the thread that wakes from epoll_wait resumes it: a
-// hand-off between threads per buffer, which a server (whose other
-// connections keep a thread in the poller) pays and a one-connection
-// program does not (bench/README.md). The socket is taken out of the
-// poller for the transfer, so its write-space events wake no thread.
-//
-// The stall timeout is the socket's SO_SNDTIMEO; an abort shuts the
-// socket down, which ends a sendfile blocked on it.
+// The stall timeout is the socket's SO_SNDTIMEO or SO_RCVTIMEO; an abort
+// shuts the socket down, which ends a call blocked on it. At most
+// Server.TransferThreads transfers run so; the others take the poller.
+
+// sendFile sends the rest of src to c with sendfile(2), when src is a file
+// and c a plain TCP connection and a thread is free; otherwise it reports
+// false, having done nothing, and the caller copies through the poller.
 func (s *session) sendFile(x *transfer, c net.Conn, src io.Reader) (bool, error) {
 	f, ok := src.(*os.File)
-	tc, ok2 := c.(*net.TCPConn)
-	if !ok || !ok2 || !s.srv.takeSendThread() {
+	if !ok {
 		return false, nil
 	}
-	defer s.srv.releaseSendThread()
-	sock, err := detach(x, tc)
+	sock, done, err := s.takeSocket(x, c, unix.SO_SNDTIMEO)
 	if sock == nil {
-		return err != nil, err
+		return done, err
 	}
-	defer sock.close()
-	stall := s.srv.dataStallTimeout()
-	tv := unix.NsecToTimeval(stall.Nanoseconds())
-	if err := unix.SetsockoptTimeval(sock.fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
-		return true, netErr{err}
+	defer s.giveSocket(sock)
+	return true, withFd(f, func(in int) error { return sock.sendFrom(x, in) })
+}
+
+// recvFile receives c into the file of dst with splice(2), as sendFile
+// sends, when dst is a storage.FileUpload; otherwise it reports false,
+// having done nothing. Errors of the file's writes come back through
+// storage.FileError.
+func (s *session) recvFile(x *transfer, c net.Conn, dst io.Writer) (bool, error) {
+	fu, ok := dst.(storage.FileUpload)
+	if !ok {
+		return false, nil
 	}
-	if err := unix.SetNonblock(sock.fd, false); err != nil {
-		return true, netErr{err}
+	sock, done, err := s.takeSocket(x, c, unix.SO_RCVTIMEO)
+	if sock == nil {
+		return done, err
 	}
+	defer s.giveSocket(sock)
+	return true, withFd(fu.File(), func(out int) error { return sock.recvTo(x, out) })
+}
+
+// takeSocket reserves a thread and takes c's socket out of the poller into
+// blocking mode, with the stall timeout as its option timeo. It returns a
+// nil socket when it did nothing (then done is false), or when the
+// transfer was aborted meanwhile (then done is true, with the error).
+func (s *session) takeSocket(x *transfer, c net.Conn, timeo int) (sock *rawSocket, done bool, err error) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok || !s.srv.takeThread() {
+		return nil, false, nil
+	}
+	if sock, err = detach(x, tc); sock == nil {
+		s.srv.releaseThread()
+		return nil, err != nil, err
+	}
+	tv := unix.NsecToTimeval(s.srv.dataStallTimeout().Nanoseconds())
+	err = unix.SetsockoptTimeval(sock.fd, unix.SOL_SOCKET, timeo, &tv)
+	if err == nil {
+		err = unix.SetNonblock(sock.fd, false)
+	}
+	if err != nil {
+		s.giveSocket(sock)
+		return nil, true, netErr{os.NewSyscallError("setsockopt", err)}
+	}
+	return sock, true, nil
+}
+
+func (s *session) giveSocket(sock *rawSocket) {
+	sock.close()
+	s.srv.releaseThread()
+}
+
+// withFd runs fn with the descriptor of f.
+func withFd(f *os.File, fn func(fd int) error) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return true, err
+		return err
 	}
-	var serr error
-	err = rc.Control(func(in uintptr) { serr = sock.sendFrom(x, int(in), stall) })
-	if err != nil {
-		return true, err
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return err
 	}
-	return true, serr
+	return ferr
 }
 
 // detach moves c's socket out of Go's network poller: a duplicate of its
@@ -85,8 +131,8 @@ func detach(x *transfer, c *net.TCPConn) (*rawSocket, error) {
 
 // rawSocket is a connected socket outside the network poller, in blocking
 // mode. Close, called by an abort from another goroutine, shuts it down;
-// its sender closes the descriptor once done (under mu, so that a shutdown
-// never hits a descriptor number already reused).
+// its transfer closes the descriptor once done (under mu, so that a
+// shutdown never hits a descriptor number already reused).
 type rawSocket struct {
 	mu sync.Mutex
 	fd int
@@ -108,10 +154,19 @@ func (r *rawSocket) close() {
 	r.fd = -1
 }
 
+// sockErr is the error of a call on the socket: EAGAIN means its timeout
+// passed with no byte moved.
+func sockErr(call string, err error) error {
+	if err == unix.EAGAIN {
+		return netErr{os.ErrDeadlineExceeded}
+	}
+	return netErr{os.NewSyscallError(call, err)}
+}
+
 // sendFrom sends the file in from its current offset to its end, in
 // chunks that grow while they go fast and shrink when they take long, so
-// the transfer's byte count (STAT) stays current.
-func (r *rawSocket) sendFrom(x *transfer, in int, stall time.Duration) error {
+// that the transfer's byte count (STAT) stays current.
+func (r *rawSocket) sendFrom(x *transfer, in int) error {
 	chunk := minChunk
 	for {
 		start := time.Now()
@@ -122,10 +177,11 @@ func (r *rawSocket) sendFrom(x *transfer, in int, stall time.Duration) error {
 		switch {
 		case err == unix.EINTR:
 			continue
-		case err == unix.EAGAIN: // SO_SNDTIMEO passed with no byte taken
-			return netErr{os.ErrDeadlineExceeded}
+		case err == unix.EAGAIN:
+			return sockErr("sendfile", err)
 		case err != nil:
-			err = &os.SyscallError{Syscall: "sendfile", Err: err}
+			// sendfile reports the socket's errors and the file's alike.
+			err = os.NewSyscallError("sendfile", err)
 			if isNetErr(err) {
 				return netErr{err}
 			}
@@ -138,6 +194,44 @@ func (r *rawSocket) sendFrom(x *transfer, in int, stall time.Duration) error {
 			chunk *= 2
 		case took > time.Second && chunk > minChunk:
 			chunk /= 2
+		}
+	}
+}
+
+// pipeSize is the capacity of recvTo's pipe: each splice from the socket
+// moves up to this much.
+const pipeSize = 1 << 20
+
+// recvTo receives the socket to its end into the file out at its current
+// offset, through a pipe: socket to pipe, pipe to file.
+func (r *rawSocket) recvTo(x *transfer, out int) error {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return os.NewSyscallError("pipe2", err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	unix.FcntlInt(uintptr(p[0]), unix.F_SETPIPE_SZ, pipeSize) // 64 KiB if refused
+	for {
+		n, err := unix.Splice(r.fd, nil, p[1], nil, pipeSize, unix.SPLICE_F_MOVE)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return sockErr("splice", err)
+		case n == 0:
+			return nil // the client's end of the data
+		}
+		for n > 0 {
+			m, err := unix.Splice(p[0], nil, out, nil, int(n), unix.SPLICE_F_MOVE)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return storage.FileError(os.NewSyscallError("splice", err))
+			}
+			n -= m
+			x.bytes.Add(m)
 		}
 	}
 }

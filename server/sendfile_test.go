@@ -44,7 +44,7 @@ func TestSendfileDownloads(t *testing.T) {
 	for _, threads := range []int{0, -1, 1} {
 		t.Run(fmt.Sprint("threads=", threads), func(t *testing.T) {
 			t.Parallel()
-			srv, data := localServer(t, 8<<20+123, func(s *server.Server) { s.SendfileThreads = threads })
+			srv, data := localServer(t, 8<<20+123, func(s *server.Server) { s.TransferThreads = threads })
 			c := srv.Dial(t).Login(ftptest.Reader)
 			for _, m := range modes {
 				if got := download(t, c, m, "RETR big"); !bytes.Equal(got, data) {
@@ -114,7 +114,7 @@ func TestSendfileABOR(t *testing.T) {
 		if code != 211 || !strings.Contains(text, "Transfer in progress: RETR /big") {
 			t.Fatalf("STAT: %d %q", code, text)
 		}
-		if !strings.Contains(text, "\n0 bytes transferred") {
+		if !strings.Contains(text, " 0 bytes transferred") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -181,5 +181,146 @@ func TestSendfileShutdownDeadline(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Shutdown still waits for the blocked download")
+	}
+}
+
+// TestSpliceUploads: uploads to local disk arrive whole in every data
+// mode, with STOR, APPE, STOU and a resume (REST+STOR) past the first MiB,
+// in ASCII mode, and four at once with one thread (the others take the
+// poller); with the thread path on, off and bounded.
+func TestSpliceUploads(t *testing.T) {
+	t.Parallel()
+	for _, threads := range []int{0, -1, 1} {
+		t.Run(fmt.Sprint("threads=", threads), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			fsys, _ := localfs.New(dir, localfs.Options{})
+			srv := ftptest.NewServer(t, ftptest.Options{FS: fsys, Config: func(s *server.Server) { s.TransferThreads = threads }})
+			c := srv.Dial(t).Login(ftptest.Writer)
+			onDisk := func(name string, want []byte) {
+				t.Helper()
+				if got, _ := os.ReadFile(filepath.Join(dir, name)); !bytes.Equal(got, want) {
+					t.Fatalf("%s: %d bytes on disk, want %d", name, len(got), len(want))
+				}
+			}
+			data := randBytes(5<<20 + 77)
+			for _, m := range modes {
+				if code := upload(t, c, m, "STOR", m.name, data); code != 226 {
+					t.Fatalf("STOR over %s: %d", m.name, code)
+				}
+				onDisk(m.name, data)
+			}
+			more := randBytes(3 << 20)
+			if code := upload(t, c, modes[0], "APPE", "EPSV", more); code != 226 {
+				t.Fatalf("APPE: %d", code)
+			}
+			onDisk("EPSV", append(append([]byte{}, data...), more...))
+			c.Expect("REST 2000000", 350)
+			if code := upload(t, c, modes[0], "STOR", "PASV", data[2000000:]); code != 226 {
+				t.Fatalf("REST+STOR: %d", code)
+			}
+			onDisk("PASV", data)
+			d := c.Passive()
+			text := c.Expect("STOU", 150)
+			d.Write(data)
+			d.Close()
+			if code, _ := c.Read(); code != 226 {
+				t.Fatalf("STOU: %d", code)
+			}
+			onDisk(strings.TrimPrefix(text, "FILE: "), data)
+			c.Expect("TYPE A", 200)
+			if code := upload(t, c, modes[0], "STOR", "text", []byte(strings.Repeat("line\r\n", 1<<18))); code != 226 {
+				t.Fatalf("ASCII STOR: %d", code)
+			}
+			onDisk("text", []byte(strings.Repeat("line\n", 1<<18)))
+			var wg sync.WaitGroup
+			for i := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c := srv.Dial(t).Login(ftptest.Writer)
+					d := c.Passive()
+					c.Expect(fmt.Sprintf("STOR par%d", i), 150)
+					d.Write(data)
+					d.Close()
+					if code, text := c.Read(); code != 226 {
+						t.Errorf("concurrent upload %d: %d %s", i, code, text)
+					}
+				}()
+			}
+			wg.Wait()
+			for i := range 4 {
+				onDisk(fmt.Sprintf("par%d", i), data)
+			}
+		})
+	}
+}
+
+// TestSpliceUploadAbortAndStall: an upload past its first MiB whose client
+// stops sending ends with 426, by ABOR or after the stall timeout; the
+// file it would have replaced stays as it was, and what arrived is kept
+// for a resume that completes it.
+func TestSpliceUploadAbortAndStall(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"ABOR", "stall"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			fsys, _ := localfs.New(dir, localfs.Options{})
+			srv := ftptest.NewServer(t, ftptest.Options{FS: fsys, Config: func(s *server.Server) {
+				if how == "stall" {
+					s.DataStallTimeout = 300 * time.Millisecond
+				}
+			}})
+			old := []byte("old content")
+			os.WriteFile(filepath.Join(dir, "f"), old, 0o644)
+			c := srv.Dial(t).Login(ftptest.Writer)
+			data := randBytes(4 << 20)
+			sent := 3 << 20
+			d := c.Passive()
+			c.Expect("STOR f", 150)
+			if _, err := d.Write(data[:sent]); err != nil {
+				t.Fatal(err)
+			}
+			// ABOR once the server has it all and blocks in splice (a
+			// stall ends the upload by itself meanwhile).
+			deadline := time.Now().Add(10 * time.Second)
+			for how == "ABOR" {
+				_, text := c.Cmd("STAT")
+				if strings.Contains(text, fmt.Sprintf(" %d bytes transferred", sent)) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("STAT: %q", text)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if how == "ABOR" {
+				c.Send("ABOR")
+			}
+			if code, text := c.Read(); code != 426 {
+				t.Fatalf("%s: %d %s", how, code, text)
+			}
+			if how == "ABOR" {
+				if code, _ := c.Read(); code != 226 {
+					t.Fatalf("ABOR: %d", code)
+				}
+			}
+			d.Close()
+			if got, _ := os.ReadFile(filepath.Join(dir, "f")); !bytes.Equal(got, old) {
+				t.Fatalf("the old file changed: %d bytes", len(got))
+			}
+			code, text := c.Cmd("SIZE f")
+			if code != 213 {
+				t.Fatalf("SIZE: %d %s", code, text)
+			}
+			c.Expect(fmt.Sprintf("REST %d", sent), 350)
+			if code := upload(t, c, modes[0], "STOR", "f", data[sent:]); code != 226 {
+				t.Fatalf("resume: %d", code)
+			}
+			if got, _ := os.ReadFile(filepath.Join(dir, "f")); !bytes.Equal(got, data) {
+				t.Fatalf("after the resume: %d bytes", len(got))
+			}
+		})
 	}
 }

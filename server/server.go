@@ -101,14 +101,15 @@ type Server struct {
 	// MaxHashes bounds concurrent HASH/XSHA*/XCRC computations server-wide.
 	// Zero means 4.
 	MaxHashes int
-	// SendfileThreads bounds the downloads sent with sendfile(2) on a
-	// blocking socket, each holding an OS thread while it runs (Linux:
-	// plain binary RETR of 1 MiB or more from local disk). Such a download
-	// sleeps in the kernel until the client takes more, where one through
-	// Go's network poller is handed between threads at every full socket
-	// buffer; beyond the bound, downloads take the poller. Zero means 64;
-	// negative sends every download through the poller.
-	SendfileThreads int
+	// TransferThreads bounds the transfers that run on an OS thread of
+	// their own (Linux: plain binary RETR of 1 MiB or more and plain
+	// binary STOR/APPE/STOU, between local disk and the data connection,
+	// by sendfile(2) and splice(2) on a blocking socket). Such a transfer
+	// sleeps in the kernel until the client gives or takes more, where one
+	// through Go's network poller is handed between threads at every full
+	// or empty socket buffer; beyond the bound, transfers take the poller.
+	// Zero means 64; negative sends every transfer through the poller.
+	TransferThreads int
 
 	// Defender scores failed logins and protocol abuse per client address
 	// and bans (421 at connect) the addresses past its threshold. Nil
@@ -161,7 +162,7 @@ type Server struct {
 	nextID     atomic.Uint64
 	wg         sync.WaitGroup
 	hashSem    chan struct{}
-	sendSem    chan struct{}
+	threadSem  chan struct{}
 	initOnce   sync.Once
 	tlsOnce    sync.Once
 	tlsConf    *tls.Config
@@ -179,10 +180,10 @@ func (s *Server) init() {
 			n = 4
 		}
 		s.hashSem = make(chan struct{}, n)
-		if n = s.SendfileThreads; n == 0 {
+		if n = s.TransferThreads; n == 0 {
 			n = 64
 		}
-		s.sendSem = make(chan struct{}, max(n, 0))
+		s.threadSem = make(chan struct{}, max(n, 0))
 	})
 }
 
@@ -207,17 +208,17 @@ func (s *Server) passiveKeep() time.Duration        { return dur(s.PassiveKeep, 
 func (s *Server) loginTimeout() time.Duration       { return dur(s.LoginTimeout, time.Minute) }
 func (s *Server) commandTimeout() time.Duration     { return dur(s.CommandTimeout, 30*time.Second) }
 
-// takeSendThread reserves one of the SendfileThreads, if one is free.
-func (s *Server) takeSendThread() bool {
+// takeThread reserves one of the TransferThreads, if one is free.
+func (s *Server) takeThread() bool {
 	select {
-	case s.sendSem <- struct{}{}:
+	case s.threadSem <- struct{}{}:
 		return true
 	default:
 		return false
 	}
 }
 
-func (s *Server) releaseSendThread() { <-s.sendSem }
+func (s *Server) releaseThread() { <-s.threadSem }
 
 func (s *Server) maxBadCommands() int {
 	if s.MaxBadCommands <= 0 {

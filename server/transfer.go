@@ -228,6 +228,33 @@ func (s *session) copyIn(dst io.Writer, c net.Conn, x *transfer) error {
 	}, c.SetReadDeadline)
 }
 
+// recvHead is what a binary upload receives through the network poller
+// before it moves to a thread of its own (recvFile): most uploads are
+// small, and for those the system calls that take the socket out of the
+// poller cost more than the hand-offs they spare.
+const recvHead = 1 << 20
+
+// receive receives a binary upload from c into up: its first recvHead
+// bytes through the poller, the rest by recvFile where it can.
+func (s *session) receive(up storage.Upload, c net.Conn, x *transfer) error {
+	if _, ok := c.(*net.TCPConn); !ok {
+		return s.copyIn(up, c, x) // TLS
+	}
+	c.SetReadDeadline(time.Now().Add(s.srv.dataStallTimeout()))
+	n, err := io.Copy(up, io.LimitReader(c, recvHead))
+	x.bytes.Add(n)
+	switch {
+	case err != nil && isNetErr(err):
+		return netErr{err}
+	case err != nil || n < recvHead:
+		return err
+	}
+	if ok, err := s.recvFile(x, c, up); ok {
+		return err
+	}
+	return s.copyIn(up, c, x)
+}
+
 // copyChunks runs copy on chunks until one comes back short (the end).
 // Each chunk gets a fresh stall deadline. A chunk starts at 256 KiB and
 // doubles, up to 64 MiB, while chunks finish well within the stall timeout,
@@ -384,13 +411,14 @@ func (s *session) store(verb, arg string, mode storage.CreateMode) {
 			up.Abort(errors.New("no data connection"))
 			return nil
 		}
-		var w io.Writer = up
+		var err error
 		var lf io.WriteCloser
-		if !binary {
+		if binary {
+			err = s.receive(up, c, x)
+		} else {
 			lf = ftp.FromCRLF(up)
-			w = lf
+			err = s.copyIn(lf, c, x)
 		}
-		err := s.copyIn(w, c, x)
 		if err == nil && lf != nil {
 			err = lf.Close()
 		}

@@ -13,9 +13,12 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"iter"
+	"os"
+	"syscall"
 	"time"
 )
 
@@ -81,6 +84,14 @@ type Upload interface {
 // Optional capabilities. The server checks for them with a type assertion;
 // wrappers must forward them.
 
+// FileUpload is an Upload that writes a local file (localfs). A server may
+// write File itself, as with splice(2) from a socket; it passes the errors
+// of those writes through FileError. Commit or Abort still ends the upload.
+type FileUpload interface {
+	Upload
+	File() *os.File
+}
+
 // Chtimeser sets a modification time (MFMT).
 type Chtimeser interface {
 	Chtimes(ctx context.Context, name string, mtime time.Time) error
@@ -121,3 +132,16 @@ var (
 	ErrOutOfRoot   = errors.New("path leads out of the root")
 	ErrUnsupported = errors.New("operation not supported by this storage")
 )
+
+// FileError maps an error of writing a local file to this package's
+// errors: ENOSPC to ErrNoSpace and EDQUOT to ErrQuota. Others are
+// returned as they are.
+func FileError(err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOSPC):
+		return fmt.Errorf("%w: %v", ErrNoSpace, err)
+	case errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("%w: %v", ErrQuota, err)
+	}
+	return err
+}

@@ -33,6 +33,7 @@ var (
 	addr = flag.String("addr", "127.0.0.1:2121", "server control address")
 	user = flag.String("user", "ferry", "user name")
 	pass = flag.String("pass", os.Getenv("FERRY_PASSWORD"), "password (default $FERRY_PASSWORD)")
+	src  = flag.String("src", "", "upload modes: send this file (made once, kept) instead of a new one of -size bytes")
 )
 
 func main() {
@@ -524,7 +525,15 @@ func threadsCPU(pid int) time.Duration {
 
 // source is a file of size bytes to send, at its start (sendfile from page
 // cache on both sides of the comparison).
+//
+// A new file is written just before the transfer, and on tmpfs that takes
+// the memory the previous transfer freed, still backed by the host, so the
+// server's file gets memory the host must fault in again (this VM reports
+// freed pages to its host): -src names a file made once and kept.
 func source(size int64) (*os.File, error) {
+	if *src != "" {
+		return os.Open(*src)
+	}
 	f, err := os.CreateTemp("", "load-src-*")
 	if err != nil {
 		return nil, err

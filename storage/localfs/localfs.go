@@ -443,6 +443,10 @@ func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 	return n, mapErr(err)
 }
 
+// File is the file the upload writes (storage.FileUpload): the server
+// splices into it.
+func (u *upload) File() *os.File { return u.f }
+
 func (u *upload) Commit() error {
 	if u.done {
 		return errors.New("localfs: upload already finished")
@@ -619,10 +623,8 @@ func mapErr(err error) error {
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		switch errno {
-		case syscall.ENOSPC:
-			return fmt.Errorf("%w: %v", storage.ErrNoSpace, err)
-		case syscall.EDQUOT:
-			return fmt.Errorf("%w: %v", storage.ErrQuota, err)
+		case syscall.ENOSPC, syscall.EDQUOT:
+			return storage.FileError(err)
 		case syscall.ENOTEMPTY, syscall.EEXIST:
 			if errors.Is(err, fs.ErrExist) {
 				return err
