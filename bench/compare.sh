@@ -38,12 +38,15 @@ rate() { awk '{m = c = 0; for (i = 2; i <= NF; i++) { if ($i ~ /^MB\/s;?$/) m = 
 sample() { local s=$1 o; shift; o=$("$@" | rate); eval "${s}_M+=\" ${o% *}\"; ${s}_C+=\" ${o#* }\""; }
 fr() { "$bin/load" "${ferry[@]}" retr -path big.bin -pid $fpid; }
 br() { "$bin/load" baseline-retr -file "$DIR/root/big.bin" "$@"; }
-fs() { TMPDIR=$DIR "$bin/load" "${ferry[@]}" stor -path up.bin -size $((1 << 30)) -pid $fpid; rm -f "$DIR/root/up.bin"; }
-bs() { TMPDIR=$DIR "$bin/load" baseline-stor -dir "$DIR" -size $((1 << 30)) "$@"; }
+# Uploads send one kept file (-src): a file written just before each
+# transfer would take the memory the last one freed (see bench/README.md).
+head -c $((1 << 30)) /dev/urandom >"$DIR/src.bin"
+fs() { "$bin/load" -src "$DIR/src.bin" "${ferry[@]}" stor -path up.bin -pid $fpid; rm -f "$DIR/root/up.bin"; }
+bs() { "$bin/load" -src "$DIR/src.bin" baseline-stor -dir "$DIR" "$@"; }
 ftr() { "$bin/load" "${ferry[@]}" tls-retr -path big.bin -pid $fpid; }
 btr() { "$bin/load" baseline-tls-retr -file "$DIR/root/big.bin"; }
-fts() { TMPDIR=$DIR "$bin/load" "${ferry[@]}" tls-stor -path up.bin -size $((1 << 30)) -pid $fpid; rm -f "$DIR/root/up.bin"; }
-bts() { TMPDIR=$DIR "$bin/load" baseline-tls-stor -dir "$DIR" -size $((1 << 30)); }
+fts() { "$bin/load" -src "$DIR/src.bin" "${ferry[@]}" tls-stor -path up.bin -pid $fpid; rm -f "$DIR/root/up.bin"; }
+bts() { "$bin/load" -src "$DIR/src.bin" baseline-tls-stor -dir "$DIR"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 . bench/lib.sh # median
 # summary NAME SIDE...: medians of each side and each side's ratio to the first.
