@@ -89,6 +89,10 @@ type Config struct {
 	// MaxBadCommands is how many unknown or out-of-order commands a client
 	// may send before login (default 5); the next one closes the session.
 	MaxBadCommands int `toml:"max_bad_commands"`
+	// TransferThreads bounds the large plain transfers run on an OS thread
+	// of their own, sendfile(2) or splice(2) on a blocking socket (default
+	// 64); the others go through Go's network poller. Negative: none.
+	TransferThreads int `toml:"transfer_threads"`
 	// Defender bans addresses that fail logins or abuse the protocol.
 	Defender Defender `toml:"defender"`
 	// RunAs is the unprivileged user a server started as root becomes once
@@ -337,6 +341,7 @@ func (c *Config) Apply(s *server.Server) {
 	s.MaxUnauthenticatedPerIP = c.MaxUnauthenticatedPerIP
 	s.MaxSessionsPerUser = c.MaxSessionsPerUser
 	s.MaxBadCommands = c.MaxBadCommands
+	s.TransferThreads = c.TransferThreads
 	if d := c.Defender; d.Enabled == nil || *d.Enabled {
 		allow, _ := d.allowList()
 		s.Defender = defender.New(defender.Config{

@@ -73,6 +73,7 @@ max_unauthenticated = 500
 max_unauthenticated_per_ip = 8
 max_sessions_per_user = 3
 max_bad_commands = 2
+transfer_threads = -1
 [defender]
 threshold = 3
 ban_time = "1h"
@@ -85,7 +86,7 @@ allow = ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]
 	var s server.Server
 	c.Apply(&s)
 	if s.LoginTimeout != 20*time.Second || s.CommandTimeout != 10*time.Second || s.MaxUnauthenticated != 500 ||
-		s.MaxUnauthenticatedPerIP != 8 || s.MaxSessionsPerUser != 3 || s.MaxBadCommands != 2 || s.Defender == nil {
+		s.MaxUnauthenticatedPerIP != 8 || s.MaxSessionsPerUser != 3 || s.MaxBadCommands != 2 || s.Defender == nil || s.TransferThreads != -1 {
 		t.Fatalf("%v %v %d %d %d %d", s.LoginTimeout, s.CommandTimeout, s.MaxUnauthenticated, s.MaxUnauthenticatedPerIP, s.MaxSessionsPerUser, s.MaxBadCommands)
 	}
 	// The allow-list and threshold reach the defender.
