@@ -62,9 +62,7 @@ func TestSendfileDownloads(t *testing.T) {
 			c.Expect("TYPE I", 200)
 			var wg sync.WaitGroup
 			for i := range 4 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				wg.Go(func() {
 					c := srv.Dial(t).Login(ftptest.Reader)
 					d := c.Passive()
 					c.Expect("RETR big", 150)
@@ -75,7 +73,7 @@ func TestSendfileDownloads(t *testing.T) {
 					if code, text := c.Read(); code != 226 {
 						t.Errorf("concurrent download %d: %d %s", i, code, text)
 					}
-				}()
+				})
 			}
 			wg.Wait()
 		})
@@ -235,9 +233,7 @@ func TestSpliceUploads(t *testing.T) {
 			onDisk("text", []byte(strings.Repeat("line\n", 1<<18)))
 			var wg sync.WaitGroup
 			for i := range 4 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				wg.Go(func() {
 					c := srv.Dial(t).Login(ftptest.Writer)
 					d := c.Passive()
 					c.Expect(fmt.Sprintf("STOR par%d", i), 150)
@@ -246,7 +242,7 @@ func TestSpliceUploads(t *testing.T) {
 					if code, text := c.Read(); code != 226 {
 						t.Errorf("concurrent upload %d: %d %s", i, code, text)
 					}
-				}()
+				})
 			}
 			wg.Wait()
 			for i := range 4 {
