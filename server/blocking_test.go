@@ -320,3 +320,26 @@ func TestSpliceUploadAbortAndStall(t *testing.T) {
 		})
 	}
 }
+
+// TestBlockingIPv6: downloads and uploads on their own thread over ::1, in
+// passive (EPSV) and active (EPRT) mode.
+func TestBlockingIPv6(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := randBytes(6<<20 + 5)
+	os.WriteFile(filepath.Join(dir, "big"), data, 0o644)
+	fsys, _ := localfs.New(dir, localfs.Options{})
+	srv := ftptest.NewServer(t, ftptest.Options{FS: fsys, Network: "tcp6"})
+	c := srv.Dial(t).Login(ftptest.Writer)
+	for _, m := range []dataMode{modes[0], modes[2]} {
+		if got := download(t, c, m, "RETR big"); !bytes.Equal(got, data) {
+			t.Fatalf("RETR over %s: %d bytes", m.name, len(got))
+		}
+		if code := upload(t, c, m, "STOR", m.name, data); code != 226 {
+			t.Fatalf("STOR over %s: %d", m.name, code)
+		}
+		if got, _ := os.ReadFile(filepath.Join(dir, m.name)); !bytes.Equal(got, data) {
+			t.Fatalf("STOR over %s: %d bytes on disk", m.name, len(got))
+		}
+	}
+}
