@@ -230,6 +230,9 @@ func (r *rawSocket) recvTo(x *transfer, out int) error {
 			if err != nil {
 				return storage.FileError(os.NewSyscallError("splice", err))
 			}
+			if m == 0 { // the pipe holds n bytes: never, but no endless loop
+				return io.ErrShortWrite
+			}
 			n -= m
 			x.bytes.Add(m)
 		}
