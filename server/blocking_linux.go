@@ -35,12 +35,7 @@ func (s *session) sendFile(x *transfer, c net.Conn, src io.Reader) (bool, error)
 	if !ok {
 		return false, nil
 	}
-	sock, done, err := s.takeSocket(x, c, unix.SO_SNDTIMEO)
-	if sock == nil {
-		return done, err
-	}
-	defer s.giveSocket(sock)
-	return true, withFd(f, func(in int) error { return sock.sendFrom(x, in) })
+	return s.onThread(x, c, f, unix.SO_SNDTIMEO, (*rawSocket).sendFrom)
 }
 
 // recvFile receives c into the file of dst with splice(2), as sendFile
@@ -52,42 +47,32 @@ func (s *session) recvFile(x *transfer, c net.Conn, dst io.Writer) (bool, error)
 	if !ok {
 		return false, nil
 	}
-	sock, done, err := s.takeSocket(x, c, unix.SO_RCVTIMEO)
-	if sock == nil {
-		return done, err
-	}
-	defer s.giveSocket(sock)
-	return true, withFd(fu.File(), func(out int) error { return sock.recvTo(x, out) })
+	return s.onThread(x, c, fu.File(), unix.SO_RCVTIMEO, (*rawSocket).recvTo)
 }
 
-// takeSocket reserves a thread and takes c's socket out of the poller into
-// blocking mode, with the stall timeout as its option timeo. It returns a
-// nil socket when it did nothing (then done is false), or when the
-// transfer was aborted meanwhile (then done is true, with the error).
-func (s *session) takeSocket(x *transfer, c net.Conn, timeo int) (sock *rawSocket, done bool, err error) {
+// onThread runs move between c's socket and the descriptor of f, with the
+// socket out of the poller in blocking mode and the stall timeout as its
+// option timeo. It reports false, having done nothing, when c is no plain
+// TCP connection or no thread is free.
+func (s *session) onThread(x *transfer, c net.Conn, f *os.File, timeo int, move func(*rawSocket, *transfer, int) error) (bool, error) {
 	tc, ok := c.(*net.TCPConn)
 	if !ok || !s.srv.takeThread() {
-		return nil, false, nil
+		return false, nil
 	}
-	if sock, err = detach(x, tc); sock == nil {
-		s.srv.releaseThread()
-		return nil, err != nil, err
+	defer s.srv.releaseThread()
+	sock, err := detach(x, tc)
+	if sock == nil {
+		return err != nil, err // c untouched, or the transfer aborted
 	}
+	defer sock.close()
 	tv := unix.NsecToTimeval(s.srv.dataStallTimeout().Nanoseconds())
-	err = unix.SetsockoptTimeval(sock.fd, unix.SOL_SOCKET, timeo, &tv)
-	if err == nil {
-		err = unix.SetNonblock(sock.fd, false)
+	if err := unix.SetsockoptTimeval(sock.fd, unix.SOL_SOCKET, timeo, &tv); err != nil {
+		return true, netErr{os.NewSyscallError("setsockopt", err)}
 	}
-	if err != nil {
-		s.giveSocket(sock)
-		return nil, true, netErr{os.NewSyscallError("setsockopt", err)}
+	if err := unix.SetNonblock(sock.fd, false); err != nil {
+		return true, netErr{os.NewSyscallError("fcntl", err)}
 	}
-	return sock, true, nil
-}
-
-func (s *session) giveSocket(sock *rawSocket) {
-	sock.close()
-	s.srv.releaseThread()
+	return true, withFd(f, func(fd int) error { return move(sock, x, fd) })
 }
 
 // withFd runs fn with the descriptor of f.
@@ -181,11 +166,7 @@ func (r *rawSocket) sendFrom(x *transfer, in int) error {
 			return sockErr("sendfile", err)
 		case err != nil:
 			// sendfile reports the socket's errors and the file's alike.
-			err = os.NewSyscallError("sendfile", err)
-			if isNetErr(err) {
-				return netErr{err}
-			}
-			return err
+			return dataErr(os.NewSyscallError("sendfile", err))
 		case n == 0:
 			return nil // the end of the file
 		}

@@ -18,21 +18,26 @@ import (
 	"github.com/ferryftp/ferry/storage/localfs"
 )
 
-// localServer serves a temporary directory holding one file "big" of size
-// random bytes, from local disk (downloads of 1 MiB or more from it take
-// the blocking sendfile path on Linux).
-func localServer(t *testing.T, size int, config func(*server.Server)) (*ftptest.Server, []byte) {
+// localServer serves a temporary directory from local disk, as o says.
+// With size > 0 the directory holds a file "big" of size random bytes
+// (downloads of 1 MiB or more take the thread path on Linux). It returns
+// the directory and the file's bytes.
+func localServer(t *testing.T, size int, o ftptest.Options) (*ftptest.Server, string, []byte) {
 	t.Helper()
 	dir := t.TempDir()
-	data := randBytes(size)
-	if err := os.WriteFile(filepath.Join(dir, "big"), data, 0o644); err != nil {
-		t.Fatal(err)
+	var data []byte
+	if size > 0 {
+		data = randBytes(size)
+		if err := os.WriteFile(filepath.Join(dir, "big"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	fsys, err := localfs.New(dir, localfs.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ftptest.NewServer(t, ftptest.Options{FS: fsys, Config: config}), data
+	o.FS = fsys
+	return ftptest.NewServer(t, o), dir, data
 }
 
 // TestSendfileDownloads: downloads from local disk arrive whole in every
@@ -44,7 +49,7 @@ func TestSendfileDownloads(t *testing.T) {
 	for _, threads := range []int{0, -1, 1} {
 		t.Run(fmt.Sprint("threads=", threads), func(t *testing.T) {
 			t.Parallel()
-			srv, data := localServer(t, 8<<20+123, func(s *server.Server) { s.TransferThreads = threads })
+			srv, _, data := localServer(t, 8<<20+123, ftptest.Options{Config: func(s *server.Server) { s.TransferThreads = threads }})
 			c := srv.Dial(t).Login(ftptest.Reader)
 			for _, m := range modes {
 				if got := download(t, c, m, "RETR big"); !bytes.Equal(got, data) {
@@ -97,7 +102,7 @@ func toCRLF(b []byte) []byte {
 // connection is shut, so the client sees its end instead of hanging.
 func TestSendfileABOR(t *testing.T) {
 	t.Parallel()
-	srv, _ := localServer(t, 64<<20, nil)
+	srv, _, _ := localServer(t, 64<<20, ftptest.Options{})
 	c := srv.Dial(t).Login(ftptest.Reader)
 	d := c.Passive()
 	c.Expect("RETR big", 150)
@@ -139,7 +144,7 @@ func TestSendfileABOR(t *testing.T) {
 // session goes on.
 func TestSendfileStall(t *testing.T) {
 	t.Parallel()
-	srv, data := localServer(t, 64<<20, func(s *server.Server) { s.DataStallTimeout = 300 * time.Millisecond })
+	srv, _, data := localServer(t, 64<<20, ftptest.Options{Config: func(s *server.Server) { s.DataStallTimeout = 300 * time.Millisecond }})
 	c := srv.Dial(t).Login(ftptest.Reader)
 	d := c.Passive()
 	c.Expect("RETR big", 150)
@@ -163,7 +168,7 @@ func TestSendfileStall(t *testing.T) {
 // it.
 func TestSendfileShutdownDeadline(t *testing.T) {
 	t.Parallel()
-	srv, _ := localServer(t, 64<<20, nil)
+	srv, _, _ := localServer(t, 64<<20, ftptest.Options{})
 	c := srv.Dial(t).Login(ftptest.Reader)
 	d := c.Passive()
 	c.Expect("RETR big", 150)
@@ -191,9 +196,7 @@ func TestSpliceUploads(t *testing.T) {
 	for _, threads := range []int{0, -1, 1} {
 		t.Run(fmt.Sprint("threads=", threads), func(t *testing.T) {
 			t.Parallel()
-			dir := t.TempDir()
-			fsys, _ := localfs.New(dir, localfs.Options{})
-			srv := ftptest.NewServer(t, ftptest.Options{FS: fsys, Config: func(s *server.Server) { s.TransferThreads = threads }})
+			srv, dir, _ := localServer(t, 0, ftptest.Options{Config: func(s *server.Server) { s.TransferThreads = threads }})
 			c := srv.Dial(t).Login(ftptest.Writer)
 			onDisk := func(name string, want []byte) {
 				t.Helper()
@@ -261,9 +264,7 @@ func TestSpliceUploadAbortAndStall(t *testing.T) {
 	for _, how := range []string{"ABOR", "stall"} {
 		t.Run(how, func(t *testing.T) {
 			t.Parallel()
-			dir := t.TempDir()
-			fsys, _ := localfs.New(dir, localfs.Options{})
-			srv := ftptest.NewServer(t, ftptest.Options{FS: fsys, Config: func(s *server.Server) {
+			srv, dir, _ := localServer(t, 0, ftptest.Options{Config: func(s *server.Server) {
 				if how == "stall" {
 					s.DataStallTimeout = 300 * time.Millisecond
 				}
@@ -325,11 +326,7 @@ func TestSpliceUploadAbortAndStall(t *testing.T) {
 // passive (EPSV) and active (EPRT) mode.
 func TestBlockingIPv6(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	data := randBytes(6<<20 + 5)
-	os.WriteFile(filepath.Join(dir, "big"), data, 0o644)
-	fsys, _ := localfs.New(dir, localfs.Options{})
-	srv := ftptest.NewServer(t, ftptest.Options{FS: fsys, Network: "tcp6"})
+	srv, dir, data := localServer(t, 6<<20+5, ftptest.Options{Network: "tcp6"})
 	c := srv.Dial(t).Login(ftptest.Writer)
 	for _, m := range []dataMode{modes[0], modes[2]} {
 		if got := download(t, c, m, "RETR big"); !bytes.Equal(got, data) {

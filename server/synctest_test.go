@@ -75,6 +75,18 @@ func pipeServer(t *testing.T, config func(*server.Server)) (*server.Server, *pip
 	return srv, ln
 }
 
+// login connects as alice, reading the greeting and the replies to USER
+// and PASS.
+func (l *pipeListener) login(t *testing.T) (net.Conn, *bufio.Reader) {
+	c := l.dial()
+	r := bufio.NewReader(c)
+	readLine(t, r)
+	io.WriteString(c, "USER alice\r\nPASS secret\r\n")
+	readLine(t, r)
+	readLine(t, r)
+	return c, r
+}
+
 func readLine(t *testing.T, r *bufio.Reader) string {
 	t.Helper()
 	l, err := r.ReadString('\n')
@@ -88,12 +100,7 @@ func TestIdleTimeoutFakeClock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv, ln := pipeServer(t, nil)
 		defer srv.Close()
-		c := ln.dial()
-		r := bufio.NewReader(c)
-		readLine(t, r)
-		io.WriteString(c, "USER alice\r\nPASS secret\r\n")
-		readLine(t, r)
-		readLine(t, r)
+		_, r := ln.login(t)
 		start := time.Now()
 		if l := readLine(t, r); !strings.HasPrefix(l, "421 ") {
 			t.Fatalf("got %q", l)
@@ -152,12 +159,7 @@ func TestLoginAndCommandTimeoutsFakeClock(t *testing.T) {
 
 		// One byte every 5 s: the line is cut 30 s after its first byte,
 		// though bytes keep coming.
-		c2 := ln.dial()
-		r2 := bufio.NewReader(c2)
-		readLine(t, r2)
-		io.WriteString(c2, "USER alice\r\nPASS secret\r\n")
-		readLine(t, r2)
-		readLine(t, r2)
+		c2, r2 := ln.login(t)
 		time.Sleep(time.Minute) // logged in: the login timeout is over
 		start = time.Now()
 		writers.Go(func() {

@@ -243,11 +243,8 @@ func (s *session) receive(up storage.Upload, c net.Conn, x *transfer) error {
 	c.SetReadDeadline(time.Now().Add(s.srv.dataStallTimeout()))
 	n, err := io.Copy(up, io.LimitReader(c, recvHead))
 	x.bytes.Add(n)
-	switch {
-	case err != nil && isNetErr(err):
-		return netErr{err}
-	case err != nil || n < recvHead:
-		return err
+	if err != nil || n < recvHead {
+		return dataErr(err)
 	}
 	if ok, err := s.recvFile(x, c, up); ok {
 		return err
@@ -271,10 +268,7 @@ func (s *session) copyChunks(x *transfer, copy func(*io.LimitedReader) (int64, e
 		n, err := copy(lr)
 		x.bytes.Add(n)
 		if err != nil {
-			if isNetErr(err) {
-				return netErr{err}
-			}
-			return err
+			return dataErr(err)
 		}
 		if n < size {
 			return nil
@@ -283,6 +277,15 @@ func (s *session) copyChunks(x *transfer, copy func(*io.LimitedReader) (int64, e
 			size *= 2
 		}
 	}
+}
+
+// dataErr marks err as the data connection's (netErr) when it is one; a
+// storage error is returned as it is.
+func dataErr(err error) error {
+	if err != nil && isNetErr(err) {
+		return netErr{err}
+	}
+	return err
 }
 
 // splice(2) and sendfile(2) report a socket's failure as an errno of the
