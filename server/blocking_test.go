@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,18 +98,27 @@ func toCRLF(b []byte) []byte {
 	return out
 }
 
-// TestSendfileABOR: a download blocked in sendfile(2) (the client reads no
-// more) is counted by STAT and ended by ABOR: 426, then 226, and the data
-// connection is shut, so the client sees its end instead of hanging.
-func TestSendfileABOR(t *testing.T) {
-	t.Parallel()
-	srv, _, _ := localServer(t, 64<<20, ftptest.Options{})
+// blockedDownload starts a RETR of a 64 MiB file from local disk whose
+// client reads 1000 bytes and no more: the socket buffers fill and the
+// sender blocks in sendfile(2).
+func blockedDownload(t *testing.T, o ftptest.Options) (*ftptest.Server, *ftptest.Conn, net.Conn, []byte) {
+	t.Helper()
+	srv, _, data := localServer(t, 64<<20, o)
 	c := srv.Dial(t).Login(ftptest.Reader)
 	d := c.Passive()
 	c.Expect("RETR big", 150)
 	if _, err := io.ReadFull(d, make([]byte, 1000)); err != nil {
 		t.Fatal(err)
 	}
+	return srv, c, d, data
+}
+
+// TestSendfileABOR: a download blocked in sendfile(2) (the client reads no
+// more) is counted by STAT and ended by ABOR: 426, then 226, and the data
+// connection is shut, so the client sees its end instead of hanging.
+func TestSendfileABOR(t *testing.T) {
+	t.Parallel()
+	_, c, d, _ := blockedDownload(t, ftptest.Options{})
 	// The socket buffers fill and the sender blocks; STAT counts what
 	// its first chunks moved.
 	deadline := time.Now().Add(10 * time.Second)
@@ -144,11 +154,7 @@ func TestSendfileABOR(t *testing.T) {
 // session goes on.
 func TestSendfileStall(t *testing.T) {
 	t.Parallel()
-	srv, _, data := localServer(t, 64<<20, ftptest.Options{Config: func(s *server.Server) { s.DataStallTimeout = 300 * time.Millisecond }})
-	c := srv.Dial(t).Login(ftptest.Reader)
-	d := c.Passive()
-	c.Expect("RETR big", 150)
-	io.ReadFull(d, make([]byte, 1000))
+	_, c, d, data := blockedDownload(t, ftptest.Options{Config: func(s *server.Server) { s.DataStallTimeout = 300 * time.Millisecond }})
 	start := time.Now()
 	if code, text := c.Read(); code != 426 {
 		t.Fatalf("stalled download: %d %s", code, text)
@@ -168,11 +174,8 @@ func TestSendfileStall(t *testing.T) {
 // it.
 func TestSendfileShutdownDeadline(t *testing.T) {
 	t.Parallel()
-	srv, _, _ := localServer(t, 64<<20, ftptest.Options{})
-	c := srv.Dial(t).Login(ftptest.Reader)
-	d := c.Passive()
-	c.Expect("RETR big", 150)
-	io.ReadFull(d, make([]byte, 1000))
+	srv, _, d, _ := blockedDownload(t, ftptest.Options{})
+	defer d.Close() // kept open (and reachable) while Shutdown waits
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
