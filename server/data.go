@@ -99,7 +99,7 @@ func (s *session) closeListener() {
 // passiveListener returns the session's passive listener, opening it on
 // first use, with no connection queued on it.
 func (s *session) passiveListener() (*net.TCPListener, error) {
-	if s.keep != nil && s.srv.PassiveKeep < 0 {
+	if s.keep != nil && (s.srv.PassiveKeep < 0 || !canPoll) {
 		s.closeListener()
 	}
 	if s.keep != nil {

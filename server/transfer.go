@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ferryftp/ferry/ftp"
 	"github.com/ferryftp/ferry/storage"
 )
@@ -146,21 +144,6 @@ func (s *session) acceptPending(d *dataSource) {
 		return
 	}
 	d.ln, d.conn = nil, c
-}
-
-// readable reports whether a listener has a connection waiting.
-func readable(tl *net.TCPListener) bool {
-	rc, err := tl.SyscallConn()
-	if err != nil {
-		return false
-	}
-	ready := false
-	rc.Control(func(fd uintptr) {
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(pfd, 0)
-		ready = err == nil && n == 1 && pfd[0].Revents&unix.POLLIN != 0
-	})
-	return ready
 }
 
 // netErr marks an error of the data connection (as opposed to storage).

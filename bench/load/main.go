@@ -25,7 +25,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -656,13 +655,6 @@ func child(mode string, args ...string) (string, *cpuMark, error) {
 		cmd.Wait()
 		return end
 	}, kill: func() { cmd.Process.Kill(); cmd.Wait() }}, nil
-}
-
-// selfCPU is this process's CPU time so far, as a child reports it.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func plainListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

@@ -146,12 +146,7 @@ type ident struct{ dev, ino uint64 }
 
 func (i ident) UniqueID() string { return fmt.Sprintf("%xg%x", i.dev, i.ino) }
 
-func (i info) Sys() any {
-	if st, ok := i.FileInfo.Sys().(*syscall.Stat_t); ok {
-		return ident{uint64(st.Dev), uint64(st.Ino)}
-	}
-	return nil
-}
+func (i info) Sys() any { return sysIdent(i.FileInfo) }
 
 func (f *FS) ReadDir(ctx context.Context, name string) iter.Seq2[fs.FileInfo, error] {
 	return func(yield func(fs.FileInfo, error) bool) {
@@ -600,17 +595,11 @@ func (f *FS) Chmod(ctx context.Context, name string, mode fs.FileMode) error {
 	return mapErr(f.root.Chmod(name, mode&fs.ModePerm))
 }
 
+// Available reports the bytes free to unprivileged users on the root's
+// file system (statfs(2) on Unix, GetDiskFreeSpaceEx on Windows).
 func (f *FS) Available(ctx context.Context, name string) (uint64, error) {
-	d, err := f.root.Open(".")
-	if err != nil {
-		return 0, mapErr(err)
-	}
-	defer d.Close()
-	var st syscall.Statfs_t
-	if err := syscall.Fstatfs(int(d.Fd()), &st); err != nil {
-		return 0, mapErr(err)
-	}
-	return st.Bavail * uint64(st.Bsize), nil
+	n, err := available(f.root)
+	return n, mapErr(err)
 }
 
 // mapErr turns OS errors into the storage vocabulary; the server maps that
