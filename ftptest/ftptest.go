@@ -18,6 +18,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,7 +77,7 @@ func NewServer(t testing.TB, o Options) *Server {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Skipf("cannot listen on %s: %v", addr, err)
+		Missing(t, "cannot listen on %s: %v", addr, err)
 	}
 	ts := &Server{Addr: ln.Addr().String(), FS: o.FS}
 	logger := o.Logger
@@ -172,8 +173,19 @@ func DialFrom(t testing.TB, addr, from string) *Conn {
 	return &Conn{t: t, C: nc, R: bufio.NewReader(nc)}
 }
 
-// Login logs in as user with Password.
+// Login logs in as user with Password and sets TYPE I, as every real
+// client does before a binary transfer (a session starts in TYPE A, RFC
+// 959 3.1.1.1). LoginASCII leaves the default.
 func (c *Conn) Login(user string) *Conn {
+	c.t.Helper()
+	c.LoginASCII(user)
+	c.Expect("TYPE I", 200)
+	return c
+}
+
+// LoginASCII logs in as user with Password and leaves the session's
+// representation type at its default, ASCII.
+func (c *Conn) LoginASCII(user string) *Conn {
 	c.t.Helper()
 	c.Expect("USER "+user, 331)
 	c.Expect("PASS "+Password, 230)
@@ -413,4 +425,31 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Interop reports whether FERRY_INTEROP=1: the test run must have every
+// tool and capability it uses (CI), so a missing one fails.
+func Interop() bool { return os.Getenv("FERRY_INTEROP") == "1" }
+
+// Missing ends a test that lacks a tool or capability of the machine (an
+// IPv6 loopback, a second loopback address, a command): it is skipped, or
+// under FERRY_INTEROP=1 it fails, so CI cannot silently drop a case.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if Interop() {
+		t.Fatalf("required (FERRY_INTEROP=1): "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// NeedIPv6 ends the test through Missing when the machine has no IPv6
+// loopback.
+func NeedIPv6(t testing.TB) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		Missing(t, "no IPv6 loopback: %v", err)
+		return
+	}
+	ln.Close()
 }

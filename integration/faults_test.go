@@ -283,12 +283,10 @@ func TestCrashDuringUploads(t *testing.T) {
 // becomes nobody (every thread), and serves as nobody: its uploads belong
 // to nobody and it can still reload its own state on SIGHUP.
 func TestRunAs(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	needRoot(t, "run_as")
 	nobody, err := user.Lookup("nobody")
 	if err != nil {
-		t.Skip("no user nobody")
+		ftptest.Missing(t, "no user nobody")
 	}
 	uid, _ := strconv.Atoi(nobody.Uid)
 	wd := t.TempDir()
@@ -306,7 +304,7 @@ func TestRunAs(t *testing.T) {
 		}
 	}
 	if addr == "" {
-		t.Skip("no free port below 1024")
+		ftptest.Missing(t, "no free port below 1024")
 	}
 	s := &server{t: t, addr: addr, root: root, wd: wd}
 	s.start("--run-as", "nobody")

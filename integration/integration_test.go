@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,10 +46,7 @@ func need(t *testing.T, tool string) string {
 	t.Helper()
 	p, err := exec.LookPath(tool)
 	if err != nil {
-		if os.Getenv("FERRY_INTEROP") == "1" {
-			t.Fatalf("%s is required (FERRY_INTEROP=1): %v", tool, err)
-		}
-		t.Skipf("%s not installed", tool)
+		ftptest.Missing(t, "%s not installed: %v", tool, err)
 	}
 	return p
 }
@@ -204,11 +200,7 @@ func TestCurl(t *testing.T) {
 	for _, listen := range []string{"127.0.0.1:0", "[::1]:0"} {
 		t.Run(listen, func(t *testing.T) {
 			if strings.HasPrefix(listen, "[") {
-				if ln, err := net.Listen("tcp", "[::1]:0"); err != nil {
-					t.Skip("no IPv6 loopback")
-				} else {
-					ln.Close()
-				}
+				ftptest.NeedIPv6(t)
 			}
 			f := startFerry(t, listen)
 			user := f.User + ":" + f.Password
@@ -286,11 +278,7 @@ func TestLftp(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if strings.HasPrefix(tc.listen, "[") {
-				if ln, err := net.Listen("tcp", "[::1]:0"); err != nil {
-					t.Skip("no IPv6 loopback")
-				} else {
-					ln.Close()
-				}
+				ftptest.NeedIPv6(t)
 			}
 			f := startFerry(t, tc.listen)
 			local := t.TempDir()

@@ -77,7 +77,7 @@ func init() {
 		{Verb: "EPRT", Login: true, quick: true, Arg: argRequired, Feat: "EPRT", Syntax: "EPRT |proto|address|port|", Help: "Port mode for IPv4 (1) or IPv6 (2).", RFC: "RFC 2428", fn: (*session).cmdEPRT},
 		{Verb: "PASV", Login: true, quick: true, Arg: argNone, Syntax: "PASV", Help: "Passive mode: the client connects to the address in the reply.", RFC: "RFC 959", fn: (*session).cmdPASV},
 		{Verb: "EPSV", Login: true, quick: true, Arg: argOptional, Feat: "EPSV", Syntax: "EPSV [1|2|ALL]", Help: "Extended passive mode; ALL refuses other data commands from then on.", RFC: "RFC 2428", fn: (*session).cmdEPSV},
-		{Verb: "TYPE", Login: true, quick: true, Arg: argRequired, Syntax: "TYPE A [N] | I | L 8", Help: "Set the transfer type: ASCII (CRLF conversion) or image (binary, the default).", RFC: "RFC 959", fn: (*session).cmdTYPE},
+		{Verb: "TYPE", Login: true, quick: true, Arg: argRequired, Syntax: "TYPE A [N] | I | L 8", Help: "Set the transfer type: ASCII (CRLF conversion, the default) or image (binary).", RFC: "RFC 959", fn: (*session).cmdTYPE},
 		{Verb: "STRU", Login: true, quick: true, Arg: argRequired, Syntax: "STRU F", Help: "File structure; only F is supported.", RFC: "RFC 959", fn: (*session).cmdSTRU},
 		{Verb: "MODE", Login: true, quick: true, Arg: argRequired, Syntax: "MODE S", Help: "Transfer mode; only stream (S) is supported.", RFC: "RFC 959", fn: (*session).cmdMODE},
 
@@ -317,7 +317,7 @@ func (s *session) cmdREIN(string) {
 	s.user = ""
 	s.host = ""
 	s.cwd = "/"
-	s.binary = true
+	s.binary = false // RFC 959 5.1: the default type is ASCII
 	s.rest = 0
 	s.epsvAll = false
 	s.closePassive()

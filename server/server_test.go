@@ -362,7 +362,7 @@ func TestBounceAndTheft(t *testing.T) {
 	ap, _ := ftpParsePASV(text)
 	thief, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).Dial("tcp", ap.String())
 	if err != nil {
-		t.Skipf("cannot bind 127.0.0.2: %v", err)
+		ftptest.Missing(t, "cannot bind 127.0.0.2: %v", err)
 	}
 	defer thief.Close()
 	c.Send("RETR f")
@@ -390,7 +390,7 @@ func TestBounceAndTheft(t *testing.T) {
 	c2 := srv.Dial(t).Login(ftptest.Writer)
 	ln, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil {
-		t.Skip(err)
+		ftptest.Missing(t, "cannot listen on 127.0.0.2: %v", err)
 	}
 	defer ln.Close()
 	p := netip.MustParseAddrPort(ln.Addr().String())

@@ -50,7 +50,7 @@ type session struct {
 
 	// Session state.
 	cwd      string // virtual absolute path
-	binary   bool   // TYPE I (default) or TYPE A
+	binary   bool   // TYPE I, or TYPE A (the default, RFC 959 3.1.1.1)
 	rest     int64  // pending REST offset
 	rnfr     string // pending RNFR name (virtual path)
 	epsvAll  bool
@@ -90,7 +90,6 @@ func newSession(srv *Server, c net.Conn) *session {
 		id:      srv.nextID.Add(1),
 		start:   time.Now(),
 		cwd:     "/",
-		binary:  true,
 		facts:   ftp.AllFacts,
 		hashAlg: "SHA-256",
 	}
