@@ -150,7 +150,8 @@ type Defender struct {
 	// MaxBanTime. Defaults 15m and 24h.
 	BanTime    Duration `toml:"ban_time"`
 	MaxBanTime Duration `toml:"max_ban_time"`
-	// Allow are addresses or networks never banned.
+	// Allow are addresses or networks never banned. Unset: the loopback
+	// networks (127.0.0.0/8, ::1); an empty list scores every address.
 	Allow []string `toml:"allow"`
 	// IPv6Prefix groups IPv6 clients by network. Default 64.
 	IPv6Prefix int `toml:"ipv6_prefix"`
@@ -158,7 +159,10 @@ type Defender struct {
 
 // allowList parses Allow.
 func (d Defender) allowList() ([]netip.Prefix, error) {
-	var out []netip.Prefix
+	if d.Allow == nil {
+		return nil, nil // the defender's default: loopback
+	}
+	out := []netip.Prefix{}
 	for _, a := range d.Allow {
 		if p, err := netip.ParsePrefix(a); err == nil {
 			out = append(out, p.Masked())

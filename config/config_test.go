@@ -123,3 +123,24 @@ allow = ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]
 		}
 	}
 }
+
+// TestDefenderLoopback: the default allow-list spares loopback; `allow =
+// []` removes it, so loopback is scored and banned.
+func TestDefenderLoopback(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "c.toml")
+	for _, tc := range []struct {
+		file   string
+		banned bool
+	}{{"[defender]\nthreshold = 1\n", false}, {"[defender]\nthreshold = 1\nallow = []\n", true}} {
+		os.WriteFile(f, []byte(tc.file), 0o644)
+		c, err := Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s server.Server
+		c.Apply(&s)
+		if got := s.Defender.Record(netip.MustParseAddr("127.0.0.1"), defender.CrossProtocol); got != tc.banned {
+			t.Errorf("%q: loopback banned %v, want %v", tc.file, got, tc.banned)
+		}
+	}
+}

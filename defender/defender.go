@@ -55,7 +55,11 @@ type Config struct {
 	// Forget is how long an address's ban count is kept after its last
 	// ban ended. Default 24 hours.
 	Forget time.Duration
-	// AllowList are networks that are never banned (and not scored).
+	// AllowList are networks that are never banned (and not scored). Nil
+	// means DefaultAllowList, the loopback networks, so that a monitoring
+	// check or an administrator on the server itself cannot lock itself
+	// out (fail2ban's ignoreip does the same); an empty non-nil list
+	// scores every address, loopback included.
 	AllowList []netip.Prefix
 	// IPv6Prefix groups IPv6 addresses into networks of this length, as
 	// one host usually holds a whole /64. Default 64; 128 scores each
@@ -67,6 +71,10 @@ type Config struct {
 	// Logger receives the ban lines. Nil means slog.Default().
 	Logger *slog.Logger
 }
+
+// DefaultAllowList is the allow-list of a Config that sets none: the
+// loopback networks 127.0.0.0/8 and ::1.
+var DefaultAllowList = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 // Defender scores addresses. It is safe for concurrent use. A nil
 // *Defender bans nothing.
@@ -105,6 +113,9 @@ func New(cfg Config) *Defender {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.AllowList == nil {
+		cfg.AllowList = DefaultAllowList
 	}
 	return &Defender{cfg: cfg, hosts: map[netip.Prefix]*host{}}
 }

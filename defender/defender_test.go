@@ -140,3 +140,23 @@ func TestBanLineIsOneLine(t *testing.T) {
 		t.Fatalf("ban line: %q", logs.String())
 	}
 }
+
+// TestLoopbackAllowedByDefault: with no allow-list the loopback networks
+// are never scored (an administrator testing on the server itself cannot
+// lock itself out); an empty list scores them like any other address.
+func TestLoopbackAllowedByDefault(t *testing.T) {
+	quiet := slog.New(slog.DiscardHandler)
+	d := New(Config{Threshold: 1, Logger: quiet})
+	for _, s := range []string{"127.0.0.1", "127.9.8.7", "::1", "::ffff:127.0.0.1"} {
+		if d.Record(netip.MustParseAddr(s), CrossProtocol) {
+			t.Errorf("loopback %s banned under the default allow-list", s)
+		}
+	}
+	if !d.Record(netip.MustParseAddr("192.0.2.1"), CrossProtocol) {
+		t.Error("a non-loopback address was not banned")
+	}
+	scoreAll := New(Config{Threshold: 1, Logger: quiet, AllowList: []netip.Prefix{}})
+	if !scoreAll.Record(netip.MustParseAddr("127.0.0.1"), CrossProtocol) {
+		t.Error("an empty allow-list spared loopback")
+	}
+}

@@ -3,6 +3,7 @@ package hostile
 import (
 	"bufio"
 	"log/slog"
+	"net/netip"
 	"os"
 	"regexp"
 	"strings"
@@ -51,7 +52,7 @@ func TestFail2banFilter(t *testing.T) {
 	res := failregexes(t)
 	var logs ftptest.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	def := defender.New(defender.Config{Threshold: 2, BanTime: time.Hour, Logger: logger})
+	def := defender.New(defender.Config{Threshold: 2, BanTime: time.Hour, Logger: logger, AllowList: []netip.Prefix{}})
 	config := func(s *server.Server) { s.Defender = def }
 	v4 := ftptest.NewServer(t, ftptest.Options{Logger: logger, Config: config})
 	v6 := ftptest.NewServer(t, ftptest.Options{Logger: logger, Config: config, Network: "tcp6"})

@@ -552,7 +552,7 @@ func TestCrossProtocolAndPipelinedAuth(t *testing.T) {
 // TestFloodAndGuessing: a flood of short connections and a password
 // guesser; the guesser is banned, everyone else is served.
 func TestFloodAndGuessing(t *testing.T) {
-	def := defender.New(defender.Config{Threshold: 6, Logger: slog.New(slog.DiscardHandler)})
+	def := defender.New(defender.Config{Threshold: 6, Logger: slog.New(slog.DiscardHandler), AllowList: []netip.Prefix{}})
 	w := newWorld(t, func(s *server.Server) {
 		s.Defender = def
 		s.MaxUnauthenticatedPerIP = 50
