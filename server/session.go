@@ -24,9 +24,25 @@ import (
 // session is one control connection. One goroutine (serve) reads commands
 // and runs them; a transfer runs in a goroutine of its own so that ABOR,
 // STAT, NOOP and QUIT are answered meanwhile.
+//
+// Who may touch which field, as net/http documents its conn:
+//   - Set once in newSession, then only read, from any goroutine: srv,
+//     raw, remote, local, id, start, sctx, cancel.
+//   - Owned by the session goroutine (serve and the command handlers it
+//     runs): every field not named otherwise. A transfer goroutine gets
+//     what it needs as arguments and never reads them.
+//   - conn and tls: AUTH TLS and CCC replace them on the session
+//     goroutine, holding wmu, which reads them freely; any other goroutine
+//     (a transfer writing its reply) reads them only under wmu. Shutdown
+//     and Close use raw, never conn. wbuf is guarded by wmu.
+//   - Guarded by xmu: xfer.
+//   - Guarded by srv.mu: counted, unauthDone.
+//   - log is set at the start of serve, before any other goroutine of
+//     the session exists.
 type session struct {
 	srv    *Server
-	conn   net.Conn
+	raw    net.Conn // the accepted connection; TLS wraps it, it never changes
+	conn   net.Conn // raw, or the TLS connection over it (guarded by wmu)
 	lr     ftp.LineReader
 	remote netip.AddrPort
 	local  netip.AddrPort
@@ -34,7 +50,7 @@ type session struct {
 	start  time.Time
 	log    *slog.Logger
 
-	wmu  sync.Mutex // serializes replies
+	wmu  sync.Mutex // serializes replies; guards conn, wbuf and tls
 	wbuf []byte
 
 	// Login state.
@@ -63,13 +79,13 @@ type session struct {
 	closeMsg string // reason for the session end log line
 
 	xmu  sync.Mutex
-	xfer *transfer // running transfer, or nil
+	xfer *transfer // running transfer, or nil (guarded by xmu)
 
 	// TLS state (RFC 4217).
 	implicit bool      // accepted on an implicit-TLS listener
 	policy   TLSPolicy // of the listener, or the server's
 	noReuse  bool      // TLS data connections need not resume (listener or server)
-	tls      bool      // the control connection is secured
+	tls      bool      // the control connection is secured (guarded by wmu)
 	tlsToken []byte    // binds this session's TLS tickets to it
 	sni      string    // the TLS server name the client asked for
 	certUser string    // common name of the verified TLS client certificate
@@ -84,6 +100,7 @@ type session struct {
 func newSession(srv *Server, c net.Conn) *session {
 	s := &session{
 		srv:     srv,
+		raw:     c,
 		conn:    c,
 		remote:  addrPort(c.RemoteAddr()),
 		local:   addrPort(c.LocalAddr()),
@@ -104,12 +121,14 @@ func newSession(srv *Server, c net.Conn) *session {
 }
 
 // wake interrupts a session waiting for a command (Shutdown).
-func (s *session) wake() { s.conn.SetReadDeadline(time.Unix(1, 0)) }
+// It runs on another goroutine, so it uses raw: a read deadline set there
+// holds for the TLS connection over it too.
+func (s *session) wake() { s.raw.SetReadDeadline(time.Unix(1, 0)) }
 
 // kill closes the session's connections at once (Close).
 func (s *session) kill() {
 	s.cancel()
-	s.conn.Close()
+	s.raw.Close()
 	if x := s.transfer(); x != nil {
 		x.abort()
 	}
