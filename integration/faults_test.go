@@ -159,6 +159,7 @@ func TestCrashDuringUploads(t *testing.T) {
 
 	var next atomic.Int64 // upload number
 	var ok, failed atomic.Int64
+	progress := make(chan struct{}, uploads) // a completed upload each
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -193,22 +194,30 @@ func TestCrashDuringUploads(t *testing.T) {
 					continue
 				}
 				ok.Add(1)
+				progress <- struct{}{}
 			}
 			if c != nil {
 				c.Close()
 			}
 		}()
 	}
-	// Kill at random moments while uploads run.
+	// Kill while uploads run, after a random share of them completed
+	// (counted, not timed, so a slow machine gets the same mix).
+	workersDone := make(chan struct{})
+	go func() { wg.Wait(); close(workersDone) }()
+kills:
 	for k := 0; k < kills; k++ {
-		time.Sleep(time.Duration(150+rand.IntN(250)) * time.Millisecond) // logins after a start pay an argon2id hash each
-		if next.Load() >= uploads {
-			break
+		for range uploads/(kills+2) - 20 + rand.IntN(40) {
+			select {
+			case <-progress:
+			case <-workersDone:
+				break kills
+			}
 		}
 		s.kill()
 		s.start()
 	}
-	wg.Wait()
+	<-workersDone
 	if ctx.Err() != nil {
 		t.Fatal("uploads did not finish in time")
 	}
