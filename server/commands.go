@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -250,7 +251,11 @@ func (s *session) cmdPASS(arg string) {
 	user := s.user
 	s.user = ""
 	ci := connInfo(s)
-	acct, err := s.srv.Auth.Authenticate(s.ctx(), ci, user, arg)
+	// A verification waits its turn among the hashes running (argon2id
+	// takes 19 MiB each) no longer than the login timeout.
+	ctx, cancel := context.WithDeadline(s.ctx(), s.start.Add(s.srv.loginTimeout()))
+	acct, err := s.srv.Auth.Authenticate(ctx, ci, user, arg)
+	cancel()
 	if err != nil {
 		s.loginFails++
 		banned := false

@@ -4,6 +4,7 @@
 package password
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -33,8 +34,11 @@ var ErrMismatch = errors.New("password: mismatch")
 // ErrFormat is returned for a hash string Ferry cannot read.
 var ErrFormat = errors.New("password: unknown hash format")
 
-// Hash returns an argon2id PHC string for pw.
+// Hash returns an argon2id PHC string for pw. It waits its turn among
+// MaxConcurrent hash computations.
 func Hash(pw string) (string, error) {
+	acquire(context.Background())
+	defer done()
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
@@ -59,7 +63,20 @@ func Check(hash string) error {
 
 // Verify checks pw against hash in constant time. It returns nil on a match,
 // ErrMismatch on a wrong password, another error for a bad hash.
-func Verify(hash, pw string) error {
+func Verify(hash, pw string) error { return VerifyContext(context.Background(), hash, pw) }
+
+// VerifyContext is Verify as one of at most MaxConcurrent hash
+// computations: it waits for a turn until ctx ends, and then returns
+// ctx's error.
+func VerifyContext(ctx context.Context, hash, pw string) error {
+	if err := acquire(ctx); err != nil {
+		return err
+	}
+	defer done()
+	return verify(hash, pw)
+}
+
+func verify(hash, pw string) error {
 	switch {
 	case strings.HasPrefix(hash, "$argon2id$"):
 		m, t, p, salt, key, err := parseArgon2(hash)

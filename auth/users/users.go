@@ -191,7 +191,6 @@ type Store struct {
 	homes   map[string]storage.FS
 	macKey  [32]byte
 	initKey sync.Once
-	slow    chan struct{} // bounds concurrent hash verifications
 }
 
 type entry struct {
@@ -278,13 +277,10 @@ func (s *Store) reloadLocked(force bool) error {
 	return nil
 }
 
-// init makes the per-process HMAC key and the bound on concurrent hash
-// verifications (each argon2id run takes 19 MiB).
+// init makes the per-process HMAC key. (The bound on concurrent hash
+// verifications is password.MaxConcurrent.)
 func (s *Store) init() {
-	s.initKey.Do(func() {
-		rand.Read(s.macKey[:])
-		s.slow = make(chan struct{}, 4)
-	})
+	s.initKey.Do(func() { rand.Read(s.macKey[:]) })
 }
 
 func (s *Store) mac(pass string) []byte {
@@ -319,13 +315,10 @@ func (s *Store) Authenticate(ctx context.Context, c auth.ConnInfo, user, pass st
 		if ok {
 			hash = e.Password
 		}
-		select {
-		case s.slow <- struct{}{}:
-		case <-ctx.Done():
+		err := password.VerifyContext(ctx, hash, pass)
+		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		err := password.Verify(hash, pass)
-		<-s.slow
 		if err != nil || !ok {
 			return nil, auth.ErrBadCredentials
 		}

@@ -38,7 +38,7 @@ var (
 func main() {
 	flag.Parse()
 	if flag.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: load [flags] logins|small|idle|list|retr|stor|tls-retr|tls-stor|baseline-retr|baseline-stor|baseline-tls-retr|baseline-tls-stor [mode flags]")
+		fmt.Fprintln(os.Stderr, "usage: load [flags] logins|small|idle|badlogins|list|retr|stor|tls-retr|tls-stor|baseline-retr|baseline-stor|baseline-tls-retr|baseline-tls-stor [mode flags]")
 		os.Exit(2)
 	}
 	mode, args := flag.Arg(0), flag.Args()[1:]
@@ -62,6 +62,8 @@ func main() {
 		err = small(*conc, *n, int(*size))
 	case "idle":
 		err = idle(*n, *pid, *hold)
+	case "badlogins":
+		err = badLogins(*n, *pid, *hold)
 	case "list":
 		err = list(*path)
 	case "retr":
@@ -299,18 +301,21 @@ func (c *conn) cmd226() (string, error) {
 	return msg, err
 }
 
-func rss(pid int) (int64, error) {
+func rss(pid int) (int64, error) { return procStatus(pid, "VmRSS:") }
+
+// procStatus reads a size field of /proc/PID/status (VmRSS:, VmHWM: …).
+func procStatus(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10, nil
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS for %d", pid)
+	return 0, fmt.Errorf("no %s for %d", field, pid)
 }
 
 // pss sums the proportional set size of pid and its children (forking
@@ -376,6 +381,60 @@ func idle(n, pid int, hold time.Duration) error {
 		fmt.Printf("idle: server RSS %d KiB -> %d KiB: %.1f KiB per session; PSS (with children) %.1f KiB per session\n",
 			before>>10, after>>10, float64(after-before)/1024/float64(n), float64(afterPSS-beforePSS)/1024/float64(n))
 	}
+	return nil
+}
+
+// badLogins sends n wrong passwords at once, each from an address of its
+// own (127.0.x.y, so that no per-address limit or ban stops them), and
+// reads the server's peak RSS (VmHWM) and its RSS hold later.
+func badLogins(n, pid int, hold time.Duration) error {
+	if pid <= 0 {
+		return fmt.Errorf("badlogins needs -pid")
+	}
+	before, err := rss(pid)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	var refused, failed atomic.Int64
+	start := time.Now()
+	for i := range n {
+		wg.Go(func() {
+			from := &net.TCPAddr{IP: net.IPv4(127, 0, byte(1+i/250), byte(1+i%250))}
+			c, err := (&net.Dialer{LocalAddr: from, Timeout: 10 * time.Second}).Dial("tcp", *addr)
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			defer c.Close()
+			fc := &conn{c: c, r: bufio.NewReaderSize(c, 512)}
+			if code, _, err := fc.read(); err != nil || code != 220 {
+				failed.Add(1)
+				return
+			}
+			if _, err := fc.cmd(331, "USER %s", *user); err != nil {
+				failed.Add(1)
+				return
+			}
+			fmt.Fprintf(c, "PASS wrong-%d\r\n", i)
+			if code, _, _ := fc.read(); code == 530 || code == 421 {
+				refused.Add(1)
+			} else {
+				failed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	peak, err := procStatus(pid, "VmHWM:")
+	if err != nil {
+		return err
+	}
+	after, _ := rss(pid)
+	time.Sleep(hold)
+	later, _ := rss(pid)
+	fmt.Printf("badlogins: %d refused, %d other in %v; server RSS %d KiB before, peak %d KiB, %d KiB at the end, %d KiB %v later\n",
+		refused.Load(), failed.Load(), took.Round(time.Millisecond), before>>10, peak>>10, after>>10, later>>10, hold)
 	return nil
 }
 
