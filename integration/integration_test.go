@@ -60,8 +60,9 @@ type ferry struct {
 	URL      string   // ftp://host:port
 	User     string
 	Password string
-	Data     string // data directory
-	Root     string // files directory
+	Hints    []string // the connect commands it printed
+	Data     string   // data directory
+	Root     string   // files directory
 	cmd      *exec.Cmd
 	stderr   *ftptest.SyncBuffer
 }
@@ -122,7 +123,10 @@ func startFerry(t *testing.T, listen string, args ...string) *ferry {
 		if m := passRE.FindStringSubmatch(l); m != nil {
 			f.Password = m[1]
 		}
-		if strings.HasPrefix(l, "  lftp") {
+		if strings.HasPrefix(l, "  ") && !strings.HasPrefix(l, "  SHA-256") {
+			f.Hints = append(f.Hints, strings.TrimPrefix(l, "  "))
+		}
+		if strings.HasPrefix(l, "  ferry ls") {
 			break
 		}
 	}

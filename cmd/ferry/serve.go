@@ -440,11 +440,55 @@ func printWelcome(w io.Writer, lns []net.Listener, opts []server.ListenerOptions
 		name = "USER"
 	}
 	fmt.Fprintf(w, "\nConnect: ftp://%s@%s/\n", name, hp)
-	fmt.Fprintf(w, "  curl --user %s ftp://%s/\n", name, hp)
-	fmt.Fprintf(w, "  lftp -u %s ftp://%s\n", name, hp)
-	if cert != nil {
-		fmt.Fprintf(w, "  ferry ls --insecure ftpes://%s@%s/   (or trust the fingerprint above)\n", name, hp)
+	for _, hint := range connectHints(name, hp, cert, cfg) {
+		fmt.Fprintf(w, "  %s\n", hint)
 	}
+}
+
+// connectHints are the commands printed to connect, each one working as
+// pasted into a shell on this machine: with TLS on, curl, lftp and the
+// ferry client use it and trust the generated certificate through its
+// file (a certificate given by the operator is left to the system's
+// trust store).
+func connectHints(name, hp string, cert *tlscert.Cert, cfg config.Config) []string {
+	if cert == nil {
+		return []string{
+			fmt.Sprintf("curl --user %s ftp://%s/", name, hp),
+			fmt.Sprintf("lftp -u %s ftp://%s", name, hp),
+			fmt.Sprintf("ferry ls ftp://%s@%s/", name, hp),
+		}
+	}
+	var curlCA, lftpCA, ferryCA string
+	if _, _, generated := cfg.TLSCertFiles(); generated {
+		ca := cert.CertFile
+		if abs, err := filepath.Abs(ca); err == nil {
+			ca = abs
+		}
+		curlCA = " --cacert " + shellQuote(ca)
+		lftpCA = " -e " + shellQuote("set ssl:ca-file "+lftpQuote(ca))
+		ferryCA = " --ca-file " + shellQuote(ca)
+	}
+	return []string{
+		fmt.Sprintf("curl --ssl-reqd%s --user %s ftp://%s/", curlCA, name, hp),
+		fmt.Sprintf("lftp%s -u %s ftp://%s", lftpCA, name, hp),
+		fmt.Sprintf("ferry ls%s ftpes://%s@%s/", ferryCA, name, hp),
+	}
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:,+@%=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// lftpQuote quotes s as one word of an lftp command.
+func lftpQuote(s string) string {
+	if !strings.ContainsAny(s, " \t\"'\\;&|") {
+		return s
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
 // sweep removes the stale upload files under dir and logs what it did.
