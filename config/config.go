@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -14,147 +15,100 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/ferryftp/ferry/defender"
+	"github.com/ferryftp/ferry/internal/opts"
 	"github.com/ferryftp/ferry/server"
 )
 
-// Duration is a time.Duration written as "15m", "30s" … in TOML.
-type Duration time.Duration
-
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// NetworkHost advertises Host in PASV to clients in Network.
-type NetworkHost struct {
-	Network string `toml:"network"`
-	Host    string `toml:"host"`
-}
-
-// Config is everything `ferry serve` can be told. Zero fields take the
-// defaults documented on each.
+// Config is everything `ferry serve` can be told, declared once: each
+// field's doc comment is its documentation (godoc, `ferry serve --help`,
+// docs/CONFIG.md), its toml tag its key and, dashed, its flag, its
+// default tag the value a zero field takes, its min, max and enum tags
+// what Validate accepts. The server's own settings are server.Options,
+// embedded here and declared the same way.
+//
+// Zero means the default everywhere; a negative number or duration turns
+// a limit or a feature off.
 type Config struct {
-	// Listen are the control-connection addresses. Default [":2121"].
-	Listen []string `toml:"listen"`
-	// DataDir holds the users file and, by default, the files. Default
-	// "ferry-data".
-	DataDir string `toml:"data_dir"`
-	// Root is the directory served to --user and anonymous users. Default
-	// DataDir/files.
-	Root string `toml:"root"`
-	// Users is the users file. Default DataDir/users.toml.
-	Users string `toml:"users"`
+	// Listen are the control-connection addresses.
+	Listen []string `toml:"listen" default:":2121" flag:"address"`
+	// DataDir holds the users file, the generated TLS certificate and, by
+	// default, the files.
+	DataDir string `toml:"data_dir" default:"ferry-data" flag:"dir"`
+	// Root is the directory served to the quick-start user (--user) and
+	// anonymous users. Empty: DataDir/files.
+	Root string `toml:"root" flag:"dir"`
+	// Users is the users file. Empty: DataDir/users.toml.
+	Users string `toml:"users" flag:"file"`
 	// Anonymous allows read-only anonymous logins to Root.
 	Anonymous bool `toml:"anonymous"`
-	// PassivePorts is "LO-HI"; empty lets the system choose.
-	PassivePorts string `toml:"passive_ports"`
-	// PassiveKeep is how long a quiet session keeps its passive port for
-	// reuse; default 5s, negative ("-1s") closes it after every transfer.
-	PassiveKeep Duration `toml:"passive_keep"`
-	// PublicHost is advertised in PASV replies (literal address or host
-	// name); PublicHostNetworks override it per client network.
-	PublicHost         string        `toml:"public_host"`
-	PublicHostNetworks []NetworkHost `toml:"public_host_network"`
-	// Hosts are the virtual host names HOST accepts; empty accepts any.
-	Hosts []string `toml:"hosts"`
-	// MaxSessions and MaxSessionsPerIP limit sessions (0 = unlimited).
-	MaxSessions      int `toml:"max_sessions"`
-	MaxSessionsPerIP int `toml:"max_sessions_per_ip"`
-	// Timeouts. Defaults: idle 15m, data connect 30s, data stall 2m,
-	// login fail delay 1s, shutdown 30s.
-	IdleTimeout        Duration `toml:"idle_timeout"`
-	DataConnectTimeout Duration `toml:"data_connect_timeout"`
-	DataStallTimeout   Duration `toml:"data_stall_timeout"`
-	LoginFailDelay     Duration `toml:"login_fail_delay"`
-	ShutdownTimeout    Duration `toml:"shutdown_timeout"`
-	// MaxLoginAttempts before 421. Default 3.
-	MaxLoginAttempts int `toml:"max_login_attempts"`
-	// LoginTimeout is the time a connection has to log in (default 1m);
-	// CommandTimeout the time a command line has to arrive whole once its
-	// first byte is in (default 30s).
-	LoginTimeout   Duration `toml:"login_timeout"`
-	CommandTimeout Duration `toml:"command_timeout"`
-	// MaxUnauthenticated and MaxUnauthenticatedPerIP cap connections not
-	// logged in yet; MaxSessionsPerUser caps one user's sessions
-	// (0 = unlimited).
-	MaxUnauthenticated      int `toml:"max_unauthenticated"`
-	MaxUnauthenticatedPerIP int `toml:"max_unauthenticated_per_ip"`
-	MaxSessionsPerUser      int `toml:"max_sessions_per_user"`
-	// MaxBadCommands is how many unknown or out-of-order commands a client
-	// may send before login (default 5); the next one closes the session.
-	MaxBadCommands int `toml:"max_bad_commands"`
-	// TransferThreads bounds the large plain transfers run on an OS thread
-	// of their own, sendfile(2) or splice(2) on a blocking socket (default
-	// 64); the others go through Go's network poller. Negative: none.
-	TransferThreads int `toml:"transfer_threads"`
-	// Defender bans addresses that fail logins or abuse the protocol.
-	Defender Defender `toml:"defender"`
+
+	server.Options
+
+	// ShutdownTimeout is how long a stopping server waits for running
+	// transfers before it closes them.
+	ShutdownTimeout time.Duration `toml:"shutdown_timeout" default:"30s"`
+	// PartialMaxAge is how long the kept part of an interrupted upload
+	// waits for a resume (REST + STOR) before it is removed. Negative:
+	// kept for good.
+	PartialMaxAge time.Duration `toml:"partial_max_age" default:"168h"`
+	// SyncUploads fsyncs each upload before it becomes visible.
+	SyncUploads bool `toml:"sync_uploads"`
 	// RunAs is the unprivileged user a server started as root becomes once
-	// its ports are bound (Ferry's own state files are handed to it).
-	RunAs string `toml:"run_as"`
+	// its ports are bound (its own state files are handed to it).
+	RunAs string `toml:"run_as" flag:"user"`
 	// AllowWorldWritable serves a root directory that every local user
 	// may write to (refused by default: anyone on the machine could plant
 	// or swap files there).
 	AllowWorldWritable bool `toml:"allow_world_writable"`
-	// PartialMaxAge is how long the kept part of an interrupted upload
-	// waits for a resume (REST + STOR) before it is removed; default 168h
-	// (7 days), negative keeps them.
-	PartialMaxAge Duration `toml:"partial_max_age"`
-	// SyncUploads fsyncs each upload before it becomes visible.
-	SyncUploads bool `toml:"sync_uploads"`
-	// Welcome is the 220 greeting text.
-	Welcome string `toml:"welcome"`
-	// LogLevel is debug, info, warn or error. Default info.
-	LogLevel string `toml:"log_level"`
+	// LogLevel is the least severe level logged.
+	LogLevel string `toml:"log_level" default:"info" enum:"debug|info|warn|error"`
 
-	// TLS is "off", "optional" (the default: AUTH TLS offered),
-	// "required" (no login without TLS) or "required-data" (and no clear
-	// data connection either).
-	TLS string `toml:"tls"`
-	// TLSCert and TLSKey are PEM files. Default DataDir/tls-cert.pem and
+	// TLS says when TLS is used: off, optional (AUTH TLS offered),
+	// required (for login) or required-data (login and data connections).
+	TLS string `toml:"tls" default:"optional" enum:"off|optional|required|required-data"`
+	// TLSCert and TLSKey are PEM files. Empty: DataDir/tls-cert.pem and
 	// DataDir/tls-key.pem, created self-signed on first start.
-	TLSCert string `toml:"tls_cert"`
-	TLSKey  string `toml:"tls_key"`
+	TLSCert string `toml:"tls_cert" flag:"file"`
+	// TLSKey is the private key of TLSCert, a PEM file.
+	TLSKey string `toml:"tls_key" flag:"file"`
 	// ImplicitListen are addresses for implicit TLS (ftps://, port 990 by
 	// convention).
-	ImplicitListen []string `toml:"implicit_listen"`
+	ImplicitListen []string `toml:"implicit_listen" flag:"address"`
 	// TLSSessionReuse requires TLS data connections to resume the control
-	// connection's session (default true); false admits clients that
-	// cannot (stock Python ftplib, Apache Commons Net).
-	TLSSessionReuse *bool `toml:"tls_session_reuse"`
+	// connection's session, as vsftpd's require_ssl_reuse (RFC 4217 section
+	// 10.2); false admits clients that cannot (stock Python ftplib, Apache
+	// Commons Net).
+	TLSSessionReuse *bool `toml:"tls_session_reuse" default:"true"`
 	// TLSClientCA is a PEM file of the CAs whose client certificates the
 	// server accepts (users with client_cert = "login" or "required").
-	TLSClientCA string `toml:"tls_client_ca"`
-	// AllowCCC lets logged-in clients clear the command channel (CCC).
-	AllowCCC bool `toml:"allow_ccc"`
+	TLSClientCA string `toml:"tls_client_ca" flag:"file"`
+
+	// Defender bans addresses that fail logins or abuse the protocol.
+	Defender Defender `toml:"defender" flag:"-"`
 	// Listeners are further listeners with settings of their own.
-	Listeners []Listener `toml:"listener"`
+	Listeners []Listener `toml:"listener" flag:"-"`
 }
 
-// Defender is the [defender] table. It is on by default.
+// Defender is the [defender] table. It is on by default; the defaults of
+// its other keys are the defender package's (defender.Config).
 type Defender struct {
 	// Enabled turns the defender off when false.
-	Enabled *bool `toml:"enabled"`
+	Enabled *bool `toml:"enabled" default:"true"`
 	// Threshold is the score that bans: a failed login or a bad command
-	// before login scores 1, a timeout 2, an HTTP request 5. Default 10.
-	Threshold int `toml:"threshold"`
-	// Window is how long a score is remembered. Default 10m.
-	Window Duration `toml:"window"`
+	// before login scores 1, a timeout 2, an HTTP request 5.
+	Threshold int `toml:"threshold" min:"0"`
+	// Window is how long a score is remembered.
+	Window time.Duration `toml:"window"`
 	// BanTime is the first ban; each later ban doubles it up to
-	// MaxBanTime. Defaults 15m and 24h.
-	BanTime    Duration `toml:"ban_time"`
-	MaxBanTime Duration `toml:"max_ban_time"`
+	// MaxBanTime.
+	BanTime time.Duration `toml:"ban_time"`
+	// MaxBanTime caps a ban.
+	MaxBanTime time.Duration `toml:"max_ban_time"`
 	// Allow are addresses or networks never banned. Unset: the loopback
 	// networks (127.0.0.0/8, ::1); an empty list scores every address.
 	Allow []string `toml:"allow"`
-	// IPv6Prefix groups IPv6 clients by network. Default 64.
-	IPv6Prefix int `toml:"ipv6_prefix"`
+	// IPv6Prefix groups IPv6 clients by network.
+	IPv6Prefix int `toml:"ipv6_prefix" min:"0" max:"128"`
 }
 
 // allowList parses Allow.
@@ -177,10 +131,11 @@ func (d Defender) allowList() ([]netip.Prefix, error) {
 
 // Listener is a [[listener]] table: an address with its own TLS rules.
 type Listener struct {
+	// Address is the listener's host:port.
 	Address string `toml:"address"`
-	// TLS, when set, replaces the server's tls policy here ("optional",
-	// "required", "required-data").
-	TLS string `toml:"tls"`
+	// TLS, when set, replaces the server's tls policy here (optional,
+	// required or required-data).
+	TLS string `toml:"tls" enum:"|optional|required|required-data"`
 	// Implicit makes it an implicit-TLS listener.
 	Implicit bool `toml:"implicit"`
 	// TLSSessionReuse, when set, replaces the server's setting here.
@@ -201,26 +156,65 @@ func (l Listener) Options() server.ListenerOptions {
 	return o
 }
 
-// Default returns the embedded default configuration.
+// Default returns the embedded default configuration, every default
+// filled in.
 func Default() Config {
-	return Config{Listen: []string{":2121"}, DataDir: "ferry-data", LogLevel: "info"}
+	var c Config
+	c.fill()
+	return c
 }
 
-// Load reads a TOML file over the defaults. Unknown keys are errors.
+// fill sets every zero field to its default.
+func (c *Config) fill() {
+	opts.Defaults(c)
+	opts.Defaults(&c.Defender)
+}
+
+// Load reads a TOML file; the keys it does not set take their defaults.
+// Unknown keys are errors.
 func Load(path string) (Config, error) {
-	c := Default()
+	var c Config
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return c, err
+		return Default(), err
 	}
-	md, err := toml.Decode(string(data), &c)
+	if err := c.decode(string(data)); err != nil {
+		return Default(), fmt.Errorf("%s: %v", path, err)
+	}
+	c.fill()
+	return c, c.Validate()
+}
+
+func (c *Config) decode(data string) error {
+	md, err := toml.Decode(data, c)
 	if err != nil {
-		return c, fmt.Errorf("%s: %v", path, err)
+		return err
 	}
 	if und := md.Undecoded(); len(und) > 0 {
-		return c, fmt.Errorf("%s: unknown key %q", path, und[0].String())
+		return fmt.Errorf("unknown key %q", und[0].String())
 	}
-	return c, c.Validate()
+	return nil
+}
+
+// Effective is c with the defaults of the defender table resolved too:
+// what --print-config prints, valid TOML that Load reads back as c.
+func (c Config) Effective() Config {
+	c.fill()
+	d := defender.New(defender.Config{Threshold: c.Defender.Threshold, Window: c.Defender.Window,
+		BanTime: c.Defender.BanTime, MaxBanTime: c.Defender.MaxBanTime, IPv6Prefix: c.Defender.IPv6Prefix}).Config()
+	c.Defender.Threshold, c.Defender.Window, c.Defender.BanTime = d.Threshold, d.Window, d.BanTime
+	c.Defender.MaxBanTime, c.Defender.IPv6Prefix = d.MaxBanTime, d.IPv6Prefix
+	if c.Defender.Allow == nil {
+		for _, p := range d.AllowList {
+			c.Defender.Allow = append(c.Defender.Allow, p.String())
+		}
+	}
+	return c
+}
+
+// Encode writes c as TOML.
+func (c Config) Encode(w io.Writer) error {
+	return toml.NewEncoder(w).Encode(c)
 }
 
 // RootDir returns Root or its default.
@@ -261,41 +255,28 @@ func policy(s string) server.TLSPolicy {
 	return server.TLSOptional
 }
 
-// Validate checks the fields that can be checked without touching the disk.
+// Validate checks the fields that can be checked without touching the
+// disk; the error names the key.
 func (c *Config) Validate() error {
+	if err := opts.Validate(c); err != nil {
+		return err
+	}
+	if err := opts.Validate(&c.Defender); err != nil {
+		return fmt.Errorf("defender.%v", err)
+	}
 	if len(c.Listen) == 0 {
 		return errors.New("listen: at least one address is needed")
 	}
-	if c.PassivePorts != "" {
-		if _, err := server.ParsePortRange(c.PassivePorts); err != nil {
-			return err
-		}
-	}
-	for _, n := range c.PublicHostNetworks {
-		if _, err := netip.ParsePrefix(n.Network); err != nil {
-			return fmt.Errorf("public_host_network: %q is not a network", n.Network)
+	for _, n := range c.PublicHost.Networks {
+		if !n.Network.IsValid() {
+			return errors.New("public_host_network: network is missing")
 		}
 		if n.Host == "" {
 			return fmt.Errorf("public_host_network %s: host is empty", n.Network)
 		}
 	}
-	if c.MaxSessions < 0 || c.MaxSessionsPerIP < 0 || c.MaxLoginAttempts < 0 || c.MaxUnauthenticated < 0 ||
-		c.MaxUnauthenticatedPerIP < 0 || c.MaxSessionsPerUser < 0 || c.MaxBadCommands < 0 ||
-		c.Defender.Threshold < 0 || c.Defender.IPv6Prefix < 0 || c.Defender.IPv6Prefix > 128 {
-		return errors.New("limits must not be negative")
-	}
 	if _, err := c.Defender.allowList(); err != nil {
 		return err
-	}
-	switch c.LogLevel {
-	case "", "debug", "info", "warn", "error":
-	default:
-		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
-	}
-	switch c.TLS {
-	case "", "off", "optional", "required", "required-data":
-	default:
-		return fmt.Errorf("tls %q: want off, optional, required or required-data", c.TLS)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("tls_cert and tls_key go together")
@@ -304,17 +285,24 @@ func (c *Config) Validate() error {
 		return errors.New("implicit_listen needs tls on")
 	}
 	for _, l := range c.Listeners {
-		if l.Address == "" {
-			return errors.New("listener: address is empty")
+		if err := c.checkListener(l); err != nil {
+			return err
 		}
-		switch l.TLS {
-		case "", "optional", "required", "required-data":
-		default:
-			return fmt.Errorf("listener %s: tls %q: want optional, required or required-data", l.Address, l.TLS)
-		}
-		if c.TLS == "off" && (l.Implicit || l.TLS != "") {
-			return fmt.Errorf("listener %s: TLS settings need tls on", l.Address)
-		}
+	}
+	return nil
+}
+
+func (c *Config) checkListener(l Listener) error {
+	if l.Address == "" {
+		return errors.New("listener: address is empty")
+	}
+	switch l.TLS {
+	case "", "optional", "required", "required-data":
+	default:
+		return fmt.Errorf("listener %s: tls %q: want optional, required or required-data", l.Address, l.TLS)
+	}
+	if c.TLS == "off" && (l.Implicit || l.TLS != "") {
+		return fmt.Errorf("listener %s: TLS settings need tls on", l.Address)
 	}
 	return nil
 }
@@ -322,40 +310,14 @@ func (c *Config) Validate() error {
 // Apply sets the server options c describes (all but Auth and Logger; set
 // Logger first, the defender logs its bans to it).
 func (c *Config) Apply(s *server.Server) {
-	if c.PassivePorts != "" {
-		s.PassivePorts, _ = server.ParsePortRange(c.PassivePorts)
-	}
-	s.PassiveKeep = time.Duration(c.PassiveKeep)
-	s.PublicHost.Host = c.PublicHost
-	for _, n := range c.PublicHostNetworks {
-		p, _ := netip.ParsePrefix(n.Network)
-		s.PublicHost.Networks = append(s.PublicHost.Networks, server.NetworkHost{Network: p.Masked(), Host: n.Host})
-	}
-	s.Hosts = c.Hosts
-	s.MaxSessions = c.MaxSessions
-	s.MaxSessionsPerIP = c.MaxSessionsPerIP
-	s.IdleTimeout = time.Duration(c.IdleTimeout)
-	s.DataConnectTimeout = time.Duration(c.DataConnectTimeout)
-	s.DataStallTimeout = time.Duration(c.DataStallTimeout)
-	s.LoginFailDelay = time.Duration(c.LoginFailDelay)
-	s.MaxLoginAttempts = c.MaxLoginAttempts
-	s.LoginTimeout = time.Duration(c.LoginTimeout)
-	s.CommandTimeout = time.Duration(c.CommandTimeout)
-	s.MaxUnauthenticated = c.MaxUnauthenticated
-	s.MaxUnauthenticatedPerIP = c.MaxUnauthenticatedPerIP
-	s.MaxSessionsPerUser = c.MaxSessionsPerUser
-	s.MaxBadCommands = c.MaxBadCommands
-	s.TransferThreads = c.TransferThreads
+	s.Options = c.Options
 	if d := c.Defender; d.Enabled == nil || *d.Enabled {
 		allow, _ := d.allowList()
 		s.Defender = defender.New(defender.Config{
-			Threshold: d.Threshold, Window: time.Duration(d.Window),
-			BanTime: time.Duration(d.BanTime), MaxBanTime: time.Duration(d.MaxBanTime),
+			Threshold: d.Threshold, Window: d.Window, BanTime: d.BanTime, MaxBanTime: d.MaxBanTime,
 			AllowList: allow, IPv6Prefix: d.IPv6Prefix, Logger: s.Logger,
 		})
 	}
-	s.Welcome = c.Welcome
 	s.TLSPolicy = c.TLSPolicy()
 	s.NoTLSSessionReuse = c.TLSSessionReuse != nil && !*c.TLSSessionReuse
-	s.AllowCCC = c.AllowCCC
 }

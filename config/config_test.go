@@ -116,7 +116,7 @@ allow = ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]
 	if off.Defender != nil {
 		t.Fatal("enabled = false left a defender")
 	}
-	for _, bad := range []string{"[defender]\nallow = ['nonsense']", "max_sessions_per_user = -1", "[defender]\nipv6_prefix = 129"} {
+	for _, bad := range []string{"[defender]\nallow = ['nonsense']", "max_login_attempts = -1", "log_level = 'loud'", "[defender]\nipv6_prefix = 129"} {
 		os.WriteFile(f, []byte(bad), 0o644)
 		if _, err := Load(f); err == nil {
 			t.Errorf("accepted %q", bad)

@@ -120,6 +120,9 @@ func New(cfg Config) *Defender {
 	return &Defender{cfg: cfg, hosts: map[netip.Prefix]*host{}}
 }
 
+// Config returns the defender's options, defaults filled in.
+func (d *Defender) Config() Config { return d.cfg }
+
 // key is the network an address is scored as.
 func (d *Defender) key(ip netip.Addr) netip.Prefix {
 	ip = ip.Unmap()

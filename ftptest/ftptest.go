@@ -85,8 +85,8 @@ func NewServer(t testing.TB, o Options) *Server {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ts.Server = &server.Server{
-		Logger:         logger,
-		LoginFailDelay: -1,
+		Logger:  logger,
+		Options: server.Options{LoginFailDelay: -1},
 		Auth: auth.Func(func(ctx context.Context, c auth.ConnInfo, user, pass string) (*auth.Account, error) {
 			if pass != Password {
 				return nil, auth.ErrBadCredentials

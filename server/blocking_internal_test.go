@@ -50,7 +50,7 @@ func sendfilePair(t *testing.T, size int) (server, client net.Conn, f *os.File, 
 // sees its end) and gives its thread back; it leaves anything else, and
 // everything once the threads are taken, to the poller.
 func TestSendFilePath(t *testing.T) {
-	s := &session{srv: &Server{TransferThreads: 1}}
+	s := &session{srv: &Server{Options: Options{TransferThreads: 1}}}
 	s.srv.init()
 	sc, cc, f, data := sendfilePair(t, 5<<20+1)
 	f.Seek(1000, io.SeekStart)
@@ -89,7 +89,7 @@ func TestSendFilePath(t *testing.T) {
 		t.Fatal("sent beyond TransferThreads")
 	}
 	<-s.srv.threadSem
-	off := &session{srv: &Server{TransferThreads: -1}}
+	off := &session{srv: &Server{Options: Options{TransferThreads: -1}}}
 	off.srv.init()
 	if sent, _ := off.sendFile(&transfer{}, sc2, f2); sent {
 		t.Fatal("sent with TransferThreads < 0")
@@ -102,7 +102,7 @@ func TestSendFilePath(t *testing.T) {
 func TestSendFileAbortAndStall(t *testing.T) {
 	for _, name := range []string{"abort", "stall"} {
 		t.Run(name, func(t *testing.T) {
-			s := &session{srv: &Server{DataStallTimeout: time.Hour}}
+			s := &session{srv: &Server{Options: Options{DataStallTimeout: time.Hour}}}
 			if name == "stall" {
 				s.srv.DataStallTimeout = 200 * time.Millisecond
 			}

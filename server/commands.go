@@ -153,7 +153,7 @@ func (s *session) featLines() []string {
 		case c.Verb == "HASH":
 			lines = append(lines, hashFeat(s.hashAlg))
 		case c.Verb == "CCC":
-			if s.srv.tlsOn() && s.srv.AllowCCC {
+			if s.srv.tlsOn() && s.srv.opts.AllowCCC {
 				lines = append(lines, c.Feat)
 			}
 		case c.Verb == "AUTH" || c.Verb == "PBSZ" || c.Verb == "PROT":
@@ -276,7 +276,7 @@ func (s *session) cmdPASS(arg string) {
 			s.closeMsg = "banned"
 			return
 		}
-		if s.loginFails >= s.srv.maxLoginAttempts() {
+		if s.loginFails >= s.srv.opts.MaxLoginAttempts {
 			s.reply(ftp.CodeNotAvailable, "Too many failed logins, closing control connection.")
 			s.closing = true
 			s.closeMsg = "too many failed logins"
@@ -345,9 +345,9 @@ func (s *session) cmdHOST(arg string) {
 		s.reply(ftp.CodeParamNotImpl, "HOST does not match the TLS server name.")
 		return
 	}
-	if len(s.srv.Hosts) > 0 {
+	if len(s.srv.opts.Hosts) > 0 {
 		found := false
-		for _, h := range s.srv.Hosts {
+		for _, h := range s.srv.opts.Hosts {
 			if strings.EqualFold(h, arg) {
 				found = true
 			}

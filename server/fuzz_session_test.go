@@ -89,12 +89,14 @@ func FuzzSession(f *testing.F) {
 			}
 			return nil, auth.ErrBadCredentials
 		}),
-		LoginFailDelay:     -1,
-		DataConnectTimeout: 20 * time.Millisecond,
-		DataStallTimeout:   50 * time.Millisecond,
-		CommandTimeout:     200 * time.Millisecond,
-		LoginTimeout:       2 * time.Second,
-		MaxBadCommands:     1000,
+		Options: server.Options{
+			LoginFailDelay:     -1,
+			DataConnectTimeout: 20 * time.Millisecond,
+			DataStallTimeout:   50 * time.Millisecond,
+			CommandTimeout:     200 * time.Millisecond,
+			LoginTimeout:       2 * time.Second,
+			MaxBadCommands:     1000,
+		},
 	}
 	ln := newPipeListener()
 	go srv.Serve(ln)

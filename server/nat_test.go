@@ -29,13 +29,14 @@ func testSession(srv *Server, local, remote string) *session {
 // host name, and the warning for a private address sent to a public client.
 func TestPublicAddress(t *testing.T) {
 	var logs bytes.Buffer
-	srv := &Server{PublicHost: PublicHost{
+	srv := &Server{Options: Options{PublicHost: PublicHost{
 		Host: "192.0.2.10",
 		Networks: []NetworkHost{
 			{Network: netip.MustParsePrefix("10.0.0.0/8"), Host: "10.0.0.1"},
 			{Network: netip.MustParsePrefix("172.16.0.0/12"), Host: "localhost"},
 		},
-	}}
+	}}}
+	srv.init()
 	ctx := context.Background()
 	for _, tc := range []struct{ remote, want string }{
 		{"203.0.113.5:4000", "192.0.2.10"},

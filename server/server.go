@@ -27,6 +27,25 @@ var ErrServerClosed = errors.New("ftp: server closed")
 // The zero value lets the system choose any free port.
 type PortRange struct{ Lo, Hi uint16 }
 
+// UnmarshalText parses "LO-HI"; empty is the zero range.
+func (r *PortRange) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*r = PortRange{}
+		return nil
+	}
+	v, err := ParsePortRange(string(b))
+	*r = v
+	return err
+}
+
+// MarshalText writes "LO-HI", or nothing for the zero range.
+func (r PortRange) MarshalText() ([]byte, error) {
+	if r == (PortRange{}) {
+		return []byte{}, nil
+	}
+	return fmt.Appendf(nil, "%d-%d", r.Lo, r.Hi), nil
+}
+
 // ParsePortRange parses "LO-HI".
 func ParsePortRange(s string) (PortRange, error) {
 	var r PortRange
@@ -38,18 +57,21 @@ func ParsePortRange(s string) (PortRange, error) {
 
 // PublicHost says which address to advertise in PASV replies.
 type PublicHost struct {
-	// Host is a literal IPv4 address or a host name resolved at each PASV.
-	// Empty advertises the address the client connected to.
-	Host string
-	// Networks overrides Host for clients in these networks, first match
+	// Host is the address advertised in PASV replies (NAT): a literal
+	// IPv4 address or a host name resolved at each PASV. Empty advertises
+	// the address the client connected to.
+	Host string `toml:"public_host"`
+	// Networks override Host for clients in these networks, first match
 	// wins (for NAT: LAN clients get the LAN address).
-	Networks []NetworkHost
+	Networks []NetworkHost `toml:"public_host_network"`
 }
 
 // NetworkHost advertises Host to clients in Network.
 type NetworkHost struct {
-	Network netip.Prefix
-	Host    string
+	// Network is the clients' network, as "10.0.0.0/8".
+	Network netip.Prefix `toml:"network"`
+	// Host is the address or host name advertised to them.
+	Host string `toml:"host"`
 }
 
 // Server is an FTP server. Its fields are options; the zero value with Auth
@@ -60,79 +82,14 @@ type Server struct {
 	// Logger receives one line per session start and end and per transfer.
 	// Nil means slog.Default().
 	Logger *slog.Logger
-	// Welcome is the text of the 220 greeting. Empty means "Ferry FTP server ready.".
-	Welcome string
 
-	// PassivePorts is the range passive listeners are opened in.
-	PassivePorts PortRange
-	// PassiveKeep is how long a session that goes quiet keeps its passive
-	// listener for the next PASV/EPSV (reusing it spares eight system calls
-	// per transfer). After it, the port goes back to the range. Zero means
-	// 5 seconds; negative closes the listener after every transfer.
-	PassiveKeep time.Duration
-	// PublicHost is the address advertised in PASV replies (NAT).
-	PublicHost PublicHost
-	// Hosts, if set, are the virtual host names HOST accepts (RFC 7151);
-	// others get 504. Empty accepts any name.
-	Hosts []string
-
-	// MaxSessions limits concurrent sessions (0 = unlimited);
-	// MaxSessionsPerIP limits them per client address. Beyond a limit a
-	// connection gets 421 and is closed.
-	MaxSessions, MaxSessionsPerIP int
-	// IdleTimeout ends a session that sends no command for this long while no
-	// transfer runs (RFC 1123 §4.1.3.2). Zero means 15 minutes.
-	IdleTimeout time.Duration
-	// DataConnectTimeout bounds the wait for a data connection to be
-	// accepted or dialled. Zero means 30 seconds.
-	DataConnectTimeout time.Duration
-	// DataStallTimeout ends a transfer that moves no byte for this long.
-	// Zero means 2 minutes.
-	DataStallTimeout time.Duration
-	// LoginFailDelay is waited before answering a failed PASS. Zero means
-	// 1 second; negative means none.
-	LoginFailDelay time.Duration
-	// MaxLoginAttempts is the number of failed PASS before 421 and
-	// disconnection. Zero means 3.
-	MaxLoginAttempts int
-	// MaxGlobMatches bounds the entries a wildcard LIST/NLST returns. Zero
-	// means 100,000.
-	MaxGlobMatches int
-	// MaxHashes bounds concurrent HASH/XSHA*/XCRC computations server-wide.
-	// Zero means 4.
-	MaxHashes int
-	// TransferThreads bounds the transfers that run on an OS thread of
-	// their own (Linux: plain binary RETR of 1 MiB or more and plain
-	// binary STOR/APPE/STOU, between local disk and the data connection,
-	// by sendfile(2) and splice(2) on a blocking socket). Such a transfer
-	// sleeps in the kernel until the client gives or takes more, where one
-	// through Go's network poller is handed between threads at every full
-	// or empty socket buffer; beyond the bound, transfers take the poller.
-	// Zero means 64; negative sends every transfer through the poller.
-	TransferThreads int
+	// Options are the settings a configuration file holds.
+	Options
 
 	// Defender scores failed logins and protocol abuse per client address
 	// and bans (421 at connect) the addresses past its threshold. Nil
 	// bans no one.
 	Defender *defender.Defender
-	// MaxUnauthenticated limits connections that have not logged in yet,
-	// server-wide and per client address (0 = unlimited). Beyond a limit
-	// a connection gets 421 and is closed.
-	MaxUnauthenticated, MaxUnauthenticatedPerIP int
-	// MaxSessionsPerUser limits the logged-in sessions of one user
-	// (0 = unlimited); the login beyond it gets 421.
-	MaxSessionsPerUser int
-	// LoginTimeout is the time a connection has to log in. Zero means
-	// 1 minute.
-	LoginTimeout time.Duration
-	// CommandTimeout is the time a command line has to arrive whole once
-	// its first byte is in (one byte every few seconds holds no slot).
-	// Zero means 30 seconds.
-	CommandTimeout time.Duration
-	// MaxBadCommands is the number of unknown, malformed or out-of-order
-	// commands a client may send before login; the next one ends the
-	// session. Zero means 5.
-	MaxBadCommands int
 
 	// TLS, when set, enables FTPS (RFC 4217): AUTH TLS on every listener,
 	// and ServeTLS for implicit TLS. Its certificates are the server's.
@@ -146,10 +103,6 @@ type Server struct {
 	// data port cannot complete the transfer; some clients (stock Python
 	// ftplib, Apache Commons Net) cannot resume.
 	NoTLSSessionReuse bool
-	// AllowCCC lets a logged-in client turn TLS off on its control
-	// connection (CCC, RFC 4217 §6) so a NAT device can read PORT; its
-	// data connections stay protected if PROT P.
-	AllowCCC bool
 
 	mu         sync.Mutex
 	listeners  map[net.Listener]struct{}
@@ -163,6 +116,7 @@ type Server struct {
 	wg         sync.WaitGroup
 	hashSem    chan struct{}
 	threadSem  chan struct{}
+	opts       Options // Options with the defaults filled in
 	initOnce   sync.Once
 	tlsOnce    sync.Once
 	tlsConf    *tls.Config
@@ -175,15 +129,9 @@ func (s *Server) init() {
 		s.perIP = map[netip.Addr]int{}
 		s.unauthIP = map[netip.Addr]int{}
 		s.perUser = map[string]int{}
-		n := s.MaxHashes
-		if n <= 0 {
-			n = 4
-		}
-		s.hashSem = make(chan struct{}, n)
-		if n = s.TransferThreads; n == 0 {
-			n = 64
-		}
-		s.threadSem = make(chan struct{}, max(n, 0))
+		s.opts = s.Options.WithDefaults()
+		s.hashSem = make(chan struct{}, max(s.opts.MaxHashes, 1))
+		s.threadSem = make(chan struct{}, max(s.opts.TransferThreads, 0))
 	})
 }
 
@@ -194,19 +142,24 @@ func (s *Server) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func dur(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
+// off turns a negative duration (a setting turned off) into none.
+func off(d time.Duration) time.Duration { return max(d, 0) }
+
+// never turns a negative timeout (turned off) into one that never ends.
+func never(d time.Duration) time.Duration {
+	if d < 0 {
+		return 100 * 365 * 24 * time.Hour
 	}
 	return d
 }
 
-func (s *Server) idleTimeout() time.Duration        { return dur(s.IdleTimeout, 15*time.Minute) }
-func (s *Server) dataConnectTimeout() time.Duration { return dur(s.DataConnectTimeout, 30*time.Second) }
-func (s *Server) dataStallTimeout() time.Duration   { return dur(s.DataStallTimeout, 2*time.Minute) }
-func (s *Server) passiveKeep() time.Duration        { return dur(s.PassiveKeep, 5*time.Second) }
-func (s *Server) loginTimeout() time.Duration       { return dur(s.LoginTimeout, time.Minute) }
-func (s *Server) commandTimeout() time.Duration     { return dur(s.CommandTimeout, 30*time.Second) }
+func (s *Server) idleTimeout() time.Duration        { return never(s.opts.IdleTimeout) }
+func (s *Server) dataConnectTimeout() time.Duration { return never(s.opts.DataConnectTimeout) }
+func (s *Server) dataStallTimeout() time.Duration   { return never(s.opts.DataStallTimeout) }
+func (s *Server) passiveKeep() time.Duration        { return s.opts.PassiveKeep }
+func (s *Server) loginTimeout() time.Duration       { return never(s.opts.LoginTimeout) }
+func (s *Server) commandTimeout() time.Duration     { return never(s.opts.CommandTimeout) }
+func (s *Server) loginFailDelay() time.Duration     { return off(s.opts.LoginFailDelay) }
 
 // takeThread reserves one of the TransferThreads, if one is free.
 func (s *Server) takeThread() bool {
@@ -219,34 +172,6 @@ func (s *Server) takeThread() bool {
 }
 
 func (s *Server) releaseThread() { <-s.threadSem }
-
-func (s *Server) maxBadCommands() int {
-	if s.MaxBadCommands <= 0 {
-		return 5
-	}
-	return s.MaxBadCommands
-}
-
-func (s *Server) loginFailDelay() time.Duration {
-	if s.LoginFailDelay < 0 {
-		return 0
-	}
-	return dur(s.LoginFailDelay, time.Second)
-}
-
-func (s *Server) maxLoginAttempts() int {
-	if s.MaxLoginAttempts <= 0 {
-		return 3
-	}
-	return s.MaxLoginAttempts
-}
-
-func (s *Server) maxGlobMatches() int {
-	if s.MaxGlobMatches <= 0 {
-		return 100000
-	}
-	return s.MaxGlobMatches
-}
 
 // ListenAndServe listens on the TCP address addr and serves.
 func (s *Server) ListenAndServe(addr string) error {
@@ -365,13 +290,13 @@ func (s *Server) accept(c net.Conn, l listenerRules) {
 	}
 	reason, msg := "", ""
 	switch {
-	case s.MaxSessions > 0 && len(s.sessions) >= s.MaxSessions:
+	case s.opts.MaxSessions >= 0 && len(s.sessions) >= s.opts.MaxSessions:
 		reason, msg = "max sessions", "Too many connections, try again later."
-	case s.MaxSessionsPerIP > 0 && s.perIP[ip] >= s.MaxSessionsPerIP:
+	case s.opts.MaxSessionsPerIP >= 0 && s.perIP[ip] >= s.opts.MaxSessionsPerIP:
 		reason, msg = "max sessions per ip", "Too many connections from your address."
-	case s.MaxUnauthenticated > 0 && s.unauth >= s.MaxUnauthenticated:
+	case s.opts.MaxUnauthenticated >= 0 && s.unauth >= s.opts.MaxUnauthenticated:
 		reason, msg = "max unauthenticated", "Too many connections, try again later."
-	case s.MaxUnauthenticatedPerIP > 0 && s.unauthIP[ip] >= s.MaxUnauthenticatedPerIP:
+	case s.opts.MaxUnauthenticatedPerIP >= 0 && s.unauthIP[ip] >= s.opts.MaxUnauthenticatedPerIP:
 		reason, msg = "max unauthenticated per ip", "Too many connections from your address."
 	}
 	if reason != "" {
@@ -407,7 +332,7 @@ func (s *Server) accept(c net.Conn, l listenerRules) {
 func (s *Server) admitUser(sess *session, user string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.MaxSessionsPerUser > 0 && s.perUser[user] >= s.MaxSessionsPerUser {
+	if s.opts.MaxSessionsPerUser >= 0 && s.perUser[user] >= s.opts.MaxSessionsPerUser {
 		return false
 	}
 	s.unauthLeftLocked(sess)

@@ -98,6 +98,7 @@ type session struct {
 }
 
 func newSession(srv *Server, c net.Conn) *session {
+	srv.init()
 	s := &session{
 		srv:     srv,
 		raw:     c,
@@ -175,11 +176,7 @@ func (s *session) serve() {
 		s.lr.Reset(s.conn)
 		s.pbsz, s.protP = true, true // implicit FTPS protects data from the start
 	}
-	welcome := s.srv.Welcome
-	if welcome == "" {
-		welcome = "Ferry FTP server ready."
-	}
-	s.reply(ftp.CodeServiceReady, welcome)
+	s.reply(ftp.CodeServiceReady, s.srv.opts.Welcome)
 	for !s.closing {
 		line, err := s.readCommand()
 		if err != nil {
@@ -400,7 +397,7 @@ func (s *session) badCommand() {
 		s.closeMsg = "banned"
 		return
 	}
-	if s.badCmds > s.srv.maxBadCommands() {
+	if s.badCmds > s.srv.opts.MaxBadCommands {
 		s.reply(ftp.CodeNotAvailable, "Too many bad commands before login, closing control connection.")
 		s.closing = true
 		s.closeMsg = "too many bad commands"

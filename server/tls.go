@@ -209,7 +209,7 @@ func (s *session) cmdCCC(string) {
 	case !s.tls:
 		s.reply(ftp.CodeBadSequence, "The command channel is not protected.")
 		return
-	case !s.srv.AllowCCC || s.implicit:
+	case !s.srv.opts.AllowCCC || s.implicit:
 		s.reply(codeProtectionDenied, "CCC is not allowed by this server's policy.")
 		return
 	}

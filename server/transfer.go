@@ -534,7 +534,7 @@ func (s *session) cmdList(verb string, kind listKind, arg string) {
 	}
 	facts := s.facts
 	perms := s.acct.Perms.Write
-	maxMatches := s.srv.maxGlobMatches()
+	maxMatches := s.srv.opts.MaxGlobMatches
 	msg := "Opening ASCII mode data connection for file list."
 	s.startTransfer(verb, vpath, d, msg, func(ctx context.Context, c net.Conn, x *transfer) error {
 		if c == nil {

@@ -31,218 +31,235 @@ import (
 	"github.com/ferryftp/ferry/tlscert"
 )
 
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
-
 func serve(args []string) error {
 	return runServe(context.Background(), args, os.Stdout, os.Stderr)
 }
 
-// runServe runs the server until ctx ends or a SIGTERM/SIGINT arrives.
+// serveArgs is what `ferry serve` is told: the configuration (file, then
+// flags over it) and the quick-start user, which is no setting of a file.
+type serveArgs struct {
+	cfg         config.Config
+	configFile  string
+	user, pass  string
+	printConfig bool
+}
+
+// runServe runs the server until ctx ends or a SIGTERM/SIGINT arrives:
+// load the configuration, open the users and files, build TLS, listen,
+// run.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	a, err := parseServe(args, stderr)
+	if err != nil || a == nil {
+		return err
+	}
+	if a.printConfig {
+		return a.cfg.Effective().Encode(stdout)
+	}
+	logger := newLogger(a.cfg.LogLevel, stderr)
+	st, err := openStore(ctx, a, logger)
+	if err != nil {
+		return err
+	}
+	srv := &server.Server{Auth: st.store, Logger: logger}
+	a.cfg.Apply(srv)
+	cert, err := buildTLS(a.cfg, srv)
+	if err != nil {
+		return err
+	}
+	lns, opts, err := listenAll(a.cfg)
+	if err != nil {
+		return err
+	}
+	if err := dropPrivileges(a.cfg, st, lns, logger); err != nil {
+		return err
+	}
+	printWelcome(stdout, lns, opts, st.store, a.user, st.firstPassword, a.cfg, cert)
+	return run(ctx, srv, lns, opts, cert, a.cfg, logger)
+}
+
+// parseServe reads the configuration file named by --config, then the
+// flags over it. It returns nil, nil for --help.
+func parseServe(args []string, stderr io.Writer) (*serveArgs, error) {
+	a := &serveArgs{configFile: configFlag(args)}
+	a.cfg = config.Default()
+	if a.configFile != "" {
+		var err error
+		if a.cfg, err = config.Load(a.configFile); err != nil {
+			return nil, fmt.Errorf("config: %v", err)
+		}
+	}
 	fl := flag.NewFlagSet("ferry serve", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	var (
-		listen       listFlag
-		configFile   = fl.String("config", "", "TOML configuration `file` (flags override it)")
-		root         = fl.String("root", "", "directory served to --user and --anonymous (default ./ferry-data/files)")
-		user         = fl.String("user", "", "quick-start user `name`, read-write on --root; password from --password or FERRY_PASSWORD")
-		pass         = fl.String("password", "", "password of --user (prefer FERRY_PASSWORD: argv is visible to other users)")
-		anonymous    = fl.Bool("anonymous", false, "allow read-only anonymous logins to --root")
-		passivePorts = fl.String("passive-ports", "", "passive port range `LO-HI`")
-		publicHost   = fl.String("public-host", "", "address or host name advertised in PASV replies (NAT)")
-		usersFile    = fl.String("users", "", "users `file` (default ./ferry-data/users.toml)")
-		maxSess      = fl.Int("max-sessions", 0, "maximum concurrent sessions (0 = unlimited)")
-		maxPerIP     = fl.Int("max-sessions-per-ip", 0, "maximum concurrent sessions per client address (0 = unlimited)")
-		logLevel     = fl.String("log-level", "", "debug, info, warn or error (default info)")
-		dataDir      = fl.String("data-dir", "", "state directory (default ./ferry-data)")
-		tlsMode      = fl.String("tls", "", "off, optional (default: AUTH TLS offered), required (for login) or required-data (login and data)")
-		tlsCert      = fl.String("tls-cert", "", "TLS certificate PEM `file` (default: a self-signed one in the data directory)")
-		tlsKey       = fl.String("tls-key", "", "TLS private key PEM `file`")
-		tlsReuse     = fl.String("tls-session-reuse", "", "on (default): TLS data connections must resume the control session; off for clients that cannot")
-		clientCA     = fl.String("tls-client-ca", "", "PEM `file` of CAs for TLS client certificates (users file: client_cert = \"login\" or \"required\")")
-		implicit     listFlag
-		runAs        = fl.String("run-as", "", "unprivileged `user` to become after binding the ports when started as root")
-		allowWW      = fl.Bool("allow-world-writable", false, "serve a root directory every local user may write to")
-	)
-	fl.Var(&listen, "listen", "control `address` to listen on, e.g. :2121 or [::1]:2121 (repeatable)")
-	fl.Var(&implicit, "implicit-listen", "`address` for implicit TLS (ftps://), e.g. :990 (repeatable)")
+	fl.SetOutput(io.Discard) // the error is returned; --help prints the flags
+	fl.StringVar(&a.configFile, "config", a.configFile, "TOML configuration `file` (flags override it; docs/CONFIG.md)")
+	fl.BoolVar(&a.printConfig, "print-config", false, "print the effective configuration, defaults included, as TOML that --config reads, and exit")
+	fl.StringVar(&a.user, "user", "", "quick-start user `name`, read-write on --root; password from --password or FERRY_PASSWORD")
+	fl.StringVar(&a.pass, "password", "", "password of --user (prefer FERRY_PASSWORD: argv is visible to other users)")
+	a.cfg.Flags(fl)
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil
+			fmt.Fprintf(stderr, "Usage: ferry serve [flags]\n\nEvery setting of the configuration file is a flag too (docs/CONFIG.md).\n\n")
+			config.PrintFlags(stderr, fl)
+			return nil, nil
 		}
-		return err
+		return nil, usageError{err}
 	}
 	if fl.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", fl.Arg(0))
+		return nil, usageError{fmt.Errorf("serve: unexpected argument %q", fl.Arg(0))}
 	}
-	cfg := config.Default()
-	if *configFile != "" {
-		var err error
-		if cfg, err = config.Load(*configFile); err != nil {
-			return fmt.Errorf("config: %v", err)
+	a.cfg = a.cfg.Effective()
+	if err := a.cfg.Validate(); err != nil {
+		return nil, usageError{fmt.Errorf("config: %v", err)}
+	}
+	if a.pass == "" {
+		a.pass = os.Getenv("FERRY_PASSWORD")
+	}
+	if a.user != "" && a.pass == "" {
+		return nil, errors.New("--user needs a password: set FERRY_PASSWORD (or --password)")
+	}
+	return a, nil
+}
+
+// configFlag finds the value of --config in args before the flags are
+// parsed, so that they can override the file.
+func configFlag(args []string) string {
+	for i, arg := range args {
+		if arg == "--" {
+			break
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		if !strings.HasPrefix(arg, "-") || name != "config" {
+			continue
+		}
+		if hasVal {
+			return val
+		}
+		if i+1 < len(args) {
+			return args[i+1]
 		}
 	}
-	set := map[string]bool{}
-	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if len(listen) > 0 {
-		cfg.Listen = listen
+	return ""
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// stores are the users and files a server runs on.
+type stores struct {
+	store         *users.Store
+	rootDir       string
+	firstPassword string // of the user made on the embedded default's first start
+}
+
+// openStore checks the root directory and opens the users: the
+// quick-start user, anonymous, the users file (made with one user on the
+// embedded default's first start).
+func openStore(ctx context.Context, a *serveArgs, logger *slog.Logger) (*stores, error) {
+	cfg := a.cfg
+	st := &stores{rootDir: cfg.RootDir()}
+	if err := checkRoot(cfg, st.rootDir); err != nil {
+		return nil, err
 	}
-	if set["root"] {
-		cfg.Root = *root
-	}
-	if set["anonymous"] {
-		cfg.Anonymous = *anonymous
-	}
-	if set["passive-ports"] {
-		cfg.PassivePorts = *passivePorts
-	}
-	if set["public-host"] {
-		cfg.PublicHost = *publicHost
-	}
-	if set["users"] {
-		cfg.Users = *usersFile
-	}
-	if set["max-sessions"] {
-		cfg.MaxSessions = *maxSess
-	}
-	if set["max-sessions-per-ip"] {
-		cfg.MaxSessionsPerIP = *maxPerIP
-	}
-	if set["log-level"] {
-		cfg.LogLevel = *logLevel
-	}
-	if set["data-dir"] {
-		cfg.DataDir = *dataDir
-	}
-	if set["tls"] {
-		cfg.TLS = *tlsMode
-	}
-	if set["tls-cert"] || set["tls-key"] {
-		cfg.TLSCert, cfg.TLSKey = *tlsCert, *tlsKey
-	}
-	if len(implicit) > 0 {
-		cfg.ImplicitListen = implicit
-	}
-	if set["run-as"] {
-		cfg.RunAs = *runAs
-	}
-	if set["allow-world-writable"] {
-		cfg.AllowWorldWritable = *allowWW
-	}
-	if set["tls-client-ca"] {
-		cfg.TLSClientCA = *clientCA
-	}
-	if set["tls-session-reuse"] {
-		switch *tlsReuse {
-		case "on", "true", "yes":
-			v := true
-			cfg.TLSSessionReuse = &v
-		case "off", "false", "no":
-			v := false
-			cfg.TLSSessionReuse = &v
-		default:
-			return fmt.Errorf("--tls-session-reuse %q: want on or off", *tlsReuse)
+	st.store = &users.Store{Path: cfg.UsersFile()}
+	quick := cfg.Users == "" // no users file named: the quick start may go without
+	if a.user != "" {
+		h, err := password.Hash(a.pass)
+		if err != nil {
+			return nil, err
+		}
+		st.store.Extra = []users.User{{Name: a.user, Password: h, Home: st.rootDir, Permission: users.ReadWrite}}
+		if quick {
+			st.store.Path = "" // quick start: only this user
 		}
 	}
-	if err := cfg.Validate(); err != nil {
-		return err
+	if cfg.Anonymous {
+		anon, err := localfs.New(st.rootDir, localfs.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("root %s: %v", st.rootDir, err)
+		}
+		st.store.Anonymous = anon
+		if a.user == "" && quick {
+			st.store.Path = ""
+		}
 	}
-	if *pass == "" {
-		*pass = os.Getenv("FERRY_PASSWORD")
+	if err := st.firstStart(cfg); err != nil {
+		return nil, err
 	}
-	if *user != "" && *pass == "" {
-		return errors.New("--user needs a password: set FERRY_PASSWORD (or --password)")
+	if err := st.store.Reload(); err != nil {
+		return nil, fmt.Errorf("users: %v", err)
 	}
+	st.store.FS = sweptHomes(ctx, cfg, logger, st.rootDir)
+	return st, nil
+}
 
-	var level slog.Level
-	level.UnmarshalText([]byte(cmp.Or(cfg.LogLevel, "info")))
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
-	// Storage and users.
-	rootDir := cfg.RootDir()
+// checkRoot makes the embedded default's root and refuses one that is
+// missing, not a directory, unreadable or writable by every local user.
+func checkRoot(cfg config.Config, rootDir string) error {
 	if cfg.Root == "" {
 		if err := os.MkdirAll(rootDir, 0o755); err != nil {
 			return fmt.Errorf("data directory: %v", err)
 		}
 	}
-	if fi, err := os.Stat(rootDir); err != nil {
+	fi, err := os.Stat(rootDir)
+	switch {
+	case err != nil:
 		return fmt.Errorf("root %s: %v", rootDir, errors.Unwrap(err))
-	} else if !fi.IsDir() {
+	case !fi.IsDir():
 		return fmt.Errorf("root %s: not a directory", rootDir)
-	} else if fi.Mode().Perm()&0o002 != 0 && !cfg.AllowWorldWritable {
+	case fi.Mode().Perm()&0o002 != 0 && !cfg.AllowWorldWritable:
 		return fmt.Errorf("root %s is writable by every local user (mode %04o), who could plant or swap files in it: chmod o-w %s, or pass --allow-world-writable", rootDir, fi.Mode().Perm(), rootDir)
 	}
-	drop, err := privilegeDrop(cfg.RunAs)
+	f, err := os.Open(rootDir)
+	if err != nil {
+		return fmt.Errorf("root %s: not readable", rootDir)
+	}
+	defer f.Close()
+	if _, err := f.Readdirnames(1); err != nil && err != io.EOF {
+		return fmt.Errorf("root %s: not readable", rootDir)
+	}
+	return nil
+}
+
+// firstStart makes the users file of the embedded default, with the user
+// ferry and a random password, when it does not exist yet.
+func (st *stores) firstStart(cfg config.Config) error {
+	if st.store.Path == "" {
+		return nil
+	}
+	if _, err := os.Stat(st.store.Path); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if cfg.Users != "" {
+		return fmt.Errorf("users file %s does not exist (create it with: ferry user add NAME --home DIR --users %s)", st.store.Path, st.store.Path)
+	}
+	st.firstPassword = randomPassword()
+	h, err := password.Hash(st.firstPassword)
 	if err != nil {
 		return err
 	}
-	if f, err := os.Open(rootDir); err != nil {
-		return fmt.Errorf("root %s: not readable", rootDir)
-	} else {
-		_, rerr := f.Readdirnames(1)
-		f.Close()
-		if rerr != nil && rerr != io.EOF {
-			return fmt.Errorf("root %s: not readable", rootDir)
-		}
+	home, _ := filepath.Rel(filepath.Dir(st.store.Path), st.rootDir)
+	if home == "" || strings.HasPrefix(home, "..") {
+		home, _ = filepath.Abs(st.rootDir)
 	}
-	store := &users.Store{Path: cfg.UsersFile()}
-	var firstPassword string
-	if *user != "" {
-		h, err := password.Hash(*pass)
-		if err != nil {
-			return err
-		}
-		store.Extra = []users.User{{Name: *user, Password: h, Home: rootDir, Permission: users.ReadWrite}}
-		if !set["users"] && cfg.Users == "" {
-			store.Path = "" // quick start: only this user
-		}
+	if err := users.Save(st.store.Path, []users.User{{Name: "ferry", Password: h, Home: home, Permission: users.ReadWrite}}); err != nil {
+		return fmt.Errorf("users file: %v", err)
 	}
-	if cfg.Anonymous {
-		anon, err := localfs.New(rootDir, localfs.Options{})
-		if err != nil {
-			return fmt.Errorf("root %s: %v", rootDir, err)
-		}
-		store.Anonymous = anon
-		if *user == "" && !set["users"] && cfg.Users == "" {
-			store.Path = ""
-		}
-	}
-	if store.Path != "" {
-		if _, err := os.Stat(store.Path); errors.Is(err, os.ErrNotExist) {
-			if set["users"] || cfg.Users != "" {
-				return fmt.Errorf("users file %s does not exist (create it with: ferry user add NAME --home DIR --users %s)", store.Path, store.Path)
-			}
-			// First start of the embedded default: one user with a random password.
-			firstPassword = randomPassword()
-			h, err := password.Hash(firstPassword)
-			if err != nil {
-				return err
-			}
-			home, _ := filepath.Rel(filepath.Dir(store.Path), rootDir)
-			if home == "" || strings.HasPrefix(home, "..") {
-				home, _ = filepath.Abs(rootDir)
-			}
-			if err := users.Save(store.Path, []users.User{{Name: "ferry", Password: h, Home: home, Permission: users.ReadWrite}}); err != nil {
-				return fmt.Errorf("users file: %v", err)
-			}
-		}
-	}
-	if err := store.Reload(); err != nil {
-		return fmt.Errorf("users: %v", err)
-	}
-	open := localfs.Options{Sync: cfg.SyncUploads}
-	// Each home, when first opened and then once a day, is swept of the
-	// temporary files of uploads a crash cut short (older than this
-	// process) and of partial files nobody resumed within partial_max_age.
+	return nil
+}
+
+// sweptHomes opens users' homes on local disk. Each home, when first
+// opened and then once a day, is swept of the temporary files of uploads
+// a crash cut short (older than this process) and of partial files nobody
+// resumed within partial_max_age.
+func sweptHomes(ctx context.Context, cfg config.Config, logger *slog.Logger, rootDir string) func(string) (storage.FS, error) {
 	started := time.Now()
 	partCutoff := func() time.Time {
 		if cfg.PartialMaxAge < 0 {
 			return time.Time{}
 		}
-		return time.Now().Add(-cmp.Or(time.Duration(cfg.PartialMaxAge), 7*24*time.Hour))
+		return time.Now().Add(-cfg.PartialMaxAge)
 	}
 	var dirs sync.Map // absolute directory -> struct{}: swept once, then daily
 	sweepNew := func(dir string) {
@@ -251,13 +268,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				go sweep(ctx, logger, abs, started, partCutoff())
 			}
 		}
-	}
-	store.FS = func(dir string) (storage.FS, error) {
-		f, err := localfs.New(dir, open)
-		if err == nil {
-			sweepNew(dir)
-		}
-		return f, err
 	}
 	sweepNew(rootDir) // anonymous and --user homes, before anyone logs in
 	go func() {
@@ -275,82 +285,106 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 	}()
+	open := localfs.Options{Sync: cfg.SyncUploads}
+	return func(dir string) (storage.FS, error) {
+		f, err := localfs.New(dir, open)
+		if err == nil {
+			sweepNew(dir)
+		}
+		return f, err
+	}
+}
 
-	srv := &server.Server{Auth: store, Logger: logger}
-	cfg.Apply(srv)
+// buildTLS loads (or, for the embedded default, creates) the certificate
+// and sets srv.TLS; nil when tls is off.
+func buildTLS(cfg config.Config, srv *server.Server) (*tlscert.Cert, error) {
+	if cfg.TLS == "off" {
+		return nil, nil
+	}
+	certFile, keyFile, generated := cfg.TLSCertFiles()
 	var cert *tlscert.Cert
-	if cfg.TLS != "off" {
-		certFile, keyFile, generated := cfg.TLSCertFiles()
-		var err error
-		if generated {
-			cert, _, err = tlscert.LoadOrCreate(certFile, keyFile)
-		} else {
-			cert, err = tlscert.Load(certFile, keyFile)
-		}
-		if err != nil {
-			return fmt.Errorf("tls: %v", err)
-		}
-		srv.TLS = &tls.Config{GetCertificate: cert.GetCertificate}
-		if cfg.TLSClientCA != "" {
-			pem, err := os.ReadFile(cfg.TLSClientCA)
-			if err != nil {
-				return fmt.Errorf("tls_client_ca: %v", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return fmt.Errorf("tls_client_ca %s: no PEM certificate in it", cfg.TLSClientCA)
-			}
-			srv.TLS.ClientCAs = pool
-			srv.TLS.ClientAuth = tls.VerifyClientCertIfGiven
-		}
+	var err error
+	if generated {
+		cert, _, err = tlscert.LoadOrCreate(certFile, keyFile)
+	} else {
+		cert, err = tlscert.Load(certFile, keyFile)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("tls: %v", err)
+	}
+	srv.TLS = &tls.Config{GetCertificate: cert.GetCertificate}
+	if cfg.TLSClientCA == "" {
+		return cert, nil
+	}
+	pem, err := os.ReadFile(cfg.TLSClientCA)
+	if err != nil {
+		return nil, fmt.Errorf("tls_client_ca: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("tls_client_ca %s: no PEM certificate in it", cfg.TLSClientCA)
+	}
+	srv.TLS.ClientCAs = pool
+	srv.TLS.ClientAuth = tls.VerifyClientCertIfGiven
+	return cert, nil
+}
 
-	// Listen on every address before serving any, so a bad one fails fast.
+// listenAll listens on every address before serving any, so a bad one
+// fails fast: the plain listeners, then the implicit-TLS ones and the
+// [[listener]] tables with their options.
+func listenAll(cfg config.Config) ([]net.Listener, []server.ListenerOptions, error) {
 	var lns []net.Listener
+	var opts []server.ListenerOptions
+	all := make([]config.Listener, 0, len(cfg.Listen)+len(cfg.ImplicitListen)+len(cfg.Listeners))
 	for _, a := range cfg.Listen {
-		ln, err := net.Listen("tcp", a)
-		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
-			var se *os.SyscallError
-			if errors.As(err, &se) && errors.Is(se.Err, syscall.EADDRINUSE) {
-				return fmt.Errorf("listen %s: address already in use", a)
-			}
-			return fmt.Errorf("listen %s: %v", a, err)
-		}
-		lns = append(lns, ln)
+		all = append(all, config.Listener{Address: a})
 	}
-	opts := make([]server.ListenerOptions, len(lns))
-	more := make([]config.Listener, 0, len(cfg.ImplicitListen)+len(cfg.Listeners))
 	for _, a := range cfg.ImplicitListen {
-		more = append(more, config.Listener{Address: a, Implicit: true})
+		all = append(all, config.Listener{Address: a, Implicit: true})
 	}
-	more = append(more, cfg.Listeners...)
-	for _, l := range more {
+	all = append(all, cfg.Listeners...)
+	for _, l := range all {
 		ln, err := net.Listen("tcp", l.Address)
 		if err != nil {
 			for _, x := range lns {
 				x.Close()
 			}
-			return fmt.Errorf("listen %s: %v", l.Address, err)
+			var se *os.SyscallError
+			if errors.As(err, &se) && errors.Is(se.Err, syscall.EADDRINUSE) {
+				return nil, nil, fmt.Errorf("listen %s: address already in use", l.Address)
+			}
+			return nil, nil, fmt.Errorf("listen %s: %v", l.Address, err)
 		}
 		lns = append(lns, ln)
 		opts = append(opts, l.Options())
 	}
-	if drop != nil {
-		if err := drop.apply(cfg, store.Path); err != nil {
-			for _, ln := range lns {
-				ln.Close()
-			}
-			return err
+	return lns, opts, nil
+}
+
+// dropPrivileges becomes run_as once the ports are bound (or warns about
+// running as root).
+func dropPrivileges(cfg config.Config, st *stores, lns []net.Listener, logger *slog.Logger) error {
+	drop, err := privilegeDrop(cfg.RunAs)
+	if err == nil && drop != nil {
+		err = drop.apply(cfg, st.store.Path)
+	}
+	if err != nil {
+		for _, ln := range lns {
+			ln.Close()
 		}
+		return err
+	}
+	if drop != nil {
 		logger.Info("privileges dropped", "user", cfg.RunAs, "uid", drop.uid, "gid", drop.gid)
 	} else if os.Geteuid() == 0 {
 		logger.Warn("running as root: set run_as (--run-as USER) to drop privileges after binding, or run as a user with CAP_NET_BIND_SERVICE")
 	}
-	printWelcome(stdout, lns, opts, store, *user, firstPassword, cfg, cert)
+	return nil
+}
 
+// run serves every listener until ctx ends or SIGTERM/SIGINT, reloading
+// the certificate on SIGHUP, then shuts down within shutdown_timeout.
+func run(ctx context.Context, srv *server.Server, lns []net.Listener, opts []server.ListenerOptions, cert *tlscert.Cert, cfg config.Config, logger *slog.Logger) error {
 	errc := make(chan error, len(lns))
 	for i, ln := range lns {
 		go func() { errc <- srv.ServeWith(ln, opts[i]) }()
@@ -365,15 +399,7 @@ wait:
 			if s != syscall.SIGHUP {
 				break wait
 			}
-			// SIGHUP: reread the certificate; sessions keep running.
-			if cert == nil {
-				continue
-			}
-			if err := cert.Reload(); err != nil {
-				logger.Error("TLS certificate not reloaded", "err", err)
-			} else {
-				logger.Info("TLS certificate reloaded", "sha256", cert.Fingerprint())
-			}
+			reloadCert(cert, logger)
 		case <-ctx.Done():
 			break wait
 		case err := <-errc:
@@ -382,16 +408,24 @@ wait:
 		}
 	}
 	logger.Info("shutting down: waiting for running transfers")
-	timeout := time.Duration(cfg.ShutdownTimeout)
-	if timeout == 0 {
-		timeout = 30 * time.Second
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Warn("shutdown deadline passed: closed remaining sessions")
 	}
 	return nil
+}
+
+// reloadCert rereads the certificate (SIGHUP); sessions keep running.
+func reloadCert(cert *tlscert.Cert, logger *slog.Logger) {
+	if cert == nil {
+		return
+	}
+	if err := cert.Reload(); err != nil {
+		logger.Error("TLS certificate not reloaded", "err", err)
+	} else {
+		logger.Info("TLS certificate reloaded", "sha256", cert.Fingerprint())
+	}
 }
 
 func randomPassword() string {
