@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -89,7 +90,7 @@ func (cn *conn) login(ctx context.Context) error {
 		// Servers without HOST answer 500/502; that is no reason to stop.
 		if r, err := cn.cmd(ctx, "HOST", cfg.Host); err != nil {
 			return err
-		} else if r.Class() == 4 || r.Code == 504 || r.Code == 530 {
+		} else if r.Class() == 4 || r.Code == ftp.CodeParamNotImpl || r.Code == ftp.CodeNotLoggedIn {
 			return cn.replyError("HOST", cfg.Host, r)
 		}
 	}
@@ -119,7 +120,7 @@ func (cn *conn) login(ctx context.Context) error {
 			return err
 		}
 	}
-	if r.Code != ftp.CodeLoggedIn && r.Code != 202 && r.Code != 232 { // 232: by TLS client certificate (RFC 2228)
+	if r.Code != ftp.CodeLoggedIn && r.Code != ftp.CodeSuperfluous && r.Code != ftp.CodeLoggedInBySecurity {
 		e := cn.replyError("login", cfg.User, r)
 		e.Login = true
 		return e
@@ -439,7 +440,7 @@ func (cn *conn) activeListen(ctx context.Context) (net.Listener, error) {
 			}
 			return ln, err
 		}
-		if r.Class() != 5 || !ip.Is4() || (r.Code != 500 && r.Code != 502 && r.Code != 504 && r.Code != 522) {
+		if r.Class() != 5 || !ip.Is4() || !slices.Contains([]int{ftp.CodeSyntaxError, ftp.CodeNotImplemented, ftp.CodeParamNotImpl, ftp.CodeBadProtocol}, r.Code) {
 			ln.Close()
 			return nil, cn.replyError("EPRT", ftp.FormatEPRT(ap), r)
 		}
@@ -661,7 +662,7 @@ func (e *Error) Error() string {
 }
 
 // Temporary reports a 4xx reply: trying again later may work.
-func (e *Error) Temporary() bool { return e.Code >= 400 && e.Code < 500 }
+func (e *Error) Temporary() bool { return ftp.Reply{Code: e.Code}.Class() == 4 }
 
 // Is lets errors.Is match os.ErrNotExist for a 550 reply to a command on a
 // path, and os.ErrPermission for a 530 or a 550 that says so.
@@ -669,9 +670,9 @@ func (e *Error) Is(target error) bool {
 	msg := strings.ToLower(e.Msg)
 	switch target {
 	case os.ErrNotExist:
-		return (e.Code == 550 || e.Code == 450) && !strings.Contains(msg, "denied") && !strings.Contains(msg, "permission")
+		return (e.Code == ftp.CodeNoFile || e.Code == ftp.CodeFileUnavailable) && !strings.Contains(msg, "denied") && !strings.Contains(msg, "permission")
 	case os.ErrPermission:
-		return e.Code == 530 || e.Code == 532 || (e.Code == 550 || e.Code == 553) && (strings.Contains(msg, "denied") || strings.Contains(msg, "permission"))
+		return e.Code == ftp.CodeNotLoggedIn || e.Code == ftp.CodeNeedAccountStore || (e.Code == ftp.CodeNoFile || e.Code == ftp.CodeBadFileName) && (strings.Contains(msg, "denied") || strings.Contains(msg, "permission"))
 	}
 	return false
 }

@@ -115,7 +115,7 @@ func (c *Client) lines(ctx context.Context, verb, arg string, fn func(string)) e
 func (c *Client) Stat(ctx context.Context, p string) (Entry, error) {
 	ap := c.abs(p)
 	if c.HasFeature("MLST") {
-		r, err := c.simple(ctx, "MLST", ap, 250)
+		r, err := c.simple(ctx, "MLST", ap, ftp.CodeFileActionOK)
 		if err != nil {
 			return Entry{}, err
 		}
@@ -370,7 +370,7 @@ func (c *Client) SetModTime(ctx context.Context, p string, t time.Time) error {
 	r, err := c.simple(ctx, "MDTM", ts+" "+p)
 	if err != nil {
 		var fe *Error
-		if errors.As(err, &fe) && (fe.Code == 500 || fe.Code == 501 || fe.Code == 502 || fe.Code == 550) {
+		if errors.As(err, &fe) && (fe.Code == ftp.CodeSyntaxError || fe.Code == ftp.CodeBadArguments || fe.Code == ftp.CodeNotImplemented || fe.Code == ftp.CodeNoFile) {
 			return fmt.Errorf("%s: setting the time of %s: %w", c.addr, p, ErrUnsupported)
 		}
 		return err
@@ -458,9 +458,9 @@ func (c *Client) Hash(ctx context.Context, p, alg string) (string, string, error
 		}
 		for _, x := range xHash {
 			if x.alg == alg {
-				r, err := cn.expect(ctx, x.cmd, p, 250, ftp.CodeFileStatus)
+				r, err := cn.expect(ctx, x.cmd, p, ftp.CodeFileActionOK, ftp.CodeFileStatus)
 				var fe *Error
-				if errors.As(err, &fe) && (fe.Code == 500 || fe.Code == 502) {
+				if errors.As(err, &fe) && (fe.Code == ftp.CodeSyntaxError || fe.Code == ftp.CodeNotImplemented) {
 					return fmt.Errorf("%w: %v", ErrUnsupported, err)
 				}
 				if err != nil {

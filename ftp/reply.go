@@ -25,6 +25,7 @@ const (
 	CodePassive            = 227 // RFC 959
 	CodeExtendedPassive    = 229 // RFC 2428
 	CodeLoggedIn           = 230 // RFC 959
+	CodeLoggedInBySecurity = 232 // RFC 2228: logged in, authorized by security data exchange
 	CodeAuthOK             = 234 // RFC 2228
 	CodeFileActionOK       = 250 // RFC 959
 	CodePathCreated        = 257 // RFC 959
@@ -42,13 +43,18 @@ const (
 	CodeNotImplemented     = 502 // RFC 959
 	CodeBadSequence        = 503 // RFC 959
 	CodeParamNotImpl       = 504 // RFC 959
+	CodeProtRefused        = 521 // RFC 4217: data connection cannot be opened with this PROT setting
 	CodeBadProtocol        = 522 // RFC 2428: network protocol not supported
+	CodeTLSFailed          = 522 // RFC 4217 §10.2: TLS negotiation failed (data connection reuse required)
 	CodeNotLoggedIn        = 530 // RFC 959
 	CodeNeedAccountStore   = 532 // RFC 959
+	CodeProtectionDenied   = 533 // RFC 2228: command protection level denied for policy reasons
+	CodeProtNotSupported   = 536 // RFC 2228: requested PROT level not supported
 	CodeNoFile             = 550 // RFC 959
 	CodePageTypeUnknown    = 551 // RFC 959
 	CodeExceededStorage    = 552 // RFC 959
 	CodeBadFileName        = 553 // RFC 959
+	CodeBadRestart         = 554 // RFC 3659 §5.5: invalid REST offset for this file
 )
 
 // AppendReply appends a reply with code and text to b. Text with several

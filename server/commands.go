@@ -223,7 +223,7 @@ func (s *session) cmdUSER(arg string) {
 		if ca, ok := s.srv.Auth.(auth.CertAuthenticator); ok {
 			if acct, err := ca.AuthenticateCert(s.ctx(), connInfo(s), arg); err == nil {
 				s.user = ""
-				s.loggedIn(acct, codeLoggedInBySecurity, "Logged in by TLS client certificate.")
+				s.loggedIn(acct, ftp.CodeLoggedInBySecurity, "Logged in by TLS client certificate.")
 				return
 			}
 		}
@@ -298,9 +298,6 @@ func (s *session) cmdPASS(arg string) {
 	s.loggedIn(acct, ftp.CodeLoggedIn, "Login successful.")
 }
 
-// codeLoggedInBySecurity is RFC 2228's "232 User logged in, authorized by
-// security data exchange".
-const codeLoggedInBySecurity = 232
 
 func (s *session) loggedIn(acct *auth.Account, code int, msg string) {
 	if !s.srv.admitUser(s, acct.User) {
@@ -312,7 +309,7 @@ func (s *session) loggedIn(acct *auth.Account, code int, msg string) {
 	}
 	s.acct = acct
 	s.cwd = "/"
-	s.log.Info("login", "user", acct.User, "by", map[bool]string{true: "certificate", false: "password"}[code == codeLoggedInBySecurity])
+	s.log.Info("login", "user", acct.User, "by", map[bool]string{true: "certificate", false: "password"}[code == ftp.CodeLoggedInBySecurity])
 	s.reply(code, msg)
 }
 

@@ -9,10 +9,6 @@ import (
 	"github.com/ferryftp/ferry/storage"
 )
 
-// CodeBadRestart is the reply to a REST offset the file cannot satisfy
-// (RFC 3659 §5.5: 554).
-const CodeBadRestart = 554
-
 // replyFor maps a storage error to a reply code and a text for the client.
 // It is the one place where errors become replies; the texts are generic and
 // never carry a path on the server's disk or an OS error string.
@@ -37,7 +33,7 @@ func replyFor(err error) (int, string) {
 	case errors.Is(err, storage.ErrQuota):
 		return ftp.CodeExceededStorage, "Storage allocation exceeded."
 	case errors.Is(err, storage.ErrBadOffset):
-		return CodeBadRestart, "Invalid REST offset for this file."
+		return ftp.CodeBadRestart, "Invalid REST offset for this file."
 	case errors.Is(err, storage.ErrUnsupported):
 		return ftp.CodeNotImplemented, "Not supported by this storage."
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -78,7 +78,7 @@ func (s *session) cmdHASH(arg string) {
 	start := s.rest
 	s.rest = 0
 	if start > fi.Size() {
-		s.reply(CodeBadRestart, "Invalid REST offset.")
+		s.reply(ftp.CodeBadRestart, "Invalid REST offset.")
 		return
 	}
 	sum, end, err := s.hashFile(s.ctx(), s.hashAlg, name, start, -1)

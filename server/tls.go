@@ -39,14 +39,6 @@ func (p TLSPolicy) String() string {
 	return "optional"
 }
 
-// Reply codes of RFC 2228 and RFC 4217.
-const (
-	codeProtRefused = 521 // data connection cannot be opened with this PROT setting
-	codeTLSFailed   = 522 // TLS negotiation failed (RFC 4217 §10.2: reuse required)
-	codeProtUnknown = 504
-	codeProtNotSupp = 536 // requested PROT level not supported
-)
-
 // tlsTicketTag marks the session-ticket entry that binds a ticket to the
 // control connection it was issued on.
 var tlsTicketTag = []byte("ferry/ctl/1:")
@@ -138,7 +130,7 @@ func (s *session) cmdAUTH(arg string) {
 		s.reply(ftp.CodeBadSequence, "TLS is already on.")
 		return
 	case mech != "TLS" && mech != "SSL" && mech != "TLS-C" && mech != "TLS-P":
-		s.reply(codeProtUnknown, "Unknown security mechanism; use AUTH TLS.")
+		s.reply(ftp.CodeParamNotImpl, "Unknown security mechanism; use AUTH TLS.")
 		return
 	}
 	s.reply(ftp.CodeAuthOK, "Proceed with TLS negotiation.")
@@ -185,21 +177,17 @@ func (s *session) cmdPROT(arg string) {
 		s.reply(ftp.CodeOK, "Data connections will be protected.")
 	case "C":
 		if s.policy >= TLSRequiredData || s.acct != nil && s.acct.Perms.TLSRequired {
-			s.reply(codeProtRefused, "Policy requires protected data connections (PROT P).")
+			s.reply(ftp.CodeProtRefused, "Policy requires protected data connections (PROT P).")
 			return
 		}
 		s.protP = false
 		s.reply(ftp.CodeOK, "Data connections will be clear.")
 	case "S", "E":
-		s.reply(codeProtNotSupp, "Only PROT C and P are supported.")
+		s.reply(ftp.CodeProtNotSupported, "Only PROT C and P are supported.")
 	default:
-		s.reply(codeProtUnknown, "Unknown protection level.")
+		s.reply(ftp.CodeParamNotImpl, "Unknown protection level.")
 	}
 }
-
-// codeProtectionDenied is RFC 2228's 533: command protection level
-// denied for policy reasons.
-const codeProtectionDenied = 533
 
 // cmdCCC clears the command channel (RFC 4217 §6) where the server allows
 // it: after 200, the TLS layer is closed and commands go on in the clear
@@ -210,7 +198,7 @@ func (s *session) cmdCCC(string) {
 		s.reply(ftp.CodeBadSequence, "The command channel is not protected.")
 		return
 	case !s.srv.opts.AllowCCC || s.implicit:
-		s.reply(codeProtectionDenied, "CCC is not allowed by this server's policy.")
+		s.reply(ftp.CodeProtectionDenied, "CCC is not allowed by this server's policy.")
 		return
 	}
 	tc, ok := s.conn.(*tls.Conn)
@@ -288,7 +276,7 @@ func (s *session) dataNeedsTLS() bool {
 	if s.protP || (s.policy < TLSRequiredData && !userNeeds) || !s.srv.tlsOn() {
 		return false
 	}
-	s.reply(codeProtRefused, "Policy requires protected data connections: send PBSZ 0 and PROT P.")
+	s.reply(ftp.CodeProtRefused, "Policy requires protected data connections: send PBSZ 0 and PROT P.")
 	return true
 }
 

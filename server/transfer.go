@@ -27,91 +27,120 @@ const (
 	maxChunk = 64 << 20
 )
 
-// startTransfer runs body in a new goroutine with the data connection of d.
-// The goroutine replies 150 once the connection is open, then 226 or the
-// error reply, logs one line, and clears the session's transfer. When d
-// already holds its connection and the transfer is small (see inlineMax),
-// it runs on the session goroutine instead: it cannot outlast a command.
-func (s *session) startTransfer(verb, vpath string, d dataSource, opening string, body func(ctx context.Context, c net.Conn, x *transfer) error) {
+// transferJob is what a transfer does: run moves the bytes once the data
+// connection is open; cancel, when set, gives back what run would have
+// used (an upload's file) when the connection never opens.
+type transferJob struct {
+	run    func(ctx context.Context, c net.Conn, x *transfer) error
+	cancel func(err error)
+}
+
+// startTransfer runs job in a new goroutine with the data connection of
+// d: it replies 150 once the connection is open, then 226 or the error
+// reply, logs one line, and clears the session's transfer. When d already
+// holds its connection and the transfer is small (see inlineMax), it runs
+// on the session goroutine instead: it cannot outlast a command.
+func (s *session) startTransfer(verb, vpath string, d dataSource, opening string, job transferJob) {
 	ctx, cancel := context.WithCancel(s.sctx) // the transfer outlives the command
 	x := &transfer{verb: verb, path: vpath, done: make(chan struct{}), cancel: cancel}
 	s.xmu.Lock()
 	s.xfer = x
 	s.xmu.Unlock()
 	run := func() {
-		start := time.Now()
-		result := "ok"
-		defer func() {
-			if r := recover(); r != nil {
-				s.log.Error("transfer panic", "panic", r, "stack", string(debug.Stack()))
-				x.abort() // close the data connection and listener
-				s.reply(ftp.CodeLocalError, "Internal error.")
-				result = "panic"
+		start, result := time.Now(), "ok"
+		defer s.endTransfer(x, start, &result)
+		c, failed := s.openTransfer(ctx, x, d, opening)
+		if c == nil {
+			result = failed
+			if job.cancel != nil {
+				job.cancel(errors.New(failed))
 			}
-			cancel()
-			s.log.Info("transfer", "user", s.userName(), "op", verb, "path", vpath,
-				"bytes", x.bytes.Load(), "duration", time.Since(start).Round(time.Microsecond), "result", result)
-			s.xmu.Lock()
-			s.xfer = nil
-			s.xmu.Unlock()
-			close(x.done)
-		}()
-		c, err := s.openData(ctx, x, d)
-		if err != nil {
-			result = "no data connection"
-			if x.aborted.Load() {
-				s.reply(ftp.CodeTransferAborted, "Transfer aborted.")
-			} else {
-				s.reply(ftp.CodeCantOpenData, "Can't open data connection.")
-			}
-			body(ctx, nil, x) // lets body release what it holds
 			return
 		}
-		x.mu.Lock()
-		x.conn = c
-		aborted := x.aborted.Load()
-		x.mu.Unlock()
-		if aborted {
-			c.Close()
-		}
-		s.reply(ftp.CodeFileStatusOK, opening)
-		if s.protP {
-			tc, err := s.secureData(ctx, c)
-			if err != nil {
-				msg := tlsDataError(err)
-				s.log.Warn("TLS data connection refused", "reason", msg)
-				result = "TLS refused"
-				c.Close()
-				s.reply(codeTLSFailed, msg)
-				body(ctx, nil, x)
-				return
-			}
-			c = tc
-		}
-		err = body(ctx, c, x)
-		cerr := c.Close()
-		if err == nil && cerr != nil && !errors.Is(cerr, net.ErrClosed) {
-			err = netErr{cerr}
-		}
-		switch {
-		case x.aborted.Load():
-			result = "aborted"
-			s.reply(ftp.CodeTransferAborted, "Transfer aborted.")
-		case err == nil:
-			s.reply(ftp.CodeClosingData, "Transfer complete.")
-		case errors.As(err, new(netErr)):
-			result = "connection lost"
-			s.reply(ftp.CodeTransferAborted, "Data connection closed; transfer aborted.")
-		default:
-			result = "error"
-			s.fail(err, verb)
-		}
+		err := job.run(ctx, c, x)
+		result = s.closeTransfer(x, c, err)
 	}
 	if d.conn != nil {
 		run()
 		return
 	}
 	go run()
+}
+
+// openTransfer opens the data connection (and its TLS when PROT P) and
+// replies 150; on failure it replies and returns nil with the result to
+// log.
+func (s *session) openTransfer(ctx context.Context, x *transfer, d dataSource, opening string) (net.Conn, string) {
+	c, err := s.openData(ctx, x, d)
+	if err != nil {
+		if x.aborted.Load() {
+			s.reply(ftp.CodeTransferAborted, "Transfer aborted.")
+		} else {
+			s.reply(ftp.CodeCantOpenData, "Can't open data connection.")
+		}
+		return nil, "no data connection"
+	}
+	x.mu.Lock()
+	x.conn = c
+	aborted := x.aborted.Load()
+	x.mu.Unlock()
+	if aborted {
+		c.Close()
+	}
+	s.reply(ftp.CodeFileStatusOK, opening)
+	if !s.protP {
+		return c, ""
+	}
+	tc, err := s.secureData(ctx, c)
+	if err != nil {
+		msg := tlsDataError(err)
+		s.log.Warn("TLS data connection refused", "reason", msg)
+		c.Close()
+		s.reply(ftp.CodeTLSFailed, msg)
+		return nil, "TLS refused"
+	}
+	return tc, ""
+}
+
+// closeTransfer closes the data connection after the job and replies:
+// 226, or why it ended. It returns the result to log.
+func (s *session) closeTransfer(x *transfer, c net.Conn, err error) string {
+	cerr := c.Close()
+	if err == nil && cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+		err = netErr{cerr}
+	}
+	switch {
+	case x.aborted.Load():
+		s.reply(ftp.CodeTransferAborted, "Transfer aborted.")
+		return "aborted"
+	case err == nil:
+		s.reply(ftp.CodeClosingData, "Transfer complete.")
+		return "ok"
+	case errors.As(err, new(netErr)):
+		s.reply(ftp.CodeTransferAborted, "Data connection closed; transfer aborted.")
+		return "connection lost"
+	default:
+		s.fail(err, x.verb)
+		return "error"
+	}
+}
+
+// endTransfer, deferred by every transfer, recovers a panic, logs the
+// transfer's line and clears the session's transfer.
+func (s *session) endTransfer(x *transfer, start time.Time, result *string) {
+	if r := recover(); r != nil {
+		s.log.Error("transfer panic", "panic", r, "stack", string(debug.Stack()))
+		x.abort() // close the data connection and listener
+		s.reply(ftp.CodeLocalError, "Internal error.")
+		*result = "panic"
+	}
+	x.cancel()
+	s.log.Info("transfer", "user", s.userName(), "op", x.verb, "path", x.path,
+		"bytes", x.bytes.Load(), "duration", time.Since(start).Round(time.Microsecond), "result", *result)
+	s.xmu.Lock()
+	s.xfer = nil
+	s.xmu.Unlock()
+	close(x.done)
 }
 
 // sendfileMin is the smallest download sent on a thread of its own (see
@@ -310,7 +339,7 @@ func (s *session) cmdRETR(arg string) {
 		return
 	}
 	if off > fi.Size() {
-		s.reply(CodeBadRestart, "Invalid REST offset: beyond the end of the file.")
+		s.reply(ftp.CodeBadRestart, "Invalid REST offset: beyond the end of the file.")
 		return
 	}
 	d, ok := s.takeData()
@@ -328,20 +357,20 @@ func (s *session) cmdRETR(arg string) {
 		s.acceptPending(&d)
 	}
 	msg := fmt.Sprintf("Opening %s mode data connection for %s (%d bytes).", s.typeName(), quoteName(path.Base(vpath)), size)
-	s.startTransfer("RETR", vpath, d, msg, func(ctx context.Context, c net.Conn, x *transfer) error {
-		defer src.Close()
-		if c == nil {
-			return nil
-		}
-		if !binary {
-			return s.copyOut(c, ftp.ToCRLF(src), x)
-		}
-		if size >= sendfileMin {
-			if sent, err := s.sendFile(x, c, src); sent {
-				return err
+	s.startTransfer("RETR", vpath, d, msg, transferJob{
+		run: func(ctx context.Context, c net.Conn, x *transfer) error {
+			defer src.Close()
+			if !binary {
+				return s.copyOut(c, ftp.ToCRLF(src), x)
 			}
-		}
-		return s.copyOut(c, src, x)
+			if size >= sendfileMin {
+				if sent, err := s.sendFile(x, c, src); sent {
+					return err
+				}
+			}
+			return s.copyOut(c, src, x)
+		},
+		cancel: func(error) { src.Close() },
 	})
 }
 
@@ -392,11 +421,7 @@ func (s *session) store(verb, arg string, mode storage.CreateMode) {
 	if mode == storage.Exclusive {
 		msg = "FILE: " + quoteName(path.Base(vpath)) // RFC 1123 §4.1.2.9
 	}
-	s.startTransfer(verb, vpath, d, msg, func(ctx context.Context, c net.Conn, x *transfer) error {
-		if c == nil {
-			up.Abort(errors.New("no data connection"))
-			return nil
-		}
+	s.startTransfer(verb, vpath, d, msg, transferJob{run: func(ctx context.Context, c net.Conn, x *transfer) error {
 		var err error
 		var lf io.WriteCloser
 		if binary {
@@ -416,7 +441,7 @@ func (s *session) store(verb, arg string, mode storage.CreateMode) {
 			return err
 		}
 		return up.Commit()
-	})
+	}, cancel: func(err error) { up.Abort(err) }})
 }
 
 // uniqueName picks a new name for STOU in the directory of arg (or the
@@ -492,28 +517,18 @@ func (s *session) cmdList(verb string, kind listKind, arg string) {
 	if kind != listFacts {
 		arg = parseListArg(arg)
 	}
-	ctx := s.ctx()
-	pattern, globDir := "", ""
-	if arg != "" && kind != listFacts && hasGlob(path.Base(arg)) {
-		if len(arg) > 512 {
-			s.reply(ftp.CodeBadArguments, "Pattern too long.")
+	l := &listing{kind: kind, facts: s.facts, perms: s.acct.Perms.Write, maxMatches: s.srv.opts.MaxGlobMatches}
+	if kind != listFacts {
+		var ok bool
+		if arg, ok = s.splitGlob(l, arg); !ok {
 			return
 		}
-		pattern = path.Base(arg)
-		if _, err := path.Match(pattern, ""); err != nil {
-			s.reply(ftp.CodeBadArguments, "Malformed pattern.")
-			return
-		}
-		if i := strings.LastIndexByte(arg, '/'); i >= 0 {
-			globDir = arg[:i+1]
-		}
-		arg = path.Dir(arg)
 	}
 	vpath, name, ok := s.resolve(arg)
 	if !ok {
 		return
 	}
-	fi, err := s.acct.FS.Stat(ctx, name)
+	fi, err := s.acct.FS.Stat(s.ctx(), name)
 	if err != nil {
 		s.fail(err, verb)
 		return
@@ -528,86 +543,118 @@ func (s *session) cmdList(verb string, kind listKind, arg string) {
 	}
 	// NLST of a directory given as argument prefixes each name with it so
 	// the output can be used as RETR arguments (RFC 1123 §4.1.2.7).
-	prefix := globDir
-	if kind == listNames && pattern == "" && arg != "" && fi.IsDir() {
-		prefix = strings.TrimSuffix(arg, "/") + "/"
+	if kind == listNames && l.pattern == "" && arg != "" && fi.IsDir() {
+		l.prefix = strings.TrimSuffix(arg, "/") + "/"
 	}
-	facts := s.facts
-	perms := s.acct.Perms.Write
-	maxMatches := s.srv.opts.MaxGlobMatches
-	msg := "Opening ASCII mode data connection for file list."
-	s.startTransfer(verb, vpath, d, msg, func(ctx context.Context, c net.Conn, x *transfer) error {
-		if c == nil {
-			return nil
-		}
-		bw := bufio.NewWriterSize(deadlineWriter{c, s.srv.dataStallTimeout(), x}, 32<<10)
-		var line []byte
-		now := time.Now()
-		emit := func(n string, fi fs.FileInfo) {
-			line = line[:0]
-			switch kind {
-			case listLong:
-				line, _ = ftp.AppendListLine(line, n, fi, now)
-			case listNames:
-				if e, ok := ftp.EncodeName(prefix + n); ok {
-					line = append(append(line, e...), '\r', '\n')
-				}
-			case listFacts:
-				line, _ = ftp.AppendFacts(line, entryFor(n, fi, perms), facts)
-			}
-			bw.Write(line)
-		}
-		if !fi.IsDir() {
-			emit(arg, fi)
-			return bw.Flush()
-		}
-		if kind == listFacts {
-			e := entryFor(".", fi, perms)
-			e.Type = "cdir"
-			line, _ = ftp.AppendFacts(line[:0], e, facts)
-			bw.Write(line)
-		}
-		// keep filters by the glob pattern, up to maxMatches entries.
-		matches := 0
-		keep := func(n string) (ok, more bool) {
-			if pattern == "" {
-				return true, true
-			}
-			if ok, _ := path.Match(pattern, n); !ok {
-				return false, true
-			}
-			matches++
-			return matches <= maxMatches, matches < maxMatches
-		}
-		if nl, ok := s.acct.FS.(storage.NameLister); ok && kind == listNames {
-			for n, err := range nl.ReadDirNames(ctx, name) {
-				if err != nil {
-					return err
-				}
-				ok, more := keep(n)
-				if ok {
-					emit(n, nil)
-				}
-				if !more {
-					break
-				}
-			}
-			return bw.Flush()
-		}
-		for ent, err := range s.acct.FS.ReadDir(ctx, name) {
+	fsys, stall := s.acct.FS, s.srv.dataStallTimeout()
+	s.startTransfer(verb, vpath, d, "Opening ASCII mode data connection for file list.", transferJob{
+		run: func(ctx context.Context, c net.Conn, x *transfer) error {
+			l.w = bufio.NewWriterSize(deadlineWriter{c, stall, x}, 32<<10)
+			return l.write(ctx, fsys, name, arg, fi)
+		},
+	})
+}
+
+// splitGlob takes a wildcard off the last element of arg (LIST *.txt)
+// into l, and returns the directory to list.
+func (s *session) splitGlob(l *listing, arg string) (string, bool) {
+	if arg == "" || !hasGlob(path.Base(arg)) {
+		return arg, true
+	}
+	if len(arg) > 512 {
+		s.reply(ftp.CodeBadArguments, "Pattern too long.")
+		return "", false
+	}
+	l.pattern = path.Base(arg)
+	if _, err := path.Match(l.pattern, ""); err != nil {
+		s.reply(ftp.CodeBadArguments, "Malformed pattern.")
+		return "", false
+	}
+	if i := strings.LastIndexByte(arg, '/'); i >= 0 {
+		l.prefix = arg[:i+1]
+	}
+	return path.Dir(arg), true
+}
+
+// listing writes one LIST, NLST or MLSD to its data connection.
+type listing struct {
+	kind       listKind
+	pattern    string // a wildcard the names must match, or ""
+	prefix     string // put before each NLST name
+	facts      ftp.Facts
+	perms      bool // the user may write (MLSD perm fact)
+	maxMatches int
+	matches    int
+	w          *bufio.Writer
+	line       []byte
+	now        time.Time
+}
+
+// write lists name (arg as the client gave it, fi its stat).
+func (l *listing) write(ctx context.Context, fsys storage.FS, name, arg string, fi fs.FileInfo) error {
+	l.now = time.Now()
+	if !fi.IsDir() {
+		l.emit(arg, fi)
+		return l.w.Flush()
+	}
+	if l.kind == listFacts {
+		e := entryFor(".", fi, l.perms)
+		e.Type = "cdir"
+		l.line, _ = ftp.AppendFacts(l.line[:0], e, l.facts)
+		l.w.Write(l.line)
+	}
+	if nl, ok := fsys.(storage.NameLister); ok && l.kind == listNames {
+		for n, err := range nl.ReadDirNames(ctx, name) {
 			if err != nil {
 				return err
 			}
-			ok, more := keep(ent.Name())
-			if ok {
-				emit(ent.Name(), ent)
-			}
-			if !more {
+			if !l.add(n, nil) {
 				break
 			}
 		}
-		return bw.Flush()
-	})
+		return l.w.Flush()
+	}
+	for ent, err := range fsys.ReadDir(ctx, name) {
+		if err != nil {
+			return err
+		}
+		if !l.add(ent.Name(), ent) {
+			break
+		}
+	}
+	return l.w.Flush()
+}
+
+// add lists the entry n if it matches the pattern; it reports whether
+// more may follow (maxMatches).
+func (l *listing) add(n string, fi fs.FileInfo) bool {
+	if l.pattern == "" {
+		l.emit(n, fi)
+		return true
+	}
+	if ok, _ := path.Match(l.pattern, n); !ok {
+		return true
+	}
+	l.matches++
+	if l.matches <= l.maxMatches {
+		l.emit(n, fi)
+	}
+	return l.matches < l.maxMatches
+}
+
+func (l *listing) emit(n string, fi fs.FileInfo) {
+	l.line = l.line[:0]
+	switch l.kind {
+	case listLong:
+		l.line, _ = ftp.AppendListLine(l.line, n, fi, l.now)
+	case listNames:
+		if e, ok := ftp.EncodeName(l.prefix + n); ok {
+			l.line = append(append(l.line, e...), '\r', '\n')
+		}
+	case listFacts:
+		l.line, _ = ftp.AppendFacts(l.line, entryFor(n, fi, l.perms), l.facts)
+	}
+	l.w.Write(l.line)
 }
 
 // entryFor describes fi for MLSx.

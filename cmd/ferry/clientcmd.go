@@ -160,7 +160,7 @@ func exitCode(err error) int {
 	case errors.As(err, &ce) && ce.Login:
 		return exitLogin
 	case errors.As(err, &ce):
-		if ce.Code == 421 {
+		if ce.Code == ftp.CodeNotAvailable {
 			return exitNetwork
 		}
 		return exitFailed
@@ -273,19 +273,19 @@ func explain(op, what string, err error) error {
 		switch {
 		case ce.Login:
 			why = "login refused"
-		case ce.Code == 550 && errors.Is(err, fs.ErrNotExist):
+		case ce.Code == ftp.CodeNoFile && errors.Is(err, fs.ErrNotExist):
 			why = "no such file or directory"
-		case ce.Code == 550 || ce.Code == 553 && errors.Is(err, fs.ErrPermission):
+		case ce.Code == ftp.CodeNoFile || ce.Code == ftp.CodeBadFileName && errors.Is(err, fs.ErrPermission):
 			why = "permission denied"
-		case ce.Code == 553:
+		case ce.Code == ftp.CodeBadFileName:
 			why = "file name not allowed"
-		case ce.Code == 552 || ce.Code == 452:
+		case ce.Code == ftp.CodeExceededStorage || ce.Code == ftp.CodeInsufficientSpace:
 			why = "no space left on the server"
-		case ce.Code == 421:
+		case ce.Code == ftp.CodeNotAvailable:
 			why = "the server closed the connection"
-		case ce.Code == 425 || ce.Code == 426:
+		case ce.Code == ftp.CodeCantOpenData || ce.Code == ftp.CodeTransferAborted:
 			why = "the data connection failed"
-		case ce.Code == 500 || ce.Code == 502 || ce.Code == 504:
+		case ce.Code == ftp.CodeSyntaxError || ce.Code == ftp.CodeNotImplemented || ce.Code == ftp.CodeParamNotImpl:
 			why = "the server does not support " + ce.Cmd
 		default:
 			why = "refused"
