@@ -298,7 +298,6 @@ func (s *session) cmdPASS(arg string) {
 	s.loggedIn(acct, ftp.CodeLoggedIn, "Login successful.")
 }
 
-
 func (s *session) loggedIn(acct *auth.Account, code int, msg string) {
 	if !s.srv.admitUser(s, acct.User) {
 		s.log.Warn("login refused", "user", acct.User, "reason", "max sessions per user")
