@@ -271,15 +271,11 @@ func (s *session) cmdPASS(arg string) {
 			time.Sleep(d)
 		}
 		if banned {
-			s.reply(ftp.CodeNotAvailable, "Too many errors from your address, closing control connection.")
-			s.closing = true
-			s.closeMsg = "banned"
+			s.end("Too many errors from your address", "banned")
 			return
 		}
 		if s.loginFails >= s.srv.opts.MaxLoginAttempts {
-			s.reply(ftp.CodeNotAvailable, "Too many failed logins, closing control connection.")
-			s.closing = true
-			s.closeMsg = "too many failed logins"
+			s.end("Too many failed logins", "too many failed logins")
 			return
 		}
 		s.reply(ftp.CodeNotLoggedIn, "Login incorrect.")
@@ -301,9 +297,7 @@ func (s *session) cmdPASS(arg string) {
 func (s *session) loggedIn(acct *auth.Account, code int, msg string) {
 	if !s.srv.admitUser(s, acct.User) {
 		s.log.Warn("login refused", "user", acct.User, "reason", "max sessions per user")
-		s.reply(ftp.CodeNotAvailable, "Too many sessions for this user, closing control connection.")
-		s.closing = true
-		s.closeMsg = "max sessions per user"
+		s.end("Too many sessions for this user", "max sessions per user")
 		return
 	}
 	s.acct = acct
@@ -442,69 +436,77 @@ func (s *session) cmdPWD(string) {
 	s.reply(ftp.CodePathCreated, ftp.QuotePath(s.cwd)+" is the current directory.")
 }
 
-func (s *session) cmdMKD(arg string) {
+// change is the shape of every command that changes storage: check the
+// write permission, resolve the path (the root itself only when root is
+// true), run op, and map its error to a reply. It returns the virtual
+// path when op succeeded.
+func (s *session) change(verb, arg string, root bool, op func(ctx context.Context, name string) error) (string, bool) {
 	if !s.canWrite() {
-		return
+		return "", false
 	}
 	vpath, name, ok := s.resolve(arg)
 	if !ok {
-		return
+		return "", false
 	}
-	if err := s.acct.FS.Mkdir(s.ctx(), name); err != nil {
-		s.fail(err, "MKD")
-		return
+	if name == "." && !root {
+		s.reply(ftp.CodeNoFile, "Permission denied.")
+		return "", false
 	}
-	s.reply(ftp.CodePathCreated, ftp.QuotePath(vpath)+" created.")
+	if err := op(s.ctx(), name); err != nil {
+		s.fail(err, verb)
+		return "", false
+	}
+	return vpath, true
+}
+
+// stat is the shape of every command that reads an entry: resolve the
+// path, stat it, and map its error to a reply.
+func (s *session) stat(verb, arg string) (vpath, name string, fi fs.FileInfo, ok bool) {
+	if vpath, name, ok = s.resolve(arg); !ok {
+		return "", "", nil, false
+	}
+	fi, err := s.acct.FS.Stat(s.ctx(), name)
+	if err != nil {
+		s.fail(err, verb)
+		return "", "", nil, false
+	}
+	return vpath, name, fi, true
+}
+
+// capability returns the account's storage as the optional interface T,
+// or replies 502 when the backend has no such capability.
+func capability[T any](s *session) (T, bool) {
+	c, ok := s.acct.FS.(T)
+	if !ok {
+		s.reply(ftp.CodeNotImplemented, "Not supported by this storage.")
+	}
+	return c, ok
+}
+
+func (s *session) cmdMKD(arg string) {
+	if vpath, ok := s.change("MKD", arg, true, s.acct.FS.Mkdir); ok {
+		s.reply(ftp.CodePathCreated, ftp.QuotePath(vpath)+" created.")
+	}
 }
 
 func (s *session) cmdRMD(arg string) {
-	if !s.canWrite() {
-		return
+	if _, ok := s.change("RMD", arg, false, s.acct.FS.RemoveDir); ok {
+		s.reply(ftp.CodeFileActionOK, "Directory removed.")
 	}
-	_, name, ok := s.resolve(arg)
-	if !ok {
-		return
-	}
-	if name == "." {
-		s.reply(ftp.CodeNoFile, "Permission denied.")
-		return
-	}
-	if err := s.acct.FS.RemoveDir(s.ctx(), name); err != nil {
-		s.fail(err, "RMD")
-		return
-	}
-	s.reply(ftp.CodeFileActionOK, "Directory removed.")
 }
 
 func (s *session) cmdDELE(arg string) {
-	if !s.canWrite() {
-		return
+	if _, ok := s.change("DELE", arg, true, s.acct.FS.Remove); ok {
+		s.reply(ftp.CodeFileActionOK, "File deleted.")
 	}
-	_, name, ok := s.resolve(arg)
-	if !ok {
-		return
-	}
-	if err := s.acct.FS.Remove(s.ctx(), name); err != nil {
-		s.fail(err, "DELE")
-		return
-	}
-	s.reply(ftp.CodeFileActionOK, "File deleted.")
 }
 
 func (s *session) cmdRNFR(arg string) {
-	if !s.canWrite() {
-		return
-	}
-	vpath, name, ok := s.resolve(arg)
+	vpath, ok := s.change("RNFR", arg, false, func(ctx context.Context, name string) error {
+		_, err := s.acct.FS.Stat(ctx, name)
+		return err
+	})
 	if !ok {
-		return
-	}
-	if name == "." {
-		s.reply(ftp.CodeNoFile, "Permission denied.")
-		return
-	}
-	if _, err := s.acct.FS.Stat(s.ctx(), name); err != nil {
-		s.fail(err, "RNFR")
 		return
 	}
 	s.rest = 0
@@ -519,18 +521,12 @@ func (s *session) cmdRNTO(arg string) {
 		s.reply(ftp.CodeBadSequence, "RNFR required first.")
 		return
 	}
-	if !s.canWrite() {
-		return
+	_, ok := s.change("RNTO", arg, true, func(ctx context.Context, name string) error {
+		return s.acct.FS.Rename(ctx, strings.TrimPrefix(from, "/"), name)
+	})
+	if ok {
+		s.reply(ftp.CodeFileActionOK, "Rename successful.")
 	}
-	_, name, ok := s.resolve(arg)
-	if !ok {
-		return
-	}
-	if err := s.acct.FS.Rename(s.ctx(), strings.TrimPrefix(from, "/"), name); err != nil {
-		s.fail(err, "RNTO")
-		return
-	}
-	s.reply(ftp.CodeFileActionOK, "Rename successful.")
 }
 
 func (s *session) cmdABOR(string) {
@@ -547,13 +543,8 @@ func (s *session) cmdABOR(string) {
 }
 
 func (s *session) cmdSIZE(arg string) {
-	_, name, ok := s.resolve(arg)
+	_, _, fi, ok := s.stat("SIZE", arg)
 	if !ok {
-		return
-	}
-	fi, err := s.acct.FS.Stat(s.ctx(), name)
-	if err != nil {
-		s.fail(err, "SIZE")
 		return
 	}
 	if !fi.Mode().IsRegular() {
@@ -571,16 +562,9 @@ func (s *session) cmdMDTM(arg string) {
 			return
 		}
 	}
-	_, name, ok := s.resolve(arg)
-	if !ok {
-		return
+	if _, _, fi, ok := s.stat("MDTM", arg); ok {
+		s.reply(ftp.CodeFileStatus, string(ftp.AppendTime(nil, fi.ModTime())))
 	}
-	fi, err := s.acct.FS.Stat(s.ctx(), name)
-	if err != nil {
-		s.fail(err, "MDTM")
-		return
-	}
-	s.reply(ftp.CodeFileStatus, string(ftp.AppendTime(nil, fi.ModTime())))
 }
 
 func (s *session) cmdMFMT(arg string) {
@@ -597,30 +581,20 @@ func (s *session) cmdMFMT(arg string) {
 		s.reply(ftp.CodeBadArguments, "Malformed time, want YYYYMMDDHHMMSS.")
 		return
 	}
-	_, name, ok := s.resolve(p)
+	ch, ok := capability[storage.Chtimeser](s)
 	if !ok {
 		return
 	}
-	ch, ok := s.acct.FS.(storage.Chtimeser)
+	_, ok = s.change("MFMT", p, true, func(ctx context.Context, name string) error { return ch.Chtimes(ctx, name, t) })
 	if !ok {
-		s.reply(ftp.CodeNotImplemented, "Not supported by this storage.")
-		return
-	}
-	if err := ch.Chtimes(s.ctx(), name, t); err != nil {
-		s.fail(err, "MFMT")
 		return
 	}
 	s.replyf(ftp.CodeFileStatus, "Modify=%s; %s", ts, quoteName(p))
 }
 
 func (s *session) cmdMLST(arg string) {
-	vpath, name, ok := s.resolve(arg)
+	vpath, _, fi, ok := s.stat("MLST", arg)
 	if !ok {
-		return
-	}
-	fi, err := s.acct.FS.Stat(s.ctx(), name)
-	if err != nil {
-		s.fail(err, "MLST")
 		return
 	}
 	line, ok := ftp.AppendFacts(nil, entryFor(vpath, fi, s.acct.Perms.Write), s.facts)
@@ -636,9 +610,8 @@ func (s *session) cmdAVBL(arg string) {
 	if !ok {
 		return
 	}
-	sr, ok := s.acct.FS.(storage.SpaceReporter)
+	sr, ok := capability[storage.SpaceReporter](s)
 	if !ok {
-		s.reply(ftp.CodeNotImplemented, "Not supported by this storage.")
 		return
 	}
 	n, err := sr.Available(s.ctx(), name)

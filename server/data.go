@@ -301,35 +301,27 @@ func (s *session) validPort(ap *netip.AddrPort) bool {
 }
 
 func (s *session) cmdPORT(arg string) {
-	if s.epsvAll {
-		s.reply(ftp.CodeBadSequence, "PORT not allowed after EPSV ALL.")
-		return
-	}
-	ap, err := ftp.ParsePORT(arg)
-	if err != nil {
-		s.reply(ftp.CodeBadArguments, "Malformed PORT argument, want h1,h2,h3,h4,p1,p2.")
-		return
-	}
-	if !s.validPort(&ap) {
-		return
-	}
-	s.closePassive()
-	s.active = ap
-	s.reply(ftp.CodeOK, "PORT command successful.")
+	s.setActive("PORT", arg, ftp.ParsePORT, "h1,h2,h3,h4,p1,p2")
 }
 
 func (s *session) cmdEPRT(arg string) {
+	s.setActive("EPRT", arg, ftp.ParseEPRT, "|proto|address|port|")
+}
+
+// setActive is PORT and EPRT: parse the client's address, check it may be
+// connected to, and keep it for the next transfer.
+func (s *session) setActive(verb, arg string, parse func(string) (netip.AddrPort, error), syntax string) {
 	if s.epsvAll {
-		s.reply(ftp.CodeBadSequence, "EPRT not allowed after EPSV ALL.")
+		s.reply(ftp.CodeBadSequence, verb+" not allowed after EPSV ALL.")
 		return
 	}
-	ap, err := ftp.ParseEPRT(arg)
+	ap, err := parse(arg)
 	if errors.Is(err, ftp.ErrUnsupportedProtocol) {
 		s.reply(ftp.CodeBadProtocol, "Network protocol not supported, use (1,2).")
 		return
 	}
 	if err != nil {
-		s.reply(ftp.CodeBadArguments, "Malformed EPRT argument, want |proto|address|port|.")
+		s.reply(ftp.CodeBadArguments, "Malformed "+verb+" argument, want "+syntax+".")
 		return
 	}
 	if !s.validPort(&ap) {
@@ -337,7 +329,21 @@ func (s *session) cmdEPRT(arg string) {
 	}
 	s.closePassive()
 	s.active = ap
-	s.reply(ftp.CodeOK, "EPRT command successful.")
+	s.reply(ftp.CodeOK, verb+" command successful.")
+}
+
+// openPassive is PASV and EPSV: the session's passive listener, pending
+// for the next transfer, or a 425 reply.
+func (s *session) openPassive() (*net.TCPListener, bool) {
+	s.active = netip.AddrPort{}
+	ln, err := s.passiveListener()
+	if err != nil {
+		s.log.Warn("passive listen", "err", err)
+		s.reply(ftp.CodeCantOpenData, "No passive port available, try again later.")
+		return nil, false
+	}
+	s.pasv = ln
+	return ln, true
 }
 
 func (s *session) cmdPASV(arg string) {
@@ -355,14 +361,10 @@ func (s *session) cmdPASV(arg string) {
 		s.reply(ftp.CodeCantOpenData, "PASV needs IPv4; use EPSV on an IPv6 connection.")
 		return
 	}
-	s.active = netip.AddrPort{}
-	ln, err := s.passiveListener()
-	if err != nil {
-		s.log.Warn("passive listen", "err", err)
-		s.reply(ftp.CodeCantOpenData, "No passive port available, try again later.")
+	ln, ok := s.openPassive()
+	if !ok {
 		return
 	}
-	s.pasv = ln
 	s.warnPrivate(adv)
 	text, _ := ftp.FormatPASV(netip.AddrPortFrom(adv, addrPort(ln.Addr()).Port()))
 	s.reply(ftp.CodePassive, text)
@@ -393,13 +395,9 @@ func (s *session) cmdEPSV(arg string) {
 		}
 		return
 	}
-	s.active = netip.AddrPort{}
-	ln, err := s.passiveListener()
-	if err != nil {
-		s.log.Warn("passive listen", "err", err)
-		s.reply(ftp.CodeCantOpenData, "No passive port available, try again later.")
+	ln, ok := s.openPassive()
+	if !ok {
 		return
 	}
-	s.pasv = ln
 	s.reply(ftp.CodeExtendedPassive, ftp.FormatEPSV(addrPort(ln.Addr()).Port()))
 }

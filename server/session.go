@@ -121,6 +121,15 @@ func newSession(srv *Server, c net.Conn) *session {
 	return s
 }
 
+// end closes the session with 421 (RFC 959: service not available,
+// closing control connection): msg tells the client why, reason goes to
+// the session's log line.
+func (s *session) end(msg, reason string) {
+	s.reply(ftp.CodeNotAvailable, msg+", closing control connection.")
+	s.closing = true
+	s.closeMsg = reason
+}
+
 // wake interrupts a session waiting for a command (Shutdown).
 // It runs on another goroutine, so it uses raw: a read deadline set there
 // holds for the TLS connection over it too.
@@ -154,8 +163,7 @@ func (s *session) serve() {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("session panic", "panic", r, "stack", string(debug.Stack()))
-			s.reply(ftp.CodeNotAvailable, "Internal error, closing control connection.")
-			s.closeMsg = "panic"
+			s.end("Internal error", "panic")
 		}
 		if x := s.transfer(); x != nil {
 			x.abort()
@@ -283,18 +291,14 @@ func (s *session) endOnReadError(err error) {
 		if x := s.transfer(); x != nil {
 			<-x.done // let it finish (Shutdown's deadline closes it otherwise)
 		}
-		s.reply(ftp.CodeNotAvailable, "Server shutting down, closing control connection.")
-		s.closeMsg = "shutdown"
+		s.end("Server shutting down", "shutdown")
 	case errors.Is(err, errIdle):
-		s.reply(ftp.CodeNotAvailable, "Idle timeout, closing control connection.")
-		s.closeMsg = "idle timeout"
+		s.end("Idle timeout", "idle timeout")
 	case errors.Is(err, errLoginTimeout):
-		s.reply(ftp.CodeNotAvailable, "Login timeout, closing control connection.")
-		s.closeMsg = "login timeout"
+		s.end("Login timeout", "login timeout")
 		s.srv.Defender.Record(s.remote.Addr(), defender.Timeout)
 	case errors.Is(err, errSlowLine):
-		s.reply(ftp.CodeNotAvailable, "Command line not completed in time, closing control connection.")
-		s.closeMsg = "command line timeout"
+		s.end("Command line not completed in time", "command line timeout")
 		s.srv.Defender.Record(s.remote.Addr(), defender.Timeout)
 	case errors.Is(err, io.EOF):
 		s.closeMsg = "client closed"
@@ -392,15 +396,11 @@ func (s *session) badCommand() {
 	}
 	s.badCmds++
 	if s.srv.Defender.Record(s.remote.Addr(), defender.ProtocolError) {
-		s.reply(ftp.CodeNotAvailable, "Too many errors from your address, closing control connection.")
-		s.closing = true
-		s.closeMsg = "banned"
+		s.end("Too many errors from your address", "banned")
 		return
 	}
 	if s.badCmds > s.srv.opts.MaxBadCommands {
-		s.reply(ftp.CodeNotAvailable, "Too many bad commands before login, closing control connection.")
-		s.closing = true
-		s.closeMsg = "too many bad commands"
+		s.end("Too many bad commands before login", "too many bad commands")
 	}
 }
 
