@@ -33,30 +33,79 @@ const (
 	exitCanceled = 130
 )
 
-const clientUsage = `
-Client commands (URLs: ftp://[user[:password]@]host[:port]/path; ftpes:// for
-explicit TLS, ftps:// for implicit TLS):
-  ferry ls URL                        list a directory (or describe a file)
-  ferry get URL [LOCAL]               download a file ("-" for standard output)
-  ferry put LOCAL URL                 upload a file (URL ending in / is a directory)
-  ferry cat URL                       print a file
-  ferry rm [-r] URL...                delete files (-r: directories too)
-  ferry mkdir [-p] URL                make a directory (-p: and its parents)
-  ferry rmdir [-r] URL                remove an empty directory (-r: and its contents)
-  ferry mv URL NEWPATH                rename (NEWPATH without "/" stays in the same directory)
-  ferry mirror SRC DST                copy what changed from SRC into DST; one is a URL
-  ferry cp SRC_URL DST_URL            copy between servers (FXP, else through ferry)
-  ferry hash [--alg ALG] URL          print the server's hash of a file
+// clientCommands are the client's commands: each with its usage, what it
+// does, the flags of its own (beside the connection flags every command
+// takes), how many arguments it takes, and what runs it.
+var clientCommands = []clientCommand{
+	{"ls", "ls URL", "list a directory (or describe a file)", nil, 1, 1,
+		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error { return cmdLs(ctx, fl, pos[0], out) }},
+	{"get", "get URL [LOCAL]", `download a file ("-" for standard output)`, []string{"continue", "verify"}, 1, 2,
+		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error {
+			return cmdGet(ctx, fl, pos[0], strings.Join(pos[1:], ""), out)
+		}},
+	{"put", "put LOCAL URL", "upload a file (URL ending in / is a directory)", []string{"continue", "verify"}, 2, 2,
+		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error { return cmdPut(ctx, fl, pos[0], pos[1], out) }},
+	{"cat", "cat URL", "print a file", nil, 1, 1,
+		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error { return cmdGet(ctx, fl, pos[0], "-", out) }},
+	{"rm", "rm [-r] URL...", "delete files (-r: directories too)", []string{"r"}, 1, -1,
+		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error {
+			return forEach(pos, func(u string) error { return cmdRemove(ctx, fl, u, false) })
+		}},
+	{"mkdir", "mkdir [-p] URL...", "make a directory (-p: and its parents)", []string{"p"}, 1, -1,
+		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error {
+			return forEach(pos, func(u string) error { return cmdMkdir(ctx, fl, u) })
+		}},
+	{"rmdir", "rmdir [-r] URL...", "remove an empty directory (-r: and its contents)", []string{"r"}, 1, -1,
+		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error {
+			return forEach(pos, func(u string) error { return cmdRemove(ctx, fl, u, true) })
+		}},
+	{"mv", "mv URL NEWPATH", `rename (NEWPATH without "/" stays in the same directory)`, nil, 2, 2,
+		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error { return cmdMv(ctx, fl, pos[0], pos[1]) }},
+	{"mirror", "mirror SRC DST", "copy what changed from SRC into DST; one is a URL", []string{"parallel", "delete", "continue", "verify"}, 2, 2,
+		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error {
+			return cmdMirror(ctx, fl, pos[0], pos[1], out)
+		}},
+	{"cp", "cp SRC_URL DST_URL", "copy between servers (FXP, else through ferry)", []string{"no-relay", "no-fxp"}, 2, 2,
+		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error { return cmdCp(ctx, fl, pos[0], pos[1], out) }},
+	{"hash", "hash [--alg ALG] URL...", "print the server's hash of a file", []string{"alg"}, 1, -1,
+		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error {
+			return forEach(pos, func(u string) error { return cmdHash(ctx, fl, u, out) })
+		}},
+}
 
-Client flags: --active, -c/--continue, -P/--parallel N, --verify, --insecure,
-  --fingerprint SHA256 (pin the server's certificate), --ca-file FILE,
-  --client-cert FILE --client-key FILE,
-  -v (transcript on stderr, password hidden), --timeout D, --delete (mirror),
-  --no-relay/--no-fxp (cp). Credentials come from the URL, ~/.netrc,
-  FERRY_PASSWORD or a prompt.
+// clientCommand is one command of the client.
+type clientCommand struct {
+	name, form, summary string
+	extra               []string // its own flags
+	min, max            int      // arguments; max -1: any number
+	run                 func(ctx context.Context, fl *clientFlags, pos []string, out *output) error
+}
+
+func findClientCommand(name string) *clientCommand {
+	for i := range clientCommands {
+		if clientCommands[i].name == name {
+			return &clientCommands[i]
+		}
+	}
+	return nil
+}
+
+func isClientCommand(name string) bool { return findClientCommand(name) != nil }
+
+// clientUsage is the client's part of `ferry help`, made from the table.
+var clientUsage = func() string {
+	var b strings.Builder
+	b.WriteString("\nClient commands (URLs: ftp://[user[:password]@]host[:port]/path; ftpes:// for\nexplicit TLS, ftps:// for implicit TLS; ferry help CMD shows a command's flags):\n")
+	for _, c := range clientCommands {
+		fmt.Fprintf(&b, "  %-35s %s\n", "ferry "+c.form, c.summary)
+	}
+	b.WriteString(`
+Credentials come from the URL, ~/.netrc, FERRY_PASSWORD or a prompt.
 Exit codes: 0 ok, 1 refused or failed, 2 usage, 3 network, 4 login refused,
   5 verification failed, 6 mirror partly failed, 130 interrupted.
-`
+`)
+	return b.String()
+}()
 
 type clientFlags struct {
 	active, cont, verify, insecure, verbose bool
@@ -69,43 +118,66 @@ type clientFlags struct {
 	certFile, keyFile                       string
 }
 
-// parseClientFlags parses flags wherever they stand among the arguments.
-func parseClientFlags(name string, args []string) (*clientFlags, []string, error) {
-	fl := &clientFlags{}
-	fs := flag.NewFlagSet("ferry "+name, flag.ContinueOnError)
+// flagSet is the command's flags: the connection flags of every command,
+// and its own.
+func (cmd *clientCommand) flagSet(fl *clientFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("ferry "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.BoolVar(&fl.active, "active", false, "active mode: the server connects to the client")
-	fs.BoolVar(&fl.cont, "continue", false, "resume a partial transfer")
-	fs.BoolVar(&fl.cont, "c", false, "resume a partial transfer")
-	fs.IntVar(&fl.parallel, "parallel", 4, "parallel transfers (mirror)")
-	fs.IntVar(&fl.parallel, "P", 4, "parallel transfers (mirror)")
-	fs.BoolVar(&fl.verify, "verify", false, "compare hashes after the transfer")
 	fs.BoolVar(&fl.insecure, "insecure", false, "accept any TLS certificate (ftpes://, ftps://)")
-	fs.BoolVar(&fl.verbose, "v", false, "print the protocol transcript on stderr")
+	fs.StringVar(&fl.fingerprint, "fingerprint", "", "accept only the TLS certificate with this SHA-256 `fingerprint`")
+	fs.StringVar(&fl.caFile, "ca-file", "", "PEM `file` of the certificate authorities to trust for TLS")
+	fs.StringVar(&fl.certFile, "client-cert", "", "PEM `file` of a TLS client certificate to present")
+	fs.StringVar(&fl.keyFile, "client-key", "", "PEM `file` of the client certificate's key")
+	fs.BoolVar(&fl.verbose, "v", false, "print the protocol transcript on stderr (password hidden)")
 	fs.DurationVar(&fl.timeout, "timeout", 30*time.Second, "connect and reply timeout")
-	fs.BoolVar(&fl.recursive, "r", false, "recursive")
-	fs.BoolVar(&fl.parents, "p", false, "make parent directories")
-	fs.BoolVar(&fl.delete, "delete", false, "mirror: delete files not in the source")
-	fs.BoolVar(&fl.noRelay, "no-relay", false, "cp: fail rather than relay through ferry")
-	fs.BoolVar(&fl.noFXP, "no-fxp", false, "cp: relay through ferry without trying FXP")
-	fs.StringVar(&fl.alg, "alg", "", "hash algorithm (SHA-256, SHA-512, SHA-1, MD5, CRC32)")
-	fs.StringVar(&fl.fingerprint, "fingerprint", "", "accept only the TLS certificate with this SHA-256 fingerprint")
-	fs.StringVar(&fl.caFile, "ca-file", "", "PEM file of the certificate authorities to trust for TLS")
-	fs.StringVar(&fl.certFile, "client-cert", "", "PEM file of a TLS client certificate to present")
-	fs.StringVar(&fl.keyFile, "client-key", "", "PEM file of the client certificate's key")
+	fl.parallel = 4
+	for _, name := range cmd.extra {
+		switch name {
+		case "continue":
+			fs.BoolVar(&fl.cont, "continue", false, "resume a partial transfer")
+			fs.BoolVar(&fl.cont, "c", false, "resume a partial transfer (--continue)")
+		case "verify":
+			fs.BoolVar(&fl.verify, "verify", false, "compare hashes after the transfer (exit 5 on a mismatch)")
+		case "parallel":
+			fs.IntVar(&fl.parallel, "parallel", 4, "parallel transfers")
+			fs.IntVar(&fl.parallel, "P", 4, "parallel transfers (--parallel)")
+		case "r":
+			fs.BoolVar(&fl.recursive, "r", false, "recursive")
+		case "p":
+			fs.BoolVar(&fl.parents, "p", false, "make parent directories")
+		case "delete":
+			fs.BoolVar(&fl.delete, "delete", false, "delete files of the destination that are not in the source")
+		case "no-relay":
+			fs.BoolVar(&fl.noRelay, "no-relay", false, "fail rather than relay through ferry")
+		case "no-fxp":
+			fs.BoolVar(&fl.noFXP, "no-fxp", false, "relay through ferry without trying FXP")
+		case "alg":
+			fs.StringVar(&fl.alg, "alg", "", "hash `algorithm` (SHA-256, SHA-512, SHA-1, MD5, CRC32)")
+		}
+	}
+	return fs
+}
+
+// errHelp asks for a command's help (-h, --help).
+var errHelp = errors.New("help")
+
+// parseClientFlags parses the command's flags wherever they stand among
+// the arguments; a flag of another command is a usage error.
+func parseClientFlags(cmd *clientCommand, args []string) (*clientFlags, []string, error) {
+	fl := &clientFlags{}
+	fs := cmd.flagSet(fl)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, nil, errHelp
+			}
 			return nil, nil, usageError{err}
 		}
 		args = fs.Args()
 		if len(args) == 0 {
 			break
-		}
-		if args[0] == "-" {
-			pos = append(pos, "-")
-			args = args[1:]
-			continue
 		}
 		pos = append(pos, args[0])
 		args = args[1:]
@@ -113,25 +185,34 @@ func parseClientFlags(name string, args []string) (*clientFlags, []string, error
 	if fl.parallel < 1 {
 		fl.parallel = 1
 	}
+	if len(pos) < cmd.min || (cmd.max >= 0 && len(pos) > cmd.max) {
+		return nil, nil, usageError{fmt.Errorf("usage: ferry %s", cmd.form)}
+	}
 	return fl, pos, nil
 }
 
-func isClientCommand(name string) bool {
-	switch name {
-	case "ls", "get", "put", "cat", "rm", "mkdir", "rmdir", "mv", "mirror", "cp", "hash":
-		return true
-	}
-	return false
+// commandHelp writes a command's usage and flags (ferry help CMD, ferry
+// CMD --help).
+func commandHelp(w io.Writer, cmd *clientCommand) {
+	fmt.Fprintf(w, "Usage: ferry %s\n\n%s.\n\nFlags:\n", cmd.form, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
+	fs := cmd.flagSet(&clientFlags{})
+	fs.SetOutput(w)
+	fs.PrintDefaults()
 }
 
 // runClient runs a client command and returns its exit code.
 func runClient(name string, args []string, stdout, stderr io.Writer) int {
-	fl, pos, err := parseClientFlags(name, args)
+	cmd := findClientCommand(name)
+	fl, pos, err := parseClientFlags(cmd, args)
+	if errors.Is(err, errHelp) {
+		commandHelp(stdout, cmd)
+		return exitOK
+	}
 	if err == nil {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		out := newOutput(stdout)
-		err = clientCommand(ctx, name, fl, pos, out)
+		err = cmd.run(ctx, fl, pos, out)
 		out.wait()
 		if ctx.Err() != nil && err != nil {
 			fmt.Fprintln(stderr, "ferry: interrupted")
@@ -173,83 +254,6 @@ func exitCode(err error) int {
 func isNetError(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne)
-}
-
-func need(pos []string, min, max int, form string) error {
-	if len(pos) < min || (max >= 0 && len(pos) > max) {
-		return usageError{fmt.Errorf("usage: ferry %s", form)}
-	}
-	return nil
-}
-
-func clientCommand(ctx context.Context, name string, fl *clientFlags, pos []string, out *output) error {
-	switch name {
-	case "ls":
-		if err := need(pos, 1, 1, "ls URL"); err != nil {
-			return err
-		}
-		return cmdLs(ctx, fl, pos[0], out)
-	case "get":
-		if err := need(pos, 1, 2, "get URL [LOCAL]"); err != nil {
-			return err
-		}
-		local := ""
-		if len(pos) == 2 {
-			local = pos[1]
-		}
-		return cmdGet(ctx, fl, pos[0], local, out)
-	case "cat":
-		if err := need(pos, 1, 1, "cat URL"); err != nil {
-			return err
-		}
-		return cmdGet(ctx, fl, pos[0], "-", out)
-	case "put":
-		if err := need(pos, 2, 2, "put LOCAL URL"); err != nil {
-			return err
-		}
-		return cmdPut(ctx, fl, pos[0], pos[1], out)
-	case "rm":
-		if err := need(pos, 1, -1, "rm [-r] URL..."); err != nil {
-			return err
-		}
-		return forEach(pos, func(u string) error { return cmdRemove(ctx, fl, u, false) })
-	case "rmdir":
-		if err := need(pos, 1, -1, "rmdir [-r] URL..."); err != nil {
-			return err
-		}
-		return forEach(pos, func(u string) error { return cmdRemove(ctx, fl, u, true) })
-	case "mkdir":
-		if err := need(pos, 1, -1, "mkdir [-p] URL..."); err != nil {
-			return err
-		}
-		return forEach(pos, func(u string) error { return cmdMkdir(ctx, fl, u) })
-	case "mv":
-		if err := need(pos, 2, 2, "mv URL NEWPATH"); err != nil {
-			return err
-		}
-		return cmdMv(ctx, fl, pos[0], pos[1])
-	case "hash":
-		if err := need(pos, 1, -1, "hash [--alg ALG] URL..."); err != nil {
-			return err
-		}
-		for _, u := range pos {
-			if err := cmdHash(ctx, fl, u, out); err != nil {
-				return err
-			}
-		}
-		return nil
-	case "cp":
-		if err := need(pos, 2, 2, "cp SRC_URL DST_URL"); err != nil {
-			return err
-		}
-		return cmdCp(ctx, fl, pos[0], pos[1], out)
-	case "mirror":
-		if err := need(pos, 2, 2, "mirror SRC DST"); err != nil {
-			return err
-		}
-		return cmdMirror(ctx, fl, pos[0], pos[1], out)
-	}
-	return usageError{fmt.Errorf("unknown command %q", name)}
 }
 
 func open(ctx context.Context, fl *clientFlags, u string, conns int) (*remote, *client.Client, error) {

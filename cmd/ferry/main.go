@@ -11,7 +11,7 @@ import (
 	"os"
 )
 
-const usage = `Ferry — an FTP server and client.
+var usage = `Ferry — an FTP server and client.
 
 Usage:
   ferry serve [flags]                 run the server (see ferry serve -h)
@@ -36,6 +36,12 @@ func main() {
 	case "user":
 		err = userCmd(os.Args[2:])
 	case "help", "-h", "--help":
+		if len(os.Args) > 2 {
+			if cmd := findClientCommand(os.Args[2]); cmd != nil {
+				commandHelp(os.Stdout, cmd)
+				return
+			}
+		}
 		fmt.Print(usage)
 		return
 	default:

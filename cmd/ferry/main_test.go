@@ -276,3 +276,28 @@ func dialLogin(t *testing.T, addr, user, pass string) *jftp.ServerConn {
 	}
 	return c
 }
+
+// TestClientFlagSets: each client command takes its own flags (beside the
+// connection flags): another command's flag is a usage error (exit 2),
+// and `ferry help CMD` and `ferry CMD --help` show the command's flags.
+func TestClientFlagSets(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"ls", "--delete", "ftp://127.0.0.1:1/"},
+		{"ls", "--verify", "ftp://127.0.0.1:1/"},
+		{"mkdir", "-r", "ftp://127.0.0.1:1/x"},
+		{"get", "--alg", "MD5", "ftp://127.0.0.1:1/x"},
+		{"hash", "--delete", "ftp://127.0.0.1:1/x"},
+	} {
+		_, stderr, code := ferryCmd(t, dir, nil, "", args...)
+		if code != 2 || !strings.Contains(stderr, "not defined") {
+			t.Errorf("ferry %v: exit %d, %q; want 2 and an undefined flag", args, code, stderr)
+		}
+	}
+	for _, args := range [][]string{{"help", "mirror"}, {"mirror", "--help"}} {
+		stdout, _, code := ferryCmd(t, dir, nil, "", args...)
+		if code != 0 || !strings.Contains(stdout, "ferry mirror SRC DST") || !strings.Contains(stdout, "-delete") || strings.Contains(stdout, "-alg") {
+			t.Errorf("ferry %v: exit %d\n%s", args, code, stdout)
+		}
+	}
+}
