@@ -208,21 +208,7 @@ func mirrorUp(ctx context.Context, fl *clientFlags, src, dst string, out *output
 	}
 	deleted := 0
 	if fl.delete {
-		var gone []string
-		for rel := range tree {
-			if !seen[rel] {
-				gone = append(gone, rel)
-			}
-		}
-		sort.Strings(gone)
-		for i, rel := range gone {
-			if i > 0 && strings.HasPrefix(rel, gone[i-1]+"/") {
-				continue // inside a directory removed already
-			}
-			if err := c.RemoveAll(ctx, path.Join(root, rel)); err == nil {
-				deleted++
-			}
-		}
+		deleted = deleteRemote(ctx, c, root, tree, seen)
 	}
 	canSetTime := true
 	var timeMu sync.Mutex
@@ -247,6 +233,28 @@ func mirrorUp(ctx context.Context, fl *clientFlags, src, dst string, out *output
 		return n, nil
 	})
 	return mirrorResult(out, len(jobs), skipped, deleted, failed, bytes, time.Since(start), first)
+}
+
+// deleteRemote removes the entries of tree under root that the local
+// side does not have (mirror --delete) and returns how many it removed.
+func deleteRemote(ctx context.Context, c *client.Client, root string, tree map[string]client.Entry, seen map[string]bool) int {
+	var gone []string
+	for rel := range tree {
+		if !seen[rel] {
+			gone = append(gone, rel)
+		}
+	}
+	sort.Strings(gone)
+	deleted := 0
+	for i, rel := range gone {
+		if i > 0 && strings.HasPrefix(rel, gone[i-1]+"/") {
+			continue // inside a directory removed already
+		}
+		if err := c.RemoveAll(ctx, path.Join(root, rel)); err == nil {
+			deleted++
+		}
+	}
+	return deleted
 }
 
 // runJobs runs do on every job, n at a time.

@@ -33,106 +33,131 @@ func parseWithName(fl *flag.FlagSet, args []string) (string, error) {
 	return name, nil
 }
 
+// userArgs are the arguments of `ferry user SUB [NAME]`.
+type userArgs struct {
+	name, file, home string
+	readOnly         bool
+	fxp              listFlag
+}
+
 func userCmd(args []string) error {
 	if len(args) == 0 {
 		return errors.New("user: want add, passwd, del or list")
 	}
 	sub := args[0]
+	var a userArgs
 	fl := flag.NewFlagSet("ferry user "+sub, flag.ContinueOnError)
-	file := fl.String("users", filepath.Join("ferry-data", "users.toml"), "users `file`")
-	home := fl.String("home", "", "home `directory` (relative paths are relative to the users file)")
-	readOnly := fl.Bool("read-only", false, "the user may only download and list")
-	var fxp listFlag
-	fl.Var(&fxp, "fxp", "`network` the user may use for third-party (FXP) transfers (repeatable)")
-	name, err := parseWithName(fl, args[1:])
-	if err != nil {
+	fl.StringVar(&a.file, "users", filepath.Join("ferry-data", "users.toml"), "users `file`")
+	fl.StringVar(&a.home, "home", "", "home `directory` (relative paths are relative to the users file)")
+	fl.BoolVar(&a.readOnly, "read-only", false, "the user may only download and list")
+	fl.Var(&a.fxp, "fxp", "`network` the user may use for third-party (FXP) transfers (repeatable)")
+	var err error
+	if a.name, err = parseWithName(fl, args[1:]); err != nil {
 		return err
 	}
-	list, err := users.Load(*file)
+	list, err := users.Load(a.file)
 	if err != nil {
 		return err
-	}
-	find := func() int {
-		for i, u := range list {
-			if u.Name == name {
-				return i
-			}
-		}
-		return -1
 	}
 	switch sub {
 	case "list":
-		for _, u := range list {
-			perm := u.Permission
-			if perm == "" {
-				perm = users.ReadOnly
-			}
-			fmt.Printf("%s\t%s\t%s\n", u.Name, perm, u.Home)
-		}
+		userList(list)
 		return nil
 	case "add":
-		if !users.ValidName(name) {
-			return errors.New("user add: a NAME of 1-64 letters, digits, . _ @ - is needed")
-		}
-		if *home == "" {
-			return errors.New("user add: --home DIR is needed")
-		}
-		if find() >= 0 {
-			return fmt.Errorf("user add: %q exists (use passwd to change the password)", name)
-		}
-		pw, err := readPassword()
-		if err != nil {
-			return err
-		}
-		h, err := password.Hash(pw)
-		if err != nil {
-			return err
-		}
-		perm := users.ReadWrite
-		if *readOnly {
+		return userAdd(a, list)
+	case "passwd":
+		return userPasswd(a, list)
+	case "del":
+		return userDel(a, list)
+	}
+	return fmt.Errorf("user: unknown subcommand %q", sub)
+}
+
+func userList(list []users.User) {
+	for _, u := range list {
+		perm := u.Permission
+		if perm == "" {
 			perm = users.ReadOnly
 		}
-		list = append(list, users.User{Name: name, Password: h, Home: *home, Permission: perm, FXP: fxp})
-		if err := users.Save(*file, list); err != nil {
-			return err
-		}
-		dir := *home
-		if !filepath.IsAbs(dir) {
-			dir = filepath.Join(filepath.Dir(*file), dir)
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		fmt.Printf("added %s\n", name)
-	case "passwd":
-		i := find()
-		if i < 0 {
-			return fmt.Errorf("user passwd: no user %q in %s", name, *file)
-		}
-		pw, err := readPassword()
-		if err != nil {
-			return err
-		}
-		if list[i].Password, err = password.Hash(pw); err != nil {
-			return err
-		}
-		if err := users.Save(*file, list); err != nil {
-			return err
-		}
-		fmt.Printf("password of %s changed\n", name)
-	case "del":
-		i := find()
-		if i < 0 {
-			return fmt.Errorf("user del: no user %q in %s", name, *file)
-		}
-		list = append(list[:i], list[i+1:]...)
-		if err := users.Save(*file, list); err != nil {
-			return err
-		}
-		fmt.Printf("deleted %s\n", name)
-	default:
-		return fmt.Errorf("user: unknown subcommand %q", sub)
+		fmt.Printf("%s\t%s\t%s\n", u.Name, perm, u.Home)
 	}
+}
+
+func findUser(list []users.User, name string) int {
+	for i, u := range list {
+		if u.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func userAdd(a userArgs, list []users.User) error {
+	if !users.ValidName(a.name) {
+		return errors.New("user add: a NAME of 1-64 letters, digits, . _ @ - is needed")
+	}
+	if a.home == "" {
+		return errors.New("user add: --home DIR is needed")
+	}
+	if findUser(list, a.name) >= 0 {
+		return fmt.Errorf("user add: %q exists (use passwd to change the password)", a.name)
+	}
+	pw, err := readPassword()
+	if err != nil {
+		return err
+	}
+	h, err := password.Hash(pw)
+	if err != nil {
+		return err
+	}
+	perm := users.ReadWrite
+	if a.readOnly {
+		perm = users.ReadOnly
+	}
+	list = append(list, users.User{Name: a.name, Password: h, Home: a.home, Permission: perm, FXP: a.fxp})
+	if err := users.Save(a.file, list); err != nil {
+		return err
+	}
+	dir := a.home
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(filepath.Dir(a.file), dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	fmt.Printf("added %s\n", a.name)
+	return nil
+}
+
+func userPasswd(a userArgs, list []users.User) error {
+	i := findUser(list, a.name)
+	if i < 0 {
+		return fmt.Errorf("user passwd: no user %q in %s", a.name, a.file)
+	}
+	pw, err := readPassword()
+	if err != nil {
+		return err
+	}
+	if list[i].Password, err = password.Hash(pw); err != nil {
+		return err
+	}
+	if err := users.Save(a.file, list); err != nil {
+		return err
+	}
+	fmt.Printf("password of %s changed\n", a.name)
+	return nil
+}
+
+func userDel(a userArgs, list []users.User) error {
+	i := findUser(list, a.name)
+	if i < 0 {
+		return fmt.Errorf("user del: no user %q in %s", a.name, a.file)
+	}
+	list = append(list[:i], list[i+1:]...)
+	if err := users.Save(a.file, list); err != nil {
+		return err
+	}
+	fmt.Printf("deleted %s\n", a.name)
 	return nil
 }
 
