@@ -302,13 +302,16 @@ func (s *session) loggedIn(acct *auth.Account, code int, msg string) {
 	}
 	s.acct = acct
 	s.cwd = "/"
+	s.hook.user.Store(&acct.User)
 	s.log.Info("login", "user", acct.User, "by", map[bool]string{true: "certificate", false: "password"}[code == ftp.CodeLoggedInBySecurity])
 	s.reply(code, msg)
+	s.state(StateLoggedIn)
 }
 
 func (s *session) cmdREIN(string) {
 	s.srv.releaseUser(s)
 	s.acct = nil
+	s.hook.user.Store(nil)
 	s.user = ""
 	s.host = ""
 	s.cwd = "/"

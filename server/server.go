@@ -85,6 +85,8 @@ type Server struct {
 
 	// Options are the settings a configuration file holds.
 	Options
+	// Hooks observe sessions: contexts and state changes.
+	Hooks Hooks
 
 	// Defender scores failed logins and protocol abuse per client address
 	// and bans (421 at connect) the addresses past its threshold. Nil
@@ -263,7 +265,7 @@ func (s *Server) serve(ln net.Listener, l listenerRules) error {
 			return err
 		}
 		backoff = 0
-		s.accept(c, l)
+		s.accept(ln, c, l)
 	}
 }
 
@@ -273,7 +275,7 @@ func isTemporary(err error) bool {
 }
 
 // accept admits c under the session limits and starts its session.
-func (s *Server) accept(c net.Conn, l listenerRules) {
+func (s *Server) accept(ln net.Listener, c net.Conn, l listenerRules) {
 	remote := addrPort(c.RemoteAddr())
 	ip := remote.Addr()
 	s.mu.Lock()
@@ -306,7 +308,7 @@ func (s *Server) accept(c net.Conn, l listenerRules) {
 		refuse(c, msg)
 		return
 	}
-	sess := newSession(s, c)
+	sess := newSession(s.sessionContext(ln, c), s, c)
 	sess.implicit, sess.policy, sess.noReuse = l.implicit, l.policy, l.noReuse
 	s.sessions[sess] = struct{}{}
 	s.perIP[ip]++
@@ -316,6 +318,7 @@ func (s *Server) accept(c net.Conn, l listenerRules) {
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
+		sess.state(StateNew)
 		sess.serve()
 		s.mu.Lock()
 		delete(s.sessions, sess)
@@ -324,6 +327,7 @@ func (s *Server) accept(c net.Conn, l listenerRules) {
 		}
 		s.releaseUserLocked(sess)
 		s.mu.Unlock()
+		sess.state(StateClosed)
 	}()
 }
 

@@ -27,7 +27,7 @@ import (
 //
 // Who may touch which field, as net/http documents its conn:
 //   - Set once in newSession, then only read, from any goroutine: srv,
-//     raw, remote, local, id, start, sctx, cancel.
+//     raw, remote, local, id, start, sctx, cancel, hook.
 //   - Owned by the session goroutine (serve and the command handlers it
 //     runs): every field not named otherwise. A transfer goroutine gets
 //     what it needs as arguments and never reads them.
@@ -92,12 +92,13 @@ type session struct {
 	pbsz     bool      // PBSZ seen
 	protP    bool      // PROT P: data connections are secured
 
+	hook   *Conn // the session as the hooks see it
 	sctx   context.Context
 	cancel context.CancelFunc
 	cmdCtx context.Context // of the command running, or nil (see watch)
 }
 
-func newSession(srv *Server, c net.Conn) *session {
+func newSession(ctx context.Context, srv *Server, c net.Conn) *session {
 	srv.init()
 	s := &session{
 		srv:     srv,
@@ -111,7 +112,8 @@ func newSession(srv *Server, c net.Conn) *session {
 		facts:   ftp.AllFacts,
 		hashAlg: "SHA-256",
 	}
-	s.sctx, s.cancel = context.WithCancel(context.Background())
+	s.sctx, s.cancel = context.WithCancel(ctx)
+	s.hook = &Conn{s: s}
 	s.lr.R = bufio.NewReaderSize(c, 512)
 	s.lr.Refuse = func(b []byte) {
 		s.wmu.Lock()

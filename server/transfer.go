@@ -46,6 +46,8 @@ func (s *session) startTransfer(verb, vpath string, d dataSource, opening string
 	s.xmu.Lock()
 	s.xfer = x
 	s.xmu.Unlock()
+	s.hook.xfer.Store(&TransferInfo{Verb: verb, Path: vpath, Start: time.Now()})
+	s.state(StateTransferStart)
 	run := func() {
 		start, result := time.Now(), "ok"
 		defer s.endTransfer(x, start, &result)
@@ -137,9 +139,11 @@ func (s *session) endTransfer(x *transfer, start time.Time, result *string) {
 	x.cancel()
 	s.log.Info("transfer", "user", s.userName(), "op", x.verb, "path", x.path,
 		"bytes", x.bytes.Load(), "duration", time.Since(start).Round(time.Microsecond), "result", *result)
+	s.hook.xfer.Store(&TransferInfo{Verb: x.verb, Path: x.path, Start: start, Bytes: x.bytes.Load(), Result: *result, Took: time.Since(start)})
 	s.xmu.Lock()
 	s.xfer = nil
 	s.xmu.Unlock()
+	s.state(StateTransferEnd)
 	close(x.done)
 }
 

@@ -1,0 +1,75 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferryftp/ferry/ftptest"
+	"github.com/ferryftp/ferry/server"
+)
+
+type ctxKey struct{}
+
+// TestHooks: a session's contexts come from BaseContext and ConnContext,
+// and ConnState sees it accepted, logged in, transferring (with the bytes
+// moved and the result) and closed, in that order.
+func TestHooks(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var seen []string
+	closed := make(chan struct{})
+	srv := ftptest.NewServer(t, ftptest.Options{Config: func(s *server.Server) {
+		s.Hooks.BaseContext = func(ln net.Listener) context.Context {
+			return context.WithValue(context.Background(), ctxKey{}, "base:"+ln.Addr().Network())
+		}
+		s.Hooks.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, ctxKey{}, ctx.Value(ctxKey{}).(string)+"+conn")
+		}
+		s.Hooks.ConnState = func(c *server.Conn, st server.ConnState) {
+			line := fmt.Sprintf("%s user=%q ctx=%v", st, c.User(), c.Context().Value(ctxKey{}))
+			if x := c.Transfer(); x != nil && st == server.StateTransferEnd {
+				line += fmt.Sprintf(" %s %s %d %s", x.Verb, x.Path, x.Bytes, x.Result)
+			}
+			if c.RemoteAddr().Addr().String() != "127.0.0.1" || c.ID() == 0 {
+				line += " bad identity"
+			}
+			mu.Lock()
+			seen = append(seen, line)
+			mu.Unlock()
+			if st == server.StateClosed {
+				close(closed)
+			}
+		}
+	}})
+	c := srv.Dial(t).Login(ftptest.Writer)
+	d := c.Passive()
+	c.Expect("STOR f.txt", 150)
+	d.Write([]byte("hello"))
+	d.Close()
+	if code, _ := c.Read(); code != 226 {
+		t.Fatalf("STOR: %d", code)
+	}
+	c.Expect("QUIT", 221)
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no StateClosed")
+	}
+	want := []string{
+		`new user="" ctx=base:tcp+conn`,
+		`logged in user="alice" ctx=base:tcp+conn`,
+		`transfer start user="alice" ctx=base:tcp+conn`,
+		`transfer end user="alice" ctx=base:tcp+conn STOR /f.txt 5 ok`,
+		`closed user="alice" ctx=base:tcp+conn`,
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(seen, "\n") != strings.Join(want, "\n") {
+		t.Errorf("states:\n%s\nwant:\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
+	}
+}
