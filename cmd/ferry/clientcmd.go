@@ -38,15 +38,21 @@ const (
 // takes), how many arguments it takes, and what runs it.
 var clientCommands = []clientCommand{
 	{"ls", "ls URL", "list a directory (or describe a file)", nil, 1, 1,
-		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error { return cmdLs(ctx, fl, pos[0], out) }},
+		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error {
+			return cmdLs(ctx, fl, pos[0], out)
+		}},
 	{"get", "get URL [LOCAL]", `download a file ("-" for standard output)`, []string{"continue", "verify"}, 1, 2,
 		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error {
 			return cmdGet(ctx, fl, pos[0], strings.Join(pos[1:], ""), out)
 		}},
 	{"put", "put LOCAL URL", "upload a file (URL ending in / is a directory)", []string{"continue", "verify"}, 2, 2,
-		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error { return cmdPut(ctx, fl, pos[0], pos[1], out) }},
+		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error {
+			return cmdPut(ctx, fl, pos[0], pos[1], out)
+		}},
 	{"cat", "cat URL", "print a file", nil, 1, 1,
-		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error { return cmdGet(ctx, fl, pos[0], "-", out) }},
+		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error {
+			return cmdGet(ctx, fl, pos[0], "-", out)
+		}},
 	{"rm", "rm [-r] URL...", "delete files (-r: directories too)", []string{"r"}, 1, -1,
 		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error {
 			return forEach(pos, func(u string) error { return cmdRemove(ctx, fl, u, false) })
@@ -60,13 +66,17 @@ var clientCommands = []clientCommand{
 			return forEach(pos, func(u string) error { return cmdRemove(ctx, fl, u, true) })
 		}},
 	{"mv", "mv URL NEWPATH", `rename (NEWPATH without "/" stays in the same directory)`, nil, 2, 2,
-		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error { return cmdMv(ctx, fl, pos[0], pos[1]) }},
+		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error {
+			return cmdMv(ctx, fl, pos[0], pos[1])
+		}},
 	{"mirror", "mirror SRC DST", "copy what changed from SRC into DST; one is a URL", []string{"parallel", "delete", "continue", "verify"}, 2, 2,
 		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error {
 			return cmdMirror(ctx, fl, pos[0], pos[1], out)
 		}},
 	{"cp", "cp SRC_URL DST_URL", "copy between servers (FXP, else through ferry)", []string{"no-relay", "no-fxp"}, 2, 2,
-		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error { return cmdCp(ctx, fl, pos[0], pos[1], out) }},
+		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error {
+			return cmdCp(ctx, fl, pos[0], pos[1], out)
+		}},
 	{"hash", "hash [--alg ALG] URL...", "print the server's hash of a file", []string{"alg"}, 1, -1,
 		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error {
 			return forEach(pos, func(u string) error { return cmdHash(ctx, fl, u, out) })
