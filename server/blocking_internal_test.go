@@ -3,6 +3,8 @@
 package server
 
 import (
+	"github.com/ferryftp/ferry/storage"
+
 	"bytes"
 	"crypto/rand"
 	"errors"
@@ -74,6 +76,20 @@ func TestSendFilePath(t *testing.T) {
 		t.Fatalf("connection not handed over: Close gave %v", err)
 	}
 
+	// A wrapping storage keeps the path by forwarding storage.ZeroCopy.
+	sc3, cc3, f3, data3 := sendfilePair(t, 2<<20)
+	go func() { b, _ := io.ReadAll(cc3); got <- b }()
+	wrapped := struct {
+		io.Reader
+		storage.ZeroCopy
+	}{f3, f3}
+	if sent, err := s.sendFile(&transfer{conn: sc3}, sc3, wrapped); !sent || err != nil {
+		t.Fatalf("sendFile of a wrapper that forwards ZeroCopy: %v %v", sent, err)
+	}
+	if b := <-got; !bytes.Equal(b, data3) {
+		t.Fatalf("through the wrapper the client got %d bytes, want %d", len(b), len(data3))
+	}
+
 	sc2, _, f2, _ := sendfilePair(t, 10)
 	if sent, _ := s.sendFile(&transfer{}, sc2, strings.NewReader("not a file")); sent {
 		t.Fatal("sent a reader that is no file")
@@ -82,7 +98,7 @@ func TestSendFilePath(t *testing.T) {
 		t.Fatal("sent to a connection that is no *net.TCPConn")
 	}
 	if got, _ := s.recvFile(&transfer{}, sc2, new(bytes.Buffer)); got {
-		t.Fatal("received into a writer that is no storage.FileUpload")
+		t.Fatal("received into a writer that is no storage.ZeroCopy")
 	}
 	s.srv.threadSem <- struct{}{} // the one thread is busy
 	if sent, _ := s.sendFile(&transfer{}, sc2, f2); sent {

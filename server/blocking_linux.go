@@ -27,11 +27,12 @@ import (
 // shuts the socket down, which ends a call blocked on it. At most
 // Server.TransferThreads transfers run so; the others take the poller.
 
-// sendFile sends the rest of src to c with sendfile(2), when src is a file
-// and c a plain TCP connection and a thread is free; otherwise it reports
-// false, having done nothing, and the caller copies through the poller.
+// sendFile sends the rest of src to c with sendfile(2), when src offers
+// its file (storage.ZeroCopy) and c is a plain TCP connection and a
+// thread is free; otherwise it reports false, having done nothing, and
+// the caller copies through the poller.
 func (s *session) sendFile(x *transfer, c net.Conn, src io.Reader) (bool, error) {
-	f, ok := src.(*os.File)
+	f, ok := src.(storage.ZeroCopy)
 	if !ok {
 		return false, nil
 	}
@@ -39,22 +40,22 @@ func (s *session) sendFile(x *transfer, c net.Conn, src io.Reader) (bool, error)
 }
 
 // recvFile receives c into the file of dst with splice(2), as sendFile
-// sends, when dst is a storage.FileUpload; otherwise it reports false,
-// having done nothing. Errors of the file's writes come back through
-// storage.FileError.
+// sends, when dst offers its file (storage.ZeroCopy); otherwise it reports
+// false, having done nothing. Errors of the file's writes come back
+// through storage.FileError.
 func (s *session) recvFile(x *transfer, c net.Conn, dst io.Writer) (bool, error) {
-	fu, ok := dst.(storage.FileUpload)
+	f, ok := dst.(storage.ZeroCopy)
 	if !ok {
 		return false, nil
 	}
-	return s.onThread(x, c, fu.File(), unix.SO_RCVTIMEO, (*rawSocket).recvTo)
+	return s.onThread(x, c, f, unix.SO_RCVTIMEO, (*rawSocket).recvTo)
 }
 
 // onThread runs move between c's socket and the descriptor of f, with the
 // socket out of the poller in blocking mode and the stall timeout as its
 // option timeo. It reports false, having done nothing, when c is no plain
 // TCP connection or no thread is free.
-func (s *session) onThread(x *transfer, c net.Conn, f *os.File, timeo int, move func(*rawSocket, *transfer, int) error) (bool, error) {
+func (s *session) onThread(x *transfer, c net.Conn, f storage.ZeroCopy, timeo int, move func(*rawSocket, *transfer, int) error) (bool, error) {
 	tc, ok := c.(*net.TCPConn)
 	if !ok || !s.srv.takeThread() {
 		return false, nil
@@ -76,7 +77,7 @@ func (s *session) onThread(x *transfer, c net.Conn, f *os.File, timeo int, move 
 }
 
 // withFd runs fn with the descriptor of f.
-func withFd(f *os.File, fn func(fd int) error) error {
+func withFd(f storage.ZeroCopy, fn func(fd int) error) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err

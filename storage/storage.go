@@ -17,7 +17,6 @@ import (
 	"io"
 	"io/fs"
 	"iter"
-	"os"
 	"syscall"
 	"time"
 )
@@ -84,12 +83,22 @@ type Upload interface {
 // Optional capabilities. The server checks for them with a type assertion;
 // wrappers must forward them.
 
-// FileUpload is an Upload that writes a local file (localfs). A server may
-// write File itself, as with splice(2) from a socket; it passes the errors
-// of those writes through FileError. Commit or Abort still ends the upload.
-type FileUpload interface {
-	Upload
-	File() *os.File
+// ZeroCopy is the zero-copy capability, optional on the reader that Open
+// returns and on an Upload: a value that has one offers the descriptor of
+// a regular file (it is syscall.Conn, as *os.File is), positioned where
+// the next byte is read or written. The server may then move a large plain
+// binary transfer between it and the data socket in the kernel
+// (sendfile(2) for a download, splice(2) for an upload, on Linux) instead
+// of calling Read or Write; for an upload it passes the errors of its own
+// writes through FileError, and Commit or Abort still ends the upload.
+//
+// localfs's readers and uploads have it. A wrapping FS keeps the fast path
+// by returning readers and uploads that forward SyscallConn (embedding the
+// wrapped value does); one that must see every byte (a checksum, a byte
+// quota, a rate limit) leaves it out, and the server copies through
+// Read and Write.
+type ZeroCopy interface {
+	SyscallConn() (syscall.RawConn, error)
 }
 
 // Chtimeser sets a modification time (MFMT).

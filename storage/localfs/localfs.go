@@ -438,9 +438,9 @@ func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 	return n, mapErr(err)
 }
 
-// File is the file the upload writes (storage.FileUpload): the server
-// splices into it.
-func (u *upload) File() *os.File { return u.f }
+// SyscallConn offers the descriptor of the file the upload writes
+// (storage.ZeroCopy): the server splices into it.
+func (u *upload) SyscallConn() (syscall.RawConn, error) { return u.f.SyscallConn() }
 
 func (u *upload) Commit() error {
 	if u.done {
