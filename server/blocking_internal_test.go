@@ -3,8 +3,6 @@
 package server
 
 import (
-	"github.com/ferryftp/ferry/storage"
-
 	"bytes"
 	"crypto/rand"
 	"errors"
@@ -15,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferryftp/ferry/storage"
 )
 
 // sendfilePair is a connected TCP pair on loopback and a file of size
