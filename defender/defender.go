@@ -76,9 +76,25 @@ type Config struct {
 // loopback networks 127.0.0.0/8 and ::1.
 var DefaultAllowList = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
-// Defender scores addresses. It is safe for concurrent use. A nil
-// *Defender bans nothing.
-type Defender struct {
+// Defender is what a server asks of a defender: whether an address is
+// banned (at connect), and to score an event (which may ban). Memory, the
+// in-memory scorer of one process, is the implementation New returns; a
+// store shared by several servers can take its place.
+type Defender interface {
+	// Banned reports whether ip is banned now, and until when.
+	Banned(ip netip.Addr) (until time.Time, banned bool)
+	// Record scores ev for ip and reports whether ip is banned afterwards.
+	Record(ip netip.Addr, ev Event) (banned bool)
+	// Unban lifts a ban on ip and forgets its history.
+	Unban(ip netip.Addr)
+}
+
+// Interface guard.
+var _ Defender = (*Memory)(nil)
+
+// Memory scores addresses in this process's memory. It is safe for
+// concurrent use. A nil *Memory bans nothing.
+type Memory struct {
 	cfg   Config
 	mu    sync.Mutex
 	hosts map[netip.Prefix]*host
@@ -92,7 +108,7 @@ type host struct {
 }
 
 // New returns a defender with cfg's options.
-func New(cfg Config) *Defender {
+func New(cfg Config) *Memory {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -117,14 +133,14 @@ func New(cfg Config) *Defender {
 	if cfg.AllowList == nil {
 		cfg.AllowList = DefaultAllowList
 	}
-	return &Defender{cfg: cfg, hosts: map[netip.Prefix]*host{}}
+	return &Memory{cfg: cfg, hosts: map[netip.Prefix]*host{}}
 }
 
 // Config returns the defender's options, defaults filled in.
-func (d *Defender) Config() Config { return d.cfg }
+func (d *Memory) Config() Config { return d.cfg }
 
 // key is the network an address is scored as.
-func (d *Defender) key(ip netip.Addr) netip.Prefix {
+func (d *Memory) key(ip netip.Addr) netip.Prefix {
 	ip = ip.Unmap()
 	bits := 32
 	if ip.Is6() {
@@ -134,7 +150,7 @@ func (d *Defender) key(ip netip.Addr) netip.Prefix {
 	return p
 }
 
-func (d *Defender) allowed(ip netip.Addr) bool {
+func (d *Memory) allowed(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	for _, p := range d.cfg.AllowList {
 		if p.Contains(ip) {
@@ -145,7 +161,7 @@ func (d *Defender) allowed(ip netip.Addr) bool {
 }
 
 // Banned reports whether ip is banned now, and until when.
-func (d *Defender) Banned(ip netip.Addr) (time.Time, bool) {
+func (d *Memory) Banned(ip netip.Addr) (time.Time, bool) {
 	if d == nil || !ip.IsValid() {
 		return time.Time{}, false
 	}
@@ -159,7 +175,7 @@ func (d *Defender) Banned(ip netip.Addr) (time.Time, bool) {
 }
 
 // Record scores ev for ip and reports whether ip is banned afterwards.
-func (d *Defender) Record(ip netip.Addr, ev Event) bool {
+func (d *Memory) Record(ip netip.Addr, ev Event) bool {
 	if d == nil || !ip.IsValid() || d.allowed(ip) {
 		return false
 	}
@@ -202,7 +218,7 @@ func (d *Defender) Record(ip netip.Addr, ev Event) bool {
 }
 
 // sweepLocked drops entries with nothing left to remember.
-func (d *Defender) sweepLocked(now time.Time) {
+func (d *Memory) sweepLocked(now time.Time) {
 	for k, h := range d.hosts {
 		banOver := !now.Before(h.bannedTil)
 		windowOver := h.score == 0 || now.Sub(h.since) > d.cfg.Window
@@ -213,7 +229,7 @@ func (d *Defender) sweepLocked(now time.Time) {
 }
 
 // Unban lifts a ban on ip and forgets its history.
-func (d *Defender) Unban(ip netip.Addr) {
+func (d *Memory) Unban(ip netip.Addr) {
 	if d == nil {
 		return
 	}
@@ -223,7 +239,7 @@ func (d *Defender) Unban(ip netip.Addr) {
 }
 
 // Len is the number of addresses tracked.
-func (d *Defender) Len() int {
+func (d *Memory) Len() int {
 	if d == nil {
 		return 0
 	}

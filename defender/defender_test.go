@@ -110,7 +110,7 @@ func TestAllowListAndIPv6Networks(t *testing.T) {
 	if _, b := d.Banned(netip.MustParseAddr("192.0.2.9")); !b {
 		t.Fatal("v4-mapped and plain IPv4 are scored apart")
 	}
-	var nilD *Defender
+	var nilD *Memory
 	if nilD.Record(netip.MustParseAddr("192.0.2.1"), CrossProtocol) {
 		t.Fatal("a nil defender banned")
 	}

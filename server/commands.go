@@ -261,7 +261,7 @@ func (s *session) cmdPASS(arg string) {
 		banned := false
 		if errors.Is(err, auth.ErrBadCredentials) {
 			s.log.Warn("login failed", "user", user, "attempt", s.loginFails)
-			banned = s.srv.Defender.Record(s.remote.Addr(), defender.LoginFailed)
+			banned = s.srv.def.Record(s.remote.Addr(), defender.LoginFailed)
 		} else {
 			// Not the client's fault (a home that cannot be opened, a
 			// user store that is down): the administrator needs the cause.

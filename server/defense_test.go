@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"sync"
 	"time"
 
 	"github.com/ferryftp/ferry/defender"
@@ -160,5 +161,52 @@ func TestUnauthenticatedAndUserLimits(t *testing.T) {
 	c.Expect("NOOP", 200)
 	if srv.Sessions() != 3 {
 		t.Fatalf("%d sessions, want 3", srv.Sessions())
+	}
+}
+
+// listDefender is a Defender of the test's own: it bans the addresses
+// listed and records every event it is told.
+type listDefender struct {
+	mu     sync.Mutex
+	banned map[netip.Addr]bool
+	events []defender.Event
+}
+
+func (d *listDefender) Banned(ip netip.Addr) (time.Time, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return time.Now().Add(time.Hour), d.banned[ip]
+}
+
+func (d *listDefender) Record(ip netip.Addr, ev defender.Event) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.events = append(d.events, ev)
+	return d.banned[ip]
+}
+
+func (d *listDefender) Unban(ip netip.Addr) {}
+
+// TestDefenderInterface: the server asks any Defender, not only the
+// in-memory one: a listed address is refused at connect, another is
+// served and its failed login is recorded.
+func TestDefenderInterface(t *testing.T) {
+	t.Parallel()
+	d := &listDefender{banned: map[netip.Addr]bool{netip.MustParseAddr("127.0.0.5"): true}}
+	srv := ftptest.NewServer(t, ftptest.Options{Config: func(s *server.Server) { s.Defender = d }})
+	banned := ftptest.DialFrom(t, srv.Addr, "127.0.0.5")
+	if code, _ := banned.Read(); code != 421 {
+		t.Errorf("a banned address got %d, want 421", code)
+	}
+	c := ftptest.DialFrom(t, srv.Addr, "127.0.0.6")
+	if code, _ := c.Read(); code != 220 {
+		t.Fatalf("greeting %d", code)
+	}
+	c.Expect("USER alice", 331)
+	c.Expect("PASS wrong", 530)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.events) != 1 || d.events[0] != defender.LoginFailed {
+		t.Errorf("events %v, want one failed login", d.events)
 	}
 }

@@ -91,7 +91,7 @@ type Server struct {
 	// Defender scores failed logins and protocol abuse per client address
 	// and bans (421 at connect) the addresses past its threshold. Nil
 	// bans no one.
-	Defender *defender.Defender
+	Defender defender.Defender
 
 	// TLS, when set, enables FTPS (RFC 4217): AUTH TLS on every listener,
 	// and ServeTLS for implicit TLS. Its certificates are the server's.
@@ -118,7 +118,8 @@ type Server struct {
 	wg         sync.WaitGroup
 	hashSem    chan struct{}
 	threadSem  chan struct{}
-	opts       Options // Options with the defaults filled in
+	opts       Options           // Options with the defaults filled in
+	def        defender.Defender // Defender, or one that bans no one
 	initOnce   sync.Once
 	tlsOnce    sync.Once
 	tlsConf    *tls.Config
@@ -132,6 +133,10 @@ func (s *Server) init() {
 		s.unauthIP = map[netip.Addr]int{}
 		s.perUser = map[string]int{}
 		s.opts = s.Options.WithDefaults()
+		s.def = s.Defender
+		if s.def == nil {
+			s.def = (*defender.Memory)(nil) // bans no one
+		}
 		s.hashSem = make(chan struct{}, max(s.opts.MaxHashes, 1))
 		s.threadSem = make(chan struct{}, max(s.opts.TransferThreads, 0))
 	})
@@ -284,7 +289,7 @@ func (s *Server) accept(ln net.Listener, c net.Conn, l listenerRules) {
 		refuse(c, "Server shutting down.")
 		return
 	}
-	if _, banned := s.Defender.Banned(ip); banned {
+	if _, banned := s.def.Banned(ip); banned {
 		s.mu.Unlock()
 		s.logger().Debug("session refused", "remote", remote, "reason", "banned")
 		refuse(c, "Too many errors from your address, try again later.")
@@ -304,7 +309,7 @@ func (s *Server) accept(ln net.Listener, c net.Conn, l listenerRules) {
 	if reason != "" {
 		s.mu.Unlock()
 		s.logger().Warn("session refused", "remote", remote, "reason", reason)
-		s.Defender.Record(ip, defender.LimitExceeded)
+		s.def.Record(ip, defender.LimitExceeded)
 		refuse(c, msg)
 		return
 	}

@@ -180,7 +180,7 @@ func (s *session) serve() {
 		if err := s.secureControl(); err != nil {
 			s.log.Warn("TLS handshake failed", "err", err)
 			s.closeMsg = "TLS handshake failed"
-			s.srv.Defender.Record(s.remote.Addr(), defender.ProtocolError)
+			s.srv.def.Record(s.remote.Addr(), defender.ProtocolError)
 			return
 		}
 		s.lr.Reset(s.conn)
@@ -298,10 +298,10 @@ func (s *session) endOnReadError(err error) {
 		s.end("Idle timeout", "idle timeout")
 	case errors.Is(err, errLoginTimeout):
 		s.end("Login timeout", "login timeout")
-		s.srv.Defender.Record(s.remote.Addr(), defender.Timeout)
+		s.srv.def.Record(s.remote.Addr(), defender.Timeout)
 	case errors.Is(err, errSlowLine):
 		s.end("Command line not completed in time", "command line timeout")
-		s.srv.Defender.Record(s.remote.Addr(), defender.Timeout)
+		s.srv.def.Record(s.remote.Addr(), defender.Timeout)
 	case errors.Is(err, io.EOF):
 		s.closeMsg = "client closed"
 	default:
@@ -340,7 +340,7 @@ func (s *session) dispatch(line string) {
 		s.reply(ftp.CodeNotAvailable, "This is an FTP server, not HTTP; closing control connection.")
 		s.closing = true
 		s.closeMsg = "cross-protocol request"
-		s.srv.Defender.Record(s.remote.Addr(), defender.CrossProtocol)
+		s.srv.def.Record(s.remote.Addr(), defender.CrossProtocol)
 		return
 	}
 	if cmd.Verb == "PASS" {
@@ -397,7 +397,7 @@ func (s *session) badCommand() {
 		return
 	}
 	s.badCmds++
-	if s.srv.Defender.Record(s.remote.Addr(), defender.ProtocolError) {
+	if s.srv.def.Record(s.remote.Addr(), defender.ProtocolError) {
 		s.end("Too many errors from your address", "banned")
 		return
 	}

@@ -139,7 +139,7 @@ func (s *session) cmdAUTH(arg string) {
 	s.lr.Reset(s.conn)
 	if err := s.secureControl(); err != nil {
 		s.log.Warn("TLS handshake failed", "err", err)
-		s.srv.Defender.Record(s.remote.Addr(), defender.ProtocolError)
+		s.srv.def.Record(s.remote.Addr(), defender.ProtocolError)
 		s.closing = true
 		s.closeMsg = "TLS handshake failed"
 		return
