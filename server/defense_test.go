@@ -5,8 +5,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
-	"testing"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/ferryftp/ferry/defender"
