@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -49,6 +50,17 @@ func testConfinement(t *testing.T, fallback bool) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	if fallback {
+		localfs.DisableFastPath(f)
+	}
+	defer func() {
+		// The subtest ran the path it names.
+		if n := localfs.FastPathCalls(f); fallback && n != 0 {
+			t.Errorf("the os.Root subtest made %d openat2 calls", n)
+		} else if !fallback && n == 0 && runtime.GOOS == "linux" {
+			t.Error("the openat2 subtest made no openat2 call")
+		}
+	}()
 	if _, err := f.Stat(ctx, "out/secret"); !errors.Is(err, storage.ErrOutOfRoot) && !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("stat through link: %v", err)
 	}

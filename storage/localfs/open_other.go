@@ -9,7 +9,10 @@ import (
 )
 
 // fastPath is Linux-only; elsewhere every call goes through os.Root.
-type fastPath struct{ disabled atomic.Bool }
+type fastPath struct {
+	disabled atomic.Bool
+	calls    atomic.Int64
+}
 
 func (p *fastPath) init(r *os.Root) {}
 func (p *fastPath) close()          {}
