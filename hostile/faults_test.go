@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,6 +54,21 @@ func retrieve(t *testing.T, c *ftptest.Conn, name string) []byte {
 		t.Fatalf("RETR %s: %d %s", name, code, text)
 	}
 	return data
+}
+
+// tryRetrieve downloads name and reports whether it succeeded (226).
+func tryRetrieve(c *ftptest.Conn, name string) ([]byte, bool) {
+	d := c.Passive()
+	c.Send("RETR " + name)
+	if code, _ := c.Read(); code != 150 {
+		d.Close()
+		return nil, false
+	}
+	d.SetReadDeadline(time.Now().Add(30 * time.Second))
+	data, err := io.ReadAll(d)
+	d.Close()
+	code, _ := c.Read()
+	return data, err == nil && code == 226
 }
 
 // TestSameNameUploads: clients uploading one name at once end with one
