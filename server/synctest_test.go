@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -45,15 +46,23 @@ func (l *pipeListener) Addr() net.Addr {
 }
 
 func (l *pipeListener) dial() net.Conn {
+	return l.dialFrom(netip.MustParseAddrPort("127.0.0.1:40000"))
+}
+
+// dialFrom connects as a client at the address from.
+func (l *pipeListener) dialFrom(from netip.AddrPort) net.Conn {
 	a, b := net.Pipe()
-	l.ch <- &tcpish{b}
+	l.ch <- &tcpish{b, from}
 	return a
 }
 
 // tcpish gives a pipe end TCP addresses, as the server expects.
-type tcpish struct{ net.Conn }
+type tcpish struct {
+	net.Conn
+	remote netip.AddrPort
+}
 
-func (t *tcpish) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000} }
+func (t *tcpish) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(t.remote) }
 func (t *tcpish) LocalAddr() net.Addr  { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 21} }
 
 func pipeServer(t *testing.T, config func(*server.Server)) (*server.Server, *pipeListener) {

@@ -105,12 +105,19 @@ func (s stranger) Put(string, *tls.ClientSessionState)            {}
 
 // TestTLSSessionReuse: a data connection with a full handshake, or one
 // resuming another connection's session, is refused with 522 naming the
-// setting; with NoTLSSessionReuse it is accepted.
+// setting; with NoTLSSessionReuse it is accepted. In TLS 1.2 (session IDs
+// and tickets) and TLS 1.3 (tickets) alike.
 func TestTLSSessionReuse(t *testing.T) {
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(v), func(t *testing.T) { testTLSSessionReuse(t, v) })
+	}
+}
+
+func testTLSSessionReuse(t *testing.T, v uint16) {
 	srv, pool := tlsServer(t, "tcp4", false, nil)
 	ctx := context.Background()
 	var tr bytes.Buffer
-	c, err := tlsClient(t, srv.Addr, client.Config{Transcript: &tr, TLS: &tls.Config{RootCAs: pool, ClientSessionCache: forgetful{}}})
+	c, err := tlsClient(t, srv.Addr, client.Config{Transcript: &tr, TLS: &tls.Config{MinVersion: v, MaxVersion: v, RootCAs: pool, ClientSessionCache: forgetful{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,10 +128,10 @@ func TestTLSSessionReuse(t *testing.T) {
 	}
 	// A session from another control connection.
 	other := tls.NewLRUClientSessionCache(4)
-	if _, err := tlsClient(t, srv.Addr, client.Config{TLS: &tls.Config{RootCAs: pool, ClientSessionCache: other}}); err != nil {
+	if _, err := tlsClient(t, srv.Addr, client.Config{TLS: &tls.Config{MinVersion: v, MaxVersion: v, RootCAs: pool, ClientSessionCache: other}}); err != nil {
 		t.Fatal(err)
 	}
-	c2, err := tlsClient(t, srv.Addr, client.Config{TLS: &tls.Config{RootCAs: pool, ClientSessionCache: stranger{other}}})
+	c2, err := tlsClient(t, srv.Addr, client.Config{TLS: &tls.Config{MinVersion: v, MaxVersion: v, RootCAs: pool, ClientSessionCache: stranger{other}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +140,7 @@ func TestTLSSessionReuse(t *testing.T) {
 	}
 
 	lax, pool2 := tlsServer(t, "tcp4", false, func(s *server.Server) { s.NoTLSSessionReuse = true })
-	c3, err := tlsClient(t, lax.Addr, client.Config{TLS: &tls.Config{RootCAs: pool2, ClientSessionCache: forgetful{}}})
+	c3, err := tlsClient(t, lax.Addr, client.Config{TLS: &tls.Config{MinVersion: v, MaxVersion: v, RootCAs: pool2, ClientSessionCache: forgetful{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
