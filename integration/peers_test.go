@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -532,11 +533,12 @@ func peerLibrary(t *testing.T, p *peer, c *client.Client, dir string, active boo
 	}
 }
 
+// randBytes is n bytes that never repeat a block (a counter-mode
+// stream of ChaCha8 with a fixed seed), so a swapped or repeated chunk
+// cannot go unnoticed.
 func randBytes(n int) []byte {
 	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i*7 + i>>9)
-	}
+	mrand.NewChaCha8([32]byte{'f', 'e', 'r', 'r', 'y'}).Read(b)
 	return b
 }
 

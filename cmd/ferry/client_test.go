@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/ferryftp/ferry/ftptest"
+	"github.com/ferryftp/ferry/storage"
 	"github.com/ferryftp/ferry/storage/localfs"
 )
 
@@ -255,5 +257,53 @@ func TestParseNetrc(t *testing.T) {
 	want := []netrcMachine{{"a.example", "alice", "s3cret"}, {"b.example", "bob", "pw2"}, {"", "anonymous", "me@"}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+// corrupting stores every upload with its first byte changed, as a faulty
+// disk or a broken middlebox would.
+type corrupting struct{ storage.FS }
+
+func (c corrupting) Create(ctx context.Context, name string, o storage.CreateOptions) (storage.Upload, error) {
+	u, err := c.FS.Create(ctx, name, o)
+	return &flipFirst{Upload: u}, err
+}
+
+// flipFirst is an Upload without the zero-copy capability: every byte
+// passes through Write, and the first is changed.
+type flipFirst struct {
+	storage.Upload
+	n int64
+}
+
+func (f *flipFirst) Write(p []byte) (int, error) {
+	if f.n == 0 && len(p) > 0 {
+		q := append([]byte(nil), p...)
+		q[0] ^= 0xff
+		p = q
+	}
+	n, err := f.Upload.Write(p)
+	f.n += int64(n)
+	return n, err
+}
+
+// TestVerifyMismatch: put --verify compares the server's hash with the
+// local file's and exits 5 when they differ.
+func TestVerifyMismatch(t *testing.T) {
+	root := t.TempDir()
+	fsys, err := localfs.New(root, localfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := ftptest.NewServer(t, ftptest.Options{FS: corrupting{fsys}})
+	u := "ftp://" + ftptest.Writer + ":" + ftptest.Password + "@" + srv.Addr
+	work := t.TempDir()
+	randomFile(t, filepath.Join(work, "f.bin"), 100000)
+	if _, errOut, code := ferryCmd(t, work, nil, "", "put", "f.bin", u+"/plain.bin"); code != 0 {
+		t.Fatalf("put without --verify: exit %d %s", code, errOut)
+	}
+	_, errOut, code := ferryCmd(t, work, nil, "", "put", "--verify", "f.bin", u+"/checked.bin")
+	if code != 5 {
+		t.Fatalf("put --verify of a corrupted upload: exit %d, want 5\n%s", code, errOut)
 	}
 }
