@@ -133,7 +133,11 @@ func TestSendFileAbortAndStall(t *testing.T) {
 			start := time.Now()
 			go func() { sent, err := s.sendFile(x, sc, f); done <- result{sent, err} }()
 			if name == "abort" {
+				deadline := time.Now().Add(10 * time.Second)
 				for x.bytes.Load() == 0 { // blocked once the buffers are full
+					if time.Now().After(deadline) {
+						t.Fatal("sendFile moved no byte in 10s")
+					}
 					time.Sleep(time.Millisecond)
 				}
 				x.abort()

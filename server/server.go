@@ -119,6 +119,7 @@ type Server struct {
 	hashSem    chan struct{}
 	threadSem  chan struct{}
 	opts       Options           // Options with the defaults filled in
+	watchHook  func()            // tests: called when a command's watcher starts
 	def        defender.Defender // Defender, or one that bans no one
 	initOnce   sync.Once
 	tlsOnce    sync.Once

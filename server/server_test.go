@@ -255,7 +255,16 @@ func TestAtomicUpload(t *testing.T) {
 	d = c2.Passive()
 	c2.Expect("STOR f", 150)
 	d.Write(newData[:300000])
-	time.Sleep(10 * time.Millisecond)
+	// The server has written them all before the hang-up.
+	waitFor(t, func() bool {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if fi, err := e.Info(); err == nil && strings.HasPrefix(e.Name(), localfs.Prefix) && fi.Size() == 300000 {
+				return true
+			}
+		}
+		return false
+	})
 	c2.C.Close()
 	waitFor(t, func() bool { return srv.Sessions() == 1 })
 	check()
@@ -320,7 +329,15 @@ func TestABORBehindWaitingCommand(t *testing.T) {
 	for _, name := range []string{"pipelined", "sent later"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			srv := ftptest.NewServer(t, ftptest.Options{})
+			watching := make(chan struct{}, 1)
+			srv := ftptest.NewServer(t, ftptest.Options{Config: func(s *server.Server) {
+				server.SetWatchHook(s, func() {
+					select {
+					case watching <- struct{}{}:
+					default:
+					}
+				})
+			}})
 			c := srv.Dial(t).Login(ftptest.Writer)
 			upload(t, c, modes[0], "STOR", "big", randBytes(32<<20))
 			d := c.Passive()
@@ -329,8 +346,15 @@ func TestABORBehindWaitingCommand(t *testing.T) {
 			if name == "pipelined" {
 				c.Send("NLST\r\nABOR")
 			} else {
+				for len(watching) > 0 { // watchers of earlier commands
+					<-watching
+				}
 				c.Send("NLST")
-				time.Sleep(200 * time.Millisecond) // past watchAfter: the watcher waits for input
+				select { // the watcher waits for input: the ABOR comes later
+				case <-watching:
+				case <-time.After(10 * time.Second):
+					t.Fatal("NLST behind the transfer is not watched")
+				}
 				c.Send("ABOR")
 			}
 			for _, want := range []int{426, 425, 225} {

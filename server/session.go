@@ -469,6 +469,9 @@ func (s *session) watchControl(onABOR func()) (stop func()) {
 			return
 		}
 		done = make(chan struct{})
+		if f := s.srv.watchHook; f != nil {
+			f() // tests: the watcher is about to read
+		}
 		go func() {
 			defer close(done)
 			for {
