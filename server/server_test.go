@@ -259,7 +259,7 @@ func TestAtomicUpload(t *testing.T) {
 	waitFor(t, func() bool {
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
-			if fi, err := e.Info(); err == nil && strings.HasPrefix(e.Name(), localfs.Prefix) && fi.Size() == 300000 {
+			if fi, err := e.Info(); err == nil && strings.HasPrefix(e.Name(), localfs.Prefix+"tmp.") && fi.Size() == 300000 {
 				return true
 			}
 		}
