@@ -126,7 +126,7 @@ func startFerry(t *testing.T, listen string, args ...string) *ferry {
 		if strings.HasPrefix(l, "  ") && !strings.HasPrefix(l, "  SHA-256") {
 			f.Hints = append(f.Hints, strings.TrimPrefix(l, "  "))
 		}
-		if strings.HasPrefix(l, "  ferry ls") {
+		if len(f.Hints) == 3 { // curl, lftp, ferry ls: the last line
 			break
 		}
 	}

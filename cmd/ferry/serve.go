@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -489,7 +490,7 @@ func connectHints(name, hp string, cert *tlscert.Cert, cfg config.Config) []stri
 		return []string{
 			fmt.Sprintf("curl --user %s ftp://%s/", name, hp),
 			fmt.Sprintf("lftp -u %s ftp://%s", name, hp),
-			fmt.Sprintf("ferry ls ftp://%s@%s/", name, hp),
+			fmt.Sprintf("%s ls ftp://%s@%s/", shellQuote(selfName()), name, hp),
 		}
 	}
 	var curlCA, lftpCA, ferryCA string
@@ -505,8 +506,28 @@ func connectHints(name, hp string, cert *tlscert.Cert, cfg config.Config) []stri
 	return []string{
 		fmt.Sprintf("curl --ssl-reqd%s --user %s ftp://%s/", curlCA, name, hp),
 		fmt.Sprintf("lftp%s -u %s ftp://%s", lftpCA, name, hp),
-		fmt.Sprintf("ferry ls%s ftpes://%s@%s/", ferryCA, name, hp),
+		fmt.Sprintf("%s ls%s ftpes://%s@%s/", shellQuote(selfName()), ferryCA, name, hp),
 	}
+}
+
+// selfName is how a shell on this machine runs this binary: "ferry" when
+// that is what PATH finds, else its absolute path (go run, ./ferry).
+func selfName() string {
+	self, err := os.Executable()
+	if err != nil {
+		return "ferry"
+	}
+	if p, err := exec.LookPath("ferry"); err == nil && sameFile(p, self) {
+		return "ferry"
+	}
+	return self
+}
+
+// sameFile reports whether a and b name one file.
+func sameFile(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.
