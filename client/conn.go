@@ -74,7 +74,35 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 	return cn, nil
 }
 
+// login takes a new control connection from the greeting to a session
+// ready for commands: HOST, AUTH TLS, USER/PASS, FEAT and PWD (first
+// connection only), PBSZ/PROT (and CCC), OPTS UTF8.
 func (cn *conn) login(ctx context.Context) error {
+	if err := cn.greeting(ctx); err != nil {
+		return err
+	}
+	if err := cn.secure(ctx); err != nil {
+		return err
+	}
+	if err := cn.authenticate(ctx); err != nil {
+		return err
+	}
+	if err := cn.learn(ctx); err != nil {
+		return err
+	}
+	if err := cn.protect(ctx); err != nil {
+		return err
+	}
+	if cn.c.HasFeature("UTF8") {
+		if _, err := cn.cmd(ctx, "OPTS", "UTF8 ON"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// greeting reads the 220 (after any 120s) and sends HOST when configured.
+func (cn *conn) greeting(ctx context.Context) error {
 	cfg := &cn.c.cfg
 	r, err := cn.read(ctx)
 	for err == nil && r.Code == ftp.CodeReadyInMinutes {
@@ -94,29 +122,40 @@ func (cn *conn) login(ctx context.Context) error {
 			return cn.replyError("HOST", cfg.Host, r)
 		}
 	}
-	if cn.c.tls != nil && !cfg.ImplicitTLS {
-		if _, err := cn.expect(ctx, "AUTH", "TLS", ftp.CodeAuthOK); err != nil {
-			return err
-		}
-		if cn.rr.Buffered() > 0 {
-			// Anything after 234 in the clear could be an attacker's
-			// injection into the session about to be secured.
-			cn.broken = true
-			return &NetError{Op: "AUTH TLS", Addr: cn.c.addr, Err: errors.New("the server sent data after 234, before the TLS handshake")}
-		}
-		tc, err := cn.c.handshake(ctx, cn.nc)
-		if err != nil {
-			return err
-		}
-		cn.nc, cn.rr = tc, ftp.NewReplyReader(tc)
+	return nil
+}
+
+// secure runs AUTH TLS and the handshake (explicit TLS).
+func (cn *conn) secure(ctx context.Context) error {
+	if cn.c.tls == nil || cn.c.cfg.ImplicitTLS {
+		return nil
 	}
-	r, err = cn.cmd(ctx, "USER", cfg.User)
+	if _, err := cn.expect(ctx, "AUTH", "TLS", ftp.CodeAuthOK); err != nil {
+		return err
+	}
+	if cn.rr.Buffered() > 0 {
+		// Anything after 234 in the clear could be an attacker's
+		// injection into the session about to be secured.
+		cn.broken = true
+		return &NetError{Op: "AUTH TLS", Addr: cn.c.addr, Err: errors.New("the server sent data after 234, before the TLS handshake")}
+	}
+	tc, err := cn.c.handshake(ctx, cn.nc)
+	if err != nil {
+		return err
+	}
+	cn.nc, cn.rr = tc, ftp.NewReplyReader(tc)
+	return nil
+}
+
+// authenticate sends USER and, when asked, PASS.
+func (cn *conn) authenticate(ctx context.Context) error {
+	cfg := &cn.c.cfg
+	r, err := cn.cmd(ctx, "USER", cfg.User)
 	if err != nil {
 		return err
 	}
 	if r.Code == ftp.CodeNeedPassword {
-		r, err = cn.cmd(ctx, "PASS", cfg.Password)
-		if err != nil {
+		if r, err = cn.cmd(ctx, "PASS", cfg.Password); err != nil {
 			return err
 		}
 	}
@@ -125,45 +164,52 @@ func (cn *conn) login(ctx context.Context) error {
 		e.Login = true
 		return e
 	}
+	return nil
+}
+
+// learn reads the server's features and login directory on the client's
+// first connection.
+func (cn *conn) learn(ctx context.Context) error {
 	cn.c.mu.Lock()
 	first := cn.c.feat == nil
 	cn.c.mu.Unlock()
-	if first {
-		feat := map[string]string{}
-		if r, err := cn.cmd(ctx, "FEAT", ""); err != nil {
-			return err
-		} else if r.Code == ftp.CodeSystemStatus {
-			feat = ftp.ParseFeat(r.Text)
-		}
-		cwd := "/"
-		if r, err := cn.cmd(ctx, "PWD", ""); err != nil {
-			return err
-		} else if p, ok := ftp.ParsePathReply(r.Text); r.Code == ftp.CodePathCreated && ok {
-			cwd = p
-		}
-		cn.c.mu.Lock()
-		if cn.c.feat == nil {
-			cn.c.feat, cn.c.cwd = feat, cwd
-		}
-		cn.c.mu.Unlock()
+	if !first {
+		return nil
 	}
-	if cn.c.tls != nil {
-		if _, err := cn.expect(ctx, "PBSZ", "0"); err != nil {
-			return err
-		}
-		if _, err := cn.expect(ctx, "PROT", "P"); err != nil {
-			return err
-		}
-		if cfg.ClearControl {
-			if err := cn.clearControl(ctx); err != nil {
-				return err
-			}
-		}
+	feat := map[string]string{}
+	if r, err := cn.cmd(ctx, "FEAT", ""); err != nil {
+		return err
+	} else if r.Code == ftp.CodeSystemStatus {
+		feat = ftp.ParseFeat(r.Text)
 	}
-	if cn.c.HasFeature("UTF8") {
-		if _, err := cn.cmd(ctx, "OPTS", "UTF8 ON"); err != nil {
-			return err
-		}
+	cwd := "/"
+	if r, err := cn.cmd(ctx, "PWD", ""); err != nil {
+		return err
+	} else if p, ok := ftp.ParsePathReply(r.Text); r.Code == ftp.CodePathCreated && ok {
+		cwd = p
+	}
+	cn.c.mu.Lock()
+	if cn.c.feat == nil {
+		cn.c.feat, cn.c.cwd = feat, cwd
+	}
+	cn.c.mu.Unlock()
+	return nil
+}
+
+// protect secures data connections (PBSZ 0, PROT P) and, when asked,
+// clears the control connection (CCC).
+func (cn *conn) protect(ctx context.Context) error {
+	if cn.c.tls == nil {
+		return nil
+	}
+	if _, err := cn.expect(ctx, "PBSZ", "0"); err != nil {
+		return err
+	}
+	if _, err := cn.expect(ctx, "PROT", "P"); err != nil {
+		return err
+	}
+	if cn.c.cfg.ClearControl {
+		return cn.clearControl(ctx)
 	}
 	return nil
 }

@@ -168,9 +168,38 @@ func mirrorUp(ctx context.Context, fl *clientFlags, src, dst string, out *output
 	if err != nil {
 		return explain("list", r.String(), err)
 	}
-	var jobs []mirrorJob
-	seen := map[string]bool{}
-	skipped := 0
+	jobs, seen, skipped, err := planUpload(ctx, c, r, root, src, tree)
+	if err != nil {
+		return err
+	}
+	deleted := 0
+	if fl.delete {
+		deleted = deleteRemote(ctx, c, root, tree, seen)
+	}
+	var noSetTime atomic.Bool // the server has neither MFMT nor MDTM with a time
+	bytes, failed, first := runJobs(ctx, fl.parallel, jobs, func(j mirrorJob) (int64, error) {
+		target := path.Join(root, j.rel)
+		n, err := upload(ctx, c, filepath.Join(src, filepath.FromSlash(j.rel)), j.local, target, fl, out, r.with(path.Join(r.path, j.rel)).String())
+		if err != nil {
+			return n, err
+		}
+		// The server's time of the file becomes the local one, so the next
+		// mirror sees it unchanged.
+		if !noSetTime.Load() {
+			if err := c.SetModTime(ctx, target, j.local.ModTime()); errors.Is(err, client.ErrUnsupported) {
+				noSetTime.Store(true)
+			}
+		}
+		return n, nil
+	})
+	return mirrorResult(out, len(jobs), skipped, deleted, failed, bytes, time.Since(start), first)
+}
+
+// planUpload walks the local tree src against the remote tree under root:
+// it makes the missing directories, and returns the files to send, every
+// relative path seen (for --delete) and how many files were unchanged.
+func planUpload(ctx context.Context, c *client.Client, r *remote, root, src string, tree map[string]client.Entry) (jobs []mirrorJob, seen map[string]bool, skipped int, err error) {
+	seen = map[string]bool{}
 	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -203,36 +232,7 @@ func mirrorUp(ctx context.Context, fl *clientFlags, src, dst string, out *output
 		jobs = append(jobs, mirrorJob{rel: rel, local: info})
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	deleted := 0
-	if fl.delete {
-		deleted = deleteRemote(ctx, c, root, tree, seen)
-	}
-	canSetTime := true
-	var timeMu sync.Mutex
-	bytes, failed, first := runJobs(ctx, fl.parallel, jobs, func(j mirrorJob) (int64, error) {
-		target := path.Join(root, j.rel)
-		n, err := upload(ctx, c, filepath.Join(src, filepath.FromSlash(j.rel)), j.local, target, fl, out, r.with(path.Join(r.path, j.rel)).String())
-		if err != nil {
-			return n, err
-		}
-		// The server's time of the file becomes the local one, so the next
-		// mirror sees it unchanged.
-		timeMu.Lock()
-		try := canSetTime
-		timeMu.Unlock()
-		if try {
-			if err := c.SetModTime(ctx, target, j.local.ModTime()); errors.Is(err, client.ErrUnsupported) {
-				timeMu.Lock()
-				canSetTime = false
-				timeMu.Unlock()
-			}
-		}
-		return n, nil
-	})
-	return mirrorResult(out, len(jobs), skipped, deleted, failed, bytes, time.Since(start), first)
+	return jobs, seen, skipped, err
 }
 
 // deleteRemote removes the entries of tree under root that the local
