@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -111,6 +112,14 @@ type Defender struct {
 	IPv6Prefix int `toml:"ipv6_prefix" min:"0" max:"128"`
 }
 
+// settings are the defender's options the table gives (Validate has
+// checked Allow).
+func (d Defender) settings(logger *slog.Logger) defender.Config {
+	allow, _ := d.allowList()
+	return defender.Config{Threshold: d.Threshold, Window: d.Window, BanTime: d.BanTime,
+		MaxBanTime: d.MaxBanTime, AllowList: allow, IPv6Prefix: d.IPv6Prefix, Logger: logger}
+}
+
 // allowList parses Allow.
 func (d Defender) allowList() ([]netip.Prefix, error) {
 	if d.Allow == nil {
@@ -200,8 +209,7 @@ func (c *Config) decode(data string) error {
 // what --print-config prints, valid TOML that Load reads back as c.
 func (c Config) Effective() Config {
 	c.fill()
-	d := defender.New(defender.Config{Threshold: c.Defender.Threshold, Window: c.Defender.Window,
-		BanTime: c.Defender.BanTime, MaxBanTime: c.Defender.MaxBanTime, IPv6Prefix: c.Defender.IPv6Prefix}).Config()
+	d := c.Defender.settings(nil).WithDefaults()
 	c.Defender.Threshold, c.Defender.Window, c.Defender.BanTime = d.Threshold, d.Window, d.BanTime
 	c.Defender.MaxBanTime, c.Defender.IPv6Prefix = d.MaxBanTime, d.IPv6Prefix
 	if c.Defender.Allow == nil {
@@ -296,10 +304,8 @@ func (c *Config) checkListener(l Listener) error {
 	if l.Address == "" {
 		return errors.New("listener: address is empty")
 	}
-	switch l.TLS {
-	case "", "optional", "required", "required-data":
-	default:
-		return fmt.Errorf("listener %s: tls %q: want optional, required or required-data", l.Address, l.TLS)
+	if err := opts.Validate(&l); err != nil {
+		return fmt.Errorf("listener %s: %v", l.Address, err)
 	}
 	if c.TLS == "off" && (l.Implicit || l.TLS != "") {
 		return fmt.Errorf("listener %s: TLS settings need tls on", l.Address)
@@ -312,11 +318,7 @@ func (c *Config) checkListener(l Listener) error {
 func (c *Config) Apply(s *server.Server) {
 	s.Options = c.Options
 	if d := c.Defender; d.Enabled == nil || *d.Enabled {
-		allow, _ := d.allowList()
-		s.Defender = defender.New(defender.Config{
-			Threshold: d.Threshold, Window: d.Window, BanTime: d.BanTime, MaxBanTime: d.MaxBanTime,
-			AllowList: allow, IPv6Prefix: d.IPv6Prefix, Logger: s.Logger,
-		})
+		s.Defender = defender.New(d.settings(s.Logger))
 	}
 	s.TLSPolicy = c.TLSPolicy()
 	s.NoTLSSessionReuse = c.TLSSessionReuse != nil && !*c.TLSSessionReuse

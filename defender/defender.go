@@ -109,6 +109,11 @@ type host struct {
 
 // New returns a defender with cfg's options.
 func New(cfg Config) *Memory {
+	return &Memory{cfg: cfg.WithDefaults(), hosts: map[netip.Prefix]*host{}}
+}
+
+// WithDefaults returns cfg with every zero field set to its default.
+func (cfg Config) WithDefaults() Config {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -133,11 +138,8 @@ func New(cfg Config) *Memory {
 	if cfg.AllowList == nil {
 		cfg.AllowList = DefaultAllowList
 	}
-	return &Memory{cfg: cfg, hosts: map[netip.Prefix]*host{}}
+	return cfg
 }
-
-// Config returns the defender's options, defaults filled in.
-func (d *Memory) Config() Config { return d.cfg }
 
 // key is the network an address is scored as.
 func (d *Memory) key(ip netip.Addr) netip.Prefix {

@@ -183,6 +183,7 @@ func (s *session) dataAllowed(addr netip.Addr) bool {
 type transfer struct {
 	verb    string
 	path    string
+	start   time.Time // when the command was accepted
 	bytes   atomic.Int64
 	done    chan struct{}
 	aborted atomic.Bool

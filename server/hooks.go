@@ -68,6 +68,15 @@ type TransferInfo struct {
 	Took   time.Duration // once ended
 }
 
+// info describes x; a result says it has ended.
+func (x *transfer) info(result string) *TransferInfo {
+	t := &TransferInfo{Verb: x.verb, Path: x.path, Start: x.start, Bytes: x.bytes.Load(), Result: result}
+	if result != "" {
+		t.Took = time.Since(x.start)
+	}
+	return t
+}
+
 // ID is the session's number, unique in the server's life (the session=
 // of the log lines).
 func (c *Conn) ID() uint64 { return c.s.id }

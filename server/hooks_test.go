@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryftp/ferry/auth"
 	"github.com/ferryftp/ferry/ftptest"
 	"github.com/ferryftp/ferry/server"
 )
@@ -71,5 +72,22 @@ func TestHooks(t *testing.T) {
 	defer mu.Unlock()
 	if strings.Join(seen, "\n") != strings.Join(want, "\n") {
 		t.Errorf("states:\n%s\nwant:\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestServeValidatesOptions: Serve refuses options out of their bounds,
+// naming the setting, instead of serving with them.
+func TestServeValidatesOptions(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &server.Server{Auth: auth.Func(nil), Options: server.Options{MaxLoginAttempts: -1}}
+	if err := srv.Serve(ln); err == nil || !strings.Contains(err.Error(), "max_login_attempts") {
+		t.Fatalf("Serve with max_login_attempts -1: %v", err)
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Error("the listener was left open")
 	}
 }

@@ -239,7 +239,12 @@ type listenerRules struct {
 func (s *Server) serve(ln net.Listener, l listenerRules) error {
 	s.init()
 	if s.Auth == nil {
+		ln.Close()
 		return errors.New("ftp: Server.Auth is nil")
+	}
+	if err := s.Options.Validate(); err != nil {
+		ln.Close()
+		return fmt.Errorf("ftp: %w", err)
 	}
 	s.mu.Lock()
 	if s.inShutdown.Load() {

@@ -152,13 +152,6 @@ func (s *session) transfer() *transfer {
 	return s.xfer
 }
 
-func (s *session) userName() string {
-	if s.acct != nil {
-		return s.acct.User
-	}
-	return ""
-}
-
 func (s *session) serve() {
 	s.log = s.srv.logger().With("session", s.id, "remote", s.remote.String())
 	s.log.Info("session start", "local", s.local.String())
@@ -174,7 +167,7 @@ func (s *session) serve() {
 		s.cancel()
 		s.closeListener()
 		s.conn.Close()
-		s.log.Info("session end", "user", s.userName(), "duration", time.Since(s.start).Round(time.Millisecond), "reason", s.closeMsg)
+		s.log.Info("session end", "user", s.hook.User(), "duration", time.Since(s.start).Round(time.Millisecond), "reason", s.closeMsg)
 	}()
 	if s.implicit {
 		if err := s.secureControl(); err != nil {

@@ -42,15 +42,15 @@ type transferJob struct {
 // on the session goroutine instead: it cannot outlast a command.
 func (s *session) startTransfer(verb, vpath string, d dataSource, opening string, job transferJob) {
 	ctx, cancel := context.WithCancel(s.sctx) // the transfer outlives the command
-	x := &transfer{verb: verb, path: vpath, done: make(chan struct{}), cancel: cancel}
+	x := &transfer{verb: verb, path: vpath, start: time.Now(), done: make(chan struct{}), cancel: cancel}
 	s.xmu.Lock()
 	s.xfer = x
 	s.xmu.Unlock()
-	s.hook.xfer.Store(&TransferInfo{Verb: verb, Path: vpath, Start: time.Now()})
+	s.hook.xfer.Store(x.info(""))
 	s.state(StateTransferStart)
 	run := func() {
-		start, result := time.Now(), "ok"
-		defer s.endTransfer(x, start, &result)
+		result := "ok"
+		defer s.endTransfer(x, &result)
 		c, failed := s.openTransfer(ctx, x, d, opening)
 		if c == nil {
 			result = failed
@@ -129,7 +129,7 @@ func (s *session) closeTransfer(x *transfer, c net.Conn, err error) string {
 
 // endTransfer, deferred by every transfer, recovers a panic, logs the
 // transfer's line and clears the session's transfer.
-func (s *session) endTransfer(x *transfer, start time.Time, result *string) {
+func (s *session) endTransfer(x *transfer, result *string) {
 	if r := recover(); r != nil {
 		s.log.Error("transfer panic", "panic", r, "stack", string(debug.Stack()))
 		x.abort() // close the data connection and listener
@@ -137,9 +137,10 @@ func (s *session) endTransfer(x *transfer, start time.Time, result *string) {
 		*result = "panic"
 	}
 	x.cancel()
-	s.log.Info("transfer", "user", s.userName(), "op", x.verb, "path", x.path,
-		"bytes", x.bytes.Load(), "duration", time.Since(start).Round(time.Microsecond), "result", *result)
-	s.hook.xfer.Store(&TransferInfo{Verb: x.verb, Path: x.path, Start: start, Bytes: x.bytes.Load(), Result: *result, Took: time.Since(start)})
+	info := x.info(*result)
+	s.log.Info("transfer", "user", s.hook.User(), "op", x.verb, "path", x.path,
+		"bytes", info.Bytes, "duration", info.Took.Round(time.Microsecond), "result", info.Result)
+	s.hook.xfer.Store(info)
 	s.xmu.Lock()
 	s.xfer = nil
 	s.xmu.Unlock()
