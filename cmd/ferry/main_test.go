@@ -301,3 +301,22 @@ func TestClientFlagSets(t *testing.T) {
 		}
 	}
 }
+
+// TestServePrintConfig: flags override the file named by --config
+// wherever --config stands, and --print-config prints TOML that --config
+// reads back to the same configuration.
+func TestServePrintConfig(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "in.toml")
+	os.WriteFile(conf, []byte("max_hashes = 2\nwelcome = \"from the file\"\n"), 0o644)
+	out, errOut, code := ferryCmd(t, dir, nil, "", "serve", "--max-hashes", "7", "--config", conf, "--print-config")
+	if code != 0 || !strings.Contains(out, "max_hashes = 7") || !strings.Contains(out, `welcome = "from the file"`) {
+		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+	}
+	printed := filepath.Join(dir, "printed.toml")
+	os.WriteFile(printed, []byte(out), 0o644)
+	again, errOut, code := ferryCmd(t, dir, nil, "", "serve", "--config", printed, "--print-config")
+	if code != 0 || again != out {
+		t.Fatalf("the printed configuration did not read back as itself (exit %d, %s):\n%s\n---\n%s", code, errOut, out, again)
+	}
+}

@@ -54,7 +54,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if a.printConfig {
-		return a.cfg.Effective().Encode(stdout)
+		return a.cfg.Encode(stdout)
 	}
 	logger := newLogger(a.cfg.LogLevel, stderr)
 	st, err := openStore(ctx, a, logger)
@@ -81,64 +81,58 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // parseServe reads the configuration file named by --config, then the
 // flags over it. It returns nil, nil for --help.
 func parseServe(args []string, stderr io.Writer) (*serveArgs, error) {
-	a := &serveArgs{configFile: configFlag(args)}
-	a.cfg = config.Default()
-	if a.configFile != "" {
-		var err error
-		if a.cfg, err = config.Load(a.configFile); err != nil {
+	// A first pass finds --config; a second binds the flags to the
+	// configuration loaded from it.
+	a := &serveArgs{cfg: config.Default()}
+	fl, err := a.parse(args)
+	if err == nil && a.configFile != "" {
+		file := a.configFile
+		a = &serveArgs{}
+		if a.cfg, err = config.Load(file); err != nil {
 			return nil, fmt.Errorf("config: %v", err)
 		}
+		fl, err = a.parse(args)
 	}
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stderr, "Usage: ferry serve [flags]\n\nEvery setting of the configuration file is a flag too (docs/CONFIG.md).\n\n")
+		config.PrintFlags(stderr, fl)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return a, a.check()
+}
+
+// parse parses args into a, bound to a.cfg.
+func (a *serveArgs) parse(args []string) (*flag.FlagSet, error) {
 	fl := flag.NewFlagSet("ferry serve", flag.ContinueOnError)
 	fl.SetOutput(io.Discard) // the error is returned; --help prints the flags
-	fl.StringVar(&a.configFile, "config", a.configFile, "TOML configuration `file` (flags override it; docs/CONFIG.md)")
+	fl.StringVar(&a.configFile, "config", "", "TOML configuration `file` (flags override it; docs/CONFIG.md)")
 	fl.BoolVar(&a.printConfig, "print-config", false, "print the effective configuration, defaults included, as TOML that --config reads, and exit")
 	fl.StringVar(&a.user, "user", "", "quick-start user `name`, read-write on --root; password from --password or FERRY_PASSWORD")
 	fl.StringVar(&a.pass, "password", "", "password of --user (prefer FERRY_PASSWORD: argv is visible to other users)")
 	a.cfg.Flags(fl)
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stderr, "Usage: ferry serve [flags]\n\nEvery setting of the configuration file is a flag too (docs/CONFIG.md).\n\n")
-			config.PrintFlags(stderr, fl)
-			return nil, nil
-		}
-		return nil, usageError{err}
+	err := fl.Parse(args)
+	if err == nil && fl.NArg() > 0 {
+		err = fmt.Errorf("serve: unexpected argument %q", fl.Arg(0))
 	}
-	if fl.NArg() > 0 {
-		return nil, usageError{fmt.Errorf("serve: unexpected argument %q", fl.Arg(0))}
-	}
+	return fl, err
+}
+
+// check fills in the defaults and checks the result.
+func (a *serveArgs) check() error {
 	a.cfg = a.cfg.Effective()
 	if err := a.cfg.Validate(); err != nil {
-		return nil, usageError{fmt.Errorf("config: %v", err)}
+		return usageError{fmt.Errorf("config: %v", err)}
 	}
 	if a.pass == "" {
 		a.pass = os.Getenv("FERRY_PASSWORD")
 	}
 	if a.user != "" && a.pass == "" {
-		return nil, errors.New("--user needs a password: set FERRY_PASSWORD (or --password)")
+		return errors.New("--user needs a password: set FERRY_PASSWORD (or --password)")
 	}
-	return a, nil
-}
-
-// configFlag finds the value of --config in args before the flags are
-// parsed, so that they can override the file.
-func configFlag(args []string) string {
-	for i, arg := range args {
-		if arg == "--" {
-			break
-		}
-		name, val, hasVal := strings.Cut(strings.TrimLeft(arg, "-"), "=")
-		if !strings.HasPrefix(arg, "-") || name != "config" {
-			continue
-		}
-		if hasVal {
-			return val
-		}
-		if i+1 < len(args) {
-			return args[i+1]
-		}
-	}
-	return ""
+	return nil
 }
 
 func newLogger(level string, w io.Writer) *slog.Logger {
