@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"flag"
 	"fmt"
 	"io"
@@ -21,7 +22,7 @@ func IsTable(f opts.Field) bool {
 	return t.Kind() == reflect.Struct && !reflect.PointerTo(t).Implements(textUnmarshaler)
 }
 
-var textUnmarshaler = reflect.TypeFor[interface{ UnmarshalText([]byte) error }]()
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 
 // Flags registers a flag on fs for every key of c's top table, bound to
 // c: a flag on the command line overrides the value c holds (from the
