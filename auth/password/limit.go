@@ -24,12 +24,12 @@ const releaseAfter = 500 * time.Millisecond
 // stop: argon2 allocates its 19 MiB afresh for every run, and the Go
 // runtime would otherwise keep the high-water mark of a burst for good.
 var limiter struct {
-	once     sync.Once
-	slots    chan struct{}
-	mu       sync.Mutex
-	inflight int
-	peak     int // the most that ever ran at once (tests)
-	release  *time.Timer
+	once    sync.Once
+	slots   chan struct{} // one per computation running
+	mu      sync.Mutex
+	wanted  int // computations running or waiting for a slot
+	peak    int // the most that ever ran at once (tests)
+	release *time.Timer
 }
 
 func acquire(ctx context.Context) error {
@@ -38,33 +38,40 @@ func acquire(ctx context.Context) error {
 		limiter.release = time.AfterFunc(time.Hour, debug.FreeOSMemory)
 		limiter.release.Stop()
 	})
+	limiter.mu.Lock()
+	limiter.wanted++
+	limiter.release.Stop()
+	limiter.mu.Unlock()
 	select {
 	case limiter.slots <- struct{}{}:
 	case <-ctx.Done():
+		leave()
 		return ctx.Err()
 	}
 	limiter.mu.Lock()
-	limiter.inflight++
-	limiter.peak = max(limiter.peak, limiter.inflight)
-	limiter.release.Stop()
+	limiter.peak = max(limiter.peak, len(limiter.slots))
 	limiter.mu.Unlock()
 	return nil
 }
 
-// done ends a computation. In a burst (another one running or waiting)
-// it collects the garbage of its run before the next one allocates, so
-// the heap holds about MaxConcurrent runs, not the pacer's twice as many;
-// after the last one, the memory goes back to the system once hashing
-// has been idle for releaseAfter.
-func done() {
+// leave takes one computation off the count and reports whether others
+// are running or waiting; after the last, the memory goes back to the
+// system once hashing has been idle for releaseAfter.
+func leave() (others bool) {
 	limiter.mu.Lock()
-	limiter.inflight--
-	burst := limiter.inflight > 0 || len(limiter.slots) == cap(limiter.slots)
-	if limiter.inflight == 0 {
+	defer limiter.mu.Unlock()
+	limiter.wanted--
+	if limiter.wanted == 0 {
 		limiter.release.Reset(releaseAfter)
 	}
-	limiter.mu.Unlock()
-	if burst {
+	return limiter.wanted > 0
+}
+
+// done ends a computation. In a burst (others running or waiting) it
+// collects the garbage of its run before the next one allocates, so the
+// heap holds about MaxConcurrent runs, not the pacer's twice as many.
+func done() {
+	if leave() {
 		runtime.GC()
 	}
 	<-limiter.slots
