@@ -425,3 +425,44 @@ func TestServeDefender(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestServeLoopbackNotBanned: `ferry serve` with its default defender
+// (threshold 10) never bans loopback: after 15 failed logins from
+// 127.0.0.1, or from ::1, the client is still greeted; with `allow = []`
+// the same guessing from 127.0.0.1 is banned.
+func TestServeLoopbackNotBanned(t *testing.T) {
+	for _, tc := range []struct {
+		name, listen string
+		allowNone    bool
+	}{{"127.0.0.1", "127.0.0.1:0", false}, {"::1", "[::1]:0", false}, {"allow=[]", "127.0.0.1:0", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if strings.HasPrefix(tc.listen, "[") {
+				ftptest.NeedIPv6(t)
+			}
+			args := []string{"--login-fail-delay", "-1ns"}
+			if tc.allowNone {
+				conf := filepath.Join(t.TempDir(), "ferry.toml")
+				os.WriteFile(conf, []byte("[defender]\nallow = []\n"), 0o644)
+				args = append(args, "--config", conf)
+			}
+			f := startFerry(t, tc.listen, args...)
+			for i := 0; i < 5; i++ { // 3 failures a connection, then 421
+				c := ftptest.Dial(t, f.Addr)
+				if code, _ := c.Read(); code != 220 {
+					break // banned
+				}
+				for code := 0; code != 421; {
+					c.Expect("USER ferry", 331)
+					code, _ = c.Cmd("PASS wrong")
+				}
+			}
+			code, _ := ftptest.Dial(t, f.Addr).Read()
+			if tc.allowNone && code != 421 {
+				t.Errorf("with allow = [], loopback greeted with %d after 15 failed logins", code)
+			}
+			if !tc.allowNone && code != 220 {
+				t.Errorf("loopback refused with %d after 15 failed logins", code)
+			}
+		})
+	}
+}

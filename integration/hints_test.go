@@ -30,8 +30,9 @@ func TestConnectHintsPasted(t *testing.T) {
 		tool, _, _ := strings.Cut(hint, " ")
 		tool = filepath.Base(strings.Trim(tool, "'"))
 		t.Run(tool, func(t *testing.T) {
-			if !strings.Contains(hint, "ca") {
-				t.Errorf("%s: no trust for the generated certificate: %s", tool, hint)
+			trust := map[string]string{"curl": "--cacert ", "lftp": "set ssl:ca-file ", "ferry": "--ca-file "}[tool]
+			if trust == "" || !strings.Contains(hint, trust+f.Data) {
+				t.Errorf("%s: does not trust the generated certificate by its file: %s", tool, hint)
 			}
 			steps := []step{{"assword", f.Password}}
 			if tool == "lftp" {

@@ -46,8 +46,10 @@ func (s *session) startTransfer(verb, vpath string, d dataSource, opening string
 	s.xmu.Lock()
 	s.xfer = x
 	s.xmu.Unlock()
-	s.hook.xfer.Store(x.info(""))
-	s.state(StateTransferStart)
+	if s.srv.Hooks.ConnState != nil { // only a hook can see the Conn
+		s.hook.xfer.Store(x.info(""))
+		s.state(StateTransferStart)
+	}
 	run := func() {
 		result := "ok"
 		defer s.endTransfer(x, &result)

@@ -130,34 +130,36 @@ func userAdd(a userArgs, list []users.User) error {
 }
 
 func userPasswd(a userArgs, list []users.User) error {
-	i := findUser(list, a.name)
-	if i < 0 {
-		return fmt.Errorf("user passwd: no user %q in %s", a.name, a.file)
-	}
-	pw, err := readPassword()
-	if err != nil {
-		return err
-	}
-	if list[i].Password, err = password.Hash(pw); err != nil {
-		return err
-	}
-	if err := users.Save(a.file, list); err != nil {
-		return err
-	}
-	fmt.Printf("password of %s changed\n", a.name)
-	return nil
+	return editUser(a, list, "passwd", "password of %s changed\n", func(list []users.User, i int) ([]users.User, error) {
+		pw, err := readPassword()
+		if err == nil {
+			list[i].Password, err = password.Hash(pw)
+		}
+		return list, err
+	})
 }
 
 func userDel(a userArgs, list []users.User) error {
+	return editUser(a, list, "del", "deleted %s\n", func(list []users.User, i int) ([]users.User, error) {
+		return append(list[:i], list[i+1:]...), nil
+	})
+}
+
+// editUser finds a.name in list, applies edit, saves the users file and
+// prints done (with the name).
+func editUser(a userArgs, list []users.User, sub, done string, edit func([]users.User, int) ([]users.User, error)) error {
 	i := findUser(list, a.name)
 	if i < 0 {
-		return fmt.Errorf("user del: no user %q in %s", a.name, a.file)
+		return fmt.Errorf("user %s: no user %q in %s", sub, a.name, a.file)
 	}
-	list = append(list[:i], list[i+1:]...)
+	list, err := edit(list, i)
+	if err != nil {
+		return err
+	}
 	if err := users.Save(a.file, list); err != nil {
 		return err
 	}
-	fmt.Printf("deleted %s\n", a.name)
+	fmt.Printf(done, a.name)
 	return nil
 }
 
