@@ -41,7 +41,8 @@ type ConnInfo struct {
 	Host   string         // the virtual host from HOST (RFC 7151), or ""
 }
 
-// Account is a logged-in user.
+// Account is a logged-in user. The server never changes an Account, so an
+// Authenticator may hand the same one to every session of a user.
 type Account struct {
 	User  string
 	FS    storage.FS // the user's root directory; "/" on the wire

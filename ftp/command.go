@@ -61,6 +61,14 @@ func (lr *LineReader) Reset(r io.Reader) {
 	lr.partial, lr.tooLong = false, false
 }
 
+// Idle reports whether the reader holds nothing: no byte read and not yet
+// returned, no partial line. An idle reader's R may be swapped for another
+// over the same stream (a server parking an idle session gives its buffer
+// back meanwhile).
+func (lr *LineReader) Idle() bool {
+	return !lr.partial && lr.R.Buffered() == 0
+}
+
 // ReadLine returns the next line without its terminator. A line longer than
 // MaxLine bytes is consumed up to its LF and reported as ErrLineTooLong,
 // without holding more than MaxLine bytes in memory. At EOF mid-line it

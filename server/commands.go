@@ -217,7 +217,7 @@ func (s *session) cmdUSER(arg string) {
 		return
 	}
 	s.user = arg
-	if s.certUser != "" && s.certUser == arg {
+	if s.certUser() != "" && s.certUser() == arg {
 		// RFC 2228: a verified client certificate naming the user can be
 		// the whole login (232), for accounts that allow it.
 		if ca, ok := s.srv.Auth.(auth.CertAuthenticator); ok {
@@ -260,12 +260,12 @@ func (s *session) cmdPASS(arg string) {
 		s.loginFails++
 		banned := false
 		if errors.Is(err, auth.ErrBadCredentials) {
-			s.log.Warn("login failed", "user", user, "attempt", s.loginFails)
+			s.log().Warn("login failed", "user", user, "attempt", s.loginFails)
 			banned = s.srv.def.Record(s.remote.Addr(), defender.LoginFailed)
 		} else {
 			// Not the client's fault (a home that cannot be opened, a
 			// user store that is down): the administrator needs the cause.
-			s.log.Error("login failed", "user", user, "attempt", s.loginFails, "err", err)
+			s.log().Error("login failed", "user", user, "attempt", s.loginFails, "err", err)
 		}
 		if d := s.srv.loginFailDelay(); d > 0 {
 			time.Sleep(d)
@@ -274,7 +274,7 @@ func (s *session) cmdPASS(arg string) {
 			s.end("Too many errors from your address", "banned")
 			return
 		}
-		if s.loginFails >= s.srv.opts.MaxLoginAttempts {
+		if int(s.loginFails) >= s.srv.opts.MaxLoginAttempts {
 			s.end("Too many failed logins", "too many failed logins")
 			return
 		}
@@ -282,12 +282,12 @@ func (s *session) cmdPASS(arg string) {
 		return
 	}
 	if acct.Perms.TLSRequired && !s.tls {
-		s.log.Warn("login refused: the account requires TLS", "user", acct.User)
+		s.log().Warn("login refused: the account requires TLS", "user", acct.User)
 		s.reply(ftp.CodeNotLoggedIn, "This account requires TLS: send AUTH TLS first (and change the password: it crossed the network in the clear).")
 		return
 	}
-	if acct.Perms.ClientCert == auth.CertRequired && s.certUser != acct.User {
-		s.log.Warn("login refused: the account requires its TLS client certificate", "user", acct.User)
+	if acct.Perms.ClientCert == auth.CertRequired && s.certUser() != acct.User {
+		s.log().Warn("login refused: the account requires its TLS client certificate", "user", acct.User)
 		s.reply(ftp.CodeNotLoggedIn, "This account requires its TLS client certificate.")
 		return
 	}
@@ -296,14 +296,14 @@ func (s *session) cmdPASS(arg string) {
 
 func (s *session) loggedIn(acct *auth.Account, code int, msg string) {
 	if !s.srv.admitUser(s, acct.User) {
-		s.log.Warn("login refused", "user", acct.User, "reason", "max sessions per user")
+		s.log().Warn("login refused", "user", acct.User, "reason", "max sessions per user")
 		s.end("Too many sessions for this user", "max sessions per user")
 		return
 	}
 	s.acct = acct
 	s.cwd = "/"
 	s.hook.user.Store(&acct.User)
-	s.log.Info("login", "user", acct.User, "by", map[bool]string{true: "certificate", false: "password"}[code == ftp.CodeLoggedInBySecurity])
+	s.log().Info("login", "user", acct.User, "by", map[bool]string{true: "certificate", false: "password"}[code == ftp.CodeLoggedInBySecurity])
 	s.reply(code, msg)
 	s.state(StateLoggedIn)
 }
@@ -334,7 +334,7 @@ func (s *session) cmdHOST(arg string) {
 		s.reply(ftp.CodeBadSequence, "HOST must come before USER.")
 		return
 	}
-	if s.sni != "" && !strings.EqualFold(s.sni, arg) {
+	if s.sni() != "" && !strings.EqualFold(s.sni(), arg) {
 		s.reply(ftp.CodeParamNotImpl, "HOST does not match the TLS server name.")
 		return
 	}
@@ -626,7 +626,7 @@ func (s *session) cmdAVBL(arg string) {
 }
 
 func (s *session) cmdCLNT(arg string) {
-	s.log.Info("client", "name", arg)
+	s.log().Info("client", "name", arg)
 	s.reply(ftp.CodeOK, "Noted.")
 }
 

@@ -164,7 +164,7 @@ func (s *session) publicAddr(ctx context.Context) (netip.Addr, error) {
 func (s *session) warnPrivate(adv netip.Addr) {
 	c := s.remote.Addr()
 	if (adv.IsPrivate() || adv.IsLoopback()) && !(c.IsPrivate() || c.IsLoopback() || c.IsLinkLocalUnicast()) {
-		s.log.Warn("passive address is private but the client is not: set public-host", "advertised", adv.String(), "client", c.String())
+		s.log().Warn("passive address is private but the client is not: set public-host", "advertised", adv.String(), "client", c.String())
 	}
 }
 
@@ -259,7 +259,7 @@ func (s *session) openData(ctx context.Context, x *transfer, d dataSource) (net.
 			ra := addrPort(c.RemoteAddr())
 			if !s.dataAllowed(ra.Addr()) {
 				// Data-connection theft: drop it, keep waiting for the client.
-				s.log.Warn("foreign data connection dropped", "from", ra.String())
+				s.log().Warn("foreign data connection dropped", "from", ra.String())
 				c.Close()
 				continue
 			}
@@ -339,7 +339,7 @@ func (s *session) openPassive() (*net.TCPListener, bool) {
 	s.active = netip.AddrPort{}
 	ln, err := s.passiveListener()
 	if err != nil {
-		s.log.Warn("passive listen", "err", err)
+		s.log().Warn("passive listen", "err", err)
 		s.reply(ftp.CodeCantOpenData, "No passive port available, try again later.")
 		return nil, false
 	}
@@ -354,7 +354,7 @@ func (s *session) cmdPASV(arg string) {
 	}
 	adv, err := s.publicAddr(context.Background())
 	if err != nil {
-		s.log.Warn("public host", "err", err)
+		s.log().Warn("public host", "err", err)
 		s.reply(ftp.CodeCantOpenData, "Cannot determine the passive address.")
 		return
 	}

@@ -50,18 +50,17 @@ func TestPublicAddress(t *testing.T) {
 		}
 	}
 	// No public host: the address the client connected to.
-	s := testSession(&Server{}, "10.0.0.2:21", "203.0.113.5:4000")
+	logged := &Server{Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	s := testSession(logged, "10.0.0.2:21", "203.0.113.5:4000")
 	if got, _ := s.publicAddr(ctx); got.String() != "10.0.0.2" {
 		t.Errorf("default %v", got)
 	}
-	s.log = slog.New(slog.NewTextHandler(&logs, nil))
 	s.warnPrivate(netip.MustParseAddr("10.0.0.2"))
 	if !strings.Contains(logs.String(), "set public-host") {
 		t.Errorf("no warning: %q", logs.String())
 	}
 	logs.Reset()
-	s = testSession(&Server{}, "10.0.0.2:21", "10.1.1.1:4000")
-	s.log = slog.New(slog.NewTextHandler(&logs, nil))
+	s = testSession(logged, "10.0.0.2:21", "10.1.1.1:4000")
 	s.warnPrivate(netip.MustParseAddr("10.0.0.2"))
 	if logs.Len() != 0 {
 		t.Errorf("warned for a private client: %q", logs.String())

@@ -120,6 +120,7 @@ type Server struct {
 	threadSem  chan struct{}
 	opts       Options           // Options with the defaults filled in
 	watchHook  func()            // tests: called when a command's watcher starts
+	parkHook   func(parked bool) // tests: called when a session parks or resumes
 	def        defender.Defender // Defender, or one that bans no one
 	initOnce   sync.Once
 	tlsOnce    sync.Once
@@ -328,18 +329,23 @@ func (s *Server) accept(ln net.Listener, c net.Conn, l listenerRules) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
-		defer s.wg.Done()
 		sess.state(StateNew)
 		sess.serve()
-		s.mu.Lock()
-		delete(s.sessions, sess)
-		if s.perIP[ip]--; s.perIP[ip] <= 0 {
-			delete(s.perIP, ip)
-		}
-		s.releaseUserLocked(sess)
-		s.mu.Unlock()
-		sess.state(StateClosed)
 	}()
+}
+
+// ended forgets a session that has ended (its last goroutine calls it).
+func (s *Server) ended(sess *session) {
+	defer s.wg.Done()
+	ip := sess.remote.Addr()
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+	s.releaseUserLocked(sess)
+	s.mu.Unlock()
+	sess.state(StateClosed)
 }
 
 // admitUser moves sess from the unauthenticated to user's logged-in

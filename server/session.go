@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ferryftp/ferry/auth"
@@ -27,18 +28,16 @@ import (
 //
 // Who may touch which field, as net/http documents its conn:
 //   - Set once in newSession, then only read, from any goroutine: srv,
-//     raw, remote, local, id, start, sctx, cancel, hook.
+//     raw, remote, local, id, start, sctx, hook.
 //   - Owned by the session goroutine (serve and the command handlers it
 //     runs): every field not named otherwise. A transfer goroutine gets
 //     what it needs as arguments and never reads them.
 //   - conn and tls: AUTH TLS and CCC replace them on the session
 //     goroutine, holding wmu, which reads them freely; any other goroutine
 //     (a transfer writing its reply) reads them only under wmu. Shutdown
-//     and Close use raw, never conn. wbuf is guarded by wmu.
+//     and Close use raw, never conn.
 //   - Guarded by xmu: xfer.
 //   - Guarded by srv.mu: counted, unauthDone.
-//   - log is set at the start of serve, before any other goroutine of
-//     the session exists.
 type session struct {
 	srv    *Server
 	raw    net.Conn // the accepted connection; TLS wraps it, it never changes
@@ -48,53 +47,60 @@ type session struct {
 	local  netip.AddrPort
 	id     uint64
 	start  time.Time
-	log    *slog.Logger
 
-	wmu  sync.Mutex // serializes replies; guards conn, wbuf and tls
-	wbuf []byte
+	wmu sync.Mutex // serializes replies; guards conn and tls
 
 	// Login state.
 	host       string
 	user       string // from USER, awaiting PASS
 	acct       *auth.Account
-	loginFails int
-	badCmds    int // unknown or malformed commands before login
+	loginFails int32
+	badCmds    int32 // unknown or malformed commands before login
 	// Guarded by srv.mu: the user this session counts against, and
-	// whether it no longer counts as unauthenticated.
-	counted    string
-	unauthDone bool
+	// whether it no longer counts as unauthenticated (unauthDone, below
+	// for its size).
+	counted string
 
 	// Session state.
-	cwd      string // virtual absolute path
-	binary   bool   // TYPE I, or TYPE A (the default, RFC 959 3.1.1.1)
-	rest     int64  // pending REST offset
-	rnfr     string // pending RNFR name (virtual path)
-	epsvAll  bool
-	pasv     *net.TCPListener // pending PASV/EPSV: keep, or nil
-	keep     *net.TCPListener // the session's passive listener, reused
-	active   netip.AddrPort   // pending PORT/EPRT address
-	facts    ftp.Facts
-	hashAlg  string
-	closing  bool   // QUIT seen or fatal error
-	closeMsg string // reason for the session end log line
+	unauthDone bool
+	binary     bool // TYPE I, or TYPE A (the default, RFC 959 3.1.1.1)
+	epsvAll    bool
+	closing    bool // QUIT seen or fatal error
+	facts      ftp.Facts
+	cwd        string           // virtual absolute path
+	rest       int64            // pending REST offset
+	rnfr       string           // pending RNFR name (virtual path)
+	pasv       *net.TCPListener // pending PASV/EPSV: keep, or nil
+	keep       *net.TCPListener // the session's passive listener, reused
+	active     netip.AddrPort   // pending PORT/EPRT address
+	hashAlg    string
+	closeMsg   string // reason for the session end log line
 
 	xmu  sync.Mutex
 	xfer *transfer // running transfer, or nil (guarded by xmu)
 
 	// TLS state (RFC 4217).
-	implicit bool      // accepted on an implicit-TLS listener
 	policy   TLSPolicy // of the listener, or the server's
+	tlsPeer  *tlsPeer  // after the first handshake; nil before
+	implicit bool      // accepted on an implicit-TLS listener
 	noReuse  bool      // TLS data connections need not resume (listener or server)
 	tls      bool      // the control connection is secured (guarded by wmu)
-	tlsToken []byte    // binds this session's TLS tickets to it
-	sni      string    // the TLS server name the client asked for
-	certUser string    // common name of the verified TLS client certificate
 	pbsz     bool      // PBSZ seen
 	protP    bool      // PROT P: data connections are secured
 
-	hook   *Conn // the session as the hooks see it
-	sctx   context.Context
-	cancel context.CancelFunc
+	// Parking (park.go): whether the session may park (a connection the
+	// poller can watch, never TLS); pstate, pwoken and pidx, guarded by
+	// thePoller.mu; its key there; the end of the current wait for a command, kept across
+	// a park.
+	parkable bool
+	pstate   uint8
+	pwoken   bool
+	pidx     int32
+	pkey     uint64 // the session's key in the poller (parkKeys)
+	idleEnd  time.Time
+
+	hook   *Conn           // the session as the hooks see it
+	sctx   *sessionCtx     // ends with the session (sctx.cancel)
 	cmdCtx context.Context // of the command running, or nil (see watch)
 }
 
@@ -112,9 +118,13 @@ func newSession(ctx context.Context, srv *Server, c net.Conn) *session {
 		facts:   ftp.AllFacts,
 		hashAlg: "SHA-256",
 	}
-	s.sctx, s.cancel = context.WithCancel(ctx)
+	s.sctx = newSessionCtx(ctx)
 	s.hook = &Conn{s: s}
-	s.lr.R = bufio.NewReaderSize(c, 512)
+	s.lr.R = readers.Get().(*bufio.Reader)
+	s.lr.R.Reset(c)
+	_, s.parkable = c.(syscall.Conn)
+	s.pkey = parkKeys.Add(1)
+	s.parkable = s.parkable && canPark
 	s.lr.Refuse = func(b []byte) {
 		s.wmu.Lock()
 		s.conn.Write(b)
@@ -135,16 +145,47 @@ func (s *session) end(msg, reason string) {
 // wake interrupts a session waiting for a command (Shutdown).
 // It runs on another goroutine, so it uses raw: a read deadline set there
 // holds for the TLS connection over it too.
-func (s *session) wake() { s.raw.SetReadDeadline(time.Unix(1, 0)) }
+// A parked session gets a goroutine that sees the shutdown.
+func (s *session) wake() {
+	s.raw.SetReadDeadline(time.Unix(1, 0))
+	thePoller.unpark(s.pkey)
+}
 
 // kill closes the session's connections at once (Close).
 func (s *session) kill() {
-	s.cancel()
+	s.sctx.cancel()
 	s.raw.Close()
 	if x := s.transfer(); x != nil {
 		x.abort()
 	}
+	thePoller.unpark(s.pkey)
 }
+
+// log gives the server's logger with the session's id and client address.
+// Nothing is kept for it in the session, and nothing is made for a record
+// below the logger's level.
+func (s *session) log() *slog.Logger { return slog.New((*sessionLog)(s)) }
+
+// sessionLog is the session as the slog.Handler of its log: the server's
+// handler, with the session's attributes added to each record it handles.
+type sessionLog session
+
+func (l *sessionLog) handler() slog.Handler {
+	s := (*session)(l)
+	return s.srv.logger().Handler().WithAttrs([]slog.Attr{
+		slog.Uint64("session", s.id), slog.String("remote", s.remote.String())})
+}
+
+func (l *sessionLog) Enabled(ctx context.Context, level slog.Level) bool {
+	return l.srv.logger().Handler().Enabled(ctx, level)
+}
+
+func (l *sessionLog) Handle(ctx context.Context, r slog.Record) error {
+	return l.handler().Handle(ctx, r)
+}
+
+func (l *sessionLog) WithAttrs(as []slog.Attr) slog.Handler { return l.handler().WithAttrs(as) }
+func (l *sessionLog) WithGroup(name string) slog.Handler    { return l.handler().WithGroup(name) }
 
 func (s *session) transfer() *transfer {
 	s.xmu.Lock()
@@ -152,36 +193,36 @@ func (s *session) transfer() *transfer {
 	return s.xfer
 }
 
+// serve runs the session from its greeting, on the goroutine that accept
+// starts.
 func (s *session) serve() {
-	s.log = s.srv.logger().With("session", s.id, "remote", s.remote.String())
-	s.log.Info("session start", "local", s.local.String())
+	s.log().Info("session start", "local", s.local.String())
+	s.run(true)
+}
+
+// run reads and runs commands until the session ends, or until it parks
+// (park.go): then run returns and a new goroutine calls it again later.
+func (s *session) run(greet bool) {
+	parked := false
 	defer func() {
+		if parked {
+			return // another goroutine may own the session by now
+		}
 		if r := recover(); r != nil {
-			s.log.Error("session panic", "panic", r, "stack", string(debug.Stack()))
+			s.log().Error("session panic", "panic", r, "stack", string(debug.Stack()))
 			s.end("Internal error", "panic")
 		}
-		if x := s.transfer(); x != nil {
-			x.abort()
-			<-x.done
-		}
-		s.cancel()
-		s.closeListener()
-		s.conn.Close()
-		s.log.Info("session end", "user", s.hook.User(), "duration", time.Since(s.start).Round(time.Millisecond), "reason", s.closeMsg)
+		s.finish()
 	}()
-	if s.implicit {
-		if err := s.secureControl(); err != nil {
-			s.log.Warn("TLS handshake failed", "err", err)
-			s.closeMsg = "TLS handshake failed"
-			s.srv.def.Record(s.remote.Addr(), defender.ProtocolError)
-			return
-		}
-		s.lr.Reset(s.conn)
-		s.pbsz, s.protP = true, true // implicit FTPS protects data from the start
+	if greet && !s.greet() {
+		return
 	}
-	s.reply(ftp.CodeServiceReady, s.srv.opts.Welcome)
 	for !s.closing {
 		line, err := s.readCommand()
+		if err == errParked {
+			parked = true
+			return
+		}
 		if err != nil {
 			s.endOnReadError(err)
 			return
@@ -193,40 +234,85 @@ func (s *session) serve() {
 	}
 }
 
+// greet makes the implicit TLS handshake, if any, and sends the greeting.
+func (s *session) greet() bool {
+	if s.implicit {
+		if err := s.secureControl(); err != nil {
+			s.log().Warn("TLS handshake failed", "err", err)
+			s.closeMsg = "TLS handshake failed"
+			s.srv.def.Record(s.remote.Addr(), defender.ProtocolError)
+			return false
+		}
+		s.lr.Reset(s.conn)
+		s.pbsz, s.protP = true, true // implicit FTPS protects data from the start
+	}
+	s.reply(ftp.CodeServiceReady, s.srv.opts.Welcome)
+	return true
+}
+
+// finish ends the session: its transfer, listener and connection, its
+// log line, and its place in the server's counts.
+func (s *session) finish() {
+	if x := s.transfer(); x != nil {
+		x.abort()
+		<-x.done
+	}
+	s.sctx.cancel()
+	s.closeListener()
+	s.conn.Close()
+	s.log().Info("session end", "user", s.hook.User(), "duration", time.Since(s.start).Round(time.Millisecond), "reason", s.closeMsg)
+	s.srv.ended(s)
+}
+
 // readCommand waits for the next command line. The idle timeout applies only
 // while no transfer runs; before login, the login timeout bounds the wait
 // too. Once a line's first byte is in, the rest must follow within the
 // command timeout, so a client sending a byte now and then holds no slot.
 // A session quiet for longer than PassiveKeep gives its passive listener
 // back first.
+//
+// An idle session parks while it waits (errParked); its wait's end is kept
+// in idleEnd meanwhile.
 func (s *session) readCommand() (string, error) {
-	idleEnd := time.Now().Add(s.srv.idleTimeout())
+	if s.idleEnd.IsZero() {
+		s.idleEnd = time.Now().Add(s.srv.idleTimeout())
+	}
+	line, err := s.awaitCommand()
+	if err != errParked {
+		s.idleEnd = time.Time{}
+	}
+	return line, err
+}
+
+func (s *session) awaitCommand() (string, error) {
 	loginEnd := time.Time{}
 	if s.acct == nil {
 		loginEnd = s.start.Add(s.srv.loginTimeout())
 	}
+	quiet := false
+	var lineStart time.Time // when the first byte of a line came
 	for {
-		deadline := idleEnd
-		if !loginEnd.IsZero() && loginEnd.Before(deadline) {
-			deadline = loginEnd
-		}
-		keepPhase := false
-		if s.keep != nil && s.pasv == nil && s.transfer() == nil {
-			if k := time.Now().Add(s.srv.passiveKeep()); k.Before(deadline) {
-				deadline, keepPhase = k, true
-			}
+		end := s.waitEnd(loginEnd)
+		deadline, phase := s.waitDeadline(end, quiet)
+		if quiet && phase == waitEnd && s.mayPark() && s.park(deadline) {
+			return "", errParked
 		}
 		s.conn.SetReadDeadline(deadline)
 		if s.srv.inShutdown.Load() {
 			return "", errShutdown
 		}
-		slowLine := false
 		whole, err := s.awaitLine()
 		if err == nil && !whole {
-			if cd := time.Now().Add(s.srv.commandTimeout()); cd.Before(deadline) {
-				s.conn.SetReadDeadline(cd)
-				slowLine, keepPhase = true, false
+			// The rest of a started line: the command timeout from its
+			// first byte, whatever else the wait was for.
+			if lineStart.IsZero() {
+				lineStart = time.Now()
 			}
+			deadline, phase = end, waitEnd
+			if cd := lineStart.Add(s.srv.commandTimeout()); cd.Before(end) {
+				deadline, phase = cd, waitLine
+			}
+			s.conn.SetReadDeadline(deadline)
 		}
 		var line string
 		if err == nil {
@@ -237,13 +323,16 @@ func (s *session) readCommand() (string, error) {
 			switch {
 			case s.srv.inShutdown.Load():
 				return "", errShutdown
-			case slowLine:
+			case phase == waitLine:
 				return "", errSlowLine
-			case keepPhase:
+			case phase == waitKeep:
 				s.closeListener()
 				continue
+			case phase == waitQuiet:
+				quiet = true
+				continue
 			case s.transfer() != nil:
-				idleEnd = time.Now().Add(s.srv.idleTimeout())
+				s.idleEnd = time.Now().Add(s.srv.idleTimeout())
 				continue // never cut a running transfer
 			case !loginEnd.IsZero() && !time.Now().Before(loginEnd):
 				return "", errLoginTimeout
@@ -257,6 +346,46 @@ func (s *session) readCommand() (string, error) {
 		}
 		return line, err
 	}
+}
+
+// What the read deadline of a wait for a command stands for.
+const (
+	waitEnd   = iota // the idle or login timeout
+	waitKeep         // PassiveKeep: the passive listener goes back
+	waitQuiet        // parkAfter: the session may park
+	waitLine         // the command timeout, for the rest of a started line
+)
+
+// parkAfter is how long a session waits for its next command on its
+// goroutine before it parks: a client in a burst of commands never pays
+// for parking.
+const parkAfter = 200 * time.Millisecond
+
+// waitEnd is when the wait for a command ends the session: the idle
+// timeout, or the login timeout before a login.
+func (s *session) waitEnd(loginEnd time.Time) time.Time {
+	if !loginEnd.IsZero() && loginEnd.Before(s.idleEnd) {
+		return loginEnd
+	}
+	return s.idleEnd
+}
+
+// waitDeadline gives the deadline of the wait's next read, up to end, and
+// what it stands for.
+func (s *session) waitDeadline(end time.Time, quiet bool) (time.Time, int) {
+	deadline := end
+	now := time.Now()
+	if s.keep != nil && s.pasv == nil && s.transfer() == nil {
+		if k := now.Add(s.srv.passiveKeep()); k.Before(deadline) {
+			return k, waitKeep
+		}
+	}
+	if !quiet && s.mayPark() {
+		if q := now.Add(parkAfter); q.Before(deadline) {
+			return q, waitQuiet
+		}
+	}
+	return deadline, waitEnd
 }
 
 // awaitLine waits for the first byte of the next line and reports whether
@@ -304,15 +433,20 @@ func (s *session) endOnReadError(err error) {
 
 // reply sends one reply; text with "\n" becomes a multi-line reply.
 func (s *session) reply(code int, text string) {
+	bp := replyBufs.Get().(*[]byte)
+	b := ftp.AppendReply((*bp)[:0], code, text)
 	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.wbuf = ftp.AppendReply(s.wbuf[:0], code, text)
 	s.conn.SetWriteDeadline(time.Now().Add(s.srv.dataStallTimeout()))
-	s.conn.Write(s.wbuf)
-	if cap(s.wbuf) > 4096 {
-		s.wbuf = nil
+	s.conn.Write(b)
+	s.wmu.Unlock()
+	if cap(b) <= 4096 {
+		*bp = b
+		replyBufs.Put(bp)
 	}
 }
+
+// replyBufs hold replies being written: no session keeps a buffer.
+var replyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
 func (s *session) replyf(code int, format string, args ...any) {
 	s.reply(code, fmt.Sprintf(format, args...))
@@ -329,18 +463,18 @@ func (s *session) dispatch(line string) {
 	if httpVerbs[cmd.Verb] {
 		// A browser or proxy made to talk to the FTP port (cross-protocol
 		// attacks): nothing after this line is taken for a command.
-		s.log.Warn("cross-protocol request", "verb", cmd.Verb)
+		s.log().Warn("cross-protocol request", "verb", cmd.Verb)
 		s.reply(ftp.CodeNotAvailable, "This is an FTP server, not HTTP; closing control connection.")
 		s.closing = true
 		s.closeMsg = "cross-protocol request"
 		s.srv.def.Record(s.remote.Addr(), defender.CrossProtocol)
 		return
 	}
+	arg := cmd.Arg
 	if cmd.Verb == "PASS" {
-		s.log.Debug("command", "verb", "PASS", "arg", "****")
-	} else {
-		s.log.Debug("command", "verb", cmd.Verb, "arg", cmd.Arg)
+		arg = "****"
 	}
+	s.log().Debug("command", "verb", cmd.Verb, "arg", arg)
 	c, ok := commands[cmd.Verb]
 	if !ok {
 		s.replyf(ftp.CodeSyntaxError, "Unknown command %s.", cmd.Verb)
@@ -394,7 +528,7 @@ func (s *session) badCommand() {
 		s.end("Too many errors from your address", "banned")
 		return
 	}
-	if s.badCmds > s.srv.opts.MaxBadCommands {
+	if int(s.badCmds) > s.srv.opts.MaxBadCommands {
 		s.end("Too many bad commands before login", "too many bad commands")
 	}
 }
@@ -514,7 +648,7 @@ func (s *session) watchOnce(onABOR func()) bool {
 		if errors.As(err, &ne) && ne.Timeout() {
 			return false // woken: the loop checks whether to stop
 		}
-		s.cancel() // the client is gone: end everything it started
+		s.sctx.cancel() // the client is gone: end everything it started
 		return true
 	}
 	return false
@@ -566,7 +700,7 @@ func (s *session) canWrite() bool {
 func (s *session) fail(err error, what string) {
 	code, text := replyFor(err)
 	if code == ftp.CodeLocalError {
-		s.log.Warn("storage error", "op", what, "err", err)
+		s.log().Warn("storage error", "op", what, "err", err)
 	}
 	s.reply(code, text)
 }

@@ -70,20 +70,44 @@ func (s *Server) tlsBase() *tls.Config {
 // tlsOn reports whether the server can speak TLS.
 func (s *Server) tlsOn() bool { return s.tlsBase() != nil }
 
+// tlsPeer is what a session learns in the TLS handshake of its control
+// connection, kept apart so that a session without TLS does not carry it.
+type tlsPeer struct {
+	token    [16]byte // binds this session's TLS tickets to it
+	sni      string   // the TLS server name the client asked for
+	certUser string   // common name of the verified TLS client certificate
+}
+
+// certUser is the common name of the client's verified certificate, or "".
+func (s *session) certUser() string {
+	if s.tlsPeer == nil {
+		return ""
+	}
+	return s.tlsPeer.certUser
+}
+
+// sni is the TLS server name the client asked for, or "".
+func (s *session) sni() string {
+	if s.tlsPeer == nil {
+		return ""
+	}
+	return s.tlsPeer.sni
+}
+
 // controlTLS is the configuration of one session's control connection: its
 // tickets carry the session's token.
 func (s *session) controlTLS() *tls.Config {
 	base := s.srv.tlsBase()
-	if s.tlsToken == nil {
-		s.tlsToken = make([]byte, 16)
-		rand.Read(s.tlsToken)
+	if s.tlsPeer == nil {
+		s.tlsPeer = new(tlsPeer)
+		rand.Read(s.tlsPeer.token[:])
 	}
 	c := base.Clone()
 	c.WrapSession = s.wrapTicket(base)
 	// The name the client asked TLS for (SNI) and the virtual host it
 	// names with HOST must agree when it uses both (RFC 7151 §3.2).
 	c.VerifyConnection = func(cs tls.ConnectionState) error {
-		s.sni = cs.ServerName
+		s.tlsPeer.sni = cs.ServerName
 		if s.host != "" && cs.ServerName != "" && !strings.EqualFold(s.host, cs.ServerName) {
 			return fmt.Errorf("TLS server name %q does not match HOST %q", cs.ServerName, s.host)
 		}
@@ -93,7 +117,7 @@ func (s *session) controlTLS() *tls.Config {
 }
 
 func (s *session) wrapTicket(base *tls.Config) func(tls.ConnectionState, *tls.SessionState) ([]byte, error) {
-	token := s.tlsToken
+	token := s.tlsPeer.token[:]
 	return func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
 		ss.Extra = append(ss.Extra, append(append([]byte{}, tlsTicketTag...), token...))
 		return base.EncryptTicket(cs, ss)
@@ -103,6 +127,7 @@ func (s *session) wrapTicket(base *tls.Config) func(tls.ConnectionState, *tls.Se
 // secureControl runs the TLS handshake on the control connection (after
 // AUTH TLS, or at once on an implicit-TLS listener).
 func (s *session) secureControl() error {
+	s.parkable = false // a TLS connection may hold bytes no socket event announces
 	tc := tls.Server(s.conn, s.controlTLS())
 	ctx, cancel := context.WithTimeout(s.ctx(), 30*time.Second)
 	defer cancel()
@@ -110,7 +135,7 @@ func (s *session) secureControl() error {
 		return err
 	}
 	if cs := tc.ConnectionState(); len(cs.VerifiedChains) > 0 {
-		s.certUser = cs.PeerCertificates[0].Subject.CommonName
+		s.tlsPeer.certUser = cs.PeerCertificates[0].Subject.CommonName
 	}
 	s.wmu.Lock()
 	s.conn = tc
@@ -138,7 +163,7 @@ func (s *session) cmdAUTH(arg string) {
 	// read as commands of the secured session (pure-ftpd CVE-2011-1575).
 	s.lr.Reset(s.conn)
 	if err := s.secureControl(); err != nil {
-		s.log.Warn("TLS handshake failed", "err", err)
+		s.log().Warn("TLS handshake failed", "err", err)
 		s.srv.def.Record(s.remote.Addr(), defender.ProtocolError)
 		s.closing = true
 		s.closeMsg = "TLS handshake failed"
@@ -310,7 +335,7 @@ func (s *session) secureData(ctx context.Context, c net.Conn) (net.Conn, error) 
 		// Refused inside the handshake, so the client gets an alert at
 		// once rather than a connection that dies on first use.
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			if !cs.DidResume || !bytes.Equal(got, s.tlsToken) {
+			if !cs.DidResume || !bytes.Equal(got, s.tlsPeer.token[:]) {
 				return errTLSReuse
 			}
 			return nil

@@ -98,7 +98,7 @@ func (s *session) openTransfer(ctx context.Context, x *transfer, d dataSource, o
 	tc, err := s.secureData(ctx, c)
 	if err != nil {
 		msg := tlsDataError(err)
-		s.log.Warn("TLS data connection refused", "reason", msg)
+		s.log().Warn("TLS data connection refused", "reason", msg)
 		c.Close()
 		s.reply(ftp.CodeTLSFailed, msg)
 		return nil, "TLS refused"
@@ -133,14 +133,14 @@ func (s *session) closeTransfer(x *transfer, c net.Conn, err error) string {
 // transfer's line and clears the session's transfer.
 func (s *session) endTransfer(x *transfer, result *string) {
 	if r := recover(); r != nil {
-		s.log.Error("transfer panic", "panic", r, "stack", string(debug.Stack()))
+		s.log().Error("transfer panic", "panic", r, "stack", string(debug.Stack()))
 		x.abort() // close the data connection and listener
 		s.reply(ftp.CodeLocalError, "Internal error.")
 		*result = "panic"
 	}
 	x.cancel()
 	info := x.info(*result)
-	s.log.Info("transfer", "user", s.hook.User(), "op", x.verb, "path", x.path,
+	s.log().Info("transfer", "user", s.hook.User(), "op", x.verb, "path", x.path,
 		"bytes", info.Bytes, "duration", info.Took.Round(time.Microsecond), "result", info.Result)
 	s.hook.xfer.Store(info)
 	s.xmu.Lock()
@@ -175,7 +175,7 @@ func (s *session) acceptPending(d *dataSource) {
 		return
 	}
 	if !s.dataAllowed(addrPort(c.RemoteAddr()).Addr()) {
-		s.log.Warn("foreign data connection dropped", "from", c.RemoteAddr().String())
+		s.log().Warn("foreign data connection dropped", "from", c.RemoteAddr().String())
 		c.Close()
 		return
 	}

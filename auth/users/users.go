@@ -200,6 +200,9 @@ type entry struct {
 	// mac is HMAC(macKey, password) of the last password that verified
 	// against this hash: later logins with it skip the expensive hash.
 	mac []byte
+	// acct is the account every session of this user shares (guarded by
+	// Store.mu; made on the first login after a reload).
+	acct *auth.Account
 }
 
 // dummy is verified for unknown users so they take as long as a known one.
@@ -326,11 +329,22 @@ func (s *Store) Authenticate(ctx context.Context, c auth.ConnInfo, user, pass st
 		e.mac = mac
 		s.mu.Unlock()
 	}
-	fsys, err := s.home(e.home)
-	if err != nil {
-		return nil, fmt.Errorf("users: home of %q: %w", user, err)
+	return s.account(e)
+}
+
+// account returns the account of e, shared by all its sessions.
+func (s *Store) account(e *entry) (*auth.Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.acct != nil {
+		return e.acct, nil
 	}
-	return &auth.Account{User: user, FS: fsys, Perms: e.perms}, nil
+	fsys, err := s.homeLocked(e.home)
+	if err != nil {
+		return nil, fmt.Errorf("users: home of %q: %w", e.Name, err)
+	}
+	e.acct = &auth.Account{User: e.Name, FS: fsys, Perms: e.perms}
+	return e.acct, nil
 }
 
 // AuthenticateCert logs in a user whose entry says client_cert = "login"
@@ -347,17 +361,11 @@ func (s *Store) AuthenticateCert(ctx context.Context, c auth.ConnInfo, user stri
 	if !ok || e.perms.ClientCert != auth.CertLogin {
 		return nil, auth.ErrBadCredentials
 	}
-	fsys, err := s.home(e.home)
-	if err != nil {
-		return nil, fmt.Errorf("users: home of %q: %w", user, err)
-	}
-	return &auth.Account{User: user, FS: fsys, Perms: e.perms}, nil
+	return s.account(e)
 }
 
-// home returns the shared backend of dir, opening it on first use.
-func (s *Store) home(dir string) (storage.FS, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// homeLocked returns the shared backend of dir, opening it on first use.
+func (s *Store) homeLocked(dir string) (storage.FS, error) {
 	if f, ok := s.homes[dir]; ok {
 		return f, nil
 	}

@@ -378,8 +378,8 @@ func idle(n, pid int, hold time.Duration) error {
 			return err
 		}
 		afterPSS := pss(pid)
-		fmt.Printf("idle: server RSS %d KiB -> %d KiB: %.1f KiB per session; PSS (with children) %.1f KiB per session\n",
-			before>>10, after>>10, float64(after-before)/1024/float64(n), float64(afterPSS-beforePSS)/1024/float64(n))
+		fmt.Printf("idle: server RSS %d KiB -> %d KiB: %.1f KiB per session counting the whole process (total ÷ sessions), %.1f KiB added per session; PSS (with children) %.1f KiB added per session\n",
+			before>>10, after>>10, float64(after)/1024/float64(n), float64(after-before)/1024/float64(n), float64(afterPSS-beforePSS)/1024/float64(n))
 	}
 	return nil
 }
