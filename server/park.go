@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"container/heap"
 	"errors"
+	"net"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -62,11 +63,7 @@ func (s *session) mayPark() bool {
 // reports whether it did; if so the caller returns at once and touches
 // the session no more: another goroutine may already run it.
 func (s *session) park(deadline time.Time) bool {
-	sc, ok := s.raw.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
+	rc, err := rawConn(s.raw)
 	if err != nil || thePoller.start() != nil {
 		return false
 	}
@@ -190,12 +187,19 @@ func (p *poller) expire() {
 }
 
 func (p *poller) resume(s *session) {
-	if sc, ok := s.raw.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			p.deregister(rc)
-		}
+	if rc, err := rawConn(s.raw); err == nil {
+		p.deregister(rc)
 	}
 	go s.resume()
+}
+
+// rawConn is the socket under c, for the poller.
+func rawConn(c net.Conn) (syscall.RawConn, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil, errNoPark
+	}
+	return sc.SyscallConn()
 }
 
 // parkEntry is a parked session and the end of its wait.
