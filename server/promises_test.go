@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/ferryftp/ferry/defender"
+	"github.com/ferryftp/ferry/ftp"
 	"github.com/ferryftp/ferry/ftptest"
 	"github.com/ferryftp/ferry/server"
 )
@@ -45,6 +48,49 @@ func TestBounceOverIPv6(t *testing.T) {
 	c.Expect("RETR f", 150)
 	if got := ftptest.ReadAll(t, ftptest.Accept(t, ln)); string(got) != "six" {
 		t.Fatalf("EPRT to ::1 got %q", got)
+	}
+	if code, _ := c.Read(); code != 226 {
+		t.Fatal(code)
+	}
+}
+
+// TestTheftOverIPv6: over IPv6, a thief at another address (::2) that
+// connects to the passive port first is dropped and the client at ::1 still
+// gets the data; EPRT to ::2 is refused (bounce). Without a second IPv6
+// address on the machine the test runs in its own network namespace.
+func TestTheftOverIPv6(t *testing.T) {
+	if !ftptest.WithSecondIPv6(t) {
+		return
+	}
+	srv := ftptest.NewServer(t, ftptest.Options{Network: "tcp6"})
+	c := srv.Dial(t).Login(ftptest.Writer)
+	upload(t, c, modes[0], "STOR", "f", []byte("six"))
+	c.Expect("EPRT |2|"+ftptest.SecondIPv6+"|10240|", 501)
+
+	port, err := ftp.ParseEPSV(c.Expect("EPSV", 229))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := net.JoinHostPort("::1", strconv.Itoa(int(port)))
+	thief, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ftptest.SecondIPv6)}}).Dial("tcp", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer thief.Close()
+	c.Send("RETR f")
+	thief.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := thief.Read(make([]byte, 10)); err == nil || n > 0 {
+		t.Fatalf("thief read %d bytes", n)
+	}
+	d, err := net.Dial("tcp", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c.Read(); code != 150 {
+		t.Fatal(code)
+	}
+	if got := ftptest.ReadAll(t, d); string(got) != "six" {
+		t.Fatalf("got %q", got)
 	}
 	if code, _ := c.Read(); code != 226 {
 		t.Fatal(code)
