@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -85,6 +86,45 @@ func TestTLSTransfers(t *testing.T) {
 					})
 				}
 			}
+		}
+	}
+}
+
+// TestTLSDownloadAbort: PROT P downloads cut short by the client (ABOR
+// while the server writes its batched records) leave the session usable,
+// and the next download of the file arrives whole.
+func TestTLSDownloadAbort(t *testing.T) {
+	srv, pool := tlsServer(t, "tcp4", false, nil)
+	c, err := tlsClient(t, srv.Addr, client.Config{TLS: &tls.Config{RootCAs: pool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	data := make([]byte, 16<<20)
+	rand.Read(data)
+	if _, err := c.Store(ctx, "big", bytes.NewReader(data), nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		d, err := c.Retrieve(ctx, "big", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := make([]byte, 1<<20)
+		if _, err := io.ReadFull(d, head); err != nil || !bytes.Equal(head, data[:len(head)]) {
+			t.Fatalf("first MiB: %v", err)
+		}
+		d.Close() // before the end: ABOR
+		d, err = c.Retrieve(ctx, "big", nil)
+		if err != nil {
+			t.Fatalf("after ABOR: %v", err)
+		}
+		got, err := io.ReadAll(d)
+		if cerr := d.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("whole download after ABOR: %d bytes, %v", len(got), err)
 		}
 	}
 }

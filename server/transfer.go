@@ -191,11 +191,13 @@ func (e netErr) Unwrap() error { return e.error }
 // src is an *os.File and c a *net.TCPConn, io.Copy uses sendfile(2).
 func (s *session) copyOut(c net.Conn, src io.Reader, x *transfer) error {
 	if tc, ok := c.(*tls.Conn); ok {
-		// TLS: no zero copy; large reads, each written as full records.
+		// TLS: no zero copy; large reads, each written as full records
+		// that go to the socket together.
 		buf := make([]byte, tlsBuffer)
+		w := batched(tc)
 		return s.copyChunks(x, func(lr *io.LimitedReader) (int64, error) {
 			lr.R = src
-			return io.CopyBuffer(tc, lr, buf)
+			return io.CopyBuffer(w, lr, buf)
 		}, c.SetWriteDeadline)
 	}
 	return s.copyChunks(x, func(lr *io.LimitedReader) (int64, error) {

@@ -33,6 +33,7 @@ var (
 	user = flag.String("user", "ferry", "user name")
 	pass = flag.String("pass", os.Getenv("FERRY_PASSWORD"), "password (default $FERRY_PASSWORD)")
 	src  = flag.String("src", "", "upload modes: send this file (made once, kept) instead of a new one of -size bytes")
+	cwd  = flag.String("cwd", "", "directory to change to after login (paths are relative to it)")
 )
 
 func main() {
@@ -53,13 +54,14 @@ func main() {
 	pid := fs.Int("pid", 0, "server process whose RSS (idle) or CPU time (retr, stor, tls-retr, tls-stor) to read")
 	hold := fs.Duration("hold", 2*time.Second, "how long to hold idle sessions")
 	listening := fs.Bool("listening", false, "baselines: keep accepting and hold one idle connection meanwhile, as any server does")
+	op := fs.String("op", "mixed", "small: up (uploads), down (downloads of files uploaded first, untimed) or mixed (each upload then its download)")
 	fs.Parse(args)
 	var err error
 	switch mode {
 	case "logins":
 		err = logins(*conc, *dur)
 	case "small":
-		err = small(*conc, *n, int(*size))
+		err = small(*conc, *n, int(*size), *op)
 	case "idle":
 		err = idle(*n, *pid, *hold)
 	case "badlogins":
@@ -155,11 +157,23 @@ func (c *conn) cmd(want int, format string, a ...any) (string, error) {
 }
 
 func (c *conn) login() error {
-	if _, err := c.cmd(331, "USER %s", *user); err != nil {
+	fmt.Fprintf(c.c, "USER %s\r\n", *user)
+	code, msg, err := c.read()
+	switch {
+	case err != nil:
+		return err
+	case code == 331:
+		if _, err := c.cmd(230, "PASS %s", *pass); err != nil {
+			return err
+		}
+	case code != 230: // 230: a server that asks no password (anonymous)
+		return fmt.Errorf("USER: %d %s", code, msg)
+	}
+	if *cwd != "" {
+		_, err := c.cmd(250, "CWD %s", *cwd)
 		return err
 	}
-	_, err := c.cmd(230, "PASS %s", *pass)
-	return err
+	return nil
 }
 
 func (c *conn) close() {
@@ -213,55 +227,85 @@ func logins(conc int, d time.Duration) error {
 	return nil
 }
 
-func small(conc, n, size int) error {
+// small moves n files of size bytes with conc clients, each on one session
+// and a passive data connection per file: op "up" uploads them, "down"
+// downloads files uploaded first (not timed), "mixed" downloads each file
+// right after its upload. The report counts transfers per second.
+func small(conc, n, size int, op string) error {
+	if op != "up" && op != "down" && op != "mixed" {
+		return fmt.Errorf("small: -op %q: want up, down or mixed", op)
+	}
 	payload := make([]byte, size)
 	for i := range payload {
 		payload[i] = byte(i)
 	}
-	var done, failed atomic.Int64
-	var wg sync.WaitGroup
-	per := n / conc
+	per := max(n/conc, 1)
 	run := time.Now().UnixNano() % 1e6
+	sessions := make([]*conn, conc)
+	for w := range sessions {
+		c, err := dial()
+		if err == nil {
+			err = c.login()
+		}
+		if err == nil {
+			_, err = c.cmd(200, "TYPE I")
+		}
+		if err != nil {
+			return err
+		}
+		defer c.close()
+		sessions[w] = c
+	}
+	name := func(w, i int) string { return fmt.Sprintf("load-%d-%d-%d.bin", run, w, i) }
+	if op == "down" {
+		if err := eachSession(sessions, per, func(c *conn, w, i int) (int, error) { return 1, c.put(name(w, i), payload) }); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
-	var firstErr atomic.Value
-	for w := 0; w < conc; w++ {
+	var done atomic.Int64
+	err := eachSession(sessions, per, func(c *conn, w, i int) (int, error) {
+		switch op {
+		case "up":
+			return 1, c.put(name(w, i), payload)
+		case "down":
+			return 1, c.get(name(w, i))
+		}
+		if err := c.put(name(w, i), payload); err != nil {
+			return 0, err
+		}
+		return 2, c.get(name(w, i))
+	}, &done)
+	el := time.Since(start)
+	fmt.Printf("small files %s: %d transfers of %d B in %v: %.0f files/s (%d clients)\n",
+		op, done.Load(), size, el.Round(time.Millisecond), float64(done.Load())/el.Seconds(), conc)
+	return err
+}
+
+// eachSession runs f for i in [0, per) on every session at once, adding
+// the transfers f reports to the counters given; the first error stops all.
+func eachSession(sessions []*conn, per int, f func(c *conn, w, i int) (int, error), count ...*atomic.Int64) error {
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	for w, c := range sessions {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := dial()
-			if err == nil {
-				err = c.login()
-			}
-			if err != nil {
-				firstErr.CompareAndSwap(nil, err)
-				failed.Add(int64(per))
-				return
-			}
-			defer c.close()
-			c.cmd(200, "TYPE I")
-			for i := 0; i < per; i++ {
-				name := fmt.Sprintf("load-%d-%d-%d.bin", run, w, i)
-				if err := c.put(name, payload); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					failed.Add(1)
-					continue
+			for i := 0; i < per && firstErr.Load() == nil; i++ {
+				k, err := f(c, w, i)
+				if err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					return
 				}
-				done.Add(1)
-				if err := c.get(name); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					failed.Add(1)
-					continue
+				for _, n := range count {
+					n.Add(int64(k))
 				}
-				done.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
-	el := time.Since(start)
-	fmt.Printf("small files: %d transfers (%d up + %d down of %d B), %d failed, in %v: %.0f files/s (%d clients)\n",
-		done.Load(), done.Load()/2, done.Load()/2, size, failed.Load(), el.Round(time.Millisecond), float64(done.Load())/el.Seconds(), conc)
 	if e := firstErr.Load(); e != nil {
-		fmt.Println("first error:", e)
+		return *e
 	}
 	return nil
 }

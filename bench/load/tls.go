@@ -27,8 +27,14 @@ import (
 const upBuffer = 128 << 10
 
 func tlsClient(ctx context.Context) (*client.Client, error) {
-	return client.Dial(ctx, *addr, &client.Config{User: *user, Password: *pass,
+	c, err := client.Dial(ctx, *addr, &client.Config{User: *user, Password: *pass,
 		TLS: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}})
+	if err == nil && *cwd != "" {
+		if err = c.ChangeDir(ctx, *cwd); err != nil {
+			c.Close()
+		}
+	}
+	return c, err
 }
 
 // tlsRetr downloads path over PROT P and discards it.

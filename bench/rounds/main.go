@@ -1,0 +1,321 @@
+// Command rounds compares Ferry's per-transfer cost with the servers a user
+// would pick instead — pure-ftpd, ProFTPD and vsftpd (unpacked from Debian
+// as in the integration suite, $FERRY_PEERS) and fclairamb/ftpserver, another
+// Go server on the same crypto/tls — in one interleaved run.
+//
+// Every round runs every workload on every server once, one after the
+// other, driven by bench/load; the report gives, per workload and peer, the
+// median of the per-round ratios Ferry/peer and their spread, beside the
+// medians of each side's rate and of the server's CPU per file or per GiB
+// (the CPU of the server's whole process tree, forked children included).
+// Everything runs on loopback, in DIR (a tmpfs keeps disks out of it),
+// and every server started here is stopped by PID at the end.
+//
+//	go build -o /tmp/ferry ./cmd/ferry && go build -o /tmp/load ./bench/load
+//	go run ./bench/rounds -ferry /tmp/ferry -load /tmp/load -rounds 5
+//
+// It runs as root: the C servers chroot and drop privileges.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+var (
+	ferryBin  = flag.String("ferry", "", "the ferry binary to measure (required)")
+	loadBin   = flag.String("load", "", "the bench/load binary (required)")
+	baseBin   = flag.String("base", "", "another ferry binary, run as the server ferry-base (a before/after comparison)")
+	ftpserver = flag.String("ftpserver", "", "fclairamb/ftpserver binary (optional; see bench/README.md)")
+	peersDir  = flag.String("peers", os.Getenv("FERRY_PEERS"), "directory of the unpacked Debian servers (default $FERRY_PEERS)")
+	dir       = flag.String("dir", "/dev/shm/ferry-rounds", "working directory; every server's files live under it")
+	rounds    = flag.Int("rounds", 5, "rounds")
+	only      = flag.String("work", "", "comma-separated workloads to run (default all; see -list)")
+	servers   = flag.String("servers", "ferry,pure-ftpd,ProFTPD,vsftpd,ftpserver", "comma-separated servers; ferry is always first")
+	bigSize   = flag.Int64("big", 1<<30, "size of the large file, bytes")
+	files     = flag.Int("files", 1000, "small files per client")
+	list      = flag.Bool("list", false, "list the workloads and exit")
+	verbose   = flag.Bool("v", false, "print every run as it ends")
+)
+
+// A workload is one bench/load run: its arguments, and how many units
+// (files or GiB) it moves, for the CPU per unit.
+type workload struct {
+	name   string
+	tls    bool
+	args   func(s *server) []string
+	upload bool    // it writes w.per GiB on the server
+	unit   string  // "file" or "GiB"
+	per    float64 // units moved
+}
+
+func workloads() []workload {
+	var w []workload
+	for _, op := range []string{"up", "down", "mixed"} {
+		for _, c := range []int{1, 4, 32} {
+			n := c * *files
+			if c == 32 {
+				n = 32 * max(*files/4, 1) // 32 clients: the same order of total work
+			}
+			units := float64(n)
+			if op == "mixed" {
+				units *= 2
+			}
+			w = append(w, workload{name: fmt.Sprintf("4KiB-%s-%d", op, c), unit: "file", per: units,
+				args: func(*server) []string {
+					return []string{"small", "-op", op, "-c", strconv.Itoa(c), "-n", strconv.Itoa(n), "-size", "4096"}
+				}})
+		}
+	}
+	gib := float64(*bigSize) / (1 << 30)
+	w = append(w,
+		workload{name: "RETR-big", unit: "GiB", per: gib, args: func(*server) []string { return []string{"retr", "-path", "big.bin"} }},
+		workload{name: "STOR-big", upload: true, unit: "GiB", per: gib, args: func(*server) []string {
+			return []string{"stor", "-path", "up.bin", "-size", strconv.FormatInt(*bigSize, 10)}
+		}},
+		workload{name: "TLS-RETR-big", tls: true, unit: "GiB", per: gib, args: func(*server) []string { return []string{"tls-retr", "-path", "big.bin"} }},
+		workload{name: "TLS-STOR-big", tls: true, upload: true, unit: "GiB", per: gib, args: func(*server) []string {
+			return []string{"tls-stor", "-path", "up.bin", "-size", strconv.FormatInt(*bigSize, 10)}
+		}},
+	)
+	return w
+}
+
+// sample is one run of one workload on one server.
+type sample struct {
+	rate float64 // files/s or MB/s
+	cpu  float64 // server CPU seconds per unit
+}
+
+func main() {
+	flag.Parse()
+	log.SetFlags(0)
+	ws := workloads()
+	if *list {
+		for _, w := range ws {
+			fmt.Println(w.name)
+		}
+		return
+	}
+	if *only != "" {
+		keep := strings.Split(*only, ",")
+		ws = slices.DeleteFunc(ws, func(w workload) bool { return !slices.Contains(keep, w.name) })
+	}
+	if *ferryBin == "" || *loadBin == "" || len(ws) == 0 {
+		log.Fatal("rounds: -ferry and -load are required, and at least one workload")
+	}
+	if err := os.RemoveAll(*dir); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		log.Fatal(err)
+	}
+	src := filepath.Join(*dir, "src.bin")
+	if err := writeRandom(src, *bigSize); err != nil {
+		log.Fatal(err)
+	}
+	cert, err := makeCert(*dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var all []*server
+	stopAll := func() {
+		for _, s := range all {
+			s.stop()
+		}
+	}
+	defer stopAll()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		stopAll()
+		os.Exit(1)
+	}()
+	for i, name := range strings.Split(*servers, ",") {
+		// Control ports and passive ranges of 6,000 ports each, below the
+		// ephemeral ports (32768 on): thousands of data connections a
+		// second leave their ports in TIME_WAIT.
+		s, err := start(name, filepath.Join(*dir, name), 2000+i*6000, cert)
+		if err != nil {
+			log.Printf("%s: not measured: %v", name, err)
+			continue
+		}
+		all = append(all, s)
+		if err := writeRandom(filepath.Join(s.disk, "big.bin"), *bigSize); err != nil {
+			log.Fatal(err)
+		}
+		s.own(filepath.Join(s.disk, "big.bin"))
+	}
+	if len(all) == 0 || all[0].name != "ferry" {
+		log.Fatal("rounds: ferry did not start")
+	}
+	// Warm-up, not counted: a first login (Ferry's pays one argon2id run,
+	// then its verified-password cache answers) and the first transfers.
+	warm := workload{name: "warm-up", unit: "file", per: 1, args: func(*server) []string {
+		return []string{"small", "-op", "mixed", "-c", "4", "-n", "40", "-size", "4096"}
+	}}
+	for _, s := range all {
+		if _, err := s.run(warm, src); err != nil {
+			log.Printf("warm-up %s: %v", s.name, err)
+		}
+	}
+	// samples[workload][server] over rounds; a failed run is nil.
+	samples := map[string]map[string][]*sample{}
+	for _, w := range ws {
+		samples[w.name] = map[string][]*sample{}
+	}
+	for r := 1; r <= *rounds; r++ {
+		log.Printf("== round %d/%d", r, *rounds)
+		for _, w := range ws {
+			for _, s := range all {
+				sm, err := s.run(w, src)
+				if err != nil {
+					log.Printf("%s %s: %v", w.name, s.name, err)
+				} else if *verbose && sm != nil {
+					log.Printf("%s %s: %.0f, server CPU %.6f s per %s", w.name, s.name, sm.rate, sm.cpu, w.unit)
+				}
+				samples[w.name][s.name] = append(samples[w.name][s.name], sm)
+			}
+		}
+	}
+	report(ws, all, samples)
+}
+
+// run runs w against s once and cleans up what it left.
+func (s *server) run(w workload, src string) (*sample, error) {
+	if w.tls && !s.tls {
+		return nil, nil
+	}
+	defer s.clean()
+	args := []string{"-addr", s.addr, "-user", s.user, "-pass", s.pass, "-src", src}
+	if s.cwd != "" {
+		args = append(args, "-cwd", s.cwd)
+	}
+	args = append(args, w.args(s)...)
+	if w.upload {
+		warmMemory()
+	}
+	before := treeCPU(s.pid())
+	out, err := exec.Command(*loadBin, args...).CombinedOutput()
+	// A forking server's children end after the client's QUIT; wait (with
+	// a bound) until they are gone so that their CPU is counted.
+	s.settle()
+	cpu := treeCPU(s.pid()) - before
+	if err != nil {
+		return nil, fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+	}
+	rate, ok := parseRate(string(out))
+	if !ok {
+		return nil, fmt.Errorf("no rate in %q", out)
+	}
+	return &sample{rate: rate, cpu: cpu.Seconds() / w.per}, nil
+}
+
+// warmMemory writes and deletes a file of the large size, so that the
+// upload after it gets memory just freed, as every side does.
+//
+// In a virtual machine that reports free memory to its host (free page
+// reporting, virtio-balloon), pages freed some seconds ago are no longer
+// backed: the first write to each faults into the hypervisor, and a 1 GiB
+// upload into tmpfs then costs 2–4 CPU-seconds in memcpy instead of 0.6.
+// Which server of a round meets such memory depends on its place in the
+// round (the one after a long download does; the one right after another
+// upload's file was deleted does not), so without this the comparison
+// measures the host, not the servers.
+func warmMemory() {
+	p := filepath.Join(*dir, "warm.bin")
+	f, err := os.Create(p)
+	if err != nil {
+		return
+	}
+	buf := make([]byte, 1<<20)
+	for n := int64(0); n < *bigSize; n += int64(len(buf)) {
+		if _, err := f.Write(buf); err != nil {
+			break
+		}
+	}
+	f.Close()
+	os.Remove(p)
+}
+
+// parseRate finds the number before "files/s" or "MB/s" in a load report.
+func parseRate(out string) (float64, bool) {
+	f := strings.Fields(out)
+	for i := 1; i < len(f); i++ {
+		if u := strings.TrimRight(f[i], ";,"); u == "files/s" || u == "MB/s" {
+			v, err := strconv.ParseFloat(f[i-1], 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+func report(ws []workload, all []*server, samples map[string]map[string][]*sample) {
+	fmt.Printf("\n%d rounds; ratio = Ferry's rate / the peer's in the same round: median (min–max, rounds)\n\n", *rounds)
+	fmt.Printf("| workload | server | median rate | server CPU per unit | Ferry / server |\n|---|---|---|---|---|\n")
+	for _, w := range ws {
+		ferry := samples[w.name]["ferry"]
+		for _, s := range all {
+			got := samples[w.name][s.name]
+			var rates, cpus, ratios []float64
+			for i, sm := range got {
+				if sm == nil {
+					continue
+				}
+				rates = append(rates, sm.rate)
+				cpus = append(cpus, sm.cpu)
+				if ferry[i] != nil && s.name != "ferry" {
+					ratios = append(ratios, ferry[i].rate/sm.rate)
+				}
+			}
+			if len(rates) == 0 {
+				continue
+			}
+			unit := "files/s"
+			if w.unit == "GiB" {
+				unit = "MB/s"
+			}
+			cpuUnit := fmt.Sprintf("%.0f µs/file", median(cpus)*1e6)
+			if w.unit == "GiB" {
+				cpuUnit = fmt.Sprintf("%.2f s/GiB", median(cpus))
+			}
+			ratio := ""
+			if len(ratios) > 0 {
+				ratio = fmt.Sprintf("**%.2f** (%.2f–%.2f, %d)", median(ratios), slices.Min(ratios), slices.Max(ratios), len(ratios))
+			}
+			fmt.Printf("| %s | %s | %.0f %s | %s | %s |\n", w.name, s.name, median(rates), unit, cpuUnit, ratio)
+		}
+	}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// settle waits, at most two seconds, until s has no more children than it
+// had at rest (forking servers end a session's process after QUIT).
+func (s *server) settle() {
+	deadline := time.Now().Add(2 * time.Second)
+	for len(descendants(s.pid())) > s.rest && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
