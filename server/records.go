@@ -11,22 +11,14 @@ import (
 // tls.Conn.Write makes of a large buffer — sixteen of them for tlsBuffer —
 // are gathered and go to the socket in one system call instead of one
 // each. Every other write (the handshake, a close_notify) goes straight
-// through.
+// through. (Reads stay as crypto/tls makes them: reading the socket 128
+// KiB at a time through a bufio.Reader cost an upload more CPU per GiB,
+// 1.77 s against 1.25 s over five rounds, than it saved.)
 type recordBatch struct {
 	net.Conn
 	mu  sync.Mutex // guards on and buf: an abort's close_notify comes from another goroutine
 	on  bool
 	buf []byte
-}
-
-func (r *recordBatch) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.on {
-		return r.Conn.Write(p)
-	}
-	r.buf = append(r.buf, p...)
-	return len(p), nil
 }
 
 // batchWriter writes to a TLS connection over a recordBatch, each Write's

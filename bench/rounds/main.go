@@ -41,7 +41,7 @@ var (
 	dir       = flag.String("dir", "/dev/shm/ferry-rounds", "working directory; every server's files live under it")
 	rounds    = flag.Int("rounds", 5, "rounds")
 	only      = flag.String("work", "", "comma-separated workloads to run (default all; see -list)")
-	servers   = flag.String("servers", "ferry,pure-ftpd,ProFTPD,vsftpd,ftpserver", "comma-separated servers; ferry is always first")
+	servers   = flag.String("servers", "ferry,pure-ftpd,ProFTPD,vsftpd,ftpserver,bare", "comma-separated servers, ferry first; bare: the minimal Go programs of bench/load doing a large transfer's I/O (sendfile, splice, io.Copy over crypto/tls)")
 	bigSize   = flag.Int64("big", 1<<30, "size of the large file, bytes")
 	files     = flag.Int("files", 1000, "small files per client")
 	list      = flag.Bool("list", false, "list the workloads and exit")
@@ -54,9 +54,10 @@ type workload struct {
 	name   string
 	tls    bool
 	args   func(s *server) []string
-	upload bool    // it writes w.per GiB on the server
-	unit   string  // "file" or "GiB"
-	per    float64 // units moved
+	bare   []string // the load mode and flags of the minimal program doing the same I/O, if any
+	upload bool     // it writes w.per GiB on the server
+	unit   string   // "file" or "GiB"
+	per    float64  // units moved
 }
 
 func workloads() []workload {
@@ -67,8 +68,10 @@ func workloads() []workload {
 			if c == 32 {
 				n = 32 * max(*files/4, 1) // 32 clients: the same order of total work
 			}
+			// CPU per file moved: mixed moves each file twice, and down's
+			// CPU counts the uploads that make its files (not timed).
 			units := float64(n)
-			if op == "mixed" {
+			if op != "up" {
 				units *= 2
 			}
 			w = append(w, workload{name: fmt.Sprintf("4KiB-%s-%d", op, c), unit: "file", per: units,
@@ -79,14 +82,16 @@ func workloads() []workload {
 	}
 	gib := float64(*bigSize) / (1 << 30)
 	w = append(w,
-		workload{name: "RETR-big", unit: "GiB", per: gib, args: func(*server) []string { return []string{"retr", "-path", "big.bin"} }},
+		workload{name: "RETR-big", unit: "GiB", per: gib, args: func(*server) []string { return []string{"retr", "-path", "big.bin"} },
+			bare: []string{"baseline-retr", "-listening", "-file", "big.bin"}},
 		workload{name: "STOR-big", upload: true, unit: "GiB", per: gib, args: func(*server) []string {
 			return []string{"stor", "-path", "up.bin", "-size", strconv.FormatInt(*bigSize, 10)}
-		}},
-		workload{name: "TLS-RETR-big", tls: true, unit: "GiB", per: gib, args: func(*server) []string { return []string{"tls-retr", "-path", "big.bin"} }},
+		}, bare: []string{"baseline-stor", "-listening", "-dir", "."}},
+		workload{name: "TLS-RETR-big", tls: true, unit: "GiB", per: gib, args: func(*server) []string { return []string{"tls-retr", "-path", "big.bin"} },
+			bare: []string{"baseline-tls-retr", "-file", "big.bin"}},
 		workload{name: "TLS-STOR-big", tls: true, upload: true, unit: "GiB", per: gib, args: func(*server) []string {
 			return []string{"tls-stor", "-path", "up.bin", "-size", strconv.FormatInt(*bigSize, 10)}
-		}},
+		}, bare: []string{"baseline-tls-stor", "-dir", "."}},
 	)
 	return w
 }
@@ -143,10 +148,10 @@ func main() {
 		os.Exit(1)
 	}()
 	for i, name := range strings.Split(*servers, ",") {
-		// Control ports and passive ranges of 6,000 ports each, below the
+		// Control ports and passive ranges of 5,000 ports each, below the
 		// ephemeral ports (32768 on): thousands of data connections a
 		// second leave their ports in TIME_WAIT.
-		s, err := start(name, filepath.Join(*dir, name), 2000+i*6000, cert)
+		s, err := start(name, filepath.Join(*dir, name), 2000+i*5000, cert)
 		if err != nil {
 			log.Printf("%s: not measured: %v", name, err)
 			continue
@@ -194,10 +199,13 @@ func main() {
 
 // run runs w against s once and cleans up what it left.
 func (s *server) run(w workload, src string) (*sample, error) {
-	if w.tls && !s.tls {
+	if w.tls && !s.tls || s.cmd == nil && w.bare == nil {
 		return nil, nil
 	}
 	defer s.clean()
+	if s.cmd == nil {
+		return s.runBare(w, src)
+	}
 	args := []string{"-addr", s.addr, "-user", s.user, "-pass", s.pass, "-src", src}
 	if s.cwd != "" {
 		args = append(args, "-cwd", s.cwd)
@@ -249,16 +257,47 @@ func warmMemory() {
 	os.Remove(p)
 }
 
-// parseRate finds the number before "files/s" or "MB/s" in a load report.
-func parseRate(out string) (float64, bool) {
+// runBare runs the minimal program of w (bench/load's baselines, a process
+// of their own) in s's directory; its CPU is the one it reports.
+func (s *server) runBare(w workload, src string) (*sample, error) {
+	if w.upload {
+		warmMemory()
+	}
+	cmd := exec.Command(*loadBin, append([]string{"-src", src}, w.bare...)...)
+	cmd.Dir = s.disk
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+	}
+	rate, ok := parseRate(string(out))
+	if !ok {
+		return nil, fmt.Errorf("no rate in %q", out)
+	}
+	sm := &sample{rate: rate}
+	if mbPerCPU, ok := parseUnit(string(out), "MB/CPU-s"); ok && mbPerCPU > 0 {
+		sm.cpu = float64(1<<30) / 1e6 / mbPerCPU // CPU-seconds per GiB
+	}
+	return sm, nil
+}
+
+// parseUnit finds the number before unit in a load report.
+func parseUnit(out, unit string) (float64, bool) {
 	f := strings.Fields(out)
 	for i := 1; i < len(f); i++ {
-		if u := strings.TrimRight(f[i], ";,"); u == "files/s" || u == "MB/s" {
+		if strings.TrimRight(f[i], ";,") == unit {
 			v, err := strconv.ParseFloat(f[i-1], 64)
 			return v, err == nil
 		}
 	}
 	return 0, false
+}
+
+// parseRate finds the number before "files/s" or "MB/s" in a load report.
+func parseRate(out string) (float64, bool) {
+	if v, ok := parseUnit(out, "files/s"); ok {
+		return v, true
+	}
+	return parseUnit(out, "MB/s")
 }
 
 func report(ws []workload, all []*server, samples map[string]map[string][]*sample) {

@@ -41,6 +41,9 @@ func (s *server) pid() int { return s.cmd.Process.Pid }
 
 // stop ends the server by its PID and waits for it.
 func (s *server) stop() {
+	if s.cmd == nil {
+		return
+	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { s.cmd.Wait(); close(done) }()
@@ -75,10 +78,12 @@ func start(name, base string, port int, c certFiles) (*server, error) {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	pasv := [2]int{port + 1, port + 5999}
+	pasv := [2]int{port + 1, port + 4999}
 	var s *server
 	var err error
 	switch name {
+	case "bare":
+		return &server{name: name, disk: base, tls: true, uid: -1}, nil
 	case "ferry":
 		s, err = startFerry(*ferryBin, base, addr, pasv, c)
 	case "ferry-base":
