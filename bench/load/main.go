@@ -509,7 +509,8 @@ func list(path string) error {
 		if _, err := c.cmd226(); err != nil {
 			return err
 		}
-		fmt.Printf("%s %s: %d bytes in %v\n", verb, path, n, time.Since(start).Round(time.Millisecond))
+		el := time.Since(start)
+		fmt.Printf("%s %s: %d bytes in %v: %.2f lists/s\n", verb, path, n, el.Round(time.Millisecond), 1/el.Seconds())
 	}
 	return nil
 }

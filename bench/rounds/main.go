@@ -80,6 +80,13 @@ func workloads() []workload {
 				}})
 		}
 	}
+	// Not per-transfer costs, but run beside them to show no regression:
+	// logins (Ferry answers from its cache of verified passwords after the
+	// first) and a listing of a 10,000-entry directory.
+	w = append(w,
+		workload{name: "logins-32", unit: "login", args: func(*server) []string { return []string{"logins", "-c", "32", "-d", "2s"} }},
+		workload{name: "LIST-10k", unit: "list", per: 1, args: func(*server) []string { return []string{"list", "-path", "many"} }},
+	)
 	gib := float64(*bigSize) / (1 << 30)
 	w = append(w,
 		workload{name: "RETR-big", unit: "GiB", per: gib, args: func(*server) []string { return []string{"retr", "-path", "big.bin"} },
@@ -161,6 +168,9 @@ func main() {
 			log.Fatal(err)
 		}
 		s.own(filepath.Join(s.disk, "big.bin"))
+		if err := s.many(10000); err != nil {
+			log.Fatal(err)
+		}
 	}
 	if len(all) == 0 || all[0].name != "ferry" {
 		log.Fatal("rounds: ferry did not start")
@@ -227,7 +237,11 @@ func (s *server) run(w workload, src string) (*sample, error) {
 	if !ok {
 		return nil, fmt.Errorf("no rate in %q", out)
 	}
-	return &sample{rate: rate, cpu: cpu.Seconds() / w.per}, nil
+	sm := &sample{rate: rate}
+	if w.per > 0 {
+		sm.cpu = cpu.Seconds() / w.per
+	}
+	return sm, nil
 }
 
 // warmMemory writes and deletes a file of the large size, so that the
@@ -294,8 +308,10 @@ func parseUnit(out, unit string) (float64, bool) {
 
 // parseRate finds the number before "files/s" or "MB/s" in a load report.
 func parseRate(out string) (float64, bool) {
-	if v, ok := parseUnit(out, "files/s"); ok {
-		return v, true
+	for _, unit := range []string{"files/s", "logins/s", "lists/s"} {
+		if v, ok := parseUnit(out, unit); ok {
+			return v, true
+		}
 	}
 	return parseUnit(out, "MB/s")
 }
@@ -321,19 +337,20 @@ func report(ws []workload, all []*server, samples map[string]map[string][]*sampl
 			if len(rates) == 0 {
 				continue
 			}
-			unit := "files/s"
-			if w.unit == "GiB" {
-				unit = "MB/s"
-			}
-			cpuUnit := fmt.Sprintf("%.0f µs/file", median(cpus)*1e6)
-			if w.unit == "GiB" {
-				cpuUnit = fmt.Sprintf("%.2f s/GiB", median(cpus))
+			unit, cpuUnit := "files/s", fmt.Sprintf("%.0f µs/file", median(cpus)*1e6)
+			switch w.unit {
+			case "GiB":
+				unit, cpuUnit = "MB/s", fmt.Sprintf("%.2f s/GiB", median(cpus))
+			case "login":
+				unit, cpuUnit = "logins/s", ""
+			case "list":
+				unit, cpuUnit = "lists/s", fmt.Sprintf("%.0f ms/list (LIST and MLSD)", median(cpus)*1e3)
 			}
 			ratio := ""
 			if len(ratios) > 0 {
 				ratio = fmt.Sprintf("**%.2f** (%.2f–%.2f, %d)", median(ratios), slices.Min(ratios), slices.Max(ratios), len(ratios))
 			}
-			fmt.Printf("| %s | %s | %.0f %s | %s | %s |\n", w.name, s.name, median(rates), unit, cpuUnit, ratio)
+			fmt.Printf("| %s | %s | %.4g %s | %s | %s |\n", w.name, s.name, median(rates), unit, cpuUnit, ratio)
 		}
 	}
 }

@@ -55,11 +55,28 @@ func (s *server) stop() {
 	}
 }
 
-// clean removes what a workload uploaded, keeping big.bin.
+// many makes the directory "many" of n empty files, for LIST-10k.
+func (s *server) many(n int) error {
+	d := filepath.Join(s.disk, "many")
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return err
+	}
+	s.own(d)
+	for i := range n {
+		f, err := os.Create(filepath.Join(d, fmt.Sprintf("file-%06d.dat", i)))
+		if err != nil {
+			return err
+		}
+		f.Close()
+	}
+	return nil
+}
+
+// clean removes what a workload uploaded, keeping big.bin and many.
 func (s *server) clean() {
 	entries, _ := os.ReadDir(s.disk)
 	for _, e := range entries {
-		if e.Name() != "big.bin" {
+		if e.Name() != "big.bin" && e.Name() != "many" {
 			os.RemoveAll(filepath.Join(s.disk, e.Name()))
 		}
 	}
