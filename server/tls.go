@@ -341,7 +341,7 @@ func (s *session) secureData(ctx context.Context, c net.Conn) (net.Conn, error) 
 			return nil
 		}
 	}
-	tc := tls.Server(&recordBatch{Conn: c}, cfg)
+	tc := tls.Server(c, cfg)
 	hctx, cancel := context.WithTimeout(ctx, s.srv.dataConnectTimeout())
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"path"
@@ -140,8 +141,11 @@ func (s *session) endTransfer(x *transfer, result *string) {
 	}
 	x.cancel()
 	info := x.info(*result)
-	s.log().Info("transfer", "user", s.hook.User(), "op", x.verb, "path", x.path,
-		"bytes", info.Bytes, "duration", info.Took.Round(time.Microsecond), "result", info.Result)
+	// Checked first: the arguments alone cost seven allocations a transfer.
+	if s.srv.logger().Enabled(context.Background(), slog.LevelInfo) {
+		s.log().Info("transfer", "user", s.hook.User(), "op", x.verb, "path", x.path,
+			"bytes", info.Bytes, "duration", info.Took.Round(time.Microsecond), "result", info.Result)
+	}
 	s.hook.xfer.Store(info)
 	s.xmu.Lock()
 	s.xfer = nil
@@ -191,13 +195,15 @@ func (e netErr) Unwrap() error { return e.error }
 // src is an *os.File and c a *net.TCPConn, io.Copy uses sendfile(2).
 func (s *session) copyOut(c net.Conn, src io.Reader, x *transfer) error {
 	if tc, ok := c.(*tls.Conn); ok {
-		// TLS: no zero copy; large reads, each written as full records
-		// that go to the socket together.
+		// TLS: no zero copy; large reads, each written as full records.
+		// (Gathering a write's sixteen records into one write to the
+		// socket was tried: level with this over 12 rounds, 0.72 against
+		// 0.70 CPU-s per GiB; reading an upload's socket 128 KiB at a time did
+		// no better.)
 		buf := make([]byte, tlsBuffer)
-		w := batched(tc)
 		return s.copyChunks(x, func(lr *io.LimitedReader) (int64, error) {
 			lr.R = src
-			return io.CopyBuffer(w, lr, buf)
+			return io.CopyBuffer(tc, lr, buf)
 		}, c.SetWriteDeadline)
 	}
 	return s.copyChunks(x, func(lr *io.LimitedReader) (int64, error) {
