@@ -498,7 +498,12 @@ func list(path string) error {
 			return err
 		}
 		start := time.Now()
-		if _, err := c.cmd(150, "%s %s", verb, path); err != nil {
+		if msg, err := c.cmd(150, "%s %s", verb, path); err != nil {
+			d.Close()
+			if verb == "MLSD" && strings.HasPrefix(err.Error(), "MLSD: 50") {
+				fmt.Printf("MLSD %s: not offered (%s)\n", path, msg) // vsftpd
+				return nil
+			}
 			return err
 		}
 		n, err := io.Copy(io.Discard, d)
