@@ -2,6 +2,9 @@ package main
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -67,5 +70,59 @@ func TestTreeCPU(t *testing.T) {
 	}
 	if x == 0 {
 		t.Log(x) // keeps the loop
+	}
+}
+
+// TestRoundsSmoke runs one small round of every workload against Ferry and
+// the bare programs, and against pure-ftpd, ProFTPD and vsftpd when they
+// are unpacked under $FERRY_PEERS and this runs as root (required under
+// FERRY_INTEROP=1): each server starts with the configuration the rounds
+// give it and every workload reports a rate.
+func TestRoundsSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds ferry and bench/load")
+	}
+	servers := "ferry,bare"
+	if os.Getenv("FERRY_PEERS") != "" && os.Geteuid() == 0 {
+		servers += ",pure-ftpd,ProFTPD,vsftpd"
+	} else if os.Getenv("FERRY_INTEROP") == "1" {
+		t.Fatal("required (FERRY_INTEROP=1): $FERRY_PEERS and root, to start the C servers")
+	}
+	bin := t.TempDir()
+	for _, p := range []struct{ out, pkg string }{{"ferry", "../../cmd/ferry"}, {"load", "../load"}, {"rounds", "."}} {
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, p.out), p.pkg).CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", p.pkg, err, out)
+		}
+	}
+	// The C servers drop to an unprivileged user, who must reach their
+	// files: open the way down (t.TempDir makes its directories 0700).
+	work := t.TempDir()
+	for d := work; d != os.TempDir() && d != "/" && d != "."; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	cmd := exec.CommandContext(t.Context(), filepath.Join(bin, "rounds"), "-ferry", filepath.Join(bin, "ferry"),
+		"-load", filepath.Join(bin, "load"), "-dir", filepath.Join(work, "rounds"), "-servers", servers,
+		"-rounds", "1", "-files", "4", "-big", "1048576")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("rounds: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, ": exit status") || strings.Contains(line, "not measured") {
+			t.Errorf("%s", line)
+		}
+	}
+	for _, s := range strings.Split(servers, ",") {
+		for _, w := range workloads() {
+			if s == "bare" && w.bare == nil {
+				continue
+			}
+			if !strings.Contains(string(out), "| "+w.name+" | "+s+" | ") {
+				t.Errorf("no row for %s on %s", w.name, s)
+			}
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
 	}
 }
