@@ -46,6 +46,7 @@ var (
 	files     = flag.Int("files", 1000, "small files per client")
 	list      = flag.Bool("list", false, "list the workloads and exit")
 	verbose   = flag.Bool("v", false, "print every run as it ends")
+	loginsFor = flag.Duration("logins-for", 2*time.Second, "how long logins-32 runs (each login takes an ephemeral port for a minute of TIME_WAIT)")
 )
 
 // A workload is one bench/load run: its arguments, and how many units
@@ -84,7 +85,7 @@ func workloads() []workload {
 	// logins (Ferry answers from its cache of verified passwords after the
 	// first) and a listing of a 10,000-entry directory.
 	w = append(w,
-		workload{name: "logins-32", unit: "login", args: func(*server) []string { return []string{"logins", "-c", "32", "-d", "2s"} }},
+		workload{name: "logins-32", unit: "login", args: func(*server) []string { return []string{"logins", "-c", "32", "-d", loginsFor.String()} }},
 		workload{name: "LIST-10k", unit: "list", per: 1, args: func(*server) []string { return []string{"list", "-path", "many"} }},
 	)
 	gib := float64(*bigSize) / (1 << 30)
