@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -24,6 +23,7 @@ import (
 	"github.com/ferryftp/ferry/client"
 	"github.com/ferryftp/ferry/ftp"
 	"github.com/ferryftp/ferry/ftptest"
+	"github.com/ferryftp/ferry/internal/peers"
 )
 
 // The Ferry client against real servers from Debian: pyftpdlib, pure-ftpd,
@@ -48,11 +48,8 @@ func peerBinary(t *testing.T, pkg, bin string) string {
 		return p
 	}
 	if dir := os.Getenv("FERRY_PEERS"); dir != "" {
-		for _, sub := range []string{"usr/sbin", "usr/bin"} {
-			p := filepath.Join(dir, pkg, sub, bin)
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
+		if p, err := peers.Find(dir, pkg, bin); err == nil {
+			return p
 		}
 	}
 	if os.Getenv("FERRY_INTEROP") == "1" {
@@ -134,12 +131,11 @@ func startPeer(t *testing.T, name, addr string, cmd *exec.Cmd) {
 // Debian's Python (the same interpreter pyftpdlib needs).
 func sha512Crypt(t *testing.T, pw string) string {
 	t.Helper()
-	py := pythonWith(t, "crypt")
-	out, err := exec.Command(py, "-W", "ignore", "-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_SHA512)))", pw).Output()
+	h, err := peers.SHA512Crypt(pythonWith(t, "crypt"), pw)
 	if err != nil {
-		t.Fatalf("crypt: %v", err)
+		t.Fatal(err)
 	}
-	return strings.TrimSpace(string(out))
+	return h
 }
 
 // pythonWith finds a python3 that can import module, preferring Debian's.
@@ -155,43 +151,6 @@ func pythonWith(t *testing.T, module string) string {
 	}
 	t.Skipf("no python3 with %s", module)
 	return ""
-}
-
-// serverUser is an unprivileged system account (with an existing home,
-// which vsftpd needs) that owns the files the C servers write.
-func serverUser(t *testing.T) (int, int, string) {
-	t.Helper()
-	for _, name := range []string{"daemon", "bin", "nobody"} {
-		u, err := user.Lookup(name)
-		if err != nil {
-			continue
-		}
-		if fi, err := os.Stat(u.HomeDir); err == nil && fi.IsDir() {
-			uid, _ := strconv.Atoi(u.Uid)
-			gid, _ := strconv.Atoi(u.Gid)
-			return uid, gid, name
-		}
-	}
-	t.Fatal("no unprivileged system user with a home directory")
-	return 0, 0, ""
-}
-
-// ownedDir makes a directory the server's unprivileged user can write.
-func ownedDir(t *testing.T, parent string, uid, gid int) string {
-	t.Helper()
-	d := filepath.Join(parent, "files")
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// t.TempDir makes its directories 0700: open the way down for the
-	// server's user.
-	for p := parent; p != os.TempDir() && p != "/" && p != "."; p = filepath.Dir(p) {
-		os.Chmod(p, 0o755)
-	}
-	if err := os.Chown(d, uid, gid); err != nil {
-		t.Fatal(err)
-	}
-	return d
 }
 
 func startPyftpdlib(t *testing.T, host string, pasv int) *peer {
@@ -239,28 +198,8 @@ func startPureFTPd(t *testing.T, host string, pasv int) *peer {
 }
 
 func startPureFTPdWith(t *testing.T, host string, pasv int, extra ...string) *peer {
-	bin := peerBinary(t, "pure-ftpd", "pure-ftpd")
-	pw := peerBinary(t, "pure-ftpd", "pure-pw")
-	needRoot(t, "pure-ftpd")
-	uid, gid, _ := serverUser(t)
-	dir := t.TempDir()
-	home := ownedDir(t, dir, uid, gid)
-	// The users file written directly with a SHA-512 crypt hash: pure-pw
-	// would pick a deliberately slow argon2id, and every login would pay it.
-	passwd := filepath.Join(dir, "passwd")
-	line := fmt.Sprintf("tester:%s:%d:%d::%s/./::::::::::::\n", sha512Crypt(t, "pw"), uid, gid, home)
-	if err := os.WriteFile(passwd, []byte(line), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(pw, "mkdb", filepath.Join(dir, "pure.pdb"), "-f", passwd).CombinedOutput(); err != nil {
-		t.Fatalf("pure-pw mkdb: %v\n%s", err, out)
-	}
-	port := freePort(t, host)
-	// -W: FXP for everyone; -E: no anonymous; -A: chroot; -H: no DNS.
-	args := append([]string{"-S", host + "," + strconv.Itoa(port), "-l", "puredb:" + filepath.Join(dir, "pure.pdb"),
-		"-E", "-A", "-H", "-W", "-u", "1", "-p", fmt.Sprintf("%d:%d", pasv, pasv+99)}, extra...)
-	startPeer(t, "pure-ftpd", net.JoinHostPort(host, strconv.Itoa(port)), exec.Command(bin, args...))
-	return &peer{name: "pure-ftpd", addr: net.JoinHostPort(host, strconv.Itoa(port)), user: "tester", pass: "pw", base: "/", disk: home}
+	o := peerOptions(t, "pure-ftpd", peerBinary(t, "pure-ftpd", "pure-ftpd"), host, pasv)
+	return runPeer(t, "pure-ftpd", "pw", peerSetup(t)(peers.PureFTPd(o, peerBinary(t, "pure-ftpd", "pure-pw"), extra...)))
 }
 
 func startVsftpd(t *testing.T, host string, pasv int) *peer {
@@ -268,49 +207,8 @@ func startVsftpd(t *testing.T, host string, pasv int) *peer {
 }
 
 func startVsftpdWith(t *testing.T, host string, pasv int, extra string) *peer {
-	bin := peerBinary(t, "vsftpd", "vsftpd")
-	needRoot(t, "vsftpd")
-	uid, gid, name := serverUser(t)
-	dir := t.TempDir()
-	root := filepath.Join(dir, "root")
-	os.MkdirAll(filepath.Join(dir, "empty"), 0o755)
-	os.MkdirAll(root, 0o755)
-	pub := ownedDir(t, root, uid, gid)
-	port := freePort(t, host)
-	// Anonymous users who may write in /files: vsftpd's local users need
-	// PAM and system accounts, which a test should not create. FXP: the
-	// promiscuous options.
-	conf := fmt.Sprintf(`listen=YES
-listen_address=%s
-listen_port=%d
-background=NO
-anonymous_enable=YES
-local_enable=NO
-no_anon_password=YES
-anon_root=%s
-ftp_username=%s
-nopriv_user=%s
-write_enable=YES
-anon_upload_enable=YES
-anon_mkdir_write_enable=YES
-anon_other_write_enable=YES
-anon_umask=022
-pasv_min_port=%d
-pasv_max_port=%d
-port_promiscuous=YES
-pasv_promiscuous=YES
-connect_from_port_20=NO
-seccomp_sandbox=NO
-isolate_network=NO
-secure_chroot_dir=%s
-xferlog_enable=NO
-syslog_enable=NO
-mdtm_write=YES
-`, host, port, root, name, name, pasv, pasv+99, filepath.Join(dir, "empty")) + extra
-	cf := filepath.Join(dir, "vsftpd.conf")
-	os.WriteFile(cf, []byte(conf), 0o600)
-	startPeer(t, "vsftpd", net.JoinHostPort(host, strconv.Itoa(port)), exec.Command(bin, cf))
-	return &peer{name: "vsftpd", addr: net.JoinHostPort(host, strconv.Itoa(port)), user: "anonymous", pass: "ferry@", base: "/files", disk: pub}
+	o := peerOptions(t, "vsftpd", peerBinary(t, "vsftpd", "vsftpd"), host, pasv)
+	return runPeer(t, "vsftpd", "ferry@", peerSetup(t)(peers.Vsftpd(o, extra)))
 }
 
 func startProFTPD(t *testing.T, host string, pasv int) *peer {
@@ -321,42 +219,39 @@ func startProFTPD(t *testing.T, host string, pasv int) *peer {
 // directory of its loadable modules.
 func startProFTPDWith(t *testing.T, host string, pasv int, extra func(moduleDir string) string) *peer {
 	bin := peerBinary(t, "proftpd-core", "proftpd")
-	needRoot(t, "ProFTPD")
-	uid, gid, _ := serverUser(t)
-	dir := t.TempDir()
-	home := ownedDir(t, dir, uid, gid)
-	os.WriteFile(filepath.Join(dir, "passwd"), []byte(fmt.Sprintf("tester:%s:%d:%d::%s:/bin/false\n", sha512Crypt(t, "pw"), uid, gid, home)), 0o600)
-	os.WriteFile(filepath.Join(dir, "group"), []byte(fmt.Sprintf("testers:x:%d:\n", gid)), 0o600)
-	port := freePort(t, host)
-	conf := fmt.Sprintf(`ServerType standalone
-ServerName "interop"
-DefaultAddress %[1]s
-Port %[2]d
-UseIPv6 off
-User nobody
-Group nogroup
-PidFile %[3]s/proftpd.pid
-ScoreboardFile %[3]s/scoreboard
-DelayTable none
-WtmpLog off
-TransferLog none
-SystemLog %[3]s/proftpd.log
-AuthOrder mod_auth_file.c
-AuthUserFile %[3]s/passwd
-AuthGroupFile %[3]s/group
-RequireValidShell off
-DefaultRoot ~
-PassivePorts %[4]d %[5]d
-AllowForeignAddress on
-AllowOverwrite on
-AllowStoreRestart on
-AllowRetrieveRestart on
-UseReverseDNS off
-`, host, port, dir, pasv, pasv+99) + extra(filepath.Join(filepath.Dir(filepath.Dir(bin)), "lib", "proftpd"))
-	cf := filepath.Join(dir, "proftpd.conf")
-	os.WriteFile(cf, []byte(conf), 0o600)
-	startPeer(t, "ProFTPD", net.JoinHostPort(host, strconv.Itoa(port)), exec.Command(bin, "-n", "-q", "-c", cf))
-	return &peer{name: "ProFTPD", addr: net.JoinHostPort(host, strconv.Itoa(port)), user: "tester", pass: "pw", base: "/", disk: home}
+	o := peerOptions(t, "ProFTPD", bin, host, pasv)
+	return runPeer(t, "ProFTPD", "pw", peerSetup(t)(peers.ProFTPD(o, extra(peers.ModuleDir(bin)))))
+}
+
+// peerOptions places a C server (run as root) in a temporary directory, on
+// a free port of host with 100 passive ports from pasv, with the account
+// tester/pw (vsftpd's is anonymous).
+func peerOptions(t *testing.T, name, bin, host string, pasv int) peers.Options {
+	t.Helper()
+	needRoot(t, name)
+	o := peers.Options{Bin: bin, Dir: t.TempDir(), Host: host, Port: freePort(t, host), Pasv: [2]int{pasv, pasv + 99}}
+	if name != "vsftpd" {
+		o.User, o.Crypt = "tester", sha512Crypt(t, "pw")
+	}
+	return o
+}
+
+// peerSetup fails the test on a configuration error.
+func peerSetup(t *testing.T) func(*peers.Setup, error) *peers.Setup {
+	return func(s *peers.Setup, err error) *peers.Setup {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+}
+
+// runPeer starts a configured server and describes it.
+func runPeer(t *testing.T, name, pass string, s *peers.Setup) *peer {
+	t.Helper()
+	startPeer(t, name, s.Addr, s.Cmd)
+	return &peer{name: name, addr: s.Addr, user: s.User, pass: pass, base: s.Base, disk: s.Disk}
 }
 
 var peerStarters = []struct {

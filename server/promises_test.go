@@ -71,30 +71,7 @@ func TestTheftOverIPv6(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := net.JoinHostPort("::1", strconv.Itoa(int(port)))
-	thief, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ftptest.SecondIPv6)}}).Dial("tcp", data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer thief.Close()
-	c.Send("RETR f")
-	thief.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if n, err := thief.Read(make([]byte, 10)); err == nil || n > 0 {
-		t.Fatalf("thief read %d bytes", n)
-	}
-	d, err := net.Dial("tcp", data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, _ := c.Read(); code != 150 {
-		t.Fatal(code)
-	}
-	if got := ftptest.ReadAll(t, d); string(got) != "six" {
-		t.Fatalf("got %q", got)
-	}
-	if code, _ := c.Read(); code != 226 {
-		t.Fatal(code)
-	}
+	retrPastThief(t, c, net.JoinHostPort("::1", strconv.Itoa(int(port))), ftptest.SecondIPv6, "f", "six")
 }
 
 // TestEPSVAllAndREIN: after EPSV ALL only EPSV sets up a transfer (RFC

@@ -368,6 +368,36 @@ func TestABORBehindWaitingCommand(t *testing.T) {
 	}
 }
 
+// retrPastThief: a thief from the address thief connects to the passive
+// data address first and reads nothing; c's RETR of name then reaches the
+// client, which gets want.
+func retrPastThief(t *testing.T, c *ftptest.Conn, data, thief, name, want string) {
+	t.Helper()
+	tc, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(thief)}}).Dial("tcp", data)
+	if err != nil {
+		ftptest.Missing(t, "cannot connect from %s: %v", thief, err)
+	}
+	defer tc.Close()
+	c.Send("RETR " + name)
+	tc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := tc.Read(make([]byte, 10)); err == nil || n > 0 {
+		t.Fatalf("thief read %d bytes", n)
+	}
+	d, err := net.Dial("tcp", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c.Read(); code != 150 {
+		t.Fatal(code)
+	}
+	if got := ftptest.ReadAll(t, d); string(got) != want {
+		t.Fatalf("got %q", got)
+	}
+	if code, _ := c.Read(); code != 226 {
+		t.Fatal(code)
+	}
+}
+
 // TestBounceAndTheft checks the defaults that stop the FTP bounce attack and
 // data-connection theft, and that FXP opens them per account.
 func TestBounceAndTheft(t *testing.T) {
@@ -382,31 +412,8 @@ func TestBounceAndTheft(t *testing.T) {
 
 	// A thief from 127.0.0.2 connects first; it is dropped and the real
 	// client still gets the data.
-	text := c.Expect("PASV", 227)
-	ap, _ := ftpParsePASV(text)
-	thief, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).Dial("tcp", ap.String())
-	if err != nil {
-		ftptest.Missing(t, "cannot bind 127.0.0.2: %v", err)
-	}
-	defer thief.Close()
-	c.Send("RETR f")
-	thief.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if n, err := thief.Read(make([]byte, 10)); err == nil || n > 0 {
-		t.Fatalf("thief read %d bytes", n)
-	}
-	d, err := net.Dial("tcp", ap.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, _ := c.Read(); code != 150 {
-		t.Fatal(code)
-	}
-	if got := ftptest.ReadAll(t, d); string(got) != "payload" {
-		t.Fatalf("got %q", got)
-	}
-	if code, _ := c.Read(); code != 226 {
-		t.Fatal(code)
-	}
+	ap, _ := ftpParsePASV(c.Expect("PASV", 227))
+	retrPastThief(t, c, ap.String(), "127.0.0.2", "f", "payload")
 
 	// With FXP allowed for 127.0.0.0/8, PORT to 127.0.0.2 works: the
 	// server sends to a third host.

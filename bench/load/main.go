@@ -258,13 +258,12 @@ func small(conc, n, size int, op string) error {
 	}
 	name := func(w, i int) string { return fmt.Sprintf("load-%d-%d-%d.bin", run, w, i) }
 	if op == "down" {
-		if err := eachSession(sessions, per, func(c *conn, w, i int) (int, error) { return 1, c.put(name(w, i), payload) }); err != nil {
+		if _, err := eachSession(sessions, per, func(c *conn, w, i int) (int, error) { return 1, c.put(name(w, i), payload) }); err != nil {
 			return err
 		}
 	}
 	start := time.Now()
-	var done atomic.Int64
-	err := eachSession(sessions, per, func(c *conn, w, i int) (int, error) {
+	done, err := eachSession(sessions, per, func(c *conn, w, i int) (int, error) {
 		switch op {
 		case "up":
 			return 1, c.put(name(w, i), payload)
@@ -275,17 +274,18 @@ func small(conc, n, size int, op string) error {
 			return 0, err
 		}
 		return 2, c.get(name(w, i))
-	}, &done)
+	})
 	el := time.Since(start)
 	fmt.Printf("small files %s: %d transfers of %d B in %v: %.0f files/s (%d clients)\n",
-		op, done.Load(), size, el.Round(time.Millisecond), float64(done.Load())/el.Seconds(), conc)
+		op, done, size, el.Round(time.Millisecond), float64(done)/el.Seconds(), conc)
 	return err
 }
 
-// eachSession runs f for i in [0, per) on every session at once, adding
-// the transfers f reports to the counters given; the first error stops all.
-func eachSession(sessions []*conn, per int, f func(c *conn, w, i int) (int, error), count ...*atomic.Int64) error {
+// eachSession runs f for i in [0, per) on every session at once and
+// returns the count of transfers f reports; the first error stops all.
+func eachSession(sessions []*conn, per int, f func(c *conn, w, i int) (int, error)) (int64, error) {
 	var wg sync.WaitGroup
+	var done atomic.Int64
 	var firstErr atomic.Pointer[error]
 	for w, c := range sessions {
 		wg.Add(1)
@@ -297,17 +297,15 @@ func eachSession(sessions []*conn, per int, f func(c *conn, w, i int) (int, erro
 					firstErr.CompareAndSwap(nil, &err)
 					return
 				}
-				for _, n := range count {
-					n.Add(int64(k))
-				}
+				done.Add(int64(k))
 			}
 		}()
 	}
 	wg.Wait()
 	if e := firstErr.Load(); e != nil {
-		return *e
+		return done.Load(), *e
 	}
-	return nil
+	return done.Load(), nil
 }
 
 // transfer runs verb on name over a fresh passive data connection, with

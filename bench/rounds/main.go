@@ -113,31 +113,11 @@ type sample struct {
 func main() {
 	flag.Parse()
 	log.SetFlags(0)
-	ws := workloads()
-	if *list {
-		for _, w := range ws {
-			fmt.Println(w.name)
-		}
-		return
+	ws := chosen(workloads())
+	if ws == nil {
+		return // -list
 	}
-	if *only != "" {
-		keep := strings.Split(*only, ",")
-		ws = slices.DeleteFunc(ws, func(w workload) bool { return !slices.Contains(keep, w.name) })
-	}
-	if *ferryBin == "" || *loadBin == "" || len(ws) == 0 {
-		log.Fatal("rounds: -ferry and -load are required, and at least one workload")
-	}
-	if err := os.RemoveAll(*dir); err != nil {
-		log.Fatal(err)
-	}
-	if err := os.MkdirAll(*dir, 0o755); err != nil {
-		log.Fatal(err)
-	}
-	src := filepath.Join(*dir, "src.bin")
-	if err := writeRandom(src, *bigSize); err != nil {
-		log.Fatal(err)
-	}
-	cert, err := makeCert(*dir)
+	src, cert, err := prepare()
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -155,6 +135,51 @@ func main() {
 		stopAll()
 		os.Exit(1)
 	}()
+	all = startAll(cert)
+	warmUp(all, src)
+	report(ws, all, runRounds(ws, all, src))
+}
+
+// chosen is the workloads -work names (all by default); with -list it
+// prints their names and returns nil.
+func chosen(ws []workload) []workload {
+	if *list {
+		for _, w := range ws {
+			fmt.Println(w.name)
+		}
+		return nil
+	}
+	if *only != "" {
+		keep := strings.Split(*only, ",")
+		ws = slices.DeleteFunc(ws, func(w workload) bool { return !slices.Contains(keep, w.name) })
+	}
+	if *ferryBin == "" || *loadBin == "" || len(ws) == 0 {
+		log.Fatal("rounds: -ferry and -load are required, and at least one workload")
+	}
+	return ws
+}
+
+// prepare empties -dir and writes in it the file uploads send and the
+// certificate every server uses.
+func prepare() (src string, cert certFiles, err error) {
+	if err := os.RemoveAll(*dir); err != nil {
+		return "", cert, err
+	}
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return "", cert, err
+	}
+	src = filepath.Join(*dir, "src.bin")
+	if err := writeRandom(src, *bigSize); err != nil {
+		return "", cert, err
+	}
+	cert, err = makeCert(*dir)
+	return src, cert, err
+}
+
+// startAll starts the -servers, each with its large file and its
+// 10,000-entry directory; a server that does not start is left out.
+func startAll(cert certFiles) []*server {
+	var all []*server
 	for i, name := range strings.Split(*servers, ",") {
 		// Control ports and passive ranges of 5,000 ports each, below the
 		// ephemeral ports (32768 on): thousands of data connections a
@@ -165,10 +190,11 @@ func main() {
 			continue
 		}
 		all = append(all, s)
-		if err := writeRandom(filepath.Join(s.disk, "big.bin"), *bigSize); err != nil {
+		big := filepath.Join(s.disk, "big.bin")
+		if err := writeRandom(big, *bigSize); err != nil {
 			log.Fatal(err)
 		}
-		s.own(filepath.Join(s.disk, "big.bin"))
+		s.own(big)
 		if err := s.many(10000); err != nil {
 			log.Fatal(err)
 		}
@@ -176,8 +202,13 @@ func main() {
 	if len(all) == 0 || all[0].name != "ferry" {
 		log.Fatal("rounds: ferry did not start")
 	}
-	// Warm-up, not counted: a first login (Ferry's pays one argon2id run,
-	// then its verified-password cache answers) and the first transfers.
+	return all
+}
+
+// warmUp runs, not counted, a first login on each server (Ferry's pays one
+// argon2id run, then its verified-password cache answers) and the first
+// transfers.
+func warmUp(all []*server, src string) {
 	warm := workload{name: "warm-up", unit: "file", per: 1, args: func(*server) []string {
 		return []string{"small", "-op", "mixed", "-c", "4", "-n", "40", "-size", "4096"}
 	}}
@@ -186,7 +217,11 @@ func main() {
 			log.Printf("warm-up %s: %v", s.name, err)
 		}
 	}
-	// samples[workload][server] over rounds; a failed run is nil.
+}
+
+// runRounds runs every workload on every server, -rounds times; the
+// samples are by workload and server, a failed run nil.
+func runRounds(ws []workload, all []*server, src string) map[string]map[string][]*sample {
 	samples := map[string]map[string][]*sample{}
 	for _, w := range ws {
 		samples[w.name] = map[string][]*sample{}
@@ -205,44 +240,66 @@ func main() {
 			}
 		}
 	}
-	report(ws, all, samples)
+	return samples
 }
 
-// run runs w against s once and cleans up what it left.
+// run runs w against s once and cleans up what it left. A server's CPU is
+// read from /proc around the run; a bare program reports its own.
 func (s *server) run(w workload, src string) (*sample, error) {
 	if w.tls && !s.tls || s.cmd == nil && w.bare == nil {
 		return nil, nil
 	}
 	defer s.clean()
+	if w.upload {
+		warmMemory()
+	}
 	if s.cmd == nil {
-		return s.runBare(w, src)
+		rate, out, err := s.load(append([]string{"-src", src}, w.bare...))
+		if err != nil {
+			return nil, err
+		}
+		sm := &sample{rate: rate}
+		if mbPerCPU, ok := parseUnit(out, "MB/CPU-s"); ok && mbPerCPU > 0 {
+			sm.cpu = float64(1<<30) / 1e6 / mbPerCPU // CPU-seconds per GiB
+		}
+		return sm, nil
 	}
 	args := []string{"-addr", s.addr, "-user", s.user, "-pass", s.pass, "-src", src}
 	if s.cwd != "" {
 		args = append(args, "-cwd", s.cwd)
 	}
-	args = append(args, w.args(s)...)
-	if w.upload {
-		warmMemory()
-	}
 	before := treeCPU(s.pid())
-	out, err := exec.Command(*loadBin, args...).CombinedOutput()
+	rate, _, err := s.load(append(args, w.args(s)...))
 	// A forking server's children end after the client's QUIT; wait (with
 	// a bound) until they are gone so that their CPU is counted.
 	s.settle()
 	cpu := treeCPU(s.pid()) - before
 	if err != nil {
-		return nil, fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
-	}
-	rate, ok := parseRate(string(out))
-	if !ok {
-		return nil, fmt.Errorf("no rate in %q", out)
+		return nil, err
 	}
 	sm := &sample{rate: rate}
 	if w.per > 0 {
 		sm.cpu = cpu.Seconds() / w.per
 	}
 	return sm, nil
+}
+
+// load runs bench/load with args (a bare program in s's directory) and
+// returns the rate it reports and the whole report.
+func (s *server) load(args []string) (float64, string, error) {
+	cmd := exec.Command(*loadBin, args...)
+	if s.cmd == nil {
+		cmd.Dir = s.disk
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return 0, "", fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+	}
+	rate, ok := parseRate(string(out))
+	if !ok {
+		return 0, "", fmt.Errorf("no rate in %q", out)
+	}
+	return rate, string(out), nil
 }
 
 // warmMemory writes and deletes a file of the large size, so that the
@@ -270,29 +327,6 @@ func warmMemory() {
 	}
 	f.Close()
 	os.Remove(p)
-}
-
-// runBare runs the minimal program of w (bench/load's baselines, a process
-// of their own) in s's directory; its CPU is the one it reports.
-func (s *server) runBare(w workload, src string) (*sample, error) {
-	if w.upload {
-		warmMemory()
-	}
-	cmd := exec.Command(*loadBin, append([]string{"-src", src}, w.bare...)...)
-	cmd.Dir = s.disk
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return nil, fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
-	}
-	rate, ok := parseRate(string(out))
-	if !ok {
-		return nil, fmt.Errorf("no rate in %q", out)
-	}
-	sm := &sample{rate: rate}
-	if mbPerCPU, ok := parseUnit(string(out), "MB/CPU-s"); ok && mbPerCPU > 0 {
-		sm.cpu = float64(1<<30) / 1e6 / mbPerCPU // CPU-seconds per GiB
-	}
-	return sm, nil
 }
 
 // parseUnit finds the number before unit in a load report.

@@ -14,12 +14,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ferryftp/ferry/internal/peers"
 )
 
 // server is one FTP server under measurement.
@@ -108,12 +109,8 @@ func start(name, base string, port int, c certFiles) (*server, error) {
 			return nil, fmt.Errorf("no -base binary")
 		}
 		s, err = startFerry(*baseBin, base, addr, pasv, c)
-	case "pure-ftpd":
-		s, err = startPureFTPd(base, addr, pasv, c)
-	case "ProFTPD":
-		s, err = startProFTPD(base, addr, pasv, c)
-	case "vsftpd":
-		s, err = startVsftpd(base, addr, pasv, c)
+	case "pure-ftpd", "ProFTPD", "vsftpd":
+		s, err = startPeer(name, base, addr, pasv, c)
 	case "ftpserver":
 		s, err = startFTPServer(base, addr, pasv, c)
 	default:
@@ -175,189 +172,57 @@ func startFerry(bin, base, addr string, pasv [2]int, c certFiles) (*server, erro
 	return &server{addr: addr, user: "bench", pass: "bench-pw", disk: root, tls: true, cmd: logTo(cmd, base), uid: -1}, nil
 }
 
-// peerBinary finds a server unpacked from its Debian package.
-func peerBinary(pkg, bin string) (string, error) {
-	for _, d := range []string{"sbin", "bin"} {
-		p := filepath.Join(*peersDir, pkg, "usr", d, bin)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s not unpacked in -peers %q (see .ci/run)", bin, *peersDir)
+// peerBinaries are the C servers' Debian packages and binaries.
+var peerBinaries = map[string]struct{ pkg, bin string }{
+	"pure-ftpd": {"pure-ftpd", "pure-ftpd"},
+	"ProFTPD":   {"proftpd-core", "proftpd"},
+	"vsftpd":    {"vsftpd", "vsftpd"},
 }
 
-// systemUser is an unprivileged account with a home (vsftpd needs one)
-// that owns the C servers' files.
-func systemUser() (uid, gid int, name string, err error) {
-	for _, name := range []string{"daemon", "bin", "nobody"} {
-		u, err := user.Lookup(name)
+// startPeer starts one of the C servers configured by internal/peers, as
+// the integration tests run them, with settings for load: more sessions,
+// TLS offered with the common certificate, and a cheap SHA-512 crypt
+// password as the others have.
+func startPeer(name, base, addr string, pasv [2]int, c certFiles) (*server, error) {
+	pb := peerBinaries[name]
+	path, err := peers.Find(*peersDir, pb.pkg, pb.bin)
+	if err != nil {
+		return nil, err
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	o := peers.Options{Bin: path, Dir: base, Host: host, Pasv: pasv}
+	o.Port, _ = strconv.Atoi(port)
+	if name != "vsftpd" {
+		o.User = "bench"
+		if o.Crypt, err = peers.SHA512Crypt("/usr/bin/python3", "bench-pw"); err != nil {
+			return nil, err
+		}
+	}
+	var ps *peers.Setup
+	pass := "bench-pw"
+	switch name {
+	case "pure-ftpd":
+		pw, err := peers.Find(*peersDir, "pure-ftpd", "pure-pw")
 		if err != nil {
-			continue
+			return nil, err
 		}
-		if fi, err := os.Stat(u.HomeDir); err == nil && fi.IsDir() {
-			uid, _ := strconv.Atoi(u.Uid)
-			gid, _ := strconv.Atoi(u.Gid)
-			return uid, gid, name, nil
-		}
+		// -c/-C sessions; -Y 1 TLS offered, -2 its certificate.
+		ps, err = peers.PureFTPd(o, pw, "-c", "200", "-C", "200", "-Y", "1", "-2", c.cert+","+c.key)
+	case "ProFTPD":
+		ps, err = peers.ProFTPD(o, fmt.Sprintf("MaxInstances 200\nModulePath %s\nLoadModule mod_tls.c\nTLSEngine on\n"+
+			"TLSRequired off\nTLSProtocol TLSv1.2 TLSv1.3\nTLSECCertificateFile %s\nTLSECCertificateKeyFile %s\n",
+			peers.ModuleDir(path), c.cert, c.key))
+	case "vsftpd":
+		pass = "bench@"
+		ps, err = peers.Vsftpd(o, fmt.Sprintf("max_clients=200\nssl_enable=YES\nallow_anon_ssl=YES\n"+
+			"require_ssl_reuse=NO\nrsa_cert_file=%s\nrsa_private_key_file=%s\n", c.cert, c.key))
 	}
-	return 0, 0, "", fmt.Errorf("no unprivileged system user with a home directory")
-}
-
-// ownedDir makes base/files, owned by uid.
-func ownedDir(base string, uid, gid int) (string, error) {
-	d := filepath.Join(base, "files")
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		return "", err
-	}
-	return d, os.Chown(d, uid, gid)
-}
-
-func startPureFTPd(base, addr string, pasv [2]int, c certFiles) (*server, error) {
-	bin, err := peerBinary("pure-ftpd", "pure-ftpd")
 	if err != nil {
 		return nil, err
 	}
-	pw, err := peerBinary("pure-ftpd", "pure-pw")
-	if err != nil {
-		return nil, err
-	}
-	uid, gid, _, err := systemUser()
-	if err != nil {
-		return nil, err
-	}
-	home, err := ownedDir(base, uid, gid)
-	if err != nil {
-		return nil, err
-	}
-	// A SHA-512 crypt hash, as for the others a cheap login: pure-pw would
-	// pick argon2id.
-	passwd := filepath.Join(base, "passwd")
-	line := fmt.Sprintf("bench:%s:%d:%d::%s/./::::::::::::\n", sha512Crypt("bench-pw"), uid, gid, home)
-	if err := os.WriteFile(passwd, []byte(line), 0o600); err != nil {
-		return nil, err
-	}
-	if out, err := exec.Command(pw, "mkdb", filepath.Join(base, "pure.pdb"), "-f", passwd).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("pure-pw mkdb: %v: %s", err, out)
-	}
-	host, port, _ := net.SplitHostPort(addr)
-	// -A chroot, -E no anonymous, -H no DNS, -Y 1 TLS offered, -c/-C
-	// sessions, -u 1 any uid.
-	cmd := exec.Command(bin, "-S", host+","+port, "-l", "puredb:"+filepath.Join(base, "pure.pdb"),
-		"-E", "-A", "-H", "-u", "1", "-c", "200", "-C", "200", "-Y", "1", "-2", c.cert+","+c.key,
-		"-p", fmt.Sprintf("%d:%d", pasv[0], pasv[1]))
-	return &server{addr: addr, user: "bench", pass: "bench-pw", disk: home, tls: true, cmd: logTo(cmd, base), uid: uid, gid: gid}, nil
-}
-
-func startProFTPD(base, addr string, pasv [2]int, c certFiles) (*server, error) {
-	bin, err := peerBinary("proftpd-core", "proftpd")
-	if err != nil {
-		return nil, err
-	}
-	uid, gid, _, err := systemUser()
-	if err != nil {
-		return nil, err
-	}
-	home, err := ownedDir(base, uid, gid)
-	if err != nil {
-		return nil, err
-	}
-	os.WriteFile(filepath.Join(base, "passwd"), fmt.Appendf(nil, "bench:%s:%d:%d::%s:/bin/false\n", sha512Crypt("bench-pw"), uid, gid, home), 0o600)
-	os.WriteFile(filepath.Join(base, "group"), fmt.Appendf(nil, "bench:x:%d:\n", gid), 0o600)
-	modules := filepath.Join(filepath.Dir(filepath.Dir(bin)), "lib", "proftpd")
-	host, port, _ := net.SplitHostPort(addr)
-	conf := fmt.Sprintf(`ServerType standalone
-ServerName "bench"
-DefaultAddress %[1]s
-Port %[2]s
-UseIPv6 off
-User nobody
-Group nogroup
-MaxInstances 200
-PidFile %[3]s/proftpd.pid
-ScoreboardFile %[3]s/scoreboard
-DelayTable none
-WtmpLog off
-TransferLog none
-SystemLog %[3]s/proftpd.log
-AuthOrder mod_auth_file.c
-AuthUserFile %[3]s/passwd
-AuthGroupFile %[3]s/group
-RequireValidShell off
-DefaultRoot ~
-PassivePorts %[4]d %[5]d
-AllowOverwrite on
-AllowStoreRestart on
-UseReverseDNS off
-ModulePath %[6]s
-LoadModule mod_tls.c
-TLSEngine on
-TLSRequired off
-TLSProtocol TLSv1.2 TLSv1.3
-TLSECCertificateFile %[7]s
-TLSECCertificateKeyFile %[8]s
-`, host, port, base, pasv[0], pasv[1], modules, c.cert, c.key)
-	cf := filepath.Join(base, "proftpd.conf")
-	if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "-n", "-q", "-c", cf)
-	return &server{addr: addr, user: "bench", pass: "bench-pw", disk: home, tls: true, cmd: logTo(cmd, base), uid: uid, gid: gid}, nil
-}
-
-func startVsftpd(base, addr string, pasv [2]int, c certFiles) (*server, error) {
-	bin, err := peerBinary("vsftpd", "vsftpd")
-	if err != nil {
-		return nil, err
-	}
-	uid, gid, name, err := systemUser()
-	if err != nil {
-		return nil, err
-	}
-	root := filepath.Join(base, "root")
-	os.MkdirAll(filepath.Join(base, "empty"), 0o755)
-	os.MkdirAll(root, 0o755)
-	pub, err := ownedDir(root, uid, gid)
-	if err != nil {
-		return nil, err
-	}
-	host, port, _ := net.SplitHostPort(addr)
-	// Anonymous users who may write in /files: vsftpd's local users need
-	// PAM and system accounts, which a benchmark should not create.
-	conf := fmt.Sprintf(`listen=YES
-listen_address=%s
-listen_port=%s
-background=NO
-max_clients=200
-anonymous_enable=YES
-local_enable=NO
-no_anon_password=YES
-anon_root=%s
-ftp_username=%s
-nopriv_user=%s
-write_enable=YES
-anon_upload_enable=YES
-anon_other_write_enable=YES
-anon_umask=022
-pasv_min_port=%d
-pasv_max_port=%d
-connect_from_port_20=NO
-seccomp_sandbox=NO
-isolate_network=NO
-secure_chroot_dir=%s
-xferlog_enable=NO
-syslog_enable=NO
-ssl_enable=YES
-allow_anon_ssl=YES
-require_ssl_reuse=NO
-rsa_cert_file=%s
-rsa_private_key_file=%s
-`, host, port, root, name, name, pasv[0], pasv[1], filepath.Join(base, "empty"), c.cert, c.key)
-	cf := filepath.Join(base, "vsftpd.conf")
-	if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, cf)
-	return &server{addr: addr, user: "anonymous", pass: "bench@", cwd: "files", disk: pub, tls: true, cmd: logTo(cmd, base), uid: uid, gid: gid}, nil
+	// The login's directory is the account's root but for vsftpd's /files.
+	return &server{addr: addr, user: ps.User, pass: pass, cwd: strings.TrimPrefix(ps.Base, "/"), disk: ps.Disk,
+		tls: true, cmd: logTo(ps.Cmd, base), uid: ps.UID, gid: ps.GID}, nil
 }
 
 func startFTPServer(base, addr string, pasv [2]int, c certFiles) (*server, error) {
@@ -420,15 +285,4 @@ func writeRandom(path string, size int64) error {
 		return err
 	}
 	return f.Close()
-}
-
-// sha512Crypt hashes pw in the crypt(3) format the C servers read (SHA-512,
-// a cheap login like the others'), with Debian's Python.
-func sha512Crypt(pw string) string {
-	out, err := exec.Command("/usr/bin/python3", "-W", "ignore", "-c",
-		"import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_SHA512)))", pw).Output()
-	if err != nil {
-		return "!" // the login fails, and the report says so
-	}
-	return strings.TrimSpace(string(out))
 }
