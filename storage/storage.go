@@ -122,6 +122,14 @@ type NameLister interface {
 	ReadDirNames(ctx context.Context, name string) iter.Seq2[string, error]
 }
 
+// PartialSizer reports how many bytes of an interrupted upload of name
+// are kept for a resume (fs.ErrNotExist when none are). SIZE of a name
+// that has no file yet answers with it, so that a client resuming with
+// REST + STOR (lftp's put -c) continues where the kept bytes end.
+type PartialSizer interface {
+	PartialSize(ctx context.Context, name string) (int64, error)
+}
+
 // Identifier is implemented by a FileInfo.Sys() value that carries a unique
 // identity for the MLSx unique fact.
 type Identifier interface {
@@ -140,6 +148,10 @@ var (
 	ErrBadName     = errors.New("name not allowed")
 	ErrOutOfRoot   = errors.New("path leads out of the root")
 	ErrUnsupported = errors.New("operation not supported by this storage")
+	// ErrUnavailable is a storage that cannot answer now (an object
+	// store throttling or down, after its own retries); the client may
+	// try again later.
+	ErrUnavailable = errors.New("storage temporarily unavailable")
 )
 
 // FileError maps an error of writing a local file to this package's

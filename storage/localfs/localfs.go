@@ -132,6 +132,25 @@ func (f *FS) Stat(ctx context.Context, name string) (fs.FileInfo, error) {
 	return fileInfo(fi), mapErr(err)
 }
 
+// PartialSize reports the size of the kept part of an interrupted upload
+// of name (storage.PartialSizer).
+func (f *FS) PartialSize(ctx context.Context, name string) (int64, error) {
+	if err := check(name); err != nil {
+		return 0, err
+	}
+	if name == "." {
+		return 0, fs.ErrNotExist
+	}
+	fi, err := f.root.Lstat(partName(name))
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, fs.ErrNotExist
+	}
+	return fi.Size(), nil
+}
+
 // fileInfo wraps fi so that its unique identity is available.
 func fileInfo(fi fs.FileInfo) fs.FileInfo {
 	if fi == nil {

@@ -150,6 +150,20 @@ func (f *FS) ReadDir(ctx context.Context, name string) iter.Seq2[fs.FileInfo, er
 	}
 }
 
+// PartialSize reports the bytes kept from an aborted upload of name.
+func (f *FS) PartialSize(ctx context.Context, name string) (int64, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if err := check(name); err != nil {
+		return 0, err
+	}
+	b, ok := f.partials[name]
+	if !ok {
+		return 0, fs.ErrNotExist
+	}
+	return int64(len(b)), nil
+}
+
 func (f *FS) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()

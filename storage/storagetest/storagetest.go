@@ -16,14 +16,28 @@ import (
 	"github.com/ferryftp/ferry/storage"
 )
 
+// Caps says what a backend cannot do as local disk does, so the suite
+// checks what it does instead. The zero value is local disk.
+type Caps struct {
+	// ResumeUnit: an aborted upload keeps its bytes only in whole units of
+	// this size (S3 keeps the parts it stored, not the one being filled).
+	// 0 means every byte is kept.
+	ResumeUnit int64
+}
+
 // Run runs the suite. newFS returns an empty backend for each subtest.
 func Run(t *testing.T, newFS func(t *testing.T) storage.FS) {
+	RunCaps(t, newFS, Caps{})
+}
+
+// RunCaps runs the suite on a backend with the limits caps describes.
+func RunCaps(t *testing.T, newFS func(t *testing.T) storage.FS, caps Caps) {
 	for _, tc := range []struct {
 		name string
 		run  func(*testing.T, func(*testing.T) storage.FS)
 	}{
 		{"CreateReadStat", testCreateReadStat},
-		{"AtomicReplace", testAtomicReplace},
+		{"AtomicReplace", func(t *testing.T, newFS func(*testing.T) storage.FS) { testAtomicReplace(t, newFS, caps) }},
 		{"AppendExclusive", testAppendExclusive},
 		{"Directories", testDirectories},
 		{"Rename", testRename},
@@ -112,26 +126,37 @@ func testCreateReadStat(t *testing.T, newFS func(t *testing.T) storage.FS) {
 
 }
 
-func testAtomicReplace(t *testing.T, newFS func(t *testing.T) storage.FS) {
+func testAtomicReplace(t *testing.T, newFS func(t *testing.T) storage.FS, caps Caps) {
 	f := newFS(t)
 	put(t, f, "f", "old")
+	kept := max(caps.ResumeUnit, 3) // what an abort keeps
+	content := string(bytes.Repeat([]byte("new"), int(kept/3)+1))[:kept] + "-lost"
 	u, err := f.Create(ctx, "f", storage.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.WriteString(u, "new content")
+	io.WriteString(u, content)
 	if got, _ := get(t, f, "f", 0); got != "old" {
-		t.Fatalf("visible before commit: %q", got)
+		t.Fatalf("visible before commit: %.20q", got)
 	}
 	if n := names(t, f, "."); len(n) != 1 {
 		t.Fatalf("temporary file listed: %v", n)
 	}
 	u.Abort(errors.New("test"))
 	if got, _ := get(t, f, "f", 0); got != "old" {
-		t.Fatalf("abort changed the file: %q", got)
+		t.Fatalf("abort changed the file: %.20q", got)
+	}
+	if p, ok := f.(storage.PartialSizer); ok {
+		n, err := p.PartialSize(ctx, "f")
+		if err != nil || n < kept {
+			t.Fatalf("partial size %d %v, want at least %d", n, err, kept)
+		}
+		if _, err := p.PartialSize(ctx, "none"); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("partial size of nothing: %v", err)
+		}
 	}
 	// Resume the aborted bytes.
-	u, err = f.Create(ctx, "f", storage.CreateOptions{Offset: 3})
+	u, err = f.Create(ctx, "f", storage.CreateOptions{Offset: kept})
 	if err != nil {
 		t.Fatalf("resume: %v", err)
 	}
@@ -139,15 +164,14 @@ func testAtomicReplace(t *testing.T, newFS func(t *testing.T) storage.FS) {
 	if err := u.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := get(t, f, "f", 0); got != "new-resumed" {
-		t.Fatalf("resumed %q", got)
+	if got, _ := get(t, f, "f", 0); got != content[:kept]+"-resumed" {
+		t.Fatalf("resumed %.20q…", got)
 	}
-	_, err = f.Create(ctx, "f", storage.CreateOptions{Offset: 1000})
+	_, err = f.Create(ctx, "f", storage.CreateOptions{Offset: 100 << 30})
 	wantErr(t, "offset beyond", err, storage.ErrBadOffset)
 	if n := names(t, f, "."); len(n) != 1 {
 		t.Fatalf("left over: %v", n)
 	}
-
 }
 
 func testAppendExclusive(t *testing.T, newFS func(t *testing.T) storage.FS) {

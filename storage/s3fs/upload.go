@@ -1,0 +1,431 @@
+package s3fs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/ferryftp/ferry/storage"
+)
+
+// Create starts an upload to name. Truncate and Exclusive uploads publish
+// nothing until Commit; see the package comment for Append.
+func (f *FS) Create(ctx context.Context, name string, opts storage.CreateOptions) (storage.Upload, error) {
+	if err := check(name); err != nil {
+		return nil, err
+	}
+	if name == "." {
+		return nil, storage.ErrIsDir
+	}
+	if err := f.needParent(ctx, name); err != nil {
+		return nil, err
+	}
+	if dir, err := f.isDir(ctx, name); err != nil || dir {
+		return nil, errors.Join(err, storage.ErrIsDir)
+	}
+	key := f.key(name)
+	switch opts.Mode {
+	case storage.Exclusive:
+		if _, err := f.statObject(ctx, name); err == nil {
+			return nil, fs.ErrExist
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return f.newUpload(ctx, key, storage.Exclusive), nil
+	case storage.Append:
+		u := f.newUpload(ctx, key, storage.Append)
+		fi, err := f.statObject(ctx, name)
+		if errors.Is(err, fs.ErrNotExist) {
+			return u, nil
+		}
+		if err == nil {
+			err = u.copyRange(ctx, key, fi.Size())
+		}
+		if err != nil {
+			u.Abort(err)
+			return nil, err
+		}
+		return u, nil
+	}
+	if opts.Offset == 0 {
+		return f.newUpload(ctx, key, storage.Truncate), nil
+	}
+	if u, err := f.resume(ctx, key, opts.Offset); u != nil || err != nil {
+		return u, err
+	}
+	// No stored parts end there: the first Offset bytes of the object.
+	fi, err := f.statObject(ctx, name)
+	if err != nil || fi.Size() < opts.Offset {
+		return nil, storage.ErrBadOffset
+	}
+	u := f.newUpload(ctx, key, storage.Truncate)
+	if err := u.copyRange(ctx, key, opts.Offset); err != nil {
+		u.Abort(err)
+		return nil, err
+	}
+	return u, nil
+}
+
+// upload streams parts of PartSize bytes, Concurrency at a time.
+type upload struct {
+	f    *FS
+	key  string
+	mode storage.CreateMode
+	ctx  context.Context // the upload's calls outlive a cancelled session
+
+	id    string // of the multipart upload; "" until the first part
+	next  int32  // the next part's number
+	buf   []byte // the part being filled
+	free  chan []byte
+	sem   chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	parts []types.CompletedPart // guarded by mu, in any order
+	err   error                 // guarded by mu: the first failed part
+	ended bool
+}
+
+func (f *FS) newUpload(ctx context.Context, key string, mode storage.CreateMode) *upload {
+	return &upload{
+		f: f, key: key, mode: mode, ctx: context.WithoutCancel(ctx), next: 1,
+		free: make(chan []byte, f.concurrency+1), sem: make(chan struct{}, f.concurrency),
+	}
+}
+
+func (f *FS) startMultipart(ctx context.Context, key string, mode storage.CreateMode) (*upload, error) {
+	u := f.newUpload(ctx, key, mode)
+	return u, u.start()
+}
+
+func (u *upload) start() error {
+	if u.id != "" {
+		return nil
+	}
+	out, err := u.f.client.CreateMultipartUpload(u.ctx, &s3.CreateMultipartUploadInput{Bucket: &u.f.bucket, Key: &u.key})
+	if err != nil {
+		return mapErr(err)
+	}
+	u.id = aws.ToString(out.UploadId)
+	return nil
+}
+
+func (u *upload) failed() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.err
+}
+
+// Write fills parts and sends each full one.
+func (u *upload) Write(p []byte) (int, error) {
+	if err := u.failed(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for len(p) > 0 {
+		u.grow(len(p))
+		c := copy(u.buf[len(u.buf):cap(u.buf)], p)
+		u.buf = u.buf[:len(u.buf)+c]
+		p, n = p[c:], n+c
+		if int64(len(u.buf)) == u.f.partSize {
+			if err := u.send(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// grow makes room in buf for more bytes: small uploads stay small, a
+// large one takes whole parts, recycled from the parts already sent.
+func (u *upload) grow(more int) {
+	if len(u.buf) < cap(u.buf) {
+		return
+	}
+	if u.buf == nil {
+		select {
+		case b := <-u.free:
+			u.buf = b[:0]
+			return
+		default:
+		}
+	}
+	c := int64(max(2*cap(u.buf), 64<<10, len(u.buf)+more))
+	c = min(c, u.f.partSize)
+	nb := make([]byte, len(u.buf), c)
+	copy(nb, u.buf)
+	u.buf = nb
+}
+
+// send uploads buf as the next part in the background, once fewer than
+// Concurrency parts are in flight.
+func (u *upload) send() error {
+	if err := u.start(); err != nil {
+		u.setErr(err)
+		return err
+	}
+	data, num := u.buf, u.next
+	u.buf, u.next = nil, u.next+1
+	u.sem <- struct{}{}
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		out, err := u.f.client.UploadPart(u.ctx, &s3.UploadPartInput{
+			Bucket: &u.f.bucket, Key: &u.key, UploadId: &u.id, PartNumber: aws.Int32(num),
+			Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
+		})
+		<-u.sem
+		if cap(data) == int(u.f.partSize) {
+			select {
+			case u.free <- data[:0]:
+			default:
+			}
+		}
+		if err != nil {
+			u.setErr(fmt.Errorf("part %d: %w", num, mapErr(err)))
+			return
+		}
+		u.addPart(types.CompletedPart{PartNumber: aws.Int32(num), ETag: out.ETag})
+	}()
+	return u.failed()
+}
+
+func (u *upload) setErr(err error) {
+	u.mu.Lock()
+	if u.err == nil {
+		u.err = err
+	}
+	u.mu.Unlock()
+}
+
+func (u *upload) addPart(p types.CompletedPart) {
+	u.mu.Lock()
+	u.parts = append(u.parts, p)
+	u.mu.Unlock()
+}
+
+// copyRange makes the first n bytes of the object src the start of the
+// upload: whole parts copied on the store's side, the rest read into buf.
+func (u *upload) copyRange(ctx context.Context, src string, n int64) error {
+	whole := n / u.f.partSize
+	if whole > 0 {
+		if err := u.start(); err != nil {
+			return err
+		}
+	}
+	for i := int64(0); i < whole; i++ {
+		first, last := i*u.f.partSize, (i+1)*u.f.partSize-1
+		out, err := u.f.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+			Bucket: &u.f.bucket, Key: &u.key, UploadId: &u.id, PartNumber: aws.Int32(u.next),
+			CopySource: aws.String(u.f.copySource(src)), CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", first, last)),
+		})
+		if err != nil {
+			return mapErr(err)
+		}
+		u.addPart(types.CompletedPart{PartNumber: aws.Int32(u.next), ETag: out.CopyPartResult.ETag})
+		u.next++
+	}
+	rest := n - whole*u.f.partSize
+	if rest == 0 {
+		return nil
+	}
+	out, err := u.f.client.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: &u.f.bucket, Key: aws.String(src), Range: aws.String(fmt.Sprintf("bytes=%d-%d", n-rest, n-1)),
+	})
+	if err != nil {
+		return mapErr(err)
+	}
+	defer out.Body.Close()
+	u.buf = make([]byte, 0, max(rest, 64<<10))
+	_, err = io.Copy(u, io.LimitReader(out.Body, rest))
+	if err == nil && int64(len(u.buf)) != rest {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// Commit publishes the object: one PutObject when nothing was sent yet,
+// else the last part and CompleteMultipartUpload.
+func (u *upload) Commit() error {
+	if u.ended {
+		return errors.New("s3fs: upload already ended")
+	}
+	u.ended = true
+	var ifNoneMatch *string
+	if u.mode == storage.Exclusive {
+		ifNoneMatch = aws.String("*")
+	}
+	if u.id == "" {
+		_, err := u.f.client.PutObject(u.ctx, &s3.PutObjectInput{
+			Bucket: &u.f.bucket, Key: &u.key, Body: bytes.NewReader(u.buf),
+			ContentLength: aws.Int64(int64(len(u.buf))), IfNoneMatch: ifNoneMatch,
+		})
+		u.buf = nil
+		return mapErr(err)
+	}
+	if len(u.buf) > 0 {
+		u.send()
+	}
+	u.wg.Wait()
+	if err := u.failed(); err != nil {
+		u.abortStore()
+		return err
+	}
+	slices.SortFunc(u.parts, func(a, b types.CompletedPart) int { return int(*a.PartNumber - *b.PartNumber) })
+	_, err := u.f.client.CompleteMultipartUpload(u.ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: &u.f.bucket, Key: &u.key, UploadId: &u.id,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: u.parts}, IfNoneMatch: ifNoneMatch,
+	})
+	if err != nil {
+		err = mapErr(err)
+		if u.mode != storage.Truncate || errors.Is(err, fs.ErrExist) {
+			u.abortStore()
+		}
+	}
+	return err
+}
+
+// Abort waits for the parts in flight and keeps the stored ones of a
+// Truncate upload for a resume; anything else is discarded on the store.
+func (u *upload) Abort(cause error) error {
+	if u.ended {
+		return nil
+	}
+	u.ended = true
+	u.buf = nil
+	u.wg.Wait()
+	u.mu.Lock()
+	stored := len(u.parts)
+	u.mu.Unlock()
+	if u.id != "" && (u.mode != storage.Truncate || stored == 0) {
+		return u.abortStore()
+	}
+	return nil
+}
+
+func (u *upload) abortStore() error {
+	if u.id == "" {
+		return nil
+	}
+	_, err := u.f.client.AbortMultipartUpload(u.ctx, &s3.AbortMultipartUploadInput{Bucket: &u.f.bucket, Key: &u.key, UploadId: &u.id})
+	return mapErr(err)
+}
+
+// pending finds the newest multipart upload of key and its stored parts,
+// numbered 1, 2, … without a gap (a part after a gap is ignored).
+func (f *FS) pending(ctx context.Context, key string) (id string, parts []types.Part, err error) {
+	var newest time.Time
+	ups := s3.NewListMultipartUploadsPaginator(f.client, &s3.ListMultipartUploadsInput{Bucket: &f.bucket, Prefix: &key})
+	for ups.HasMorePages() {
+		page, err := ups.NextPage(ctx)
+		if err != nil {
+			return "", nil, mapErr(err)
+		}
+		for _, m := range page.Uploads {
+			if aws.ToString(m.Key) == key && (id == "" || aws.ToTime(m.Initiated).After(newest)) {
+				id, newest = aws.ToString(m.UploadId), aws.ToTime(m.Initiated)
+			}
+		}
+	}
+	if id == "" {
+		return "", nil, nil
+	}
+	ps := s3.NewListPartsPaginator(f.client, &s3.ListPartsInput{Bucket: &f.bucket, Key: &key, UploadId: &id})
+	for ps.HasMorePages() {
+		page, err := ps.NextPage(ctx)
+		if err != nil {
+			return "", nil, mapErr(err)
+		}
+		parts = append(parts, page.Parts...)
+	}
+	slices.SortFunc(parts, func(a, b types.Part) int { return int(*a.PartNumber - *b.PartNumber) })
+	for i, p := range parts {
+		if aws.ToInt32(p.PartNumber) != int32(i+1) {
+			parts = parts[:i]
+			break
+		}
+	}
+	return id, parts, nil
+}
+
+// resume continues the pending upload of key when its parts end at
+// offset, or have a part boundary there; nil when there is no pending
+// upload, ErrBadOffset when there is one and offset is not such a place.
+func (f *FS) resume(ctx context.Context, key string, offset int64) (*upload, error) {
+	id, parts, err := f.pending(ctx, key)
+	if err != nil || id == "" {
+		return nil, err
+	}
+	var end int64
+	for i, p := range parts {
+		if end == offset {
+			parts = parts[:i]
+			break
+		}
+		end += aws.ToInt64(p.Size)
+	}
+	if end != offset {
+		// Kept parts that do not end there: like a partial file too
+		// short, they are no base for this offset.
+		return nil, storage.ErrBadOffset
+	}
+	u := f.newUpload(ctx, key, storage.Truncate)
+	u.id, u.next = id, int32(len(parts)+1)
+	for _, p := range parts {
+		u.parts = append(u.parts, types.CompletedPart{PartNumber: p.PartNumber, ETag: p.ETag})
+	}
+	return u, nil
+}
+
+// PartialSize reports how many bytes of an interrupted upload of name
+// are stored, ready to resume (fs.ErrNotExist when there are none).
+func (f *FS) PartialSize(ctx context.Context, name string) (int64, error) {
+	if err := check(name); err != nil {
+		return 0, err
+	}
+	id, parts, err := f.pending(ctx, f.key(name))
+	if err != nil {
+		return 0, err
+	}
+	if id == "" || len(parts) == 0 {
+		return 0, fs.ErrNotExist
+	}
+	var n int64
+	for _, p := range parts {
+		n += aws.ToInt64(p.Size)
+	}
+	return n, nil
+}
+
+// Sweep aborts the multipart uploads below the prefix begun before
+// cutoff: interrupted uploads nobody resumed in time. It returns how
+// many it aborted.
+func (f *FS) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
+	n := 0
+	ups := s3.NewListMultipartUploadsPaginator(f.client, &s3.ListMultipartUploadsInput{Bucket: &f.bucket, Prefix: &f.prefix})
+	for ups.HasMorePages() {
+		page, err := ups.NextPage(ctx)
+		if err != nil {
+			return n, mapErr(err)
+		}
+		for _, m := range page.Uploads {
+			if !aws.ToTime(m.Initiated).Before(cutoff) {
+				continue
+			}
+			if _, err := f.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &f.bucket, Key: m.Key, UploadId: m.UploadId}); err != nil {
+				return n, mapErr(err)
+			}
+			n++
+		}
+	}
+	return n, nil
+}
