@@ -18,6 +18,7 @@ import (
 	"github.com/ferryftp/ferry/defender"
 	"github.com/ferryftp/ferry/internal/opts"
 	"github.com/ferryftp/ferry/server"
+	"github.com/ferryftp/ferry/storage/backend"
 )
 
 // Config is everything `ferry serve` can be told, declared once: each
@@ -38,6 +39,13 @@ type Config struct {
 	// Root is the directory served to the quick-start user (--user) and
 	// anonymous users. Empty: DataDir/files.
 	Root string `toml:"root" flag:"dir"`
+	// Storage is where the quick-start user's and anonymous users' files
+	// live, as a URL, instead of Root: file:///srv/ftp, or
+	// s3://BUCKET[/PREFIX] with the parameters endpoint, region,
+	// path_style, part_size and concurrency. S3 credentials come from the
+	// AWS SDK's default chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
+	// the shared credentials file, an instance role), never from the URL.
+	Storage string `toml:"storage" flag:"url"`
 	// Users is the users file. Empty: DataDir/users.toml.
 	Users string `toml:"users" flag:"file"`
 	// Anonymous allows read-only anonymous logins to Root.
@@ -225,6 +233,15 @@ func (c Config) Encode(w io.Writer) error {
 	return toml.NewEncoder(w).Encode(c)
 }
 
+// StorageURL returns the location of the quick-start user's and
+// anonymous users' files: Storage, else the directory RootDir.
+func (c *Config) StorageURL() string {
+	if c.Storage != "" {
+		return c.Storage
+	}
+	return c.RootDir()
+}
+
 // RootDir returns Root or its default.
 func (c *Config) RootDir() string {
 	if c.Root != "" {
@@ -274,6 +291,14 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Listen) == 0 {
 		return errors.New("listen: at least one address is needed")
+	}
+	if c.Storage != "" {
+		if c.Root != "" {
+			return errors.New("storage and root: set one (storage = \"file:///dir\" is root = \"/dir\")")
+		}
+		if err := backend.Check(c.Storage); err != nil {
+			return err
+		}
 	}
 	for _, n := range c.PublicHost.Networks {
 		if !n.Network.IsValid() {

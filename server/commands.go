@@ -546,8 +546,23 @@ func (s *session) cmdABOR(string) {
 }
 
 func (s *session) cmdSIZE(arg string) {
-	_, _, fi, ok := s.stat("SIZE", arg)
+	_, name, ok := s.resolve(arg)
 	if !ok {
+		return
+	}
+	fi, err := s.acct.FS.Stat(s.ctx(), name)
+	if errors.Is(err, fs.ErrNotExist) {
+		// No file yet, but the kept part of an interrupted upload: its
+		// size is where a client's REST + STOR resumes (lftp put -c).
+		if p, ok := s.acct.FS.(storage.PartialSizer); ok {
+			if n, perr := p.PartialSize(s.ctx(), name); perr == nil {
+				s.replyf(ftp.CodeFileStatus, "%d", n)
+				return
+			}
+		}
+	}
+	if err != nil {
+		s.fail(err, "SIZE")
 		return
 	}
 	if !fi.Mode().IsRegular() {

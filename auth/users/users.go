@@ -32,14 +32,17 @@ import (
 	"github.com/ferryftp/ferry/auth"
 	"github.com/ferryftp/ferry/auth/password"
 	"github.com/ferryftp/ferry/storage"
-	"github.com/ferryftp/ferry/storage/localfs"
+	"github.com/ferryftp/ferry/storage/backend"
 )
 
 // User is one entry of a users file.
 type User struct {
-	Name       string   `toml:"name"`
-	Password   string   `toml:"password"`
-	Home       string   `toml:"home"`
+	Name     string `toml:"name"`
+	Password string `toml:"password"`
+	Home     string `toml:"home,omitempty"`
+	// Storage, when set, is where the user's files live instead of Home:
+	// a storage URL (file:///dir, s3://bucket/prefix?endpoint=…).
+	Storage    string   `toml:"storage,omitempty"`
 	Permission string   `toml:"permission,omitempty"`
 	FXP        []string `toml:"fxp,omitempty"`
 	// TLS "required": no login without TLS, no data without PROT P.
@@ -74,8 +77,13 @@ func (u *User) validate() error {
 	if err := password.Check(u.Password); err != nil {
 		return fmt.Errorf("user %q: password must be an argon2id or bcrypt hash", u.Name)
 	}
-	if u.Home == "" {
-		return fmt.Errorf("user %q: home is required", u.Name)
+	if u.Home == "" && u.Storage == "" {
+		return fmt.Errorf("user %q: home or storage is required", u.Name)
+	}
+	if u.Storage != "" {
+		if err := backend.Check(u.Storage); err != nil {
+			return fmt.Errorf("user %q: %v", u.Name, err)
+		}
 	}
 	switch u.Permission {
 	case "", ReadOnly, ReadWrite:
@@ -181,8 +189,9 @@ type Store struct {
 	// Anonymous, if set, is the read-only storage of the users "anonymous"
 	// and "ftp", who log in with any password.
 	Anonymous storage.FS
-	// FS opens a user's home; nil means localfs.New(dir, localfs.Options{}).
-	FS func(dir string) (storage.FS, error)
+	// FS opens a user's files: a directory (Home) or a storage URL
+	// (Storage); nil means a backend.Opener with default options.
+	FS func(ctx context.Context, loc string) (storage.FS, error)
 
 	mu      sync.Mutex
 	loaded  time.Time // mtime of the file as loaded
@@ -249,7 +258,10 @@ func (s *Store) reloadLocked(force bool) error {
 			return err
 		}
 		e := &entry{User: u, home: u.Home}
-		if !filepath.IsAbs(e.home) {
+		switch {
+		case u.Storage != "":
+			e.home = u.Storage
+		case !filepath.IsAbs(e.home):
 			e.home = filepath.Join(base, e.home)
 		}
 		e.perms.Write = u.Permission == ReadWrite
@@ -329,19 +341,36 @@ func (s *Store) Authenticate(ctx context.Context, c auth.ConnInfo, user, pass st
 		e.mac = mac
 		s.mu.Unlock()
 	}
-	return s.account(e)
+	return s.account(ctx, e)
 }
 
-// account returns the account of e, shared by all its sessions.
-func (s *Store) account(e *entry) (*auth.Account, error) {
+// account returns the account of e, shared by all its sessions. The
+// backend is opened outside the lock: an object store's takes a request.
+func (s *Store) account(ctx context.Context, e *entry) (*auth.Account, error) {
+	s.mu.Lock()
+	acct, fsys := e.acct, s.homes[e.home]
+	s.mu.Unlock()
+	if acct != nil {
+		return acct, nil
+	}
+	if fsys == nil {
+		var err error
+		if fsys, err = s.open(ctx, e.home); err != nil {
+			return nil, fmt.Errorf("users: files of %q: %w", e.Name, err)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e.acct != nil {
 		return e.acct, nil
 	}
-	fsys, err := s.homeLocked(e.home)
-	if err != nil {
-		return nil, fmt.Errorf("users: home of %q: %w", e.Name, err)
+	if have, ok := s.homes[e.home]; ok {
+		fsys = have // opened meanwhile by another session
+	} else {
+		if s.homes == nil {
+			s.homes = map[string]storage.FS{}
+		}
+		s.homes[e.home] = fsys
 	}
 	e.acct = &auth.Account{User: e.Name, FS: fsys, Perms: e.perms}
 	return e.acct, nil
@@ -361,25 +390,14 @@ func (s *Store) AuthenticateCert(ctx context.Context, c auth.ConnInfo, user stri
 	if !ok || e.perms.ClientCert != auth.CertLogin {
 		return nil, auth.ErrBadCredentials
 	}
-	return s.account(e)
+	return s.account(ctx, e)
 }
 
-// homeLocked returns the shared backend of dir, opening it on first use.
-func (s *Store) homeLocked(dir string) (storage.FS, error) {
-	if f, ok := s.homes[dir]; ok {
-		return f, nil
+// open opens the backend of loc.
+func (s *Store) open(ctx context.Context, loc string) (storage.FS, error) {
+	if s.FS != nil {
+		return s.FS(ctx, loc)
 	}
-	open := s.FS
-	if open == nil {
-		open = func(dir string) (storage.FS, error) { return localfs.New(dir, localfs.Options{}) }
-	}
-	f, err := open(dir)
-	if err != nil {
-		return nil, err
-	}
-	if s.homes == nil {
-		s.homes = map[string]storage.FS{}
-	}
-	s.homes[dir] = f
-	return f, nil
+	var o backend.Opener
+	return o.Open(ctx, loc)
 }

@@ -28,7 +28,9 @@ import (
 	"github.com/ferryftp/ferry/config"
 	"github.com/ferryftp/ferry/server"
 	"github.com/ferryftp/ferry/storage"
+	"github.com/ferryftp/ferry/storage/backend"
 	"github.com/ferryftp/ferry/storage/localfs"
+	"github.com/ferryftp/ferry/storage/s3fs"
 	"github.com/ferryftp/ferry/tlscert"
 )
 
@@ -144,7 +146,8 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 // stores are the users and files a server runs on.
 type stores struct {
 	store         *users.Store
-	rootDir       string
+	loc           string // the served files: a directory or a storage URL
+	rootDir       string // the directory of loc, "" for an object store
 	firstPassword string // of the user made on the embedded default's first start
 }
 
@@ -153,26 +156,37 @@ type stores struct {
 // embedded default's first start).
 func openStore(ctx context.Context, a *serveArgs, logger *slog.Logger) (*stores, error) {
 	cfg := a.cfg
-	st := &stores{rootDir: cfg.RootDir()}
-	if err := checkRoot(cfg, st.rootDir); err != nil {
-		return nil, err
+	st := &stores{loc: cfg.StorageURL()}
+	if dir, ok := backend.LocalDir(st.loc); ok {
+		st.rootDir = dir
+		if err := checkRoot(cfg, st.rootDir); err != nil {
+			return nil, err
+		}
 	}
-	st.store = &users.Store{Path: cfg.UsersFile()}
+	homes := sweptHomes(ctx, cfg, logger)
+	if st.rootDir == "" {
+		// An object store is checked now: a wrong bucket, endpoint or
+		// credentials fail the start, not the first login.
+		if _, err := homes(ctx, st.loc); err != nil {
+			return nil, fmt.Errorf("storage %s: %v", st.loc, err)
+		}
+	}
+	st.store = &users.Store{Path: cfg.UsersFile(), FS: homes}
 	quick := cfg.Users == "" // no users file named: the quick start may go without
 	if a.user != "" {
 		h, err := password.Hash(a.pass)
 		if err != nil {
 			return nil, err
 		}
-		st.store.Extra = []users.User{{Name: a.user, Password: h, Home: st.rootDir, Permission: users.ReadWrite}}
+		st.store.Extra = []users.User{st.user(users.User{Name: a.user, Password: h, Permission: users.ReadWrite})}
 		if quick {
 			st.store.Path = "" // quick start: only this user
 		}
 	}
 	if cfg.Anonymous {
-		anon, err := localfs.New(st.rootDir, localfs.Options{})
+		anon, err := homes(ctx, st.loc)
 		if err != nil {
-			return nil, fmt.Errorf("root %s: %v", st.rootDir, err)
+			return nil, fmt.Errorf("storage %s: %v", st.loc, err)
 		}
 		st.store.Anonymous = anon
 		if a.user == "" && quick {
@@ -185,14 +199,23 @@ func openStore(ctx context.Context, a *serveArgs, logger *slog.Logger) (*stores,
 	if err := st.store.Reload(); err != nil {
 		return nil, fmt.Errorf("users: %v", err)
 	}
-	st.store.FS = sweptHomes(ctx, cfg, logger, st.rootDir)
 	return st, nil
+}
+
+// user gives u the served files: Home for a directory, else Storage.
+func (st *stores) user(u users.User) users.User {
+	if st.rootDir != "" {
+		u.Home = st.rootDir
+	} else {
+		u.Storage = st.loc
+	}
+	return u
 }
 
 // checkRoot makes the embedded default's root and refuses one that is
 // missing, not a directory, unreadable or writable by every local user.
 func checkRoot(cfg config.Config, rootDir string) error {
-	if cfg.Root == "" {
+	if cfg.Root == "" && cfg.Storage == "" {
 		if err := os.MkdirAll(rootDir, 0o755); err != nil {
 			return fmt.Errorf("data directory: %v", err)
 		}
@@ -234,21 +257,26 @@ func (st *stores) firstStart(cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	home, _ := filepath.Rel(filepath.Dir(st.store.Path), st.rootDir)
-	if home == "" || strings.HasPrefix(home, "..") {
-		home, _ = filepath.Abs(st.rootDir)
+	u := st.user(users.User{Name: "ferry", Password: h, Permission: users.ReadWrite})
+	if u.Home != "" {
+		home, _ := filepath.Rel(filepath.Dir(st.store.Path), st.rootDir)
+		if home == "" || strings.HasPrefix(home, "..") {
+			home, _ = filepath.Abs(st.rootDir)
+		}
+		u.Home = home
 	}
-	if err := users.Save(st.store.Path, []users.User{{Name: "ferry", Password: h, Home: home, Permission: users.ReadWrite}}); err != nil {
+	if err := users.Save(st.store.Path, []users.User{u}); err != nil {
 		return fmt.Errorf("users file: %v", err)
 	}
 	return nil
 }
 
-// sweptHomes opens users' homes on local disk. Each home, when first
-// opened and then once a day, is swept of the temporary files of uploads
-// a crash cut short (older than this process) and of partial files nobody
-// resumed within partial_max_age.
-func sweptHomes(ctx context.Context, cfg config.Config, logger *slog.Logger, rootDir string) func(string) (storage.FS, error) {
+// sweptHomes opens users' files (a directory or a storage URL). Each
+// backend, when first opened and then once a day, is swept: on local disk
+// of the temporary files of uploads a crash cut short (older than this
+// process) and of partial files nobody resumed within partial_max_age; in
+// an object store of the multipart uploads nobody resumed in that time.
+func sweptHomes(ctx context.Context, cfg config.Config, logger *slog.Logger) func(context.Context, string) (storage.FS, error) {
 	started := time.Now()
 	partCutoff := func() time.Time {
 		if cfg.PartialMaxAge < 0 {
@@ -256,15 +284,20 @@ func sweptHomes(ctx context.Context, cfg config.Config, logger *slog.Logger, roo
 		}
 		return time.Now().Add(-cfg.PartialMaxAge)
 	}
-	var dirs sync.Map // absolute directory -> struct{}: swept once, then daily
-	sweepNew := func(dir string) {
-		if abs, err := filepath.Abs(dir); err == nil {
-			if _, seen := dirs.LoadOrStore(abs, struct{}{}); !seen {
-				go sweep(ctx, logger, abs, started, partCutoff())
+	sweepOne := func(key string, f storage.FS) {
+		if b, ok := f.(*s3fs.FS); ok {
+			if cutoff := partCutoff(); !cutoff.IsZero() {
+				if n, err := b.Sweep(ctx, cutoff); err != nil {
+					logger.Warn("sweep of unfinished uploads failed", "storage", key, "err", err)
+				} else if n > 0 {
+					logger.Info("aborted unfinished uploads nobody resumed", "storage", key, "uploads", n)
+				}
 			}
+			return
 		}
+		sweep(ctx, logger, key, started, partCutoff())
 	}
-	sweepNew(rootDir) // anonymous and --user homes, before anyone logs in
+	var seen sync.Map // absolute directory or URL -> storage.FS: swept once, then daily
 	go func() {
 		daily := time.NewTicker(24 * time.Hour)
 		defer daily.Stop()
@@ -273,20 +306,29 @@ func sweptHomes(ctx context.Context, cfg config.Config, logger *slog.Logger, roo
 			case <-ctx.Done():
 				return
 			case <-daily.C:
-				dirs.Range(func(dir, _ any) bool {
-					sweep(ctx, logger, dir.(string), started, partCutoff())
+				seen.Range(func(key, f any) bool {
+					sweepOne(key.(string), f.(storage.FS))
 					return true
 				})
 			}
 		}
 	}()
-	open := localfs.Options{Sync: cfg.SyncUploads}
-	return func(dir string) (storage.FS, error) {
-		f, err := localfs.New(dir, open)
-		if err == nil {
-			sweepNew(dir)
+	opener := &backend.Opener{Local: localfs.Options{Sync: cfg.SyncUploads}}
+	return func(octx context.Context, loc string) (storage.FS, error) {
+		f, err := opener.Open(octx, loc)
+		if err != nil {
+			return nil, err
 		}
-		return f, err
+		key := loc
+		if dir, ok := backend.LocalDir(loc); ok {
+			if key, err = filepath.Abs(dir); err != nil {
+				return f, nil
+			}
+		}
+		if _, dup := seen.LoadOrStore(key, f); !dup {
+			go sweepOne(key, f)
+		}
+		return f, nil
 	}
 }
 
@@ -434,7 +476,7 @@ func randomPassword() string {
 }
 
 func printWelcome(w io.Writer, lns []net.Listener, opts []server.ListenerOptions, store *users.Store, quickUser, firstPassword string, cfg config.Config, cert *tlscert.Cert) {
-	fmt.Fprintf(w, "Ferry FTP server serving %s\n", cfg.RootDir())
+	fmt.Fprintf(w, "Ferry FTP server serving %s\n", cfg.StorageURL())
 	for i, ln := range lns {
 		switch {
 		case opts[i].ImplicitTLS:

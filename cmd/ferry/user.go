@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ferryftp/ferry/auth/password"
 	"github.com/ferryftp/ferry/auth/users"
+	"github.com/ferryftp/ferry/storage/backend"
 )
 
 // parseWithName parses flags placed before or after one positional name.
@@ -36,6 +38,7 @@ func parseWithName(fl *flag.FlagSet, args []string) (string, error) {
 // userArgs are the arguments of `ferry user SUB [NAME]`.
 type userArgs struct {
 	name, file, home string
+	storage          string
 	readOnly         bool
 	fxp              listFlag
 }
@@ -49,6 +52,7 @@ func userCmd(args []string) error {
 	fl := flag.NewFlagSet("ferry user "+sub, flag.ContinueOnError)
 	fl.StringVar(&a.file, "users", filepath.Join("ferry-data", "users.toml"), "users `file`")
 	fl.StringVar(&a.home, "home", "", "home `directory` (relative paths are relative to the users file)")
+	fl.StringVar(&a.storage, "storage", "", "storage `URL` of the user's files instead of --home (s3://bucket/prefix?endpoint=…)")
 	fl.BoolVar(&a.readOnly, "read-only", false, "the user may only download and list")
 	fl.Var(&a.fxp, "fxp", "`network` the user may use for third-party (FXP) transfers (repeatable)")
 	var err error
@@ -79,7 +83,7 @@ func userList(list []users.User) {
 		if perm == "" {
 			perm = users.ReadOnly
 		}
-		fmt.Printf("%s\t%s\t%s\n", u.Name, perm, u.Home)
+		fmt.Printf("%s\t%s\t%s\n", u.Name, perm, cmp.Or(u.Storage, u.Home))
 	}
 }
 
@@ -96,8 +100,13 @@ func userAdd(a userArgs, list []users.User) error {
 	if !users.ValidName(a.name) {
 		return errors.New("user add: a NAME of 1-64 letters, digits, . _ @ - is needed")
 	}
-	if a.home == "" {
-		return errors.New("user add: --home DIR is needed")
+	if a.home == "" && a.storage == "" {
+		return errors.New("user add: --home DIR or --storage URL is needed")
+	}
+	if a.storage != "" {
+		if err := backend.Check(a.storage); err != nil {
+			return fmt.Errorf("user add: %v", err)
+		}
 	}
 	if findUser(list, a.name) >= 0 {
 		return fmt.Errorf("user add: %q exists (use passwd to change the password)", a.name)
@@ -114,9 +123,13 @@ func userAdd(a userArgs, list []users.User) error {
 	if a.readOnly {
 		perm = users.ReadOnly
 	}
-	list = append(list, users.User{Name: a.name, Password: h, Home: a.home, Permission: perm, FXP: a.fxp})
+	list = append(list, users.User{Name: a.name, Password: h, Home: a.home, Storage: a.storage, Permission: perm, FXP: a.fxp})
 	if err := users.Save(a.file, list); err != nil {
 		return err
+	}
+	if a.storage != "" {
+		fmt.Printf("added %s\n", a.name)
+		return nil
 	}
 	dir := a.home
 	if !filepath.IsAbs(dir) {

@@ -70,10 +70,10 @@ type FS struct {
 }
 
 var (
-	_ storage.FS            = (*FS)(nil)
-	_ storage.Chtimeser     = (*FS)(nil)
-	_ storage.PartialSizer  = (*FS)(nil)
-	_ storage.NameLister    = (*FS)(nil)
+	_ storage.FS           = (*FS)(nil)
+	_ storage.Chtimeser    = (*FS)(nil)
+	_ storage.PartialSizer = (*FS)(nil)
+	_ storage.NameLister   = (*FS)(nil)
 )
 
 // Config is what an FS needs besides its client.
@@ -98,7 +98,13 @@ func New(ctx context.Context, client *s3.Client, c Config) (*FS, error) {
 		return nil, err
 	}
 	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &f.bucket}); err != nil {
-		return nil, fmt.Errorf("s3 bucket %q: %w", f.bucket, mapErr(err))
+		switch err = mapErr(err); {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("s3 bucket %q does not exist: %w", f.bucket, err)
+		case errors.Is(err, fs.ErrPermission):
+			return nil, fmt.Errorf("s3 bucket %q: access denied; check the credentials (AWS_ACCESS_KEY_ID, the shared credentials file): %w", f.bucket, err)
+		}
+		return nil, fmt.Errorf("s3 bucket %q: cannot use it (wrong name, endpoint, region or credentials?): %w", f.bucket, err)
 	}
 	return f, nil
 }
