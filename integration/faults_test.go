@@ -31,20 +31,25 @@ import (
 // server is a `ferry serve` process that can be killed and started again
 // on the same port and root.
 type server struct {
-	t      *testing.T
-	addr   string
-	root   string
-	wd     string
-	cmd    *exec.Cmd
-	done   chan struct{}
-	logs   ftptest.SyncBuffer
-	starts int
+	t       *testing.T
+	addr    string
+	root    string
+	storage string // when set, served instead of root
+	wd      string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	logs    ftptest.SyncBuffer
+	starts  int
 }
 
 func (s *server) start(args ...string) {
 	s.t.Helper()
 	for try := 0; ; try++ {
-		cmd := exec.Command(ferryBin, append([]string{"serve", "--listen", s.addr, "--root", s.root, "--user", "crash"}, args...)...)
+		files := []string{"--root", s.root}
+		if s.storage != "" {
+			files = []string{"--storage", s.storage}
+		}
+		cmd := exec.Command(ferryBin, append(append([]string{"serve", "--listen", s.addr, "--user", "crash"}, files...), args...)...)
 		cmd.Dir = s.wd
 		cmd.Env = append(os.Environ(), "FERRY_PASSWORD=crash-pw")
 		cmd.Stderr = &s.logs
