@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -344,4 +345,88 @@ func runOut(name string, args ...string) (string, error) {
 	cmd.Stdout = &out
 	err := cmd.Run()
 	return out.String(), err
+}
+
+// TestS3Commands: the FTP commands on an object store, each mapped to
+// what S3 can do, or refused with a clear reply.
+func TestS3Commands(t *testing.T) {
+	gw := s3test.Start(t)
+	bucket := gw.Bucket(t)
+	gw.SetEnv(t)
+	f := startFerry(t, "127.0.0.1:0", "--storage", gw.URL(bucket, "", ""))
+	ctx := context.Background()
+	c, err := client.Dial(ctx, f.Addr, &client.Config{User: f.User, Password: f.Password, Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	code := func(line string) int {
+		t.Helper()
+		r, _ := c.Quote(ctx, line)
+		return r.Code
+	}
+	get := func(p string, off int64) string {
+		t.Helper()
+		d, err := c.Retrieve(ctx, p, &client.TransferOptions{Offset: off})
+		must("RETR "+p, err)
+		defer d.Close()
+		b, err := io.ReadAll(d)
+		must("RETR "+p, err)
+		return string(b)
+	}
+	must("MKD", c.Mkdir(ctx, "dir"))
+	if n := code("MKD dir"); n != 550 {
+		t.Errorf("MKD of an existing directory: %d", n)
+	}
+	_, err = c.Store(ctx, "dir/a.txt", strings.NewReader("hello"), nil)
+	must("STOR", err)
+	_, err = c.Store(ctx, "dir/a.txt", strings.NewReader(" world"), &client.TransferOptions{Append: true})
+	must("APPE", err)
+	if got := get("dir/a.txt", 0); got != "hello world" {
+		t.Errorf("after APPE: %q", got)
+	}
+	if got := get("dir/a.txt", 6); got != "world" {
+		t.Errorf("REST 6 + RETR: %q", got)
+	}
+	if n, err := c.Size(ctx, "dir/a.txt"); err != nil || n != 11 {
+		t.Errorf("SIZE: %d %v", n, err)
+	}
+	sum := sha256.Sum256([]byte("hello world"))
+	if alg, h, err := c.Hash(ctx, "dir/a.txt", "SHA-256"); err != nil || h != fmt.Sprintf("%x", sum) {
+		t.Errorf("HASH: %s %s %v", alg, h, err)
+	}
+	when := time.Date(2021, 6, 7, 8, 9, 10, 0, time.UTC)
+	must("MFMT", c.SetModTime(ctx, "dir/a.txt", when))
+	if mt, err := c.ModTime(ctx, "dir/a.txt"); err != nil || !mt.Equal(when) {
+		t.Errorf("MDTM after MFMT: %v %v", mt, err)
+	}
+	if n := code("SITE CHMOD 600 dir/a.txt"); n != 502 && n != 504 {
+		t.Errorf("SITE CHMOD: %d, want 502 or 504", n)
+	}
+	if n := code("RMD dir"); n != 550 {
+		t.Errorf("RMD of a non-empty directory: %d", n)
+	}
+	must("RNFR/RNTO", c.Rename(ctx, "dir", "moved"))
+	es, err := c.List(ctx, "moved")
+	must("MLSD", err)
+	if len(es) != 1 || es[0].Name != "a.txt" || es[0].Size != 11 {
+		t.Errorf("listing after rename: %+v", es)
+	}
+	if n := code("SIZE nothing"); n != 550 {
+		t.Errorf("SIZE of nothing: %d", n)
+	}
+	if _, err := c.Retrieve(ctx, "nothing", nil); err == nil {
+		t.Error("RETR of nothing: no error")
+	}
+	must("DELE", c.Delete(ctx, "moved/a.txt"))
+	must("RMD", c.Rmdir(ctx, "moved"))
+	if keys := gw.Keys(t, bucket); len(keys) != 0 {
+		t.Errorf("keys left: %v", keys)
+	}
 }

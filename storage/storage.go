@@ -130,6 +130,13 @@ type PartialSizer interface {
 	PartialSize(ctx context.Context, name string) (int64, error)
 }
 
+// Checksummer reports a checksum the backend stored with a file when it
+// was written (alg as HASH names it: "SHA-256"), so that HASH need not
+// read the file again. ok is false when it holds none for alg.
+type Checksummer interface {
+	Checksum(ctx context.Context, name, alg string) (sum string, ok bool, err error)
+}
+
 // Identifier is implemented by a FileInfo.Sys() value that carries a unique
 // identity for the MLSx unique fact.
 type Identifier interface {

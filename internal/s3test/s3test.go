@@ -130,14 +130,15 @@ func (s *Server) SetEnv(t testing.TB) {
 	}
 }
 
-// Client is an S3 client of the gateway with static credentials.
-func (s *Server) Client() *s3.Client {
+// Client is an S3 client of the gateway with static credentials; opts
+// change its options.
+func (s *Server) Client(opts ...func(*s3.Options)) *s3.Client {
 	return s3.New(s3.Options{
 		BaseEndpoint: aws.String(s.Endpoint), Region: "us-east-1", UsePathStyle: true,
 		Credentials:                credentials.NewStaticCredentialsProvider(AccessKey, SecretKey, ""),
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	})
+	}, opts...)
 }
 
 var buckets int

@@ -32,6 +32,7 @@ import (
 	"io"
 	"io/fs"
 	"iter"
+	"maps"
 	"net/url"
 	"path"
 	"strconv"
@@ -57,8 +58,12 @@ const (
 // maxCopy is the largest object one CopyObject or UploadPartCopy copies.
 const maxCopy = 5 << 30
 
-// mtimeKey is the metadata key that holds a time set by Chtimes.
-const mtimeKey = "mtime"
+// Metadata keys: a time set by Chtimes, and the SHA-256 of an object
+// uploaded in one piece (hex).
+const (
+	mtimeKey  = "mtime"
+	sha256Key = "sha256"
+)
 
 // FS is a storage.FS on a bucket. It is safe for concurrent use.
 type FS struct {
@@ -207,12 +212,22 @@ func (f *FS) Stat(ctx context.Context, name string) (fs.FileInfo, error) {
 	return f.statDir(ctx, name)
 }
 
-func (f *FS) statObject(ctx context.Context, name string) (fs.FileInfo, error) {
+// head is HeadObject of a valid name other than ".".
+func (f *FS) head(ctx context.Context, name string) (*s3.HeadObjectOutput, error) {
+	if name == "." {
+		return nil, fs.ErrNotExist
+	}
 	key := f.key(name)
 	out, err := f.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &f.bucket, Key: &key})
+	return out, mapErr(err)
+}
+
+func (f *FS) statObject(ctx context.Context, name string) (fs.FileInfo, error) {
+	out, err := f.head(ctx, name)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, err
 	}
+	key := f.key(name)
 	mtime := aws.ToTime(out.LastModified)
 	if s, ok := out.Metadata[mtimeKey]; ok {
 		if ns, err := strconv.ParseInt(s, 10, 64); err == nil {
@@ -547,26 +562,51 @@ func (f *FS) copyObject(ctx context.Context, src, dst string, size int64) error 
 	return u.Commit()
 }
 
-// Chtimes stores mtime as metadata: the object is copied onto itself.
+// Chtimes stores mtime as metadata: the object is copied onto itself,
+// keeping its other metadata.
 func (f *FS) Chtimes(ctx context.Context, name string, mtime time.Time) error {
 	if err := check(name); err != nil {
 		return err
 	}
-	fi, err := f.Stat(ctx, name)
+	key := f.key(name)
+	out, err := f.head(ctx, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		if dir, derr := f.isDir(ctx, name); derr == nil && dir {
+			return storage.ErrUnsupported
+		}
+	}
 	if err != nil {
 		return err
 	}
-	if fi.IsDir() {
+	if aws.ToInt64(out.ContentLength) > maxCopy {
 		return storage.ErrUnsupported
 	}
-	if fi.Size() > maxCopy {
-		return storage.ErrUnsupported
+	meta := maps.Clone(out.Metadata)
+	if meta == nil {
+		meta = map[string]string{}
 	}
-	key := f.key(name)
+	meta[mtimeKey] = strconv.FormatInt(mtime.UnixNano(), 10)
 	_, err = f.client.CopyObject(ctx, &s3.CopyObjectInput{
 		Bucket: &f.bucket, Key: &key, CopySource: aws.String(f.copySource(key)),
-		MetadataDirective: types.MetadataDirectiveReplace,
-		Metadata:          map[string]string{mtimeKey: strconv.FormatInt(mtime.UnixNano(), 10)},
+		MetadataDirective: types.MetadataDirectiveReplace, Metadata: meta,
 	})
 	return mapErr(err)
+}
+
+// Checksum reports the SHA-256 stored with an object uploaded in one
+// piece (storage.Checksummer). Objects of a multipart upload have none:
+// S3 cannot add metadata once the upload has begun.
+func (f *FS) Checksum(ctx context.Context, name, alg string) (string, bool, error) {
+	if alg != "SHA-256" {
+		return "", false, nil
+	}
+	if err := check(name); err != nil {
+		return "", false, err
+	}
+	out, err := f.head(ctx, name)
+	if err != nil {
+		return "", false, err
+	}
+	sum, ok := out.Metadata[sha256Key]
+	return sum, ok && len(sum) == 64, nil
 }

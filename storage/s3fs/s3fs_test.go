@@ -4,13 +4,23 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/ferryftp/ferry/internal/s3test"
 	"github.com/ferryftp/ferry/storage"
@@ -241,4 +251,125 @@ func TestExclusiveAndSweep(t *testing.T) {
 	if _, err := f.PartialSize(ctx, "cut"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("partial after sweep: %v", err)
 	}
+}
+
+// TestChecksum: an object uploaded in one piece carries its SHA-256,
+// kept through Chtimes and Rename; a multipart one has none.
+func TestChecksum(t *testing.T) {
+	gw := s3test.Start(t)
+	f, _ := newFS(t, gw, "")
+	small := random(t, 100000)
+	u, _ := f.Create(ctx, "small", storage.CreateOptions{})
+	u.Write(small)
+	if err := u.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256(small)
+	check := func(name string, wantOK bool) {
+		t.Helper()
+		sum, ok, err := f.Checksum(ctx, name, "SHA-256")
+		if err != nil || ok != wantOK || (ok && sum != hex.EncodeToString(want[:])) {
+			t.Fatalf("checksum of %s: %q %v %v", name, sum, ok, err)
+		}
+	}
+	check("small", true)
+	when := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := f.Chtimes(ctx, "small", when); err != nil {
+		t.Fatal(err)
+	}
+	check("small", true)
+	if err := f.Rename(ctx, "small", "moved"); err != nil {
+		t.Fatal(err)
+	}
+	check("moved", true)
+	if fi, _ := f.Stat(ctx, "moved"); !fi.ModTime().Equal(when) {
+		t.Errorf("mtime after rename: %v", fi.ModTime())
+	}
+	if _, ok, _ := f.Checksum(ctx, "moved", "MD5"); ok {
+		t.Error("an MD5 where none is stored")
+	}
+	u, _ = f.Create(ctx, "big", storage.CreateOptions{})
+	u.Write(random(t, s3fs.MinPartSize+1))
+	if err := u.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	check("big", false)
+}
+
+// counting counts the requests of an HTTP client.
+type counting struct {
+	rt http.RoundTripper
+	n  atomic.Int64
+}
+
+func (c *counting) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.rt.RoundTrip(r)
+}
+
+// TestListStreams: a directory of 100,000 objects is listed page by
+// page: the first entry comes after one request, before the last page is
+// fetched, and the heap does not grow with the listing.
+func TestListStreams(t *testing.T) {
+	gw := s3test.Start(t)
+	bucket := gw.Bucket(t)
+	n := 100000
+	if testing.Short() {
+		n = 5000
+	}
+	// The posix backend serves the files of its bucket directory as
+	// objects: made on disk, they take seconds instead of 100,000 PUTs.
+	dir := filepath.Join(gw.Dir, bucket, "many")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%06d", i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cnt := &counting{rt: http.DefaultTransport}
+	client := gw.Client(func(o *s3.Options) { o.HTTPClient = &http.Client{Transport: cnt} })
+	f, err := s3fs.New(ctx, client, s3fs.Config{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cnt.n.Store(0)
+	var ms runtime.MemStats
+	var base, peak uint64
+	got := 0
+	for fi, err := range f.ReadDir(ctx, "many") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == 0 {
+			if r := cnt.n.Load(); r != 1 {
+				t.Fatalf("first entry after %d requests, want 1", r)
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			base = ms.HeapAlloc
+		}
+		if got%10000 == 9999 {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapAlloc)
+		}
+		if fi.Size() != 1 || fi.IsDir() {
+			t.Fatalf("entry %s: %d bytes", fi.Name(), fi.Size())
+		}
+		got++
+	}
+	if got != n {
+		t.Fatalf("listed %d of %d", got, n)
+	}
+	pages := (n + 999) / 1000
+	if r := cnt.n.Load(); r != int64(pages) {
+		t.Errorf("%d requests for %d pages", r, pages)
+	}
+	// A page of 1,000 entries is a few MiB of XML and structs at most;
+	// holding the whole listing would be tens of MiB.
+	if n == 100000 && peak > base+32<<20 {
+		t.Errorf("heap grew from %d to %d MiB while listing", base>>20, peak>>20)
+	}
+	t.Logf("%d entries in %d requests; heap %d → at most %d MiB", got, cnt.n.Load(), base>>20, peak>>20)
 }

@@ -3,6 +3,8 @@ package s3fs
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -265,9 +267,12 @@ func (u *upload) Commit() error {
 		ifNoneMatch = aws.String("*")
 	}
 	if u.id == "" {
+		// The whole upload is in buf: its SHA-256 goes with it, for HASH.
+		sum := sha256.Sum256(u.buf)
 		_, err := u.f.client.PutObject(u.ctx, &s3.PutObjectInput{
 			Bucket: &u.f.bucket, Key: &u.key, Body: bytes.NewReader(u.buf),
 			ContentLength: aws.Int64(int64(len(u.buf))), IfNoneMatch: ifNoneMatch,
+			Metadata: map[string]string{sha256Key: hex.EncodeToString(sum[:])},
 		})
 		u.buf = nil
 		return mapErr(err)
