@@ -20,6 +20,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/ferryftp/ferry/internal/procstat"
 	"log"
 	"os"
 	"os/exec"
@@ -268,12 +269,12 @@ func (s *server) run(w workload, src string) (*sample, error) {
 	if s.cwd != "" {
 		args = append(args, "-cwd", s.cwd)
 	}
-	before := treeCPU(s.pid())
+	before := procstat.TreeCPU(s.pid())
 	rate, _, err := s.load(append(args, w.args(s)...))
 	// A forking server's children end after the client's QUIT; wait (with
 	// a bound) until they are gone so that their CPU is counted.
 	s.settle()
-	cpu := treeCPU(s.pid()) - before
+	cpu := procstat.TreeCPU(s.pid()) - before
 	if err != nil {
 		return nil, err
 	}
@@ -408,7 +409,7 @@ func median(v []float64) float64 {
 // had at rest (forking servers end a session's process after QUIT).
 func (s *server) settle() {
 	deadline := time.Now().Add(2 * time.Second)
-	for len(descendants(s.pid())) > s.rest && time.Now().Before(deadline) {
+	for len(procstat.Descendants(s.pid())) > s.rest && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ferryftp/ferry/internal/peers"
+	"github.com/ferryftp/ferry/internal/procstat"
 )
 
 // server is one FTP server under measurement.
@@ -127,7 +128,7 @@ func start(name, base string, port int, c certFiles) (*server, error) {
 		s.stop()
 		return nil, err
 	}
-	s.rest = len(descendants(s.pid()))
+	s.rest = len(procstat.Descendants(s.pid()))
 	return s, nil
 }
 

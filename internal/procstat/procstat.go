@@ -1,0 +1,91 @@
+// Package procstat reads processes' CPU time and memory from Linux's
+// /proc, for the benchmark tools.
+package procstat
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTick is the unit of /proc/PID/stat's times (USER_HZ, 100 on Linux).
+const ClockTick = 10 * time.Millisecond
+
+// TreeCPU is the CPU time of pid and its live descendants, each with the
+// time of the children it has reaped (a forking server's ended sessions).
+func TreeCPU(pid int) time.Duration {
+	var sum time.Duration
+	for _, p := range append(Descendants(pid), pid) {
+		if f := StatFields(p); len(f) > 16 {
+			for _, i := range []int{13, 14, 15, 16} { // utime stime cutime cstime
+				v, _ := strconv.ParseInt(f[i], 10, 64)
+				sum += time.Duration(v) * ClockTick
+			}
+		}
+	}
+	return sum
+}
+
+// Descendants lists the processes below pid.
+func Descendants(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	children := map[int][]int{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f := StatFields(p); len(f) > 3 {
+			pp, _ := strconv.Atoi(f[3])
+			children[pp] = append(children[pp], p)
+		}
+	}
+	var out []int
+	var walk func(int)
+	walk = func(p int) {
+		for _, c := range children[p] {
+			out = append(out, c)
+			walk(c)
+		}
+	}
+	walk(pid)
+	return out
+}
+
+// StatFields splits /proc/PID/stat, the command name (which may hold
+// spaces) counted as one field.
+func StatFields(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	i, j := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if i < 0 || j < i {
+		return nil
+	}
+	return append([]string{s[:i-1], s[i+1 : j]}, strings.Fields(s[j+1:])...)
+}
+
+// PeakRSS is the peak resident memory of pid (VmHWM) since it started or
+// since ResetPeak.
+func PeakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// ResetPeak starts a new peak for PeakRSS (clear_refs 5).
+func ResetPeak(pid int) error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
