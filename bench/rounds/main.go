@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/ferryftp/ferry/internal/procstat"
+	"github.com/ferryftp/ferry/internal/stat"
 	"log"
 	"os"
 	"os/exec"
@@ -373,36 +374,24 @@ func report(ws []workload, all []*server, samples map[string]map[string][]*sampl
 			if len(rates) == 0 {
 				continue
 			}
-			unit, cpuUnit := "files/s", fmt.Sprintf("%.0f µs/file", median(cpus)*1e6)
+			unit, cpuUnit := "files/s", fmt.Sprintf("%.0f µs/file", stat.Median(cpus)*1e6)
 			switch w.unit {
 			case "GiB":
 				// The best run beside the median: a 1 GiB upload's CPU
 				// swings with the host's memory (bench/README.md).
-				unit, cpuUnit = "MB/s", fmt.Sprintf("%.2f s/GiB (best %.2f)", median(cpus), slices.Min(cpus))
+				unit, cpuUnit = "MB/s", fmt.Sprintf("%.2f s/GiB (best %.2f)", stat.Median(cpus), slices.Min(cpus))
 			case "login":
 				unit, cpuUnit = "logins/s", ""
 			case "list":
-				unit, cpuUnit = "lists/s", fmt.Sprintf("%.0f ms/list (LIST and MLSD)", median(cpus)*1e3)
+				unit, cpuUnit = "lists/s", fmt.Sprintf("%.0f ms/list (LIST and MLSD)", stat.Median(cpus)*1e3)
 			}
 			ratio := ""
 			if len(ratios) > 0 {
-				ratio = fmt.Sprintf("**%.2f** (%.2f–%.2f, %d)", median(ratios), slices.Min(ratios), slices.Max(ratios), len(ratios))
+				ratio = stat.Ratios(ratios)
 			}
-			fmt.Printf("| %s | %s | %.4g %s | %s | %s |\n", w.name, s.name, median(rates), unit, cpuUnit, ratio)
+			fmt.Printf("| %s | %s | %.4g %s | %s | %s |\n", w.name, s.name, stat.Median(rates), unit, cpuUnit, ratio)
 		}
 	}
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // settle waits, at most two seconds, until s has no more children than it

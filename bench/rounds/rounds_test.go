@@ -31,25 +31,6 @@ func TestParseRate(t *testing.T) {
 	}
 }
 
-func TestMedian(t *testing.T) {
-	for _, c := range []struct {
-		in   []float64
-		want float64
-	}{
-		{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5},
-	} {
-		in := append([]float64(nil), c.in...)
-		if got := median(c.in); got != c.want {
-			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
-		}
-		for i := range in {
-			if in[i] != c.in[i] {
-				t.Fatalf("median reordered its argument: %v", c.in)
-			}
-		}
-	}
-}
-
 // TestRoundsSmoke runs one small round of every workload against Ferry and
 // the bare programs, and against pure-ftpd, ProFTPD and vsftpd when they
 // are unpacked under $FERRY_PEERS and this runs as root (required under
