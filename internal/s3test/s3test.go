@@ -31,6 +31,7 @@ type Server struct {
 	Endpoint string // http://127.0.0.1:PORT
 	Dir      string // the posix backend: one directory per bucket
 	cmd      *exec.Cmd
+	exited   chan struct{} // closed once cmd has been waited for
 }
 
 // Find returns the versitygw binary: on PATH, else in $GOPATH/bin (where
@@ -92,7 +93,7 @@ func start(bin, dir string) (*Server, error) {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return &Server{Endpoint: "http://" + addr, Dir: dir, cmd: cmd}, nil
+			return &Server{Endpoint: "http://" + addr, Dir: dir, cmd: cmd, exited: exited}, nil
 		}
 		select {
 		case <-exited:
@@ -107,7 +108,7 @@ func start(bin, dir string) (*Server, error) {
 
 func (s *Server) stop() {
 	s.cmd.Process.Kill()
-	s.cmd.Wait()
+	<-s.exited
 }
 
 // Env is the environment that gives a child process (ferry serve) the

@@ -1,0 +1,443 @@
+// Command s3rounds measures Ferry on an object store beside what a user
+// would pick instead, round by round: each round moves the same bytes
+// through Ferry into versitygw (FTP STOR and RETR with Ferry's client
+// library), directly with the AWS SDK's transfer manager (same part size
+// and concurrency) and, when given, through fclairamb/ftpserver with its
+// S3 driver on the same gateway. The figure is the median over rounds of
+// Ferry's rate divided by the other's in the same round.
+//
+// It also reports Ferry's CPU seconds per GiB, its peak RSS during an
+// upload against part_size × (concurrency + 2) + 32 MiB, the time from
+// the client's last byte to the 226 reply, and the first entry and total
+// time of a listing of many objects against the SDK's own listing.
+//
+//	go run ./bench/s3rounds -rounds 5 -ftpserver /tmp/fcl/ftpserver
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/ferryftp/ferry/client"
+	"github.com/ferryftp/ferry/internal/procstat"
+	"github.com/ferryftp/ferry/internal/s3test"
+	"github.com/ferryftp/ferry/internal/stat"
+	"github.com/ferryftp/ferry/storage/s3fs"
+)
+
+var (
+	rounds      = flag.Int("rounds", 5, "rounds")
+	sizeFlag    = flag.String("size", "1GiB", "bytes per transfer")
+	partFlag    = flag.String("part", "16MiB", "part size, for Ferry and the transfer manager")
+	concurrency = flag.Int("concurrency", 4, "parts in flight, for Ferry and the transfer manager")
+	work        = flag.String("work", "/dev/shm/ferry-s3rounds", "work directory (tmpfs keeps the disk out of the figures)")
+	ftpserver   = flag.String("ftpserver", "", "fclairamb/ftpserver binary, to compare with its S3 driver")
+	listN       = flag.Int("list", 100000, "objects in the listing workload (0: none)")
+	ferryBin    = flag.String("ferry", "", "ferry binary (default: built from this tree)")
+)
+
+const (
+	access = "s3rounds-access"
+	secret = "s3rounds-secret-not-real"
+	user   = "bench"
+	pass   = "bench-pw"
+)
+
+func main() {
+	flag.Parse()
+	size, err := s3fs.ParseSize(*sizeFlag)
+	check(err)
+	part, err := s3fs.ParseSize(*partFlag)
+	check(err)
+	check(os.RemoveAll(*work))
+	check(os.MkdirAll(*work, 0o755))
+	cleanups = append(cleanups, func() { os.RemoveAll(*work) })
+	defer func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}()
+
+	gw := startGateway()
+	sdk := s3Client(gw.endpoint)
+	ctx := context.Background()
+	for _, b := range []string{"ferry", "fcl"} {
+		_, err := sdk.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)})
+		check(err)
+	}
+	fy := startFerry(gw.endpoint, part)
+	sides := []*side{fy}
+	if *ftpserver != "" {
+		fc := startFCL(gw.endpoint)
+		sides = append(sides, fc)
+	}
+	tm := transfermanager.New(sdk, func(o *transfermanager.Options) {
+		o.PartSizeBytes, o.Concurrency = part, *concurrency
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.DisableChecksumValidation = true
+		o.GetObjectBufferSize = part * int64(*concurrency)
+	})
+	data := make([]byte, size)
+	rand.Read(data)
+
+	res := map[string][]float64{}
+	for r := 1; r <= *rounds; r++ {
+		up := map[string]float64{"sdk": sdkUpload(ctx, tm, data)}
+		for _, s := range sides {
+			up[s.name] = s.upload(ctx, data, res, s == fy)
+		}
+		down := map[string]float64{"sdk": sdkDownload(ctx, tm, size)}
+		for _, s := range sides {
+			down[s.name] = s.download(ctx, size, res, s == fy)
+		}
+		line := fmt.Sprintf("round %d:", r)
+		for _, s := range sides {
+			line += fmt.Sprintf(" %s STOR %.0f RETR %.0f MB/s;", s.name, up[s.name]/1e6, down[s.name]/1e6)
+		}
+		log.Printf("%s sdk up %.0f down %.0f MB/s", line, up["sdk"]/1e6, down["sdk"]/1e6)
+		res["STOR ferry/sdk"] = append(res["STOR ferry/sdk"], up["ferry"]/up["sdk"])
+		res["RETR ferry/sdk"] = append(res["RETR ferry/sdk"], down["ferry"]/down["sdk"])
+		if *ftpserver != "" {
+			res["STOR ferry/ftpserver"] = append(res["STOR ferry/ftpserver"], up["ferry"]/up["ftpserver"])
+			res["RETR ferry/ftpserver"] = append(res["RETR ferry/ftpserver"], down["ferry"]/down["ftpserver"])
+		}
+	}
+	if *listN > 0 {
+		listRounds(ctx, gw, sdk, fy, res)
+	}
+	report(res, size, part)
+}
+
+// cleanups stop what main started; die runs them, as a return from main
+// runs its defers.
+var cleanups []func()
+
+func die(format string, args ...any) {
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+	die(format, args...)
+}
+
+func check(err error) {
+	if err != nil {
+		die("%v", err)
+	}
+}
+
+// gateway is a running versitygw.
+type gateway struct {
+	endpoint, dir string
+	cmd           *exec.Cmd
+}
+
+func startGateway() *gateway {
+	bin := s3test.Find()
+	if bin == "" {
+		die("versitygw not found: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
+	}
+	dir := filepath.Join(*work, "gw")
+	check(os.MkdirAll(dir, 0o755))
+	addr := freeAddr()
+	cmd := exec.Command(bin, "--access", access, "--secret", secret, "--port", addr, "--quiet", "posix", dir)
+	check(cmd.Start())
+	g := &gateway{endpoint: "http://" + addr, dir: dir, cmd: cmd}
+	cleanups = append(cleanups, g.stop)
+	waitListen(addr)
+	return g
+}
+
+func (g *gateway) stop() { g.cmd.Process.Kill(); g.cmd.Wait() }
+
+func s3Client(endpoint string) *s3.Client {
+	return s3.New(s3.Options{
+		BaseEndpoint: aws.String(endpoint), Region: "us-east-1", UsePathStyle: true,
+		Credentials:                credentials.NewStaticCredentialsProvider(access, secret, ""),
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	})
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitListen(addr string) {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+	}
+	die("nothing listens on %s", addr)
+}
+
+// side is an FTP server on the gateway.
+type side struct {
+	name, addr string
+	cmd        *exec.Cmd
+}
+
+func (s *side) stop() { s.cmd.Process.Kill(); s.cmd.Wait() }
+
+func startSide(name, addr string, cmd *exec.Cmd) *side {
+	check(cmd.Start())
+	s := &side{name: name, addr: addr, cmd: cmd}
+	cleanups = append(cleanups, s.stop)
+	waitListen(addr)
+	return s
+}
+func (s *side) pid() int { return s.cmd.Process.Pid }
+
+func startFerry(endpoint string, part int64) *side {
+	bin := *ferryBin
+	if bin == "" {
+		bin = filepath.Join(*work, "ferry")
+		out, err := exec.Command("go", "build", "-o", bin, "./cmd/ferry").CombinedOutput()
+		if err != nil {
+			die("build ferry (run from the repository): %v\n%s", err, out)
+		}
+	}
+	addr := freeAddr()
+	url := fmt.Sprintf("s3://ferry/f?endpoint=%s&part_size=%d&concurrency=%d", endpoint, part, *concurrency)
+	cmd := exec.Command(bin, "serve", "--listen", addr, "--storage", url, "--user", user,
+		"--data-dir", filepath.Join(*work, "ferry-data"), "--tls", "off", "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "FERRY_PASSWORD="+pass, "AWS_ACCESS_KEY_ID="+access, "AWS_SECRET_ACCESS_KEY="+secret,
+		"AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true")
+	cmd.Stderr = os.Stderr
+	return startSide("ferry", addr, cmd)
+}
+
+func startFCL(endpoint string) *side {
+	addr := freeAddr()
+	conf := fmt.Sprintf(`{"version": 1, "listen_address": %q,
+ "passive_transfer_port_range": {"start": 41000, "end": 41999},
+ "accesses": [{"user": %q, "pass": %q, "fs": "s3", "params": {"endpoint": %q, "region": "us-east-1",
+   "bucket": "fcl", "access_key_id": %q, "secret_access_key": %q, "disable_ssl": "true", "path_style": "true"}}]}`,
+		addr, user, pass, endpoint, access, secret)
+	cf := filepath.Join(*work, "ftpserver.json")
+	check(os.WriteFile(cf, []byte(conf), 0o600))
+	cmd := exec.Command(*ftpserver, "-conf", cf)
+	return startSide("ftpserver", addr, cmd)
+}
+
+func (s *side) dial(ctx context.Context) *client.Client {
+	c, err := client.Dial(ctx, s.addr, &client.Config{User: user, Password: pass, Retries: -1, Timeout: 5 * time.Minute})
+	check(err)
+	return c
+}
+
+// eofReader notes when the last byte was handed to the client.
+type eofReader struct {
+	r   io.Reader
+	eof time.Time
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF && e.eof.IsZero() {
+		e.eof = time.Now()
+	}
+	return n, err
+}
+
+// upload stores data; for Ferry it records CPU per GiB, the peak RSS and
+// the time from the last byte to the 226 reply.
+func (s *side) upload(ctx context.Context, data []byte, res map[string][]float64, measure bool) float64 {
+	c := s.dial(ctx)
+	defer c.Close()
+	if measure {
+		procstat.ResetPeak(s.pid())
+	}
+	cpu := procstat.TreeCPU(s.pid())
+	r := &eofReader{r: bytes.NewReader(data)}
+	start := time.Now()
+	if _, err := c.Store(ctx, "big.bin", r, nil); err != nil {
+		die("%s STOR: %v", s.name, err)
+	}
+	end := time.Now()
+	if measure {
+		gib := float64(len(data)) / (1 << 30)
+		res["cpu STOR"] = append(res["cpu STOR"], (procstat.TreeCPU(s.pid()) - cpu).Seconds()/gib)
+		res["rss STOR"] = append(res["rss STOR"], float64(procstat.PeakRSS(s.pid())))
+		res["tail STOR"] = append(res["tail STOR"], end.Sub(r.eof).Seconds())
+	}
+	return float64(len(data)) / end.Sub(start).Seconds()
+}
+
+func (s *side) download(ctx context.Context, size int64, res map[string][]float64, measure bool) float64 {
+	c := s.dial(ctx)
+	defer c.Close()
+	cpu := procstat.TreeCPU(s.pid())
+	start := time.Now()
+	d, err := c.Retrieve(ctx, "big.bin", nil)
+	check(err)
+	n, err := io.Copy(io.Discard, d)
+	d.Close()
+	if err != nil || n != size {
+		die("%s RETR: %d bytes, %v", s.name, n, err)
+	}
+	el := time.Since(start)
+	if measure {
+		res["cpu RETR"] = append(res["cpu RETR"], (procstat.TreeCPU(s.pid()) - cpu).Seconds()/(float64(size)/(1<<30)))
+	}
+	return float64(size) / el.Seconds()
+}
+
+func sdkUpload(ctx context.Context, tm *transfermanager.Client, data []byte) float64 {
+	start := time.Now()
+	_, err := tm.UploadObject(ctx, &transfermanager.UploadObjectInput{Bucket: aws.String("ferry"), Key: aws.String("sdk.bin"), Body: bytes.NewReader(data)})
+	check(err)
+	return float64(len(data)) / time.Since(start).Seconds()
+}
+
+func sdkDownload(ctx context.Context, tm *transfermanager.Client, size int64) float64 {
+	start := time.Now()
+	out, err := tm.GetObject(ctx, &transfermanager.GetObjectInput{Bucket: aws.String("ferry"), Key: aws.String("sdk.bin")})
+	check(err)
+	n, err := io.Copy(io.Discard, out.Body)
+	if err != nil || n != size {
+		die("sdk GetObject: %d bytes, %v", n, err)
+	}
+	return float64(size) / time.Since(start).Seconds()
+}
+
+// listRounds lists a directory of many objects through Ferry (MLSD) and
+// with the SDK (ListObjectsV2 by pages, delimiter "/"), round by round.
+func listRounds(ctx context.Context, gw *gateway, sdk *s3.Client, fy *side, res map[string][]float64) {
+	dir := filepath.Join(gw.dir, "ferry", "f", "many")
+	check(os.MkdirAll(dir, 0o755))
+	for i := range *listN {
+		check(os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%07d", i)), []byte("x"), 0o644))
+	}
+	for r := 1; r <= *rounds; r++ {
+		ff, ft := ftpList(fy.addr, "many")
+		sf, st := sdkList(ctx, sdk)
+		log.Printf("list round %d: ferry first %v total %v; sdk first %v total %v", r, ff, ft, sf, st)
+		res["list first ferry"] = append(res["list first ferry"], ff.Seconds())
+		res["list total ferry"] = append(res["list total ferry"], ft.Seconds())
+		res["list first sdk"] = append(res["list first sdk"], sf.Seconds())
+		res["list total sdk"] = append(res["list total sdk"], st.Seconds())
+		res["LIST ferry/sdk"] = append(res["LIST ferry/sdk"], st.Seconds()/ft.Seconds())
+	}
+}
+
+// ftpList runs MLSD on a plain connection and times the first line and
+// the whole listing, counted from the MLSD command.
+func ftpList(addr, dir string) (first, total time.Duration) {
+	c, err := net.Dial("tcp", addr)
+	check(err)
+	defer c.Close()
+	br := bufio.NewReader(c)
+	reply := func() string {
+		for {
+			l, err := br.ReadString('\n')
+			check(err)
+			if len(l) >= 4 && l[3] == ' ' {
+				return l
+			}
+		}
+	}
+	cmd := func(s string) string { fmt.Fprintf(c, "%s\r\n", s); return reply() }
+	reply()
+	cmd("USER " + user)
+	cmd("PASS " + pass)
+	r := cmd("EPSV")
+	i, j := strings.Index(r, "(|||"), strings.LastIndex(r, "|)")
+	if i < 0 || j < i {
+		die("EPSV: %s", r)
+	}
+	port, _ := strconv.Atoi(r[i+4 : j])
+	host, _, _ := net.SplitHostPort(addr)
+	dc, err := net.Dial("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	check(err)
+	start := time.Now()
+	fmt.Fprintf(c, "MLSD %s\r\n", dir)
+	dr := bufio.NewReader(dc)
+	lines := 0
+	for {
+		l, err := dr.ReadString('\n')
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		check(err)
+		if lines == 0 {
+			first = time.Since(start)
+		}
+		if !strings.Contains(l, "type=cdir") && !strings.Contains(l, "type=pdir") {
+			lines++
+		}
+	}
+	dc.Close()
+	reply() // 150
+	if r := reply(); !strings.HasPrefix(r, "226") {
+		die("MLSD: %s", r)
+	}
+	total = time.Since(start)
+	if lines != *listN {
+		die("MLSD: %d lines, want %d", lines, *listN)
+	}
+	return first, total
+}
+
+func sdkList(ctx context.Context, sdk *s3.Client) (first, total time.Duration) {
+	start := time.Now()
+	pages := s3.NewListObjectsV2Paginator(sdk, &s3.ListObjectsV2Input{Bucket: aws.String("ferry"), Prefix: aws.String("f/many/"), Delimiter: aws.String("/")})
+	n := 0
+	for pages.HasMorePages() {
+		p, err := pages.NextPage(ctx)
+		check(err)
+		if n == 0 {
+			first = time.Since(start)
+		}
+		n += len(p.Contents)
+	}
+	if n != *listN {
+		die("sdk list: %d, want %d", n, *listN)
+	}
+	return first, time.Since(start)
+}
+
+func report(res map[string][]float64, size, part int64) {
+	fmt.Printf("\n%d rounds, %d MiB per transfer, part size %d MiB, concurrency %d, versitygw on %s\n\n", *rounds, size>>20, part>>20, *concurrency, *work)
+	fmt.Println("| figure | median of per-round ratios (spread, rounds) |")
+	fmt.Println("|---|---|")
+	for _, k := range []string{"STOR ferry/sdk", "RETR ferry/sdk", "STOR ferry/ftpserver", "RETR ferry/ftpserver", "LIST ferry/sdk"} {
+		if v, ok := res[k]; ok {
+			fmt.Printf("| %s | %s |\n", k, stat.Ratios(v))
+		}
+	}
+	bound := float64(part*int64(*concurrency+2) + 32<<20)
+	fmt.Printf("\nFerry CPU: STOR %.2f s/GiB, RETR %.2f s/GiB (medians)\n", stat.Median(res["cpu STOR"]), stat.Median(res["cpu RETR"]))
+	fmt.Printf("Ferry peak RSS during STOR: %.0f MiB (most %.0f), bound part×(concurrency+2)+32 MiB = %.0f MiB\n",
+		stat.Median(res["rss STOR"])/(1<<20), slices.Max(res["rss STOR"])/(1<<20), bound/(1<<20))
+	fmt.Printf("Last byte to 226: %.0f ms median (%.0f–%.0f)\n", stat.Median(res["tail STOR"])*1e3, slices.Min(res["tail STOR"])*1e3, slices.Max(res["tail STOR"])*1e3)
+	if _, ok := res["list total ferry"]; ok {
+		fmt.Printf("LIST of %d objects: Ferry first entry %.0f ms, total %.2f s; SDK first page %.0f ms, total %.2f s (medians)\n", *listN,
+			stat.Median(res["list first ferry"])*1e3, stat.Median(res["list total ferry"]),
+			stat.Median(res["list first sdk"])*1e3, stat.Median(res["list total sdk"]))
+	}
+}
