@@ -37,6 +37,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -72,7 +73,11 @@ type FS struct {
 	prefix      string // "" or "a/b/" (with the slash)
 	partSize    int64
 	concurrency int
+	pool        *sync.Pool // of *[]byte part buffers, shared by every FS of this part size
 }
+
+// pools holds a *sync.Pool of part buffers for each part size.
+var pools sync.Map
 
 var (
 	_ storage.FS           = (*FS)(nil)
@@ -131,19 +136,15 @@ func newFS(client *s3.Client, c Config) (*FS, error) {
 	if f.concurrency < 1 || f.concurrency > 64 {
 		return nil, fmt.Errorf("s3: concurrency %d is outside 1 to 64", f.concurrency)
 	}
-	p := strings.Trim(c.Prefix, "/")
-	if p != "" {
+	if p := strings.Trim(c.Prefix, "/"); p != "" {
 		if !fs.ValidPath(p) {
 			return nil, fmt.Errorf("s3: prefix %q is not a clean path", c.Prefix)
 		}
 		f.prefix = p + "/"
 	}
+	pool, _ := pools.LoadOrStore(f.partSize, new(sync.Pool))
+	f.pool = pool.(*sync.Pool)
 	return f, nil
-}
-
-// Sub returns an FS on the same client, confined to dir below f's prefix.
-func (f *FS) Sub(dir string) (*FS, error) {
-	return newFS(f.client, Config{Bucket: f.bucket, Prefix: f.prefix + dir, PartSize: f.partSize, Concurrency: f.concurrency})
 }
 
 // key is the object key of a valid name; "." is the prefix itself.

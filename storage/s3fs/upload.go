@@ -88,7 +88,6 @@ type upload struct {
 	id    string // of the multipart upload; "" until the first part
 	next  int32  // the next part's number
 	buf   []byte // the part being filled
-	free  chan []byte
 	sem   chan struct{}
 	wg    sync.WaitGroup
 	mu    sync.Mutex
@@ -100,7 +99,7 @@ type upload struct {
 func (f *FS) newUpload(ctx context.Context, key string, mode storage.CreateMode) *upload {
 	return &upload{
 		f: f, key: key, mode: mode, ctx: context.WithoutCancel(ctx), next: 1,
-		free: make(chan []byte, f.concurrency+1), sem: make(chan struct{}, f.concurrency),
+		sem: make(chan struct{}, f.concurrency),
 	}
 }
 
@@ -147,25 +146,37 @@ func (u *upload) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// grow makes room in buf for more bytes: small uploads stay small, a
-// large one takes whole parts, recycled from the parts already sent.
+// grow makes room in buf for more bytes: a small upload stays in a small
+// buffer; past it, whole parts come from the FS's pool, so a busy server
+// reuses the same few part buffers instead of making garbage.
 func (u *upload) grow(more int) {
 	if len(u.buf) < cap(u.buf) {
 		return
 	}
-	if u.buf == nil {
-		select {
-		case b := <-u.free:
-			u.buf = b[:0]
-			return
-		default:
-		}
+	if u.buf == nil && more < smallBuf {
+		u.buf = make([]byte, 0, smallBuf)
+		return
 	}
-	c := int64(max(2*cap(u.buf), 64<<10, len(u.buf)+more))
-	c = min(c, u.f.partSize)
-	nb := make([]byte, len(u.buf), c)
-	copy(nb, u.buf)
-	u.buf = nb
+	nb := u.f.getPart()
+	u.buf = append(nb[:0], u.buf...)
+}
+
+// smallBuf is the first buffer of an upload.
+const smallBuf = 64 << 10
+
+func (f *FS) getPart() []byte {
+	if b, ok := f.pool.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, f.partSize)
+}
+
+// putPart returns a part buffer to the pool.
+func (f *FS) putPart(b []byte) {
+	if int64(cap(b)) == f.partSize {
+		b = b[:0]
+		f.pool.Put(&b)
+	}
 }
 
 // send uploads buf as the next part in the background, once fewer than
@@ -186,12 +197,7 @@ func (u *upload) send() error {
 			Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
 		})
 		<-u.sem
-		if cap(data) == int(u.f.partSize) {
-			select {
-			case u.free <- data[:0]:
-			default:
-			}
-		}
+		u.f.putPart(data)
 		if err != nil {
 			u.setErr(fmt.Errorf("part %d: %w", num, mapErr(err)))
 			return
@@ -247,7 +253,6 @@ func (u *upload) copyRange(ctx context.Context, src string, n int64) error {
 		return mapErr(err)
 	}
 	defer out.Body.Close()
-	u.buf = make([]byte, 0, max(rest, 64<<10))
 	_, err = io.Copy(u, io.LimitReader(out.Body, rest))
 	if err == nil && int64(len(u.buf)) != rest {
 		err = io.ErrUnexpectedEOF
@@ -274,6 +279,7 @@ func (u *upload) Commit() error {
 			ContentLength: aws.Int64(int64(len(u.buf))), IfNoneMatch: ifNoneMatch,
 			Metadata: map[string]string{sha256Key: hex.EncodeToString(sum[:])},
 		})
+		u.f.putPart(u.buf)
 		u.buf = nil
 		return mapErr(err)
 	}
@@ -306,6 +312,7 @@ func (u *upload) Abort(cause error) error {
 		return nil
 	}
 	u.ended = true
+	u.f.putPart(u.buf)
 	u.buf = nil
 	u.wg.Wait()
 	u.mu.Lock()
