@@ -37,7 +37,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -73,11 +72,7 @@ type FS struct {
 	prefix      string // "" or "a/b/" (with the slash)
 	partSize    int64
 	concurrency int
-	pool        *sync.Pool // of *[]byte part buffers, shared by every FS of this part size
 }
-
-// pools holds a *sync.Pool of part buffers for each part size.
-var pools sync.Map
 
 var (
 	_ storage.FS           = (*FS)(nil)
@@ -142,8 +137,6 @@ func newFS(client *s3.Client, c Config) (*FS, error) {
 		}
 		f.prefix = p + "/"
 	}
-	pool, _ := pools.LoadOrStore(f.partSize, new(sync.Pool))
-	f.pool = pool.(*sync.Pool)
 	return f, nil
 }
 

@@ -154,28 +154,43 @@ func (u *upload) grow(more int) {
 		return
 	}
 	if u.buf == nil && more < smallBuf {
-		u.buf = make([]byte, 0, smallBuf)
+		u.buf = getBuf(smallBuf)
 		return
 	}
 	nb := u.f.getPart()
-	u.buf = append(nb[:0], u.buf...)
+	small := u.buf
+	u.buf = append(nb[:0], small...)
+	putBuf(small)
 }
 
 // smallBuf is the first buffer of an upload.
 const smallBuf = 64 << 10
 
-func (f *FS) getPart() []byte {
-	if b, ok := f.pool.Get().(*[]byte); ok {
-		return (*b)[:0]
-	}
-	return make([]byte, 0, f.partSize)
+func (f *FS) getPart() []byte { return getBuf(f.partSize) }
+
+// putPart gives a buffer back to its pool.
+func (f *FS) putPart(b []byte) { putBuf(b) }
+
+// pools holds a *sync.Pool of buffers for each capacity in use (the part
+// size, the first buffer of an upload).
+var pools sync.Map
+
+func poolFor(n int64) *sync.Pool {
+	p, _ := pools.LoadOrStore(n, new(sync.Pool))
+	return p.(*sync.Pool)
 }
 
-// putPart returns a part buffer to the pool.
-func (f *FS) putPart(b []byte) {
-	if int64(cap(b)) == f.partSize {
+func getBuf(n int64) []byte {
+	if b, ok := poolFor(n).Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+func putBuf(b []byte) {
+	if cap(b) > 0 {
 		b = b[:0]
-		f.pool.Put(&b)
+		poolFor(int64(cap(b))).Put(&b)
 	}
 }
 
