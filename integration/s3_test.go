@@ -430,3 +430,51 @@ func TestS3Commands(t *testing.T) {
 		t.Errorf("keys left: %v", keys)
 	}
 }
+
+// TestS3Unavailable: a user whose bucket does not exist gets 421 at login
+// (not "Login incorrect"), and a store that goes down mid-session turns
+// commands into 451 replies, the session alive.
+func TestS3Unavailable(t *testing.T) {
+	gw := s3test.Start(t)
+	bucket := gw.Bucket(t)
+	gw.SetEnv(t)
+	wd := t.TempDir()
+	usersFile := filepath.Join(wd, "users.toml")
+	for name, url := range map[string]string{"alice": gw.URL(bucket, "alice", ""), "bob": gw.URL("no-such-bucket", "", "")} {
+		cmd := exec.Command(ferryBin, "user", "add", name, "--storage", url, "--users", usersFile)
+		cmd.Env = append(os.Environ(), "FERRY_PASSWORD="+name+"-pw")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("user add %s: %v\n%s", name, err, out)
+		}
+	}
+	f := startFerry(t, "127.0.0.1:0", "--users", usersFile)
+	ctx := context.Background()
+	_, err := client.Dial(ctx, f.Addr, &client.Config{User: "bob", Password: "bob-pw", Retries: -1})
+	if err == nil || !strings.Contains(err.Error(), "421") {
+		t.Fatalf("bob's login: %v, want 421", err)
+	}
+	// The log arrives through a pipe: give it a moment.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(f.stderr.String(), `s3 bucket \"no-such-bucket\" does not exist`); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log does not say the bucket is missing:\n%s", f.stderr)
+		}
+	}
+	c, err := client.Dial(ctx, f.Addr, &client.Config{User: "alice", Password: "alice-pw", Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Store(ctx, "a.txt", strings.NewReader("a"), nil); err != nil {
+		t.Fatal(err)
+	}
+	gw.Kill()
+	start := time.Now()
+	r, err := c.Quote(ctx, "SIZE a.txt")
+	if err != nil || r.Code != 451 {
+		t.Fatalf("SIZE with the store down: %v %v, want 451", r, err)
+	}
+	t.Logf("451 after %v of the SDK's retries", time.Since(start).Round(time.Millisecond))
+	if err := c.NoOp(ctx); err != nil {
+		t.Fatalf("the session ended: %v", err)
+	}
+}

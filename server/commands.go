@@ -255,6 +255,7 @@ func (s *session) cmdPASS(arg string) {
 	// takes 19 MiB each) no longer than the login timeout.
 	ctx, cancel := context.WithDeadline(s.ctx(), s.start.Add(s.srv.loginTimeout()))
 	acct, err := s.srv.Auth.Authenticate(ctx, ci, user, arg)
+	cut := ctx.Err() != nil // the login timeout or the session's end
 	cancel()
 	if err != nil {
 		s.loginFails++
@@ -263,9 +264,14 @@ func (s *session) cmdPASS(arg string) {
 			s.log().Warn("login failed", "user", user, "attempt", s.loginFails)
 			banned = s.srv.def.Record(s.remote.Addr(), defender.LoginFailed)
 		} else {
-			// Not the client's fault (a home that cannot be opened, a
-			// user store that is down): the administrator needs the cause.
+			// Not the client's fault (a home that cannot be opened, an
+			// object store or user store that is down): the administrator
+			// needs the cause, the client a 421 to try again later.
 			s.log().Error("login failed", "user", user, "attempt", s.loginFails, "err", err)
+			if !cut {
+				s.end("Service not available: the account's files cannot be opened now; try again later", "storage unavailable")
+				return
+			}
 		}
 		if d := s.srv.loginFailDelay(); d > 0 {
 			time.Sleep(d)

@@ -111,6 +111,9 @@ func (s *Server) stop() {
 	<-s.exited
 }
 
+// Kill stops the gateway now (a store that goes down under a server).
+func (s *Server) Kill() { s.stop() }
+
 // Env is the environment that gives a child process (ferry serve) the
 // gateway's credentials through the AWS SDK's default chain.
 func (s *Server) Env() []string {
