@@ -373,3 +373,33 @@ func TestListStreams(t *testing.T) {
 	}
 	t.Logf("%d entries in %d requests; heap %d → at most %d MiB", got, cnt.n.Load(), base>>20, peak>>20)
 }
+
+// TestResumeClaimed: two resumes of one cut upload cannot run at once;
+// the second may once the first has ended.
+func TestResumeClaimed(t *testing.T) {
+	gw := s3test.Start(t)
+	f, _ := newFS(t, gw, "")
+	data := random(t, 2*s3fs.MinPartSize)
+	u, _ := f.Create(ctx, "f", storage.CreateOptions{})
+	u.Write(data[:s3fs.MinPartSize+10])
+	u.Abort(errors.New("cut"))
+	a, err := f.Create(ctx, "f", storage.CreateOptions{Offset: s3fs.MinPartSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Create(ctx, "f", storage.CreateOptions{Offset: s3fs.MinPartSize}); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("second resume at once: %v", err)
+	}
+	a.Abort(errors.New("cut again"))
+	b, err := f.Create(ctx, "f", storage.CreateOptions{Offset: s3fs.MinPartSize})
+	if err != nil {
+		t.Fatalf("resume after the first ended: %v", err)
+	}
+	b.Write(data[s3fs.MinPartSize:])
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(read(t, f, "f", 0), data) {
+		t.Fatal("content differs")
+	}
+}

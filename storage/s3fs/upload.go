@@ -94,6 +94,16 @@ type upload struct {
 	parts []types.CompletedPart // guarded by mu, in any order
 	err   error                 // guarded by mu: the first failed part
 	ended bool
+	// claimed: a resumed upload, released from resuming when it ends.
+	claimed bool
+}
+
+// release lets the upload be resumed again.
+func (u *upload) release() {
+	if u.claimed {
+		resuming.Delete(u.f.bucket + "\x00" + u.id)
+		u.claimed = false
+	}
 }
 
 func (f *FS) newUpload(ctx context.Context, key string, mode storage.CreateMode) *upload {
@@ -282,6 +292,7 @@ func (u *upload) Commit() error {
 		return errors.New("s3fs: upload already ended")
 	}
 	u.ended = true
+	defer u.release()
 	var ifNoneMatch *string
 	if u.mode == storage.Exclusive {
 		ifNoneMatch = aws.String("*")
@@ -327,6 +338,7 @@ func (u *upload) Abort(cause error) error {
 		return nil
 	}
 	u.ended = true
+	defer u.release()
 	u.f.putPart(u.buf)
 	u.buf = nil
 	u.wg.Wait()
@@ -384,6 +396,12 @@ func (f *FS) pending(ctx context.Context, key string) (id string, parts []types.
 	return id, parts, nil
 }
 
+// resuming holds the multipart uploads being resumed in this process
+// (bucket NUL upload ID), so that two resumes of one upload cannot
+// overwrite each other's parts. (Across servers, the shared state of a
+// cluster is the place for that claim.)
+var resuming sync.Map
+
 // resume continues the pending upload of key when its parts end at
 // offset, or have a part boundary there; nil when there is no pending
 // upload, ErrBadOffset when there is one and offset is not such a place.
@@ -405,8 +423,11 @@ func (f *FS) resume(ctx context.Context, key string, offset int64) (*upload, err
 		// short, they are no base for this offset.
 		return nil, storage.ErrBadOffset
 	}
+	if _, busy := resuming.LoadOrStore(f.bucket+"\x00"+id, true); busy {
+		return nil, fmt.Errorf("%w: another upload of this name is resuming", storage.ErrUnavailable)
+	}
 	u := f.newUpload(ctx, key, storage.Truncate)
-	u.id, u.next = id, int32(len(parts)+1)
+	u.id, u.next, u.claimed = id, int32(len(parts)+1), true
 	for _, p := range parts {
 		u.parts = append(u.parts, types.CompletedPart{PartNumber: p.PartNumber, ETag: p.ETag})
 	}
