@@ -245,8 +245,13 @@ func TestExclusiveAndSweep(t *testing.T) {
 	if n, err := f.Sweep(ctx, time.Now().Add(-time.Hour)); n != 0 || err != nil {
 		t.Fatalf("sweep of recent: %d %v", n, err)
 	}
+	live, _ := f.Create(ctx, "live", storage.CreateOptions{})
+	live.Write(random(t, s3fs.MinPartSize+1)) // one part sent, running
 	if n, err := f.Sweep(ctx, time.Now().Add(time.Minute)); n != 1 || err != nil {
-		t.Fatalf("sweep: %d %v", n, err)
+		t.Fatalf("sweep: %d %v (the running upload must stay)", n, err)
+	}
+	if err := live.Commit(); err != nil {
+		t.Fatalf("the running upload after a sweep: %v", err)
 	}
 	if _, err := f.PartialSize(ctx, "cut"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("partial after sweep: %v", err)

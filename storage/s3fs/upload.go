@@ -94,7 +94,7 @@ type upload struct {
 	parts []types.CompletedPart // guarded by mu, in any order
 	err   error                 // guarded by mu: the first failed part
 	ended bool
-	// claimed: a resumed upload, released from resuming when it ends.
+	// claimed: the upload is in resuming until it ends.
 	claimed bool
 }
 
@@ -127,6 +127,8 @@ func (u *upload) start() error {
 		return mapErr(err)
 	}
 	u.id = aws.ToString(out.UploadId)
+	resuming.Store(u.f.bucket+"\x00"+u.id, true)
+	u.claimed = true
 	return nil
 }
 
@@ -396,10 +398,10 @@ func (f *FS) pending(ctx context.Context, key string) (id string, parts []types.
 	return id, parts, nil
 }
 
-// resuming holds the multipart uploads being resumed in this process
-// (bucket NUL upload ID), so that two resumes of one upload cannot
-// overwrite each other's parts. (Across servers, the shared state of a
-// cluster is the place for that claim.)
+// resuming holds the multipart uploads running in this process (bucket
+// NUL upload ID): two resumes of one upload cannot overwrite each other's
+// parts, and the sweeper leaves a running upload alone however old. (Across
+// servers, the shared state of a cluster is the place for that claim.)
 var resuming sync.Map
 
 // resume continues the pending upload of key when its parts end at
@@ -455,7 +457,8 @@ func (f *FS) PartialSize(ctx context.Context, name string) (int64, error) {
 }
 
 // Sweep aborts the multipart uploads below the prefix begun before
-// cutoff: interrupted uploads nobody resumed in time. It returns how
+// cutoff and not running in this process: interrupted uploads nobody
+// resumed in time. It returns how
 // many it aborted.
 func (f *FS) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
 	n := 0
@@ -466,7 +469,7 @@ func (f *FS) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
 			return n, mapErr(err)
 		}
 		for _, m := range page.Uploads {
-			if !aws.ToTime(m.Initiated).Before(cutoff) {
+			if _, running := resuming.Load(f.bucket + "\x00" + aws.ToString(m.UploadId)); running || !aws.ToTime(m.Initiated).Before(cutoff) {
 				continue
 			}
 			if _, err := f.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &f.bucket, Key: m.Key, UploadId: m.UploadId}); err != nil {
