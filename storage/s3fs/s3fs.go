@@ -131,7 +131,7 @@ func newFS(client *s3.Client, c Config) (*FS, error) {
 	if f.concurrency < 1 || f.concurrency > 64 {
 		return nil, fmt.Errorf("s3: concurrency %d is outside 1 to 64", f.concurrency)
 	}
-	if p := strings.Trim(c.Prefix, "/"); p != "" {
+	if p := strings.Trim(c.Prefix, "/"); p != "" && p != "." {
 		if !fs.ValidPath(p) {
 			return nil, fmt.Errorf("s3: prefix %q is not a clean path", c.Prefix)
 		}

@@ -47,6 +47,9 @@ func ParseURL(raw string) (Location, error) {
 		return Location{}, fmt.Errorf("storage URL %q: no bucket", raw)
 	}
 	l := Location{Config: Config{Bucket: u.Host, Prefix: strings.Trim(u.Path, "/")}}
+	if l.Prefix == "." {
+		l.Prefix = ""
+	}
 	q := u.Query()
 	for k := range q {
 		switch k {
@@ -58,7 +61,10 @@ func ParseURL(raw string) (Location, error) {
 	l.Endpoint, l.Region = q.Get("endpoint"), q.Get("region")
 	if l.Endpoint != "" {
 		e, err := url.Parse(l.Endpoint)
-		if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" || e.User != nil {
+		if err == nil && e.User != nil {
+			return Location{}, errors.New("storage URL: the endpoint must be an http(s) URL without credentials")
+		}
+		if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
 			return Location{}, fmt.Errorf("storage URL: endpoint %q is not an http(s) URL without credentials", l.Endpoint)
 		}
 		l.PathStyle = true
