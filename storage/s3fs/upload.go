@@ -88,6 +88,7 @@ type upload struct {
 	id    string // of the multipart upload; "" until the first part
 	next  int32  // the next part's number
 	buf   []byte // the part being filled
+	free  chan []byte
 	sem   chan struct{}
 	wg    sync.WaitGroup
 	mu    sync.Mutex
@@ -109,7 +110,7 @@ func (u *upload) release() {
 func (f *FS) newUpload(ctx context.Context, key string, mode storage.CreateMode) *upload {
 	return &upload{
 		f: f, key: key, mode: mode, ctx: context.WithoutCancel(ctx), next: 1,
-		sem: make(chan struct{}, f.concurrency),
+		sem: make(chan struct{}, f.concurrency), free: make(chan []byte, f.concurrency+1),
 	}
 }
 
@@ -169,7 +170,7 @@ func (u *upload) grow(more int) {
 		u.buf = getBuf(smallBuf)
 		return
 	}
-	nb := u.f.getPart()
+	nb := u.getPart()
 	small := u.buf
 	u.buf = append(nb[:0], small...)
 	putBuf(small)
@@ -178,10 +179,44 @@ func (u *upload) grow(more int) {
 // smallBuf is the first buffer of an upload.
 const smallBuf = 64 << 10
 
-func (f *FS) getPart() []byte { return getBuf(f.partSize) }
+// getPart takes a part buffer: one this upload has sent, else one from
+// the pool shared by uploads (sync.Pool alone may miss a buffer just put
+// back on another thread, and allocate while it sits there).
+func (u *upload) getPart() []byte {
+	select {
+	case b := <-u.free:
+		return b[:0]
+	default:
+		return getBuf(u.f.partSize)
+	}
+}
 
-// putPart gives a buffer back to its pool.
-func (f *FS) putPart(b []byte) { putBuf(b) }
+// putPart keeps a sent part's buffer for the upload's next part.
+func (u *upload) putPart(b []byte) {
+	if int64(cap(b)) != u.f.partSize {
+		putBuf(b)
+		return
+	}
+	select {
+	case u.free <- b:
+	default:
+		putBuf(b)
+	}
+}
+
+// releaseBuffers gives the upload's buffers to the shared pool.
+func (u *upload) releaseBuffers() {
+	putBuf(u.buf)
+	u.buf = nil
+	for {
+		select {
+		case b := <-u.free:
+			putBuf(b)
+		default:
+			return
+		}
+	}
+}
 
 // pools holds a *sync.Pool of buffers for each capacity in use (the part
 // size, the first buffer of an upload).
@@ -223,8 +258,8 @@ func (u *upload) send() error {
 			Bucket: &u.f.bucket, Key: &u.key, UploadId: &u.id, PartNumber: aws.Int32(num),
 			Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
 		})
+		u.putPart(data) // before the slot is free: the next part reuses it
 		<-u.sem
-		u.f.putPart(data)
 		if err != nil {
 			u.setErr(fmt.Errorf("part %d: %w", num, mapErr(err)))
 			return
@@ -307,14 +342,14 @@ func (u *upload) Commit() error {
 			ContentLength: aws.Int64(int64(len(u.buf))), IfNoneMatch: ifNoneMatch,
 			Metadata: map[string]string{sha256Key: hex.EncodeToString(sum[:])},
 		})
-		u.f.putPart(u.buf)
-		u.buf = nil
+		u.releaseBuffers()
 		return mapErr(err)
 	}
 	if len(u.buf) > 0 {
 		u.send()
 	}
 	u.wg.Wait()
+	u.releaseBuffers()
 	if err := u.failed(); err != nil {
 		u.abortStore()
 		return err
@@ -341,9 +376,9 @@ func (u *upload) Abort(cause error) error {
 	}
 	u.ended = true
 	defer u.release()
-	u.f.putPart(u.buf)
-	u.buf = nil
+	u.buf = u.buf[:0]
 	u.wg.Wait()
+	u.releaseBuffers()
 	u.mu.Lock()
 	stored := len(u.parts)
 	u.mu.Unlock()
