@@ -478,3 +478,36 @@ func TestS3Unavailable(t *testing.T) {
 		t.Fatalf("the session ended: %v", err)
 	}
 }
+
+// TestS3SweepAtStart: the parts of an upload nobody resumed within
+// partial_max_age are aborted when the server starts, for a user of the
+// users file who does not log in.
+func TestS3SweepAtStart(t *testing.T) {
+	gw := s3test.Start(t)
+	bucket := gw.Bucket(t)
+	gw.SetEnv(t)
+	ctx := context.Background()
+	key := "carol/cut.bin"
+	up, err := gw.Client().CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = gw.Client().UploadPart(ctx, &s3.UploadPartInput{Bucket: &bucket, Key: &key, UploadId: up.UploadId,
+		PartNumber: aws.Int32(1), Body: bytes.NewReader(seeded(4, 1<<20))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	usersFile := filepath.Join(t.TempDir(), "users.toml")
+	cmd := exec.Command(ferryBin, "user", "add", "carol", "--storage", gw.URL(bucket, "carol", ""), "--users", usersFile)
+	cmd.Env = append(os.Environ(), "FERRY_PASSWORD=carol-pw")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("user add: %v\n%s", err, out)
+	}
+	time.Sleep(10 * time.Millisecond) // older than partial_max_age below
+	startFerry(t, "127.0.0.1:0", "--users", usersFile, "--partial-max-age", "5ms")
+	for deadline := time.Now().Add(10 * time.Second); storedParts(t, gw, bucket, key) != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stale upload was not aborted at start")
+		}
+	}
+}

@@ -199,7 +199,29 @@ func openStore(ctx context.Context, a *serveArgs, logger *slog.Logger) (*stores,
 	if err := st.store.Reload(); err != nil {
 		return nil, fmt.Errorf("users: %v", err)
 	}
+	go sweepStores(ctx, st.store.Path, homes, logger)
 	return st, nil
+}
+
+// sweepStores opens, and so sweeps, the object stores of the users file's
+// users at start, so that the parts of uploads nobody resumes are aborted
+// even for users who do not log in again.
+func sweepStores(ctx context.Context, path string, homes func(context.Context, string) (storage.FS, error), logger *slog.Logger) {
+	if path == "" {
+		return
+	}
+	list, err := users.Load(path)
+	if err != nil {
+		return
+	}
+	for _, u := range list {
+		if u.Storage == "" {
+			continue
+		}
+		if _, err := homes(ctx, u.Storage); err != nil {
+			logger.Warn("storage of a user cannot be opened", "user", u.Name, "err", err)
+		}
+	}
 }
 
 // user gives u the served files: Home for a directory, else Storage.

@@ -55,8 +55,13 @@ const (
 	DefaultConcurrency = 4
 )
 
-// maxCopy is the largest object one CopyObject or UploadPartCopy copies.
+// maxCopy is the largest object one CopyObject or UploadPartCopy copies,
+// and the largest part.
 const maxCopy = 5 << 30
+
+// singleCopy is the largest object Rename copies with one CopyObject;
+// larger ones are copied part by part (a variable for the tests).
+var singleCopy int64 = maxCopy
 
 // Metadata keys: a time set by Chtimes, and the SHA-256 of an object
 // uploaded in one piece (hex).
@@ -541,7 +546,7 @@ func escapeKey(key string) string {
 // copyObject copies src to dst on the store's side: one CopyObject up to
 // 5 GiB, a multipart copy above.
 func (f *FS) copyObject(ctx context.Context, src, dst string, size int64) error {
-	if size <= maxCopy {
+	if size <= singleCopy {
 		_, err := f.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &f.bucket, Key: &dst, CopySource: aws.String(f.copySource(src))})
 		return mapErr(err)
 	}

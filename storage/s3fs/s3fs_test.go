@@ -408,3 +408,27 @@ func TestResumeClaimed(t *testing.T) {
 		t.Fatal("content differs")
 	}
 }
+
+// TestRenameMultipartCopy: an object above the single-copy limit (5 GiB on
+// S3, lowered here) is renamed by a multipart copy, whole parts copied on
+// the store's side and the rest read.
+func TestRenameMultipartCopy(t *testing.T) {
+	gw := s3test.Start(t)
+	f, _ := newFS(t, gw, "")
+	defer s3fs.SetSingleCopy(s3fs.MinPartSize)()
+	data := random(t, 3*s3fs.MinPartSize+12345)
+	u, _ := f.Create(ctx, "big", storage.CreateOptions{})
+	u.Write(data)
+	if err := u.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Rename(ctx, "big", "moved"); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(read(t, f, "moved", 0), data) {
+		t.Fatal("renamed content differs")
+	}
+	if _, err := f.Stat(ctx, "big"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the source is still there: %v", err)
+	}
+}
