@@ -107,7 +107,7 @@ func main() {
 		for _, s := range sides {
 			up[s.name] = s.upload(ctx, data, res, s == fy)
 		}
-		down := map[string]float64{"sdk": sdkDownload(ctx, tm, size)}
+		down := map[string]float64{"sdk": sdkDownload(ctx, tm, size), "bare": bareForward(ctx, sdk, size)}
 		for _, s := range sides {
 			down[s.name] = s.download(ctx, size, res, s == fy)
 		}
@@ -115,7 +115,9 @@ func main() {
 		for _, s := range sides {
 			line += fmt.Sprintf(" %s STOR %.0f RETR %.0f MB/s;", s.name, up[s.name]/1e6, down[s.name]/1e6)
 		}
-		log.Printf("%s sdk up %.0f down %.0f MB/s", line, up["sdk"]/1e6, down["sdk"]/1e6)
+		log.Printf("%s sdk up %.0f down %.0f MB/s; bare forward %.0f MB/s", line, up["sdk"]/1e6, down["sdk"]/1e6, down["bare"]/1e6)
+		res["RETR bare/sdk"] = append(res["RETR bare/sdk"], down["bare"]/down["sdk"])
+		res["RETR ferry/bare"] = append(res["RETR ferry/bare"], down["ferry"]/down["bare"])
 		res["STOR ferry/sdk"] = append(res["STOR ferry/sdk"], up["ferry"]/up["sdk"])
 		res["RETR ferry/sdk"] = append(res["RETR ferry/sdk"], down["ferry"]/down["sdk"])
 		if *ftpserver != "" {
@@ -328,6 +330,40 @@ func sdkDownload(ctx context.Context, tm *transfermanager.Client, size int64) fl
 	return float64(size) / time.Since(start).Seconds()
 }
 
+// bareForward is the limit a server approaches: one GetObject streamed by
+// the SDK into a loopback TCP connection whose other end discards, as a
+// server forwards a download to its FTP client, with nothing else.
+func bareForward(ctx context.Context, sdk *s3.Client, size int64) float64 {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	defer ln.Close()
+	got := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- -1
+			return
+		}
+		n, _ := io.Copy(io.Discard, c)
+		c.Close()
+		got <- n
+	}()
+	start := time.Now()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	check(err)
+	out, err := sdk.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("ferry"), Key: aws.String("sdk.bin")})
+	check(err)
+	buf := make([]byte, 256<<10)
+	_, err = io.CopyBuffer(struct{ io.Writer }{c}, out.Body, buf)
+	check(err)
+	out.Body.Close()
+	c.Close()
+	if n := <-got; n != size {
+		die("bare forward: %d bytes, want %d", n, size)
+	}
+	return float64(size) / time.Since(start).Seconds()
+}
+
 // discardAt is an io.WriterAt that counts what it is given.
 type discardAt struct{ n atomic.Int64 }
 
@@ -436,7 +472,7 @@ func report(res map[string][]float64, size, part int64) {
 	fmt.Printf("\n%d rounds, %d MiB per transfer, part size %d MiB, concurrency %d, versitygw on %s\n\n", *rounds, size>>20, part>>20, *concurrency, *work)
 	fmt.Println("| figure | median of per-round ratios (spread, rounds) |")
 	fmt.Println("|---|---|")
-	for _, k := range []string{"STOR ferry/sdk", "RETR ferry/sdk", "STOR ferry/ftpserver", "RETR ferry/ftpserver", "LIST ferry/sdk"} {
+	for _, k := range []string{"STOR ferry/sdk", "RETR ferry/sdk", "RETR bare/sdk", "RETR ferry/bare", "STOR ferry/ftpserver", "RETR ferry/ftpserver", "LIST ferry/sdk"} {
 		if v, ok := res[k]; ok {
 			fmt.Printf("| %s | %s |\n", k, stat.Ratios(v))
 		}
