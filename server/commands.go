@@ -261,7 +261,11 @@ func (s *session) cmdPASS(arg string) {
 		s.loginFails++
 		banned := false
 		if errors.Is(err, auth.ErrBadCredentials) {
-			s.log().Warn("login failed", "user", user, "attempt", s.loginFails)
+			if err == auth.ErrBadCredentials {
+				s.log().Warn("login failed", "user", user, "attempt", s.loginFails)
+			} else { // the password was right, an account rule refused
+				s.log().Warn("login failed", "user", user, "attempt", s.loginFails, "reason", err.Error())
+			}
 			banned = s.srv.def.Record(s.remote.Addr(), defender.LoginFailed)
 		} else {
 			// Not the client's fault (a home that cannot be opened, an

@@ -53,6 +53,26 @@ type User struct {
 	// ClientCert: "login" (a TLS client certificate naming the user logs
 	// in alone) or "required" (certificate and password); absent: password.
 	ClientCert string `toml:"client_cert,omitempty"`
+	// AllowFrom, when set, are the only addresses or networks the user
+	// may log in from.
+	AllowFrom []string `toml:"allow_from,omitempty"`
+	// Expires is the last day the user may log in ("2027-03-31", through
+	// the end of that day UTC), or an RFC 3339 time.
+	Expires string `toml:"expires,omitempty"`
+	// Disabled refuses every login of the user.
+	Disabled bool `toml:"disabled,omitempty"`
+}
+
+// ParseExpires reads an expires value: the first instant the account no
+// longer works. A day means its end (UTC).
+func ParseExpires(s string) (time.Time, error) {
+	if d, err := time.Parse(time.DateOnly, s); err == nil {
+		return d.AddDate(0, 0, 1), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("expires %q: want a date (2027-03-31) or an RFC 3339 time", s)
 }
 
 // Permission values.
@@ -103,6 +123,16 @@ func (u *User) validate() error {
 	if u.TLS != "" && u.TLS != "required" {
 		return fmt.Errorf("user %q: tls must be \"required\" or absent", u.Name)
 	}
+	for _, n := range u.AllowFrom {
+		if _, err := parseNet(n); err != nil {
+			return fmt.Errorf("user %q: allow_from: %v", u.Name, err)
+		}
+	}
+	if u.Expires != "" {
+		if _, err := ParseExpires(u.Expires); err != nil {
+			return fmt.Errorf("user %q: %v", u.Name, err)
+		}
+	}
 	return nil
 }
 
@@ -149,9 +179,14 @@ func Load(path string) ([]User, error) {
 
 // Save writes users to path atomically, readable by its owner only.
 func Save(path string, users []User) error {
+	for i := range users {
+		if err := users[i].validate(); err != nil {
+			return err
+		}
+	}
 	sort.Slice(users, func(i, j int) bool { return users[i].Name < users[j].Name })
 	var buf bytes.Buffer
-	buf.WriteString("# Ferry users. Edit with `ferry user add|passwd|del|list`.\n# Passwords are argon2id or bcrypt hashes; homes are relative to this file.\n\n")
+	buf.WriteString("# Ferry users. Edit with `ferry user add|set|passwd|del|list`.\n# Passwords are argon2id or bcrypt hashes; homes are relative to this file.\n\n")
 	if err := toml.NewEncoder(&buf).Encode(file{User: users}); err != nil {
 		return err
 	}
@@ -204,8 +239,10 @@ type Store struct {
 
 type entry struct {
 	User
-	perms auth.Permissions
-	home  string
+	perms   auth.Permissions
+	home    string
+	allow   []netip.Prefix // from AllowFrom
+	expires time.Time      // from Expires; zero: never
 	// mac is HMAC(macKey, password) of the last password that verified
 	// against this hash: later logins with it skip the expensive hash.
 	mac []byte
@@ -271,6 +308,13 @@ func (s *Store) reloadLocked(force bool) error {
 		for _, n := range u.FXP {
 			p, _ := parseNet(n)
 			e.perms.FXP = append(e.perms.FXP, p)
+		}
+		for _, n := range u.AllowFrom {
+			p, _ := parseNet(n)
+			e.allow = append(e.allow, p)
+		}
+		if u.Expires != "" {
+			e.expires, _ = ParseExpires(u.Expires)
 		}
 		if old, ok := s.users[u.Name]; ok && old.Password == u.Password {
 			e.mac = old.mac
@@ -341,7 +385,32 @@ func (s *Store) Authenticate(ctx context.Context, c auth.ConnInfo, user, pass st
 		e.mac = mac
 		s.mu.Unlock()
 	}
+	if err := e.admits(c, time.Now()); err != nil {
+		return nil, err
+	}
 	return s.account(ctx, e)
+}
+
+// admits checks the account rules that hold whatever the password: the
+// user is not disabled, not expired, and logs in from an allowed address.
+// They are checked only after the password verified, so that a refusal
+// says nothing to someone who does not know it; each is a failed login.
+func (e *entry) admits(c auth.ConnInfo, now time.Time) error {
+	switch {
+	case e.Disabled:
+		return fmt.Errorf("%w: the account is disabled", auth.ErrBadCredentials)
+	case !e.expires.IsZero() && !now.Before(e.expires):
+		return fmt.Errorf("%w: the account expired (expires = %q)", auth.ErrBadCredentials, e.Expires)
+	case len(e.allow) > 0:
+		addr := c.Remote.Addr().Unmap()
+		for _, p := range e.allow {
+			if p.Contains(addr) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: %s is not in allow_from", auth.ErrBadCredentials, addr)
+	}
+	return nil
 }
 
 // account returns the account of e, shared by all its sessions. The
@@ -389,6 +458,9 @@ func (s *Store) AuthenticateCert(ctx context.Context, c auth.ConnInfo, user stri
 	s.mu.Unlock()
 	if !ok || e.perms.ClientCert != auth.CertLogin {
 		return nil, auth.ErrBadCredentials
+	}
+	if err := e.admits(c, time.Now()); err != nil {
+		return nil, err
 	}
 	return s.account(ctx, e)
 }

@@ -141,3 +141,34 @@ func TestUnknownUserTiming(t *testing.T) {
 		t.Fatalf("unknown user %v against wrong password %v: ratio %.2f", unknown, known, r)
 	}
 }
+
+func TestAdmits(t *testing.T) {
+	day := time.Date(2027, 3, 31, 0, 0, 0, 0, time.UTC)
+	e := &entry{User: User{Expires: "2027-03-31"}}
+	e.expires, _ = ParseExpires(e.Expires)
+	from := func(s string) auth.ConnInfo { return auth.ConnInfo{Remote: netip.MustParseAddrPort(s)} }
+	if err := e.admits(from("192.0.2.1:1"), day.Add(23*time.Hour+59*time.Minute)); err != nil {
+		t.Errorf("on its last day: %v", err)
+	}
+	if err := e.admits(from("192.0.2.1:1"), day.AddDate(0, 0, 1)); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("the day after: %v", err)
+	}
+	e = &entry{allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/32")}}
+	for addr, ok := range map[string]bool{"192.0.2.9:1": true, "[::ffff:192.0.2.9]:1": true, "[2001:db8::1]:1": true, "198.51.100.1:1": false, "[::1]:1": false} {
+		if err := e.admits(from(addr), day); (err == nil) != ok {
+			t.Errorf("from %s: %v", addr, err)
+		}
+	}
+	e = &entry{User: User{Disabled: true}}
+	if err := e.admits(from("192.0.2.1:1"), day); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("disabled: %v", err)
+	}
+	for _, bad := range []string{"31/03/2027", "2027-02-30", "tomorrow"} {
+		if _, err := ParseExpires(bad); err == nil {
+			t.Errorf("ParseExpires(%q) accepted", bad)
+		}
+	}
+	if at, err := ParseExpires("2027-03-31T12:00:00+02:00"); err != nil || !at.Equal(time.Date(2027, 3, 31, 10, 0, 0, 0, time.UTC)) {
+		t.Errorf("RFC 3339: %v %v", at, err)
+	}
+}

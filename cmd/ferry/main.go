@@ -2,7 +2,7 @@
 // client.
 //
 //	ferry serve [flags]              run the server (embedded default: no flags needed)
-//	ferry user add|passwd|del|list   edit the users file
+//	ferry user add|set|passwd|del|list   edit the users file
 //	ferry ls|get|put|cat|rm|mkdir|rmdir|mv|mirror|cp|hash URL…   the client
 package main
 
@@ -16,6 +16,7 @@ var usage = `Ferry — an FTP server and client.
 Usage:
   ferry serve [flags]                 run the server (see ferry serve -h)
   ferry user add NAME --home DIR      add a user (password from a prompt or FERRY_PASSWORD)
+  ferry user set NAME --expires DAY   change a user (--home, --storage, --permission, --allow-from, --disabled …)
   ferry user passwd NAME              change a user's password
   ferry user del NAME                 delete a user
   ferry user list                     list the users

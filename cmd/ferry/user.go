@@ -40,12 +40,16 @@ type userArgs struct {
 	name, file, home string
 	storage          string
 	readOnly         bool
-	fxp              listFlag
+	permission       string
+	fxp, allowFrom   listFlag
+	expires          string
+	disabled         bool
+	set              map[string]bool // the flags given
 }
 
 func userCmd(args []string) error {
 	if len(args) == 0 {
-		return errors.New("user: want add, passwd, del or list")
+		return errors.New("user: want add, set, passwd, del or list")
 	}
 	sub := args[0]
 	var a userArgs
@@ -53,12 +57,18 @@ func userCmd(args []string) error {
 	fl.StringVar(&a.file, "users", filepath.Join("ferry-data", "users.toml"), "users `file`")
 	fl.StringVar(&a.home, "home", "", "home `directory` (relative paths are relative to the users file)")
 	fl.StringVar(&a.storage, "storage", "", "storage `URL` of the user's files instead of --home (s3://bucket/prefix?endpoint=…)")
-	fl.BoolVar(&a.readOnly, "read-only", false, "the user may only download and list")
+	fl.BoolVar(&a.readOnly, "read-only", false, "the user may only download and list (add)")
+	fl.StringVar(&a.permission, "permission", "", "read-only or read-write (set)")
 	fl.Var(&a.fxp, "fxp", "`network` the user may use for third-party (FXP) transfers (repeatable)")
+	fl.Var(&a.allowFrom, "allow-from", "`network` the user may log in from (repeatable; \"any\" clears the list)")
+	fl.StringVar(&a.expires, "expires", "", "last `day` the user may log in (2027-03-31; \"never\" clears it)")
+	fl.BoolVar(&a.disabled, "disabled", false, "refuse every login of the user (--disabled=false enables)")
 	var err error
 	if a.name, err = parseWithName(fl, args[1:]); err != nil {
 		return err
 	}
+	a.set = map[string]bool{}
+	fl.Visit(func(f *flag.Flag) { a.set[f.Name] = true })
 	list, err := users.Load(a.file)
 	if err != nil {
 		return err
@@ -69,12 +79,59 @@ func userCmd(args []string) error {
 		return nil
 	case "add":
 		return userAdd(a, list)
+	case "set":
+		return userSet(a, list)
 	case "passwd":
 		return userPasswd(a, list)
 	case "del":
 		return userDel(a, list)
 	}
 	return fmt.Errorf("user: unknown subcommand %q", sub)
+}
+
+// apply sets on u the account fields whose flags were given; it is the
+// one place add and set share.
+func (a userArgs) apply(u *users.User) error {
+	if a.set["home"] {
+		u.Home = a.home
+	}
+	if a.set["storage"] {
+		if a.storage != "" {
+			if err := backend.Check(a.storage); err != nil {
+				return err
+			}
+		}
+		u.Storage = a.storage
+	}
+	if a.set["permission"] {
+		if a.permission != users.ReadOnly && a.permission != users.ReadWrite {
+			return fmt.Errorf("--permission: want %s or %s", users.ReadOnly, users.ReadWrite)
+		}
+		u.Permission = a.permission
+	}
+	if a.set["fxp"] {
+		u.FXP = a.fxp
+	}
+	if a.set["allow-from"] {
+		u.AllowFrom = nil
+		for _, n := range a.allowFrom {
+			if n != "any" {
+				u.AllowFrom = append(u.AllowFrom, n)
+			}
+		}
+	}
+	if a.set["expires"] {
+		u.Expires = a.expires
+		if a.expires == "never" {
+			u.Expires = ""
+		} else if _, err := users.ParseExpires(a.expires); err != nil {
+			return err
+		}
+	}
+	if a.set["disabled"] {
+		u.Disabled = a.disabled
+	}
+	return nil
 }
 
 func userList(list []users.User) {
@@ -103,43 +160,52 @@ func userAdd(a userArgs, list []users.User) error {
 	if a.home == "" && a.storage == "" {
 		return errors.New("user add: --home DIR or --storage URL is needed")
 	}
-	if a.storage != "" {
-		if err := backend.Check(a.storage); err != nil {
-			return fmt.Errorf("user add: %v", err)
-		}
-	}
 	if findUser(list, a.name) >= 0 {
-		return fmt.Errorf("user add: %q exists (use passwd to change the password)", a.name)
+		return fmt.Errorf("user add: %q exists (use set to change it, passwd for the password)", a.name)
+	}
+	u := users.User{Name: a.name, Permission: users.ReadWrite}
+	if a.readOnly {
+		u.Permission = users.ReadOnly
+	}
+	if err := a.apply(&u); err != nil {
+		return fmt.Errorf("user add: %v", err)
 	}
 	pw, err := readPassword()
 	if err != nil {
 		return err
 	}
-	h, err := password.Hash(pw)
-	if err != nil {
+	if u.Password, err = password.Hash(pw); err != nil {
 		return err
 	}
-	perm := users.ReadWrite
-	if a.readOnly {
-		perm = users.ReadOnly
-	}
-	list = append(list, users.User{Name: a.name, Password: h, Home: a.home, Storage: a.storage, Permission: perm, FXP: a.fxp})
+	list = append(list, u)
 	if err := users.Save(a.file, list); err != nil {
 		return err
 	}
-	if a.storage != "" {
-		fmt.Printf("added %s\n", a.name)
-		return nil
-	}
-	dir := a.home
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(filepath.Dir(a.file), dir)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	if u.Storage == "" {
+		dir := u.Home
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(filepath.Dir(a.file), dir)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("added %s\n", a.name)
 	return nil
+}
+
+// userSet changes the given fields of a user; a running server rereads
+// the file on the next login.
+func userSet(a userArgs, list []users.User) error {
+	if len(a.set) == 0 || (len(a.set) == 1 && a.set["users"]) {
+		return errors.New("user set: nothing to change (--home, --storage, --permission, --fxp, --allow-from, --expires, --disabled)")
+	}
+	if a.set["read-only"] {
+		return errors.New("user set: use --permission read-only")
+	}
+	return editUser(a, list, "set", "changed %s\n", func(list []users.User, i int) ([]users.User, error) {
+		return list, a.apply(&list[i])
+	})
 }
 
 func userPasswd(a userArgs, list []users.User) error {
