@@ -40,10 +40,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/ferryftp/ferry/client"
+	"github.com/ferryftp/ferry/internal/bytesize"
 	"github.com/ferryftp/ferry/internal/procstat"
 	"github.com/ferryftp/ferry/internal/s3test"
 	"github.com/ferryftp/ferry/internal/stat"
-	"github.com/ferryftp/ferry/storage/s3fs"
 )
 
 var (
@@ -66,9 +66,9 @@ const (
 
 func main() {
 	flag.Parse()
-	size, err := s3fs.ParseSize(*sizeFlag)
+	size, err := bytesize.Parse(*sizeFlag)
 	check(err)
-	part, err := s3fs.ParseSize(*partFlag)
+	part, err := bytesize.Parse(*partFlag)
 	check(err)
 	check(os.RemoveAll(*work))
 	check(os.MkdirAll(*work, 0o755))

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/ferryftp/ferry/internal/bytesize"
 )
 
 // Location is a parsed storage URL:
@@ -75,7 +77,7 @@ func ParseURL(raw string) (Location, error) {
 		}
 	}
 	if v := q.Get("part_size"); v != "" {
-		if l.PartSize, err = ParseSize(v); err != nil {
+		if l.PartSize, err = bytesize.Parse(v); err != nil {
 			return Location{}, fmt.Errorf("storage URL: part_size: %v", err)
 		}
 	}
@@ -88,34 +90,6 @@ func ParseURL(raw string) (Location, error) {
 		return Location{}, err
 	}
 	return l, nil
-}
-
-// ParseSize reads a byte count: a plain number or one with a suffix
-// KiB, MiB, GiB, TiB (or K, M, G, T; powers of 1024 all).
-func ParseSize(s string) (int64, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	mult := int64(1)
-	for i, unit := range []string{"K", "M", "G", "T"} {
-		if n, ok := trimUnit(t, unit); ok {
-			t, mult = n, int64(1)<<(10*(i+1))
-			break
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("%q is not a size (say 16MiB or 16777216)", s)
-	}
-	return n * mult, nil
-}
-
-// trimUnit removes unit, unit+"B" or unit+"IB" from the end of t.
-func trimUnit(t, unit string) (string, bool) {
-	for _, suf := range []string{unit + "IB", unit + "B", unit} {
-		if strings.HasSuffix(t, suf) {
-			return strings.TrimSpace(strings.TrimSuffix(t, suf)), true
-		}
-	}
-	return t, false
 }
 
 // Client makes the S3 client of l, with credentials from the default chain.

@@ -46,19 +46,6 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{"0": 0, "16777216": 16 << 20, "16MiB": 16 << 20, "16 MiB": 16 << 20, "5m": 5 << 20, "1G": 1 << 30, "2TiB": 2 << 40, "8kb": 8 << 10} {
-		if got, err := ParseSize(in); err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "-1", "1.5GiB", "GiB", "1PiB", "99999999999TiB", "1 G B"} {
-		if n, err := ParseSize(in); err == nil {
-			t.Errorf("ParseSize(%q) = %d, want an error", in, n)
-		}
-	}
-}
-
 // FuzzParseURL: any string parses or fails without a panic, and a parsed
 // location never holds credentials or a prefix that leaves the bucket.
 func FuzzParseURL(f *testing.F) {
@@ -86,16 +73,4 @@ func validPrefix(p string) bool {
 		}
 	}
 	return true
-}
-
-func FuzzParseSize(f *testing.F) {
-	for _, s := range []string{"16MiB", "1", "5 G", "x"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		n, err := ParseSize(s)
-		if err == nil && n < 0 {
-			t.Fatalf("%q: %d", s, n)
-		}
-	})
 }
