@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/netip"
 
+	"github.com/ferryftp/ferry/limits"
 	"github.com/ferryftp/ferry/storage"
 )
 
@@ -47,6 +48,13 @@ type Account struct {
 	User  string
 	FS    storage.FS // the user's root directory; "/" on the wire
 	Perms Permissions
+	// Rates pace the transfers of all the user's sessions together.
+	Rates Rates
+}
+
+// Rates are an account's bandwidth limits; nil is none.
+type Rates struct {
+	Up, Down limits.Limiter
 }
 
 // Permissions say what an account may do.

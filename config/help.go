@@ -31,6 +31,8 @@ var help = map[string]string{
 	"max_glob_matches":            "MaxGlobMatches bounds the entries a wildcard LIST/NLST returns.",
 	"max_hashes":                  "MaxHashes bounds concurrent HASH/XSHA*/XCRC computations server-wide.",
 	"transfer_threads":            "TransferThreads bounds the transfers that run on an OS thread of their own (Linux: plain binary RETR of 1 MiB or more and plain binary STOR/APPE/STOU between local disk and the data connection, by sendfile(2) and splice(2) on a blocking socket); beyond it, and elsewhere, transfers go through Go's network poller. Negative: none.",
+	"max_rate_up":                 "MaxRateUp caps the bytes a second of all the server's uploads together (\"10MiB\"), beside each user's own max_rate_up. 0: no limit; transfers without any limit keep their zero-copy path.",
+	"max_rate_down":               "MaxRateDown caps the bytes a second of all the server's downloads together, beside each user's own max_rate_down. 0: no limit.",
 	"allow_ccc":                   "AllowCCC lets a logged-in client turn TLS off on its control connection (CCC, RFC 4217 section 6) so that a NAT device can read PORT; its data connections stay protected if PROT P.",
 	"shutdown_timeout":            "ShutdownTimeout is how long a stopping server waits for running transfers before it closes them.",
 	"partial_max_age":             "PartialMaxAge is how long the kept part of an interrupted upload waits for a resume (REST + STOR) before it is removed. Negative: kept for good.",

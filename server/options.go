@@ -3,6 +3,7 @@ package server
 import (
 	"time"
 
+	"github.com/ferryftp/ferry/internal/bytesize"
 	"github.com/ferryftp/ferry/internal/opts"
 )
 
@@ -85,6 +86,13 @@ type Options struct {
 	// sendfile(2) and splice(2) on a blocking socket); beyond it, and
 	// elsewhere, transfers go through Go's network poller. Negative: none.
 	TransferThreads int `toml:"transfer_threads" default:"64"`
+	// MaxRateUp caps the bytes a second of all the server's uploads
+	// together ("10MiB"), beside each user's own max_rate_up. 0: no limit;
+	// transfers without any limit keep their zero-copy path.
+	MaxRateUp bytesize.Size `toml:"max_rate_up"`
+	// MaxRateDown caps the bytes a second of all the server's downloads
+	// together, beside each user's own max_rate_down. 0: no limit.
+	MaxRateDown bytesize.Size `toml:"max_rate_down"`
 
 	// AllowCCC lets a logged-in client turn TLS off on its control
 	// connection (CCC, RFC 4217 section 6) so that a NAT device can read

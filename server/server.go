@@ -18,6 +18,7 @@ import (
 
 	"github.com/ferryftp/ferry/auth"
 	"github.com/ferryftp/ferry/defender"
+	"github.com/ferryftp/ferry/limits"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -118,6 +119,8 @@ type Server struct {
 	wg         sync.WaitGroup
 	hashSem    chan struct{}
 	threadSem  chan struct{}
+	rateUp     limits.Limiter // MaxRateUp's bucket, or nil
+	rateDown   limits.Limiter
 	opts       Options           // Options with the defaults filled in
 	watchHook  func()            // tests: called when a command's watcher starts
 	parkHook   func(parked bool) // tests: called when a session parks or resumes
@@ -141,6 +144,12 @@ func (s *Server) init() {
 		}
 		s.hashSem = make(chan struct{}, max(s.opts.MaxHashes, 1))
 		s.threadSem = make(chan struct{}, max(s.opts.TransferThreads, 0))
+		if l := limits.NewLimiter(int64(s.opts.MaxRateUp)); l != nil {
+			s.rateUp = l
+		}
+		if l := limits.NewLimiter(int64(s.opts.MaxRateDown)); l != nil {
+			s.rateDown = l
+		}
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ferryftp/ferry/ftp"
+	"github.com/ferryftp/ferry/limits"
 	"github.com/ferryftp/ferry/storage"
 )
 
@@ -393,6 +394,7 @@ func (s *session) cmdRETR(arg string) {
 	s.startTransfer("RETR", vpath, d, msg, transferJob{
 		run: func(ctx context.Context, c net.Conn, x *transfer) error {
 			defer src.Close()
+			src := limits.Reader(ctx, src, s.acct.Rates.Down, s.srv.rateDown)
 			if !binary {
 				return s.copyOut(c, ftp.ToCRLF(src), x)
 			}
@@ -455,6 +457,7 @@ func (s *session) store(verb, arg string, mode storage.CreateMode) {
 		msg = "FILE: " + quoteName(path.Base(vpath)) // RFC 1123 §4.1.2.9
 	}
 	s.startTransfer(verb, vpath, d, msg, transferJob{run: func(ctx context.Context, c net.Conn, x *transfer) error {
+		up := limits.Upload(ctx, up, s.acct.Rates.Up, s.srv.rateUp)
 		var err error
 		var lf io.WriteCloser
 		if binary {

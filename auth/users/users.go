@@ -28,9 +28,12 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"golang.org/x/time/rate"
 
 	"github.com/ferryftp/ferry/auth"
 	"github.com/ferryftp/ferry/auth/password"
+	"github.com/ferryftp/ferry/internal/bytesize"
+	"github.com/ferryftp/ferry/limits"
 	"github.com/ferryftp/ferry/storage"
 	"github.com/ferryftp/ferry/storage/backend"
 )
@@ -61,6 +64,10 @@ type User struct {
 	Expires string `toml:"expires,omitempty"`
 	// Disabled refuses every login of the user.
 	Disabled bool `toml:"disabled,omitempty"`
+	// MaxRateUp and MaxRateDown cap the bytes a second of all the user's
+	// uploads, and downloads, together ("1MiB"); 0: no limit.
+	MaxRateUp   bytesize.Size `toml:"max_rate_up,omitempty"`
+	MaxRateDown bytesize.Size `toml:"max_rate_down,omitempty"`
 }
 
 // ParseExpires reads an expires value: the first instant the account no
@@ -233,6 +240,7 @@ type Store struct {
 	size    int64
 	users   map[string]*entry
 	homes   map[string]storage.FS
+	rates   map[string]*userRates // by user name, kept across reloads
 	macKey  [32]byte
 	initKey sync.Once
 }
@@ -240,6 +248,7 @@ type Store struct {
 type entry struct {
 	User
 	perms   auth.Permissions
+	rates   auth.Rates
 	home    string
 	allow   []netip.Prefix // from AllowFrom
 	expires time.Time      // from Expires; zero: never
@@ -249,6 +258,34 @@ type entry struct {
 	// acct is the account every session of this user shares (guarded by
 	// Store.mu; made on the first login after a reload).
 	acct *auth.Account
+}
+
+// userRates are the token buckets one user's sessions share.
+type userRates struct{ up, down *rate.Limiter }
+
+// ratesLocked returns the limiters of u, made or updated to its limits.
+func (s *Store) ratesLocked(u User) auth.Rates {
+	if s.rates == nil {
+		s.rates = map[string]*userRates{}
+	}
+	r := s.rates[u.Name]
+	if r == nil {
+		r = &userRates{}
+		s.rates[u.Name] = r
+	}
+	set := func(l **rate.Limiter, bps int64) limits.Limiter {
+		switch {
+		case bps <= 0:
+			*l = nil
+			return nil
+		case *l == nil:
+			*l = limits.NewLimiter(bps)
+		default:
+			limits.SetRate(*l, bps)
+		}
+		return *l
+	}
+	return auth.Rates{Up: set(&r.up, int64(u.MaxRateUp)), Down: set(&r.down, int64(u.MaxRateDown))}
 }
 
 // dummy is verified for unknown users so they take as long as a known one.
@@ -316,6 +353,7 @@ func (s *Store) reloadLocked(force bool) error {
 		if u.Expires != "" {
 			e.expires, _ = ParseExpires(u.Expires)
 		}
+		e.rates = s.ratesLocked(u)
 		if old, ok := s.users[u.Name]; ok && old.Password == u.Password {
 			e.mac = old.mac
 		}
@@ -441,7 +479,7 @@ func (s *Store) account(ctx context.Context, e *entry) (*auth.Account, error) {
 		}
 		s.homes[e.home] = fsys
 	}
-	e.acct = &auth.Account{User: e.Name, FS: fsys, Perms: e.perms}
+	e.acct = &auth.Account{User: e.Name, FS: fsys, Perms: e.perms, Rates: e.rates}
 	return e.acct, nil
 }
 

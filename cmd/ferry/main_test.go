@@ -149,6 +149,16 @@ func TestUserCommands(t *testing.T) {
 	if out != "alice\tread-write\talice\nbob\tread-only\tpub\n" {
 		t.Fatalf("list: %q", out)
 	}
+	if _, stderr, code := ferryCmd(t, dir, nil, "", "user", "set", "bob", "--max-rate-down", "1MiB", "--expires", "2099-01-01", "--users", users); code != 0 {
+		t.Fatal(stderr)
+	}
+	if _, _, code := ferryCmd(t, dir, nil, "", "user", "set", "bob", "--max-rate-up", "lots", "--users", users); code == 0 {
+		t.Fatal("a bad rate accepted")
+	}
+	out, _, _ = ferryCmd(t, dir, nil, "", "user", "list", "--users", users)
+	if out != "alice\tread-write\talice\nbob\tread-only\tpub\trate up -/s down 1MiB/s; expires 2099-01-01\n" {
+		t.Fatalf("list after set: %q", out)
+	}
 	data, _ := os.ReadFile(users)
 	if bytes.Contains(data, []byte("first-pass")) || bytes.Contains(data, []byte("bob-pass")) {
 		t.Fatal("password stored in clear")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ferryftp/ferry/auth/password"
 	"github.com/ferryftp/ferry/auth/users"
+	"github.com/ferryftp/ferry/internal/bytesize"
 	"github.com/ferryftp/ferry/storage/backend"
 )
 
@@ -44,6 +45,7 @@ type userArgs struct {
 	fxp, allowFrom   listFlag
 	expires          string
 	disabled         bool
+	rateUp, rateDown bytesize.Size
 	set              map[string]bool // the flags given
 }
 
@@ -63,6 +65,8 @@ func userCmd(args []string) error {
 	fl.Var(&a.allowFrom, "allow-from", "`network` the user may log in from (repeatable; \"any\" clears the list)")
 	fl.StringVar(&a.expires, "expires", "", "last `day` the user may log in (2027-03-31; \"never\" clears it)")
 	fl.BoolVar(&a.disabled, "disabled", false, "refuse every login of the user (--disabled=false enables)")
+	fl.TextVar(&a.rateUp, "max-rate-up", bytesize.Size(0), "`bytes` a second of all the user's uploads together (1MiB; 0: no limit)")
+	fl.TextVar(&a.rateDown, "max-rate-down", bytesize.Size(0), "`bytes` a second of all the user's downloads together (0: no limit)")
 	var err error
 	if a.name, err = parseWithName(fl, args[1:]); err != nil {
 		return err
@@ -131,6 +135,12 @@ func (a userArgs) apply(u *users.User) error {
 	if a.set["disabled"] {
 		u.Disabled = a.disabled
 	}
+	if a.set["max-rate-up"] {
+		u.MaxRateUp = a.rateUp
+	}
+	if a.set["max-rate-down"] {
+		u.MaxRateDown = a.rateDown
+	}
 	return nil
 }
 
@@ -140,8 +150,33 @@ func userList(list []users.User) {
 		if perm == "" {
 			perm = users.ReadOnly
 		}
-		fmt.Printf("%s\t%s\t%s\n", u.Name, perm, cmp.Or(u.Storage, u.Home))
+		var extra []string
+		if u.MaxRateUp > 0 || u.MaxRateDown > 0 {
+			extra = append(extra, fmt.Sprintf("rate up %s/s down %s/s", rate(u.MaxRateUp), rate(u.MaxRateDown)))
+		}
+		if len(u.AllowFrom) > 0 {
+			extra = append(extra, "from "+strings.Join(u.AllowFrom, ","))
+		}
+		if u.Expires != "" {
+			extra = append(extra, "expires "+u.Expires)
+		}
+		if u.Disabled {
+			extra = append(extra, "disabled")
+		}
+		line := u.Name + "\t" + perm + "\t" + cmp.Or(u.Storage, u.Home)
+		if len(extra) > 0 {
+			line += "\t" + strings.Join(extra, "; ")
+		}
+		fmt.Println(line)
 	}
+}
+
+// rate shows a limit, "-" for none.
+func rate(s bytesize.Size) string {
+	if s <= 0 {
+		return "-"
+	}
+	return s.String()
 }
 
 func findUser(list []users.User, name string) int {
@@ -198,7 +233,7 @@ func userAdd(a userArgs, list []users.User) error {
 // the file on the next login.
 func userSet(a userArgs, list []users.User) error {
 	if len(a.set) == 0 || (len(a.set) == 1 && a.set["users"]) {
-		return errors.New("user set: nothing to change (--home, --storage, --permission, --fxp, --allow-from, --expires, --disabled)")
+		return errors.New("user set: nothing to change (--home, --storage, --permission, --fxp, --allow-from, --expires, --disabled, --max-rate-up, --max-rate-down)")
 	}
 	if a.set["read-only"] {
 		return errors.New("user set: use --permission read-only")
