@@ -76,6 +76,9 @@ type Permissions struct {
 	NoTLSSessionReuse bool
 	// ClientCert is CertOptional, CertLogin or CertRequired.
 	ClientCert string
+	// Dirs are per-directory permissions that replace, in a directory and
+	// below it, what Write grants (see At).
+	Dirs []DirPerm
 }
 
 // AllowsFXP reports whether a data connection with addr is allowed for a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -449,16 +450,13 @@ func (s *session) cmdPWD(string) {
 	s.reply(ftp.CodePathCreated, ftp.QuotePath(s.cwd)+" is the current directory.")
 }
 
-// change is the shape of every command that changes storage: check the
-// write permission, resolve the path (the root itself only when root is
+// change is the shape of every command that changes storage: resolve the
+// path, check the permission perm there (the root itself only when root is
 // true), run op, and map its error to a reply. It returns the virtual
 // path when op succeeded.
-func (s *session) change(verb, arg string, root bool, op func(ctx context.Context, name string) error) (string, bool) {
-	if !s.canWrite() {
-		return "", false
-	}
+func (s *session) change(verb, arg string, root bool, perm auth.Perm, op func(ctx context.Context, name string) error) (string, bool) {
 	vpath, name, ok := s.resolve(arg)
-	if !ok {
+	if !ok || !s.may(perm, vpath) {
 		return "", false
 	}
 	if name == "." && !root {
@@ -497,25 +495,25 @@ func capability[T any](s *session) (T, bool) {
 }
 
 func (s *session) cmdMKD(arg string) {
-	if vpath, ok := s.change("MKD", arg, true, s.acct.FS.Mkdir); ok {
+	if vpath, ok := s.change("MKD", arg, true, auth.PermMkdir, s.acct.FS.Mkdir); ok {
 		s.reply(ftp.CodePathCreated, ftp.QuotePath(vpath)+" created.")
 	}
 }
 
 func (s *session) cmdRMD(arg string) {
-	if _, ok := s.change("RMD", arg, false, s.acct.FS.RemoveDir); ok {
+	if _, ok := s.change("RMD", arg, false, auth.PermDelete, s.acct.FS.RemoveDir); ok {
 		s.reply(ftp.CodeFileActionOK, "Directory removed.")
 	}
 }
 
 func (s *session) cmdDELE(arg string) {
-	if _, ok := s.change("DELE", arg, true, s.acct.FS.Remove); ok {
+	if _, ok := s.change("DELE", arg, true, auth.PermDelete, s.acct.FS.Remove); ok {
 		s.reply(ftp.CodeFileActionOK, "File deleted.")
 	}
 }
 
 func (s *session) cmdRNFR(arg string) {
-	vpath, ok := s.change("RNFR", arg, false, func(ctx context.Context, name string) error {
+	vpath, ok := s.change("RNFR", arg, false, auth.PermRename, func(ctx context.Context, name string) error {
 		_, err := s.acct.FS.Stat(ctx, name)
 		return err
 	})
@@ -534,7 +532,10 @@ func (s *session) cmdRNTO(arg string) {
 		s.reply(ftp.CodeBadSequence, "RNFR required first.")
 		return
 	}
-	_, ok := s.change("RNTO", arg, true, func(ctx context.Context, name string) error {
+	_, ok := s.change("RNTO", arg, true, auth.PermRename, func(ctx context.Context, name string) error {
+		if fi, err := s.acct.FS.Stat(ctx, name); err == nil && !fi.IsDir() && s.acct.Perms.At(path.Join("/", name))&auth.PermOverwrite == 0 {
+			return fs.ErrPermission // replacing a file is overwriting it
+		}
 		return s.acct.FS.Rename(ctx, strings.TrimPrefix(from, "/"), name)
 	})
 	if ok {
@@ -596,9 +597,6 @@ func (s *session) cmdMDTM(arg string) {
 }
 
 func (s *session) cmdMFMT(arg string) {
-	if !s.canWrite() {
-		return
-	}
 	ts, p, ok := strings.Cut(arg, " ")
 	if !ok || p == "" {
 		s.reply(ftp.CodeBadArguments, "Syntax: MFMT YYYYMMDDHHMMSS path.")
@@ -613,7 +611,7 @@ func (s *session) cmdMFMT(arg string) {
 	if !ok {
 		return
 	}
-	_, ok = s.change("MFMT", p, true, func(ctx context.Context, name string) error { return ch.Chtimes(ctx, name, t) })
+	_, ok = s.change("MFMT", p, true, auth.PermOverwrite, func(ctx context.Context, name string) error { return ch.Chtimes(ctx, name, t) })
 	if !ok {
 		return
 	}
@@ -622,10 +620,10 @@ func (s *session) cmdMFMT(arg string) {
 
 func (s *session) cmdMLST(arg string) {
 	vpath, _, fi, ok := s.stat("MLST", arg)
-	if !ok {
+	if !ok || !s.may(auth.PermList, vpath) {
 		return
 	}
-	line, ok := ftp.AppendFacts(nil, entryFor(vpath, fi, s.acct.Perms.Write), s.facts)
+	line, ok := ftp.AppendFacts(nil, entryFor(vpath, vpath, fi, s.acct.Perms), s.facts)
 	if !ok {
 		s.reply(ftp.CodeNoFile, "Name cannot be represented.")
 		return
@@ -694,17 +692,14 @@ func (s *session) cmdSITE(arg string) {
 	case "HELP":
 		s.reply(ftp.CodeHelp, "SITE commands:\n CHMOD mode path\n HELP\nEnd")
 	case "CHMOD":
-		if !s.canWrite() {
-			return
-		}
 		m, p, ok := strings.Cut(strings.TrimLeft(rest, " "), " ")
 		var mode uint32
 		if _, err := fmt.Sscanf(m, "%o", &mode); !ok || err != nil || mode > 0o777 || p == "" {
 			s.reply(ftp.CodeBadArguments, "Syntax: SITE CHMOD mode path (mode in octal, at most 777).")
 			return
 		}
-		_, name, ok := s.resolve(p)
-		if !ok {
+		vpath, name, ok := s.resolve(p)
+		if !ok || !s.may(auth.PermOverwrite, vpath) {
 			return
 		}
 		ch, ok := s.acct.FS.(storage.Chmoder)

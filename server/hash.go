@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ferryftp/ferry/auth"
 	"github.com/ferryftp/ferry/ftp"
 	"github.com/ferryftp/ferry/storage"
 )
@@ -68,8 +69,8 @@ func (s *session) hashFile(ctx context.Context, alg, name string, start, end int
 }
 
 func (s *session) cmdHASH(arg string) {
-	_, name, ok := s.resolve(arg)
-	if !ok {
+	vpath, name, ok := s.resolve(arg)
+	if !ok || !s.may(auth.PermDownload, vpath) {
 		return
 	}
 	fi, err := s.acct.FS.Stat(s.ctx(), name)
@@ -125,8 +126,8 @@ func xhash(alg string) func(*session, string) {
 			s.reply(ftp.CodeBadArguments, "End offset before start offset.")
 			return
 		}
-		_, name, ok := s.resolve(p)
-		if !ok {
+		vpath, name, ok := s.resolve(p)
+		if !ok || !s.may(auth.PermDownload, vpath) {
 			return
 		}
 		sum, _, err := s.hashFile(s.ctx(), alg, name, start, end)

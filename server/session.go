@@ -687,9 +687,10 @@ func (s *session) resolve(arg string) (vpath, name string, ok bool) {
 	return p, name, true
 }
 
-// canWrite answers 550 for a read-only account.
-func (s *session) canWrite() bool {
-	if s.acct == nil || !s.acct.Perms.Write {
+// may reports whether the account has permission p at the virtual path
+// vpath, and answers 550 when it has not.
+func (s *session) may(p auth.Perm, vpath string) bool {
+	if s.acct == nil || s.acct.Perms.At(vpath)&p != p {
 		s.reply(ftp.CodeNoFile, "Permission denied.")
 		return false
 	}

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferryftp/ferry/auth"
 	"github.com/ferryftp/ferry/ftp"
 	"github.com/ferryftp/ferry/limits"
 	"github.com/ferryftp/ferry/storage"
@@ -352,7 +353,7 @@ func (s *session) typeName() string {
 
 func (s *session) cmdRETR(arg string) {
 	vpath, name, ok := s.resolve(arg)
-	if !ok {
+	if !ok || !s.may(auth.PermDownload, vpath) {
 		return
 	}
 	off := s.rest
@@ -409,6 +410,32 @@ func (s *session) cmdRETR(arg string) {
 	})
 }
 
+// permFacts is the MLSx perm fact (RFC 3659 §7.5.5) of what p allows on
+// a file, or in a directory.
+func permFacts(p auth.Perm, dir bool) string {
+	var b []byte
+	add := func(ok bool, c byte) {
+		if ok {
+			b = append(b, c)
+		}
+	}
+	if dir {
+		add(p&auth.PermRename != 0, 'f')
+		add(p&auth.PermList != 0, 'l')
+		add(p&auth.PermUpload != 0, 'c')
+		add(p&auth.PermDelete != 0, 'd')
+		add(p&auth.PermMkdir != 0, 'm')
+		add(p&auth.PermDelete != 0, 'p')
+		return string(append(b, 'e'))
+	}
+	add(p&auth.PermOverwrite != 0, 'a')
+	add(p&auth.PermDelete != 0, 'd')
+	add(p&auth.PermRename != 0, 'f')
+	add(p&auth.PermDownload != 0, 'r')
+	add(p&auth.PermOverwrite != 0, 'w')
+	return string(b)
+}
+
 // quoteName makes a name safe for reply text.
 func quoteName(n string) string {
 	if e, ok := ftp.EncodeName(n); ok {
@@ -419,9 +446,6 @@ func quoteName(n string) string {
 
 // cmdSTOR handles STOR, APPE and STOU (via mode).
 func (s *session) store(verb, arg string, mode storage.CreateMode) {
-	if !s.canWrite() {
-		return
-	}
 	off := s.rest
 	s.rest = 0
 	var vpath, name string
@@ -437,6 +461,9 @@ func (s *session) store(verb, arg string, mode storage.CreateMode) {
 		if vpath, name, ok = s.resolve(arg); !ok {
 			return
 		}
+	}
+	if !s.mayStore(vpath, name, mode) {
+		return
 	}
 	if mode == storage.Append && off > 0 {
 		// REST before APPE: append at the end anyway, as the big servers do.
@@ -478,6 +505,19 @@ func (s *session) store(verb, arg string, mode storage.CreateMode) {
 		}
 		return up.Commit()
 	}, cancel: func(err error) { up.Abort(err) }})
+}
+
+// mayStore checks upload (a new file) or overwrite (an existing one) at
+// vpath; it looks whether the file exists only when the two differ there.
+func (s *session) mayStore(vpath, name string, mode storage.CreateMode) bool {
+	p := s.acct.Perms.At(vpath)
+	need := auth.PermUpload
+	if mode != storage.Exclusive && p&(auth.PermUpload|auth.PermOverwrite) != auth.PermUpload|auth.PermOverwrite {
+		if _, err := s.acct.FS.Stat(s.ctx(), name); err == nil {
+			need = auth.PermOverwrite
+		}
+	}
+	return s.may(need, vpath)
 }
 
 // uniqueName picks a new name for STOU in the directory of arg (or the
@@ -553,7 +593,7 @@ func (s *session) cmdList(verb string, kind listKind, arg string) {
 	if kind != listFacts {
 		arg = parseListArg(arg)
 	}
-	l := &listing{kind: kind, facts: s.facts, perms: s.acct.Perms.Write, maxMatches: s.srv.opts.MaxGlobMatches}
+	l := &listing{kind: kind, facts: s.facts, perms: s.acct.Perms, maxMatches: s.srv.opts.MaxGlobMatches}
 	if kind != listFacts {
 		var ok bool
 		if arg, ok = s.splitGlob(l, arg); !ok {
@@ -561,9 +601,10 @@ func (s *session) cmdList(verb string, kind listKind, arg string) {
 		}
 	}
 	vpath, name, ok := s.resolve(arg)
-	if !ok {
+	if !ok || !s.may(auth.PermList, vpath) {
 		return
 	}
+	l.dir = vpath
 	fi, err := s.acct.FS.Stat(s.ctx(), name)
 	if err != nil {
 		s.fail(err, verb)
@@ -618,7 +659,8 @@ type listing struct {
 	pattern    string // a wildcard the names must match, or ""
 	prefix     string // put before each NLST name
 	facts      ftp.Facts
-	perms      bool // the user may write (MLSD perm fact)
+	perms      auth.Permissions // for the MLSD perm fact
+	dir        string           // the virtual path listed
 	maxMatches int
 	matches    int
 	w          *bufio.Writer
@@ -634,7 +676,7 @@ func (l *listing) write(ctx context.Context, fsys storage.FS, name, arg string, 
 		return l.w.Flush()
 	}
 	if l.kind == listFacts {
-		e := entryFor(".", fi, l.perms)
+		e := entryFor(".", l.dir, fi, l.perms)
 		e.Type = "cdir"
 		l.line, _ = ftp.AppendFacts(l.line[:0], e, l.facts)
 		l.w.Write(l.line)
@@ -688,24 +730,15 @@ func (l *listing) emit(n string, fi fs.FileInfo) {
 			l.line = append(append(l.line, e...), '\r', '\n')
 		}
 	case listFacts:
-		l.line, _ = ftp.AppendFacts(l.line, entryFor(n, fi, l.perms), l.facts)
+		l.line, _ = ftp.AppendFacts(l.line, entryFor(n, path.Join(l.dir, n), fi, l.perms), l.facts)
 	}
 	l.w.Write(l.line)
 }
 
 // entryFor describes fi for MLSx.
-func entryFor(name string, fi fs.FileInfo, write bool) ftp.Entry {
+func entryFor(name, vpath string, fi fs.FileInfo, perms auth.Permissions) ftp.Entry {
 	e := ftp.Entry{Name: name, Info: fi}
-	switch {
-	case fi.IsDir() && write:
-		e.Perm = "flcdmpe"
-	case fi.IsDir():
-		e.Perm = "el"
-	case write:
-		e.Perm = "adfrw"
-	default:
-		e.Perm = "r"
-	}
+	e.Perm = permFacts(perms.At(vpath), fi.IsDir())
 	if id, ok := fi.Sys().(storage.Identifier); ok {
 		e.Unique = id.UniqueID()
 	}

@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -68,6 +69,16 @@ type User struct {
 	// uploads, and downloads, together ("1MiB"); 0: no limit.
 	MaxRateUp   bytesize.Size `toml:"max_rate_up,omitempty"`
 	MaxRateDown bytesize.Size `toml:"max_rate_down,omitempty"`
+	// Dirs are per-directory permissions (also written [[users.NAME.dirs]]).
+	Dirs []DirRule `toml:"dirs,omitempty"`
+}
+
+// DirRule gives the permissions in a directory of the user's files and
+// below it: perms is a list of list, download, upload, overwrite,
+// delete, rename, mkdir (or all, none, read-only).
+type DirRule struct {
+	Path  string `toml:"path"`
+	Perms string `toml:"perms"`
 }
 
 // ParseExpires reads an expires value: the first instant the account no
@@ -90,6 +101,10 @@ const (
 
 type file struct {
 	User []User `toml:"user"`
+	// Users holds the [[users.NAME.dirs]] tables, merged into User.
+	Users map[string]struct {
+		Dirs []DirRule `toml:"dirs"`
+	} `toml:"users,omitempty"`
 }
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
@@ -140,6 +155,14 @@ func (u *User) validate() error {
 			return fmt.Errorf("user %q: %v", u.Name, err)
 		}
 	}
+	for _, d := range u.Dirs {
+		if d.Path == "" {
+			return fmt.Errorf("user %q: dirs: a rule without a path", u.Name)
+		}
+		if _, err := auth.ParsePerm(d.Perms); err != nil {
+			return fmt.Errorf("user %q: dirs %s: %v", u.Name, d.Path, err)
+		}
+	}
 	return nil
 }
 
@@ -170,6 +193,13 @@ func Load(path string) ([]User, error) {
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		return nil, fmt.Errorf("%s: unknown key %s", path, und[0])
+	}
+	for name, more := range f.Users {
+		i := slices.IndexFunc(f.User, func(u User) bool { return u.Name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("%s: users.%s.dirs: no [[user]] named %q", path, name, name)
+		}
+		f.User[i].Dirs = append(f.User[i].Dirs, more.Dirs...)
 	}
 	seen := map[string]bool{}
 	for i := range f.User {
@@ -349,6 +379,10 @@ func (s *Store) reloadLocked(force bool) error {
 		for _, n := range u.AllowFrom {
 			p, _ := parseNet(n)
 			e.allow = append(e.allow, p)
+		}
+		for _, d := range u.Dirs {
+			p, _ := auth.ParsePerm(d.Perms)
+			e.perms.Dirs = append(e.perms.Dirs, auth.DirPerm{Path: auth.CleanDir(d.Path), Perm: p})
 		}
 		if u.Expires != "" {
 			e.expires, _ = ParseExpires(u.Expires)

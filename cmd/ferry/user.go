@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/ferryftp/ferry/auth"
 	"github.com/ferryftp/ferry/auth/password"
 	"github.com/ferryftp/ferry/auth/users"
 	"github.com/ferryftp/ferry/internal/bytesize"
@@ -43,6 +44,7 @@ type userArgs struct {
 	readOnly         bool
 	permission       string
 	fxp, allowFrom   listFlag
+	dirs             listFlag
 	expires          string
 	disabled         bool
 	rateUp, rateDown bytesize.Size
@@ -63,6 +65,7 @@ func userCmd(args []string) error {
 	fl.StringVar(&a.permission, "permission", "", "read-only or read-write (set)")
 	fl.Var(&a.fxp, "fxp", "`network` the user may use for third-party (FXP) transfers (repeatable)")
 	fl.Var(&a.allowFrom, "allow-from", "`network` the user may log in from (repeatable; \"any\" clears the list)")
+	fl.Var(&a.dirs, "dir", "`PATH=PERMS` permissions in a directory and below (/incoming=upload,list; repeatable; \"none\" clears)")
 	fl.StringVar(&a.expires, "expires", "", "last `day` the user may log in (2027-03-31; \"never\" clears it)")
 	fl.BoolVar(&a.disabled, "disabled", false, "refuse every login of the user (--disabled=false enables)")
 	fl.TextVar(&a.rateUp, "max-rate-up", bytesize.Size(0), "`bytes` a second of all the user's uploads together (1MiB; 0: no limit)")
@@ -134,6 +137,22 @@ func (a userArgs) apply(u *users.User) error {
 	}
 	if a.set["disabled"] {
 		u.Disabled = a.disabled
+	}
+	if a.set["dir"] {
+		u.Dirs = nil
+		for _, d := range a.dirs {
+			if d == "none" {
+				continue
+			}
+			p, perms, ok := strings.Cut(d, "=")
+			if !ok || p == "" {
+				return fmt.Errorf("--dir %q: want PATH=PERMS", d)
+			}
+			if _, err := auth.ParsePerm(perms); err != nil {
+				return fmt.Errorf("--dir %s: %v", p, err)
+			}
+			u.Dirs = append(u.Dirs, users.DirRule{Path: p, Perms: perms})
+		}
 	}
 	if a.set["max-rate-up"] {
 		u.MaxRateUp = a.rateUp
@@ -233,7 +252,7 @@ func userAdd(a userArgs, list []users.User) error {
 // the file on the next login.
 func userSet(a userArgs, list []users.User) error {
 	if len(a.set) == 0 || (len(a.set) == 1 && a.set["users"]) {
-		return errors.New("user set: nothing to change (--home, --storage, --permission, --fxp, --allow-from, --expires, --disabled, --max-rate-up, --max-rate-down)")
+		return errors.New("user set: nothing to change (--home, --storage, --permission, --fxp, --allow-from, --expires, --disabled, --max-rate-up, --max-rate-down, --dir)")
 	}
 	if a.set["read-only"] {
 		return errors.New("user set: use --permission read-only")
