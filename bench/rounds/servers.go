@@ -110,6 +110,10 @@ func start(name, base string, port int, c certFiles) (*server, error) {
 			return nil, fmt.Errorf("no -base binary")
 		}
 		s, err = startFerry(*baseBin, base, addr, pasv, c)
+	case "ferry-rated":
+		// The same server with server-wide rate limits far above the
+		// link: the cost of pacing when it never waits.
+		s, err = startFerry(*ferryBin, base, addr, pasv, c, "--max-rate-up", "1TiB", "--max-rate-down", "1TiB")
 	case "pure-ftpd", "ProFTPD", "vsftpd":
 		s, err = startPeer(name, base, addr, pasv, c)
 	case "ftpserver":
@@ -160,7 +164,7 @@ func logTo(cmd *exec.Cmd, base string) *exec.Cmd {
 	return cmd
 }
 
-func startFerry(bin, base, addr string, pasv [2]int, c certFiles) (*server, error) {
+func startFerry(bin, base, addr string, pasv [2]int, c certFiles, extra ...string) (*server, error) {
 	root := filepath.Join(base, "root")
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, err
@@ -169,6 +173,7 @@ func startFerry(bin, base, addr string, pasv [2]int, c certFiles) (*server, erro
 		"--data-dir", filepath.Join(base, "data"), "--tls-cert", c.cert, "--tls-key", c.key,
 		"--passive-ports", fmt.Sprintf("%d-%d", pasv[0], pasv[1]),
 		"--log-level", "warn", "--max-sessions", "0")
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Env = append(os.Environ(), "FERRY_PASSWORD=bench-pw")
 	return &server{addr: addr, user: "bench", pass: "bench-pw", disk: root, tls: true, cmd: logTo(cmd, base), uid: -1}, nil
 }
