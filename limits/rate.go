@@ -4,11 +4,8 @@ package limits
 
 import (
 	"context"
-	"io"
 
 	"golang.org/x/time/rate"
-
-	"github.com/ferryftp/ferry/storage"
 )
 
 // Limiter paces bytes; *rate.Limiter is one.
@@ -18,9 +15,10 @@ type Limiter interface {
 }
 
 // NewLimiter is a token bucket of bps bytes a second, or nil for bps <= 0
-// (no limit). Its burst is a sixteenth of a second's bytes (16 KiB to
-// 256 KiB), so a transfer keeps within a few per cent of the rate from its
-// first second on.
+// (no limit). Its burst is a sixteenth of a second's bytes (16 KiB to 64
+// MiB), so a transfer keeps within a few per cent of the rate from its
+// first second on, and a limit far above the link moves the large pieces
+// an unlimited transfer moves.
 func NewLimiter(bps int64) *rate.Limiter {
 	if bps <= 0 {
 		return nil
@@ -35,7 +33,7 @@ func SetRate(l *rate.Limiter, bps int64) {
 }
 
 func burst(bps int64) int {
-	return int(min(max(bps/16, 16<<10), 256<<10))
+	return int(min(max(bps/16, 16<<10), 64<<20))
 }
 
 // active drops the nil limiters (a nil *rate.Limiter in the interface too).
@@ -77,66 +75,14 @@ func wait(ctx context.Context, ls []Limiter, n int) error {
 	return nil
 }
 
-// Reader paces r by every limiter in ls; with none it is r itself, so a
-// download without a limit keeps its zero-copy path.
-func Reader(ctx context.Context, r io.Reader, ls ...Limiter) io.Reader {
+// Pacer returns a function that waits until n more bytes may pass every
+// limiter in ls, and the most one call should cover (the smallest burst),
+// so that a transfer loop moves bytes in pieces of at most that and waits
+// after each: the zero-copy paths stay (sendfile, splice), paced. It
+// returns nil and 0 when ls holds no limiter.
+func Pacer(ctx context.Context, ls ...Limiter) (pace func(n int) error, most int) {
 	if ls = active(ls); len(ls) == 0 {
-		return r
+		return nil, 0
 	}
-	return &reader{ctx: ctx, r: r, ls: ls, chunk: chunk(ls)}
-}
-
-type reader struct {
-	ctx   context.Context
-	r     io.Reader
-	ls    []Limiter
-	chunk int
-}
-
-func (p *reader) Read(b []byte) (int, error) {
-	if len(b) > p.chunk {
-		b = b[:p.chunk]
-	}
-	n, err := p.r.Read(b)
-	if n > 0 {
-		if werr := wait(p.ctx, p.ls, n); werr != nil && err == nil {
-			err = werr
-		}
-	}
-	return n, err
-}
-
-// Upload paces the writes of u by every limiter in ls; with none it is u
-// itself, keeping its zero-copy path.
-func Upload(ctx context.Context, u storage.Upload, ls ...Limiter) storage.Upload {
-	if ls = active(ls); len(ls) == 0 {
-		return u
-	}
-	return &upload{Upload: u, ctx: ctx, ls: ls, chunk: chunk(ls)}
-}
-
-// upload forwards Commit and Abort; it has no SyscallConn, so the server
-// copies through Write.
-type upload struct {
-	storage.Upload
-	ctx   context.Context
-	ls    []Limiter
-	chunk int
-}
-
-func (p *upload) Write(b []byte) (int, error) {
-	written := 0
-	for len(b) > 0 {
-		n := min(len(b), p.chunk)
-		if err := wait(p.ctx, p.ls, n); err != nil {
-			return written, err
-		}
-		m, err := p.Upload.Write(b[:n])
-		written += m
-		if err != nil {
-			return written, err
-		}
-		b = b[n:]
-	}
-	return written, nil
+	return func(n int) error { return wait(ctx, ls, n) }, chunk(ls)
 }

@@ -1,37 +1,42 @@
 package limits
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"golang.org/x/time/rate"
-
-	"github.com/ferryftp/ferry/storage"
-	"github.com/ferryftp/ferry/storage/memfs"
 )
 
-// TestReaderRate: 3 MiB through a 1 MiB/s limiter takes 3 s less the
-// first burst, in the fake time of a synctest bubble.
-func TestReaderRate(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		l := NewLimiter(1 << 20)
-		start := time.Now()
-		n, err := io.Copy(io.Discard, Reader(context.Background(), bytes.NewReader(make([]byte, 3<<20)), l))
-		el := time.Since(start)
-		if err != nil || n != 3<<20 {
-			t.Fatal(n, err)
+// move paces n bytes through pace in pieces of at most most.
+func move(t *testing.T, pace func(int) error, most, n int) {
+	for n > 0 {
+		k := min(n, most)
+		if err := pace(k); err != nil {
+			t.Fatal(err)
 		}
-		if el < 2900*time.Millisecond || el > 3*time.Second {
+		n -= k
+	}
+}
+
+// TestPacerRate: 3 MiB through a 1 MiB/s limiter takes 3 s less the
+// first burst, in the fake time of a synctest bubble.
+func TestPacerRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pace, most := Pacer(context.Background(), NewLimiter(1<<20))
+		if most != 64<<10 {
+			t.Errorf("most %d, want a sixteenth of the rate", most)
+		}
+		start := time.Now()
+		move(t, pace, most, 3<<20)
+		if el := time.Since(start); el < 2900*time.Millisecond || el > 3*time.Second {
 			t.Errorf("3 MiB at 1 MiB/s took %v", el)
 		}
 	})
 }
 
-// TestShared: two readers on one limiter share its rate; the tighter of
+// TestShared: two transfers on one limiter share its rate; the tighter of
 // two limiters wins.
 func TestShared(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -40,7 +45,8 @@ func TestShared(t *testing.T) {
 		done := make(chan struct{})
 		for range 2 {
 			go func() {
-				io.Copy(io.Discard, Reader(context.Background(), bytes.NewReader(make([]byte, 1<<20)), user, server))
+				pace, most := Pacer(context.Background(), user, server)
+				move(t, pace, most, 1<<20)
 				done <- struct{}{}
 			}()
 		}
@@ -52,40 +58,38 @@ func TestShared(t *testing.T) {
 	})
 }
 
+// TestBurstLowered: a wait larger than a burst lowered meanwhile (ferry
+// user set) is split, not refused.
+func TestBurstLowered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := NewLimiter(4 << 20)
+		pace, most := Pacer(context.Background(), l)
+		SetRate(l, 256<<10)
+		if err := pace(most); err != nil {
+			t.Fatalf("a piece of the old burst: %v", err)
+		}
+	})
+}
+
 func TestNoLimit(t *testing.T) {
-	r := bytes.NewReader(nil)
 	var nilLimiter *rate.Limiter
-	if Reader(context.Background(), r, nil, nilLimiter) != io.Reader(r) {
-		t.Error("a reader without limits was wrapped")
-	}
-	f := memfs.New()
-	u, _ := f.Create(context.Background(), "x", storage.CreateOptions{})
-	if Upload(context.Background(), u, nilLimiter) != u {
-		t.Error("an upload without limits was wrapped")
+	if pace, most := Pacer(context.Background(), nil, nilLimiter); pace != nil || most != 0 {
+		t.Error("a pacer without limits")
 	}
 	if NewLimiter(0) != nil || NewLimiter(-1) != nil {
 		t.Error("a limiter for no limit")
 	}
 }
 
-// TestUploadRate: writes are paced, Commit still publishes.
-func TestUploadRate(t *testing.T) {
+// TestCancel: a pacer waiting for tokens ends with its context.
+func TestCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := memfs.New()
-		u, _ := f.Create(context.Background(), "x", storage.CreateOptions{})
-		p := Upload(context.Background(), u, NewLimiter(512<<10))
-		start := time.Now()
-		if _, err := p.Write(make([]byte, 1<<20)); err != nil {
-			t.Fatal(err)
-		}
-		if el := time.Since(start); el < 1900*time.Millisecond || el > 2*time.Second {
-			t.Errorf("1 MiB at 512 KiB/s took %v", el)
-		}
-		if err := p.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		if fi, err := f.Stat(context.Background(), "x"); err != nil || fi.Size() != 1<<20 {
-			t.Fatalf("committed: %v %v", fi, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		pace, most := Pacer(ctx, NewLimiter(16<<10))
+		pace(most)
+		go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+		if err := pace(most); err == nil {
+			t.Error("no error after cancel")
 		}
 	})
 }

@@ -156,9 +156,18 @@ func (r *rawSocket) sendFrom(x *transfer, in int) error {
 	chunk := minChunk
 	for {
 		start := time.Now()
-		n, err := unix.Sendfile(r.fd, in, nil, chunk)
+		size := chunk
+		if x.pace != nil {
+			size = min(chunk, x.paceMost)
+		}
+		n, err := unix.Sendfile(r.fd, in, nil, size)
 		if n > 0 {
 			x.bytes.Add(int64(n))
+			if x.pace != nil {
+				if err := x.pace(n); err != nil {
+					return err
+				}
+			}
 		}
 		switch {
 		case err == unix.EINTR:
@@ -194,8 +203,12 @@ func (r *rawSocket) recvTo(x *transfer, out int) error {
 	defer unix.Close(p[0])
 	defer unix.Close(p[1])
 	unix.FcntlInt(uintptr(p[0]), unix.F_SETPIPE_SZ, pipeSize) // 64 KiB if refused
+	size := pipeSize
+	if x.pace != nil {
+		size = min(size, x.paceMost)
+	}
 	for {
-		n, err := unix.Splice(r.fd, nil, p[1], nil, pipeSize, unix.SPLICE_F_MOVE)
+		n, err := unix.Splice(r.fd, nil, p[1], nil, size, unix.SPLICE_F_MOVE)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -217,6 +230,11 @@ func (r *rawSocket) recvTo(x *transfer, out int) error {
 			}
 			n -= m
 			x.bytes.Add(m)
+			if x.pace != nil {
+				if err := x.pace(int(m)); err != nil {
+					return err
+				}
+			}
 		}
 	}
 }

@@ -188,6 +188,11 @@ type transfer struct {
 	done    chan struct{}
 	aborted atomic.Bool
 
+	// pace, when set, waits until n more bytes may move (rate limits);
+	// the copy loops then move at most paceMost bytes at a time.
+	pace     func(n int) error
+	paceMost int
+
 	mu     sync.Mutex
 	conn   io.Closer // the data connection
 	ln     *net.TCPListener
