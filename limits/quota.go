@@ -1,0 +1,349 @@
+package limits
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"iter"
+	"sync"
+	"time"
+
+	"github.com/ferryftp/ferry/storage"
+)
+
+// Usage is what a user stores.
+type Usage struct {
+	Bytes int64 `json:"bytes"`
+	Files int64 `json:"files"`
+}
+
+// Quota caps a user's storage; 0 is no cap.
+type Quota struct {
+	Bytes, Files int64
+}
+
+// Ledger keeps one user's usage against their quota, shared by all the
+// user's sessions. Uploads reserve the bytes they write as they write
+// them, so concurrent uploads cannot together pass the quota; a commit
+// settles the reservation into the usage.
+type Ledger struct {
+	mu       sync.Mutex
+	quota    Quota
+	used     Usage
+	reserved Usage // bytes written and files begun by uploads not yet ended
+	// changed, when set, is told the usage after every change (to keep it).
+	changed func(Usage)
+}
+
+// NewLedger starts a ledger at used.
+func NewLedger(q Quota, used Usage, changed func(Usage)) *Ledger {
+	return &Ledger{quota: q, used: used, changed: changed}
+}
+
+// SetQuota changes the quota (a reread users file).
+func (l *Ledger) SetQuota(q Quota) {
+	l.mu.Lock()
+	l.quota = q
+	l.mu.Unlock()
+}
+
+// Used returns the usage (without uploads in progress).
+func (l *Ledger) Used() Usage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.used
+}
+
+// errQuota is the quota error, as storage names it (552).
+func errQuota(what string) error {
+	return fmt.Errorf("%w: %s", storage.ErrQuota, what)
+}
+
+// reserve takes n bytes and files more, or fails when that passes the quota.
+func (l *Ledger) reserve(n Usage) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.quota.Bytes > 0 && n.Bytes > 0 && l.used.Bytes+l.reserved.Bytes+n.Bytes > l.quota.Bytes {
+		return errQuota("the byte quota is reached")
+	}
+	if l.quota.Files > 0 && n.Files > 0 && l.used.Files+l.reserved.Files+n.Files > l.quota.Files {
+		return errQuota("the file quota is reached")
+	}
+	l.reserved.Bytes += n.Bytes
+	l.reserved.Files += n.Files
+	return nil
+}
+
+// settle gives back a reservation and adds delta to the usage.
+func (l *Ledger) settle(reserved, delta Usage) {
+	l.mu.Lock()
+	l.reserved.Bytes -= reserved.Bytes
+	l.reserved.Files -= reserved.Files
+	l.used.Bytes = max(l.used.Bytes+delta.Bytes, 0)
+	l.used.Files = max(l.used.Files+delta.Files, 0)
+	used, changed := l.used, l.changed
+	l.mu.Unlock()
+	if changed != nil && delta != (Usage{}) {
+		changed(used)
+	}
+}
+
+// left is what the quota still allows, and whether there is a byte quota.
+func (l *Ledger) left() (int64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.quota.Bytes <= 0 {
+		return 0, false
+	}
+	return max(l.quota.Bytes-l.used.Bytes-l.reserved.Bytes, 0), true
+}
+
+// Scan walks fsys and adds up its files, for a ledger's first start.
+func Scan(ctx context.Context, fsys storage.FS) (Usage, error) {
+	var u Usage
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		for fi, err := range fsys.ReadDir(ctx, dir) {
+			if err != nil {
+				return err
+			}
+			name := fi.Name()
+			if dir != "." {
+				name = dir + "/" + name
+			}
+			switch {
+			case fi.IsDir():
+				if err := walk(name); err != nil {
+					return err
+				}
+			case fi.Mode().IsRegular():
+				u.Bytes += fi.Size()
+				u.Files++
+			}
+		}
+		return nil
+	}
+	return u, walk(".")
+}
+
+// QuotaFS counts what a user stores in fsys against a ledger. Uploads are
+// copied through Write (no zero copy) to be counted; downloads are not
+// touched. The optional capabilities of fsys are forwarded.
+type QuotaFS struct {
+	storage.FS
+	l *Ledger
+}
+
+// WithQuota wraps fsys with l; with no ledger, fsys itself.
+func WithQuota(fsys storage.FS, l *Ledger) storage.FS {
+	if l == nil {
+		return fsys
+	}
+	return &QuotaFS{FS: fsys, l: l}
+}
+
+// size is the size of the regular file name, and whether there is one.
+func (q *QuotaFS) size(ctx context.Context, name string) (int64, bool) {
+	fi, err := q.FS.Stat(ctx, name)
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0, false
+	}
+	return fi.Size(), true
+}
+
+func (q *QuotaFS) Create(ctx context.Context, name string, opts storage.CreateOptions) (storage.Upload, error) {
+	old, existed := q.size(ctx, name)
+	u := &quotaUpload{l: q.l, old: old, existed: existed, mode: opts.Mode}
+	switch opts.Mode {
+	case storage.Append:
+		u.base = old
+	case storage.Truncate:
+		u.base = opts.Offset
+	}
+	// Known in advance: a new file, and the bytes a resume starts with.
+	ahead := Usage{Bytes: max(u.base-u.replaced(), 0)}
+	if !existed {
+		ahead.Files = 1
+	}
+	up, err := q.FS.Create(ctx, name, opts) // a bad offset is its error first
+	if err != nil {
+		return nil, err
+	}
+	if err := q.l.reserve(ahead); err != nil {
+		up.Abort(err)
+		return nil, err
+	}
+	u.held, u.Upload = ahead, up
+	return u, nil
+}
+
+// quotaUpload reserves each write; it has no SyscallConn, so the server
+// writes through it.
+type quotaUpload struct {
+	storage.Upload
+	l       *Ledger
+	mode    storage.CreateMode
+	old     int64 // the size of the file it replaces or appends to
+	existed bool
+	base    int64 // bytes the result starts with (append, resume)
+	written int64
+	held    Usage // reserved so far
+	ended   bool
+}
+
+// replaced is the size the upload frees when it commits over a file.
+func (u *quotaUpload) replaced() int64 {
+	if u.existed && u.mode != storage.Exclusive {
+		return u.old
+	}
+	return 0
+}
+
+func (u *quotaUpload) Write(p []byte) (int, error) {
+	if err := u.l.reserve(Usage{Bytes: int64(len(p))}); err != nil {
+		return 0, err
+	}
+	u.held.Bytes += int64(len(p))
+	n, err := u.Upload.Write(p)
+	u.written += int64(n)
+	return n, err
+}
+
+func (u *quotaUpload) Commit() error {
+	if u.ended {
+		return errors.New("limits: upload already ended")
+	}
+	u.ended = true
+	if err := u.Upload.Commit(); err != nil {
+		u.l.settle(u.held, Usage{})
+		return err
+	}
+	delta := Usage{Bytes: u.base + u.written - u.replaced()}
+	if !u.existed {
+		delta.Files = 1
+	}
+	u.l.settle(u.held, delta)
+	return nil
+}
+
+func (u *quotaUpload) Abort(cause error) error {
+	if u.ended {
+		return nil
+	}
+	u.ended = true
+	err := u.Upload.Abort(cause)
+	u.l.settle(u.held, Usage{})
+	return err
+}
+
+func (q *QuotaFS) Remove(ctx context.Context, name string) error {
+	size, ok := q.size(ctx, name)
+	if err := q.FS.Remove(ctx, name); err != nil {
+		return err
+	}
+	if ok {
+		q.l.settle(Usage{}, Usage{Bytes: -size, Files: -1})
+	}
+	return nil
+}
+
+func (q *QuotaFS) Rename(ctx context.Context, from, to string) error {
+	size, ok := q.size(ctx, to)
+	if err := q.FS.Rename(ctx, from, to); err != nil {
+		return err
+	}
+	if ok && from != to {
+		q.l.settle(Usage{}, Usage{Bytes: -size, Files: -1}) // the file it replaced
+	}
+	return nil
+}
+
+// Available is what is left of the quota when that is less than the
+// backend's own figure (AVBL).
+func (q *QuotaFS) Available(ctx context.Context, name string) (uint64, error) {
+	left, limited := q.l.left()
+	sr, ok := q.FS.(storage.SpaceReporter)
+	if !ok {
+		if !limited {
+			return 0, storage.ErrUnsupported
+		}
+		return uint64(left), nil
+	}
+	n, err := sr.Available(ctx, name)
+	if err != nil || !limited {
+		return n, err
+	}
+	return min(n, uint64(left)), nil
+}
+
+// Allocate refuses with a quota error an upload of n bytes that would
+// pass the quota (ALLO).
+func (q *QuotaFS) Allocate(ctx context.Context, n int64) error {
+	if left, limited := q.l.left(); limited && n > left {
+		return errQuota("the allocation would pass the byte quota")
+	}
+	return nil
+}
+
+// The optional capabilities of the wrapped FS, forwarded.
+
+func (q *QuotaFS) Chtimes(ctx context.Context, name string, mtime time.Time) error {
+	if c, ok := q.FS.(storage.Chtimeser); ok {
+		return c.Chtimes(ctx, name, mtime)
+	}
+	return storage.ErrUnsupported
+}
+
+func (q *QuotaFS) Chmod(ctx context.Context, name string, mode fs.FileMode) error {
+	if c, ok := q.FS.(storage.Chmoder); ok {
+		return c.Chmod(ctx, name, mode)
+	}
+	return storage.ErrUnsupported
+}
+
+func (q *QuotaFS) ReadDirNames(ctx context.Context, name string) iter.Seq2[string, error] {
+	if n, ok := q.FS.(storage.NameLister); ok {
+		return n.ReadDirNames(ctx, name)
+	}
+	return func(yield func(string, error) bool) {
+		for fi, err := range q.FS.ReadDir(ctx, name) {
+			if err != nil {
+				yield("", err)
+				return
+			}
+			if !yield(fi.Name(), nil) {
+				return
+			}
+		}
+	}
+}
+
+func (q *QuotaFS) PartialSize(ctx context.Context, name string) (int64, error) {
+	if p, ok := q.FS.(storage.PartialSizer); ok {
+		return p.PartialSize(ctx, name)
+	}
+	return 0, fs.ErrNotExist
+}
+
+func (q *QuotaFS) Checksum(ctx context.Context, name, alg string) (string, bool, error) {
+	if c, ok := q.FS.(storage.Checksummer); ok {
+		return c.Checksum(ctx, name, alg)
+	}
+	return "", false, nil
+}
+
+// Allocator is the capability of refusing an upload size in advance (ALLO).
+type Allocator interface {
+	Allocate(ctx context.Context, n int64) error
+}
+
+var (
+	_ storage.Chtimeser     = (*QuotaFS)(nil)
+	_ storage.Chmoder       = (*QuotaFS)(nil)
+	_ storage.SpaceReporter = (*QuotaFS)(nil)
+	_ storage.NameLister    = (*QuotaFS)(nil)
+	_ storage.PartialSizer  = (*QuotaFS)(nil)
+	_ storage.Checksummer   = (*QuotaFS)(nil)
+	_ Allocator             = (*QuotaFS)(nil)
+)
