@@ -8,12 +8,14 @@ import (
 	"net/netip"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ferryftp/ferry/auth"
 	"github.com/ferryftp/ferry/defender"
 	"github.com/ferryftp/ferry/ftp"
+	"github.com/ferryftp/ferry/limits"
 	"github.com/ferryftp/ferry/storage"
 )
 
@@ -88,7 +90,7 @@ func init() {
 		{Verb: "STOR", Login: true, Arg: argRequired, Syntax: "STOR path", Help: "Upload a file; it replaces the old one atomically when complete.", RFC: "RFC 959", fn: func(s *session, a string) { s.store("STOR", a, storage.Truncate) }},
 		{Verb: "STOU", Login: true, Arg: argOptional, Syntax: "STOU [name]", Help: "Upload to a new unique name, given in the 150 reply.", RFC: "RFC 959", fn: func(s *session, a string) { s.store("STOU", a, storage.Exclusive) }},
 		{Verb: "APPE", Login: true, Arg: argRequired, Syntax: "APPE path", Help: "Append to a file, creating it if needed.", RFC: "RFC 959", fn: func(s *session, a string) { s.store("APPE", a, storage.Append) }},
-		{Verb: "ALLO", Login: true, Arg: argOptional, Syntax: "ALLO size", Help: "No allocation is needed (202).", RFC: "RFC 959", fn: func(s *session, _ string) { s.reply(ftp.CodeSuperfluous, "ALLO not needed.") }},
+		{Verb: "ALLO", Login: true, Arg: argOptional, Syntax: "ALLO size", Help: "No allocation is needed (202), unless the size would pass the user's quota (552).", RFC: "RFC 959", fn: (*session).cmdALLO},
 		{Verb: "REST", Login: true, quick: true, Arg: argRequired, Feat: "REST STREAM", Syntax: "REST offset", Help: "Start the next RETR or STOR at this byte offset.", RFC: "RFC 3659", fn: (*session).cmdREST},
 		{Verb: "RNFR", Login: true, Arg: argRequired, Syntax: "RNFR path", Help: "Name the file to rename; RNTO must follow.", RFC: "RFC 959", fn: (*session).cmdRNFR},
 		{Verb: "RNTO", Login: true, Arg: argRequired, Syntax: "RNTO path", Help: "Rename the file named by RNFR.", RFC: "RFC 959", fn: (*session).cmdRNTO},
@@ -629,6 +631,20 @@ func (s *session) cmdMLST(arg string) {
 		return
 	}
 	s.reply(ftp.CodeFileActionOK, "Listing "+quoteName(vpath)+"\n "+strings.TrimRight(string(line), "\r\n")+"\nEnd")
+}
+
+// cmdALLO answers 202, or 552 when an upload of that size would pass the
+// account's quota (a storage with limits.Allocator).
+func (s *session) cmdALLO(arg string) {
+	size, _, _ := strings.Cut(strings.TrimSpace(arg), " ") // "ALLO n [R m]"
+	n, err := strconv.ParseInt(size, 10, 64)
+	if a, ok := s.acct.FS.(limits.Allocator); ok && err == nil {
+		if err := a.Allocate(s.ctx(), n); err != nil {
+			s.fail(err, "ALLO")
+			return
+		}
+	}
+	s.reply(ftp.CodeSuperfluous, "ALLO not needed.")
 }
 
 func (s *session) cmdAVBL(arg string) {

@@ -13,10 +13,12 @@ package users
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -69,6 +71,10 @@ type User struct {
 	// uploads, and downloads, together ("1MiB"); 0: no limit.
 	MaxRateUp   bytesize.Size `toml:"max_rate_up,omitempty"`
 	MaxRateDown bytesize.Size `toml:"max_rate_down,omitempty"`
+	// QuotaBytes and QuotaFiles cap what the user stores ("10GiB",
+	// 100000); 0: no cap.
+	QuotaBytes bytesize.Size `toml:"quota_bytes,omitempty"`
+	QuotaFiles int64         `toml:"quota_files,omitempty"`
 	// Dirs are per-directory permissions (also written [[users.NAME.dirs]]).
 	Dirs []DirRule `toml:"dirs,omitempty"`
 }
@@ -264,6 +270,9 @@ type Store struct {
 	// FS opens a user's files: a directory (Home) or a storage URL
 	// (Storage); nil means a backend.Opener with default options.
 	FS func(ctx context.Context, loc string) (storage.FS, error)
+	// UsageFile keeps the usage of users with a quota across restarts;
+	// empty means usage.json beside Path (none without Path).
+	UsageFile string
 
 	mu      sync.Mutex
 	loaded  time.Time // mtime of the file as loaded
@@ -271,6 +280,8 @@ type Store struct {
 	users   map[string]*entry
 	homes   map[string]storage.FS
 	rates   map[string]*userRates // by user name, kept across reloads
+	ledgers map[string]*limits.Ledger
+	usage   usageFile
 	macKey  [32]byte
 	initKey sync.Once
 }
@@ -500,6 +511,7 @@ func (s *Store) account(ctx context.Context, e *entry) (*auth.Account, error) {
 			return nil, fmt.Errorf("users: files of %q: %w", e.Name, err)
 		}
 	}
+	ledger := s.ledger(ctx, e.User, fsys)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e.acct != nil {
@@ -513,8 +525,115 @@ func (s *Store) account(ctx context.Context, e *entry) (*auth.Account, error) {
 		}
 		s.homes[e.home] = fsys
 	}
-	e.acct = &auth.Account{User: e.Name, FS: fsys, Perms: e.perms, Rates: e.rates}
+	e.acct = &auth.Account{User: e.Name, FS: limits.WithQuota(fsys, ledger), Perms: e.perms, Rates: e.rates}
 	return e.acct, nil
+}
+
+// ledger returns the quota ledger of u, made on first use from the usage
+// file or, for a user it does not know, a scan of fsys (outside the
+// store's lock: a large home takes a while); nil for a user without a
+// quota.
+func (s *Store) ledger(ctx context.Context, u User, fsys storage.FS) *limits.Ledger {
+	q := limits.Quota{Bytes: int64(u.QuotaBytes), Files: u.QuotaFiles}
+	if q == (limits.Quota{}) {
+		return nil
+	}
+	s.mu.Lock()
+	l, ok := s.ledgers[u.Name]
+	s.usage.setPath(cmp.Or(s.UsageFile, s.defaultUsageFile()))
+	s.mu.Unlock()
+	if ok {
+		l.SetQuota(q)
+		return l
+	}
+	used, known := s.usage.get(u.Name)
+	if !known {
+		used, _ = limits.Scan(ctx, fsys) // this quota's first start
+	}
+	name := u.Name
+	l = limits.NewLedger(q, used, func(now limits.Usage) { s.usage.set(name, now) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if have, ok := s.ledgers[u.Name]; ok {
+		have.SetQuota(q)
+		return have // made meanwhile by another session
+	}
+	if s.ledgers == nil {
+		s.ledgers = map[string]*limits.Ledger{}
+	}
+	s.ledgers[u.Name] = l
+	if !known {
+		s.usage.set(name, used)
+	}
+	return l
+}
+
+func (s *Store) defaultUsageFile() string {
+	if s.Path == "" {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(s.Path), "usage.json")
+}
+
+// usageFile is the usage of users with a quota, by name, kept as JSON.
+type usageFile struct {
+	mu     sync.Mutex
+	path   string
+	loaded bool
+	m      map[string]limits.Usage
+}
+
+func (f *usageFile) load() {
+	if f.loaded {
+		return
+	}
+	f.loaded = true
+	f.m = map[string]limits.Usage{}
+	if f.path == "" {
+		return
+	}
+	if b, err := os.ReadFile(f.path); err == nil {
+		json.Unmarshal(b, &f.m)
+	}
+}
+
+func (f *usageFile) setPath(p string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.loaded {
+		f.path = p
+	}
+}
+
+func (f *usageFile) get(name string) (limits.Usage, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.load()
+	u, ok := f.m[name]
+	return u, ok
+}
+
+// set records name's usage and rewrites the file (atomically).
+func (f *usageFile) set(name string, u limits.Usage) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.load()
+	f.m[name] = u
+	if f.path == "" {
+		return
+	}
+	b, _ := json.MarshalIndent(f.m, "", "  ")
+	tmp := f.path + ".tmp"
+	if os.WriteFile(tmp, b, 0o600) == nil {
+		os.Rename(tmp, f.path)
+	}
+}
+
+// LoadUsage reads a usage file (for ferry user list).
+func LoadUsage(path string) map[string]limits.Usage {
+	f := usageFile{path: path}
+	f.load()
+	return f.m
 }
 
 // AuthenticateCert logs in a user whose entry says client_cert = "login"

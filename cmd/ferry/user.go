@@ -16,6 +16,7 @@ import (
 	"github.com/ferryftp/ferry/auth/password"
 	"github.com/ferryftp/ferry/auth/users"
 	"github.com/ferryftp/ferry/internal/bytesize"
+	"github.com/ferryftp/ferry/limits"
 	"github.com/ferryftp/ferry/storage/backend"
 )
 
@@ -48,6 +49,8 @@ type userArgs struct {
 	expires          string
 	disabled         bool
 	rateUp, rateDown bytesize.Size
+	quotaBytes       bytesize.Size
+	quotaFiles       int64
 	set              map[string]bool // the flags given
 }
 
@@ -68,6 +71,8 @@ func userCmd(args []string) error {
 	fl.Var(&a.dirs, "dir", "`PATH=PERMS` permissions in a directory and below (/incoming=upload,list; repeatable; \"none\" clears)")
 	fl.StringVar(&a.expires, "expires", "", "last `day` the user may log in (2027-03-31; \"never\" clears it)")
 	fl.BoolVar(&a.disabled, "disabled", false, "refuse every login of the user (--disabled=false enables)")
+	fl.TextVar(&a.quotaBytes, "quota-bytes", bytesize.Size(0), "`bytes` the user may store (10GiB; 0: no quota)")
+	fl.Int64Var(&a.quotaFiles, "quota-files", 0, "`files` the user may store (0: no quota)")
 	fl.TextVar(&a.rateUp, "max-rate-up", bytesize.Size(0), "`bytes` a second of all the user's uploads together (1MiB; 0: no limit)")
 	fl.TextVar(&a.rateDown, "max-rate-down", bytesize.Size(0), "`bytes` a second of all the user's downloads together (0: no limit)")
 	var err error
@@ -82,7 +87,7 @@ func userCmd(args []string) error {
 	}
 	switch sub {
 	case "list":
-		userList(list)
+		userList(list, users.LoadUsage(filepath.Join(filepath.Dir(a.file), "usage.json")))
 		return nil
 	case "add":
 		return userAdd(a, list)
@@ -154,6 +159,15 @@ func (a userArgs) apply(u *users.User) error {
 			u.Dirs = append(u.Dirs, users.DirRule{Path: p, Perms: perms})
 		}
 	}
+	if a.set["quota-bytes"] {
+		u.QuotaBytes = a.quotaBytes
+	}
+	if a.set["quota-files"] {
+		if a.quotaFiles < 0 {
+			return errors.New("--quota-files: want 0 or more")
+		}
+		u.QuotaFiles = a.quotaFiles
+	}
 	if a.set["max-rate-up"] {
 		u.MaxRateUp = a.rateUp
 	}
@@ -163,13 +177,21 @@ func (a userArgs) apply(u *users.User) error {
 	return nil
 }
 
-func userList(list []users.User) {
+func userList(list []users.User, usage map[string]limits.Usage) {
 	for _, u := range list {
 		perm := u.Permission
 		if perm == "" {
 			perm = users.ReadOnly
 		}
 		var extra []string
+		if u.QuotaBytes > 0 || u.QuotaFiles > 0 {
+			used, known := usage[u.Name]
+			q := fmt.Sprintf("quota %s of %s, %d of %s files", bytesize.Size(used.Bytes), limit(u.QuotaBytes), used.Files, limitN(u.QuotaFiles))
+			if !known {
+				q += " (usage counted at the first login)"
+			}
+			extra = append(extra, q)
+		}
 		if u.MaxRateUp > 0 || u.MaxRateDown > 0 {
 			extra = append(extra, fmt.Sprintf("rate up %s/s down %s/s", rate(u.MaxRateUp), rate(u.MaxRateDown)))
 		}
@@ -188,6 +210,21 @@ func userList(list []users.User) {
 		}
 		fmt.Println(line)
 	}
+}
+
+// limit shows a byte quota, "no limit" for none.
+func limit(s bytesize.Size) string {
+	if s <= 0 {
+		return "no limit"
+	}
+	return s.String()
+}
+
+func limitN(n int64) string {
+	if n <= 0 {
+		return "no limit"
+	}
+	return fmt.Sprint(n)
 }
 
 // rate shows a limit, "-" for none.
@@ -252,7 +289,7 @@ func userAdd(a userArgs, list []users.User) error {
 // the file on the next login.
 func userSet(a userArgs, list []users.User) error {
 	if len(a.set) == 0 || (len(a.set) == 1 && a.set["users"]) {
-		return errors.New("user set: nothing to change (--home, --storage, --permission, --fxp, --allow-from, --expires, --disabled, --max-rate-up, --max-rate-down, --dir)")
+		return errors.New("user set: nothing to change (--home, --storage, --permission, --fxp, --allow-from, --expires, --disabled, --max-rate-up, --max-rate-down, --quota-bytes, --quota-files, --dir)")
 	}
 	if a.set["read-only"] {
 		return errors.New("user set: use --permission read-only")
