@@ -577,10 +577,11 @@ func (s *Store) defaultUsageFile() string {
 
 // usageFile is the usage of users with a quota, by name, kept as JSON.
 type usageFile struct {
-	mu     sync.Mutex
-	path   string
-	loaded bool
-	m      map[string]limits.Usage
+	mu      sync.Mutex
+	path    string
+	loaded  bool
+	pending bool // a save is scheduled
+	m       map[string]limits.Usage
 }
 
 func (f *usageFile) load() {
@@ -613,19 +614,47 @@ func (f *usageFile) get(name string) (limits.Usage, bool) {
 	return u, ok
 }
 
-// set records name's usage and rewrites the file (atomically).
+// set records name's usage; the file is rewritten (atomically) within
+// usageDelay, once for all the changes meanwhile, not once per upload.
 func (f *usageFile) set(name string, u limits.Usage) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.load()
 	f.m[name] = u
-	if f.path == "" {
+	if f.path == "" || f.pending {
 		return
 	}
+	f.pending = true
+	time.AfterFunc(usageDelay, f.save)
+}
+
+// usageDelay bounds what a crash can lose of the usage: the changes of
+// its last second (a scan on the next start is not made for a known user).
+const usageDelay = time.Second
+
+// Flush writes the quota usage now (a server stopping).
+func (s *Store) Flush() {
+	s.usage.mu.Lock()
+	pending := s.usage.pending
+	s.usage.mu.Unlock()
+	if pending {
+		s.usage.save()
+	}
+}
+
+func (f *usageFile) save() {
+	f.mu.Lock()
+	if !f.pending {
+		f.mu.Unlock()
+		return // saved already
+	}
+	f.pending = false
 	b, _ := json.MarshalIndent(f.m, "", "  ")
-	tmp := f.path + ".tmp"
+	path := f.path
+	f.mu.Unlock()
+	tmp := path + ".tmp"
 	if os.WriteFile(tmp, b, 0o600) == nil {
-		os.Rename(tmp, f.path)
+		os.Rename(tmp, path)
 	}
 }
 

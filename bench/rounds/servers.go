@@ -110,6 +110,8 @@ func start(name, base string, port int, c certFiles) (*server, error) {
 			return nil, fmt.Errorf("no -base binary")
 		}
 		s, err = startFerry(*baseBin, base, addr, pasv, c)
+	case "ferry-quota":
+		s, err = startFerryQuota(*ferryBin, base, addr, pasv, c)
 	case "ferry-rated":
 		// The same server with server-wide rate limits far above the
 		// link: the cost of pacing when it never waits.
@@ -176,6 +178,32 @@ func startFerry(bin, base, addr string, pasv [2]int, c certFiles, extra ...strin
 	cmd.Args = append(cmd.Args, extra...)
 	cmd.Env = append(os.Environ(), "FERRY_PASSWORD=bench-pw")
 	return &server{addr: addr, user: "bench", pass: "bench-pw", disk: root, tls: true, cmd: logTo(cmd, base), uid: -1}, nil
+}
+
+// startFerryQuota starts ferry with its user in a users file, under a
+// quota far above what the workloads store: the cost of counting.
+func startFerryQuota(bin, base, addr string, pasv [2]int, c certFiles) (*server, error) {
+	s, err := startFerry(bin, base, addr, pasv, c)
+	if err != nil {
+		return nil, err
+	}
+	users := filepath.Join(base, "data", "users.toml")
+	add := exec.Command(bin, "user", "add", "bench", "--home", s.disk, "--users", users, "--quota-bytes", "1TiB", "--quota-files", "100000000")
+	add.Env = append(os.Environ(), "FERRY_PASSWORD="+s.pass)
+	if out, err := add.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("user add: %v: %s", err, out)
+	}
+	// The same command line, the users file instead of the quick-start user.
+	args := []string{}
+	for i := 1; i < len(s.cmd.Args); i++ {
+		if s.cmd.Args[i] == "--user" {
+			i++
+			continue
+		}
+		args = append(args, s.cmd.Args[i])
+	}
+	s.cmd = logTo(exec.Command(bin, append(args, "--users", users)...), base)
+	return s, nil
 }
 
 // peerBinaries are the C servers' Debian packages and binaries.

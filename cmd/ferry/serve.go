@@ -77,6 +77,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	printWelcome(stdout, lns, opts, st.store, a.user, st.firstPassword, a.cfg, cert)
+	defer st.store.Flush() // the quota usage of the last second
 	return run(ctx, srv, lns, opts, cert, a.cfg, logger)
 }
 
