@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"iter"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ferryftp/ferry/storage"
@@ -73,6 +74,22 @@ func (l *Ledger) reserve(n Usage) error {
 	l.reserved.Bytes += n.Bytes
 	l.reserved.Files += n.Files
 	return nil
+}
+
+// take reserves up to max bytes: all of them without a byte quota, else
+// what is left, and a quota error when nothing is.
+func (l *Ledger) take(max int64) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	g := max
+	if l.quota.Bytes > 0 {
+		g = min(max, l.quota.Bytes-l.used.Bytes-l.reserved.Bytes)
+		if g <= 0 {
+			return 0, errQuota("the byte quota is reached")
+		}
+	}
+	l.reserved.Bytes += g
+	return g, nil
 }
 
 // settle gives back a reservation and adds delta to the usage.
@@ -175,6 +192,10 @@ func (q *QuotaFS) Create(ctx context.Context, name string, opts storage.CreateOp
 		return nil, err
 	}
 	u.held, u.Upload = ahead, up
+	if zc, ok := up.(storage.ZeroCopy); ok {
+		// A file: the server may splice into it, counting through Meter.
+		return &quotaFileUpload{quotaUpload: u, zc: zc}, nil
+	}
 	return u, nil
 }
 
@@ -235,6 +256,37 @@ func (u *quotaUpload) Abort(cause error) error {
 	err := u.Upload.Abort(cause)
 	u.l.settle(u.held, Usage{})
 	return err
+}
+
+// Meter lets a zero-copy loop count what it moves into an upload: Take
+// reserves up to max bytes before a move (a quota error when none are
+// left), Done reports that n of the took bytes moved.
+type Meter interface {
+	Take(max int64) (int64, error)
+	Done(n, took int64)
+}
+
+// quotaFileUpload is a quotaUpload into a file: it keeps the file's
+// zero-copy capability, and the server's splice loop meters through it.
+type quotaFileUpload struct {
+	*quotaUpload
+	zc storage.ZeroCopy
+}
+
+func (u *quotaFileUpload) SyscallConn() (syscall.RawConn, error) { return u.zc.SyscallConn() }
+
+func (u *quotaFileUpload) Take(max int64) (int64, error) {
+	g, err := u.l.take(max)
+	u.held.Bytes += g
+	return g, err
+}
+
+func (u *quotaFileUpload) Done(n, took int64) {
+	u.written += n
+	if unused := took - n; unused > 0 {
+		u.held.Bytes -= unused
+		u.l.settle(Usage{Bytes: unused}, Usage{})
+	}
 }
 
 func (q *QuotaFS) Remove(ctx context.Context, name string) error {
@@ -346,4 +398,6 @@ var (
 	_ storage.PartialSizer  = (*QuotaFS)(nil)
 	_ storage.Checksummer   = (*QuotaFS)(nil)
 	_ Allocator             = (*QuotaFS)(nil)
+	_ Meter                 = (*quotaFileUpload)(nil)
+	_ storage.ZeroCopy      = (*quotaFileUpload)(nil)
 )

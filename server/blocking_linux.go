@@ -189,6 +189,19 @@ func (r *rawSocket) sendFrom(x *transfer, in int) error {
 	}
 }
 
+// atEOF reports whether the client has ended its data: a peek waits for
+// one byte or the end, and takes nothing.
+func (r *rawSocket) atEOF() bool {
+	var b [1]byte
+	for {
+		n, _, err := unix.Recvfrom(r.fd, b[:], unix.MSG_PEEK)
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && n == 0
+	}
+}
+
 // pipeSize is the capacity of recvTo's pipe: each splice from the socket
 // moves up to this much.
 const pipeSize = 1 << 20
@@ -208,7 +221,21 @@ func (r *rawSocket) recvTo(x *transfer, out int) error {
 		size = min(size, x.paceMost)
 	}
 	for {
-		n, err := unix.Splice(r.fd, nil, p[1], nil, size, unix.SPLICE_F_MOVE)
+		move, took := size, int64(0)
+		if x.meter != nil { // a quota: take what this move may fill first
+			t, err := x.meter.Take(int64(size))
+			if err != nil {
+				if r.atEOF() {
+					return nil // the quota is full, and so is the upload
+				}
+				return err
+			}
+			move, took = int(t), t
+		}
+		n, err := unix.Splice(r.fd, nil, p[1], nil, move, unix.SPLICE_F_MOVE)
+		if x.meter != nil {
+			x.meter.Done(max(n, 0), took)
+		}
 		switch {
 		case err == unix.EINTR:
 			continue

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ferryftp/ferry/ftp"
+	"github.com/ferryftp/ferry/limits"
 )
 
 // listenPassive opens a passive listener on the control connection's local
@@ -192,6 +193,9 @@ type transfer struct {
 	// the copy loops then move at most paceMost bytes at a time.
 	pace     func(n int) error
 	paceMost int
+	// meter, when set, counts the bytes a splice moves into an upload
+	// (a quota): each move takes its size from it first.
+	meter limits.Meter
 
 	mu     sync.Mutex
 	conn   io.Closer // the data connection

@@ -313,6 +313,9 @@ func (s *session) receive(up storage.Upload, c net.Conn, x *transfer) error {
 	if err != nil || n < head {
 		return dataErr(err)
 	}
+	if m, ok := up.(limits.Meter); ok {
+		x.meter = m
+	}
 	if ok, err := s.recvFile(x, c, up); ok {
 		return err
 	}
