@@ -21,14 +21,7 @@ func TestAccountRules(t *testing.T) {
 	wd := t.TempDir()
 	usersFile := filepath.Join(wd, "users.toml")
 	today := time.Now().UTC()
-	user := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command(ferryBin, append(append([]string{"user"}, args...), "--users", usersFile)...)
-		cmd.Env = append(os.Environ(), "FERRY_PASSWORD=pw-"+args[1])
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("ferry user %v: %v\n%s", args, err, out)
-		}
-	}
+	user := func(args ...string) { t.Helper(); ferryUser(t, usersFile, "pw-"+args[1], args...) }
 	user("add", "alice", "--home", "alice", "--allow-from", "127.0.0.2", "--allow-from", "10.0.0.0/8")
 	user("add", "bob", "--home", "bob", "--expires", today.AddDate(0, 0, -1).Format(time.DateOnly))
 	user("add", "carol", "--home", "carol", "--disabled")

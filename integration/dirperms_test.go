@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,12 +17,8 @@ import (
 func TestDirPermissions(t *testing.T) {
 	wd := t.TempDir()
 	usersFile := filepath.Join(wd, "users.toml")
-	cmd := exec.Command(ferryBin, "user", "add", "alice", "--home", "alice", "--users", usersFile,
+	ferryUser(t, usersFile, "pw", "add", "alice", "--home", "alice",
 		"--dir", "/incoming=list,upload", "--dir", "/pub=read-only", "--dir", "/pub/drop=upload", "--dir", "/private=none")
-	cmd.Env = append(os.Environ(), "FERRY_PASSWORD=pw")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("user add: %v\n%s", err, out)
-	}
 	home := filepath.Join(wd, "alice")
 	for _, d := range []string{"incoming", "pub/drop", "private"} {
 		os.MkdirAll(filepath.Join(home, d), 0o755)

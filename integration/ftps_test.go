@@ -253,11 +253,7 @@ func TestServeConfigTLS(t *testing.T) {
 	users := filepath.Join(dir, "users.toml")
 	os.MkdirAll(filepath.Join(dir, "home"), 0o755)
 	for _, name := range []string{"alice", "bob"} {
-		add := exec.Command(ferryBin, "user", "add", name, "--home", "home", "--users", users)
-		add.Env = append(os.Environ(), "FERRY_PASSWORD=pw")
-		if out, err := add.CombinedOutput(); err != nil {
-			t.Fatalf("user add: %v\n%s", err, out)
-		}
+		ferryUser(t, users, "pw", "add", name, "--home", "home")
 	}
 	b, err := os.ReadFile(users)
 	if err != nil || !bytes.Contains(b, []byte(`name = "alice"`)) {

@@ -138,6 +138,17 @@ func startFerry(t *testing.T, listen string, args ...string) *ferry {
 	return f
 }
 
+// ferryUser runs `ferry user ARGS --users usersFile`, the password (for
+// add and passwd) from FERRY_PASSWORD, and fails the test on an error.
+func ferryUser(t *testing.T, usersFile, pass string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(ferryBin, append(append([]string{"user"}, args...), "--users", usersFile)...)
+	cmd.Env = append(os.Environ(), "FERRY_PASSWORD="+pass)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ferry user %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
 func randFile(t *testing.T, dir, name string, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)

@@ -13,8 +13,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/ferryftp/ferry/client"
 	"github.com/ferryftp/ferry/internal/s3test"
+	"github.com/ferryftp/ferry/storage/localfs"
 )
 
 // TestQuotas: a quota reached mid-upload by one session and by two at
@@ -27,17 +31,29 @@ func TestQuotas(t *testing.T) {
 			wd := t.TempDir()
 			usersFile := filepath.Join(wd, "users.toml")
 			where := []string{"--home", "alice"}
+			// keepPart leaves the kept part of a cut upload of name (n
+			// bytes) for a resume, as the backend keeps it.
+			keepPart := func(name string, n int) {
+				os.WriteFile(filepath.Join(wd, "alice", localfs.Prefix+"part."+name), seeded(30, n), 0o644)
+			}
 			if backend == "s3" {
 				gw := s3test.Start(t)
 				gw.SetEnv(t)
-				where = []string{"--storage", gw.URL(gw.Bucket(t), "alice", "part_size=5MiB")}
+				bucket := gw.Bucket(t)
+				where = []string{"--storage", gw.URL(bucket, "alice", "part_size=5MiB")}
+				keepPart = func(name string, n int) {
+					key, ctx := "alice/"+name, context.Background()
+					up, err := gw.Client().CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: &key})
+					if err == nil {
+						_, err = gw.Client().UploadPart(ctx, &s3.UploadPartInput{Bucket: &bucket, Key: &key, UploadId: up.UploadId,
+							PartNumber: aws.Int32(1), Body: bytes.NewReader(seeded(30, n))})
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
 			}
-			cmd := exec.Command(ferryBin, append([]string{"user", "add", "alice", "--users", usersFile,
-				"--quota-bytes", "10MiB", "--quota-files", "4"}, where...)...)
-			cmd.Env = append(os.Environ(), "FERRY_PASSWORD=pw")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("user add: %v\n%s", err, out)
-			}
+			ferryUser(t, usersFile, "pw", append([]string{"add", "alice", "--quota-bytes", "10MiB", "--quota-files", "4"}, where...)...)
 			s := &server{t: t, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1"))), root: filepath.Join(wd, "root"), wd: wd}
 			os.Mkdir(s.root, 0o755)
 			s.start("--users", usersFile)
@@ -99,6 +115,13 @@ func TestQuotas(t *testing.T) {
 			if r, _ := c.Quote(ctx, "AVBL"); r.Code != 213 || strings.TrimSpace(r.Text) != strconv.Itoa(3<<20) {
 				t.Errorf("AVBL: %d %q, want 213 %d", r.Code, r.Text, 3<<20)
 			}
+			// A resume (REST + STOR) from a kept part of 5 MiB is known to
+			// pass the 3 MiB left before a byte is sent.
+			keepPart("late.bin", 5<<20)
+			sent, err := c.Store(ctx, "late.bin", bytes.NewReader(seeded(31, 1<<20)), &client.TransferOptions{Offset: 5 << 20})
+			if err == nil || !strings.Contains(err.Error(), "552") || sent != 0 {
+				t.Errorf("REST 5 MiB + STOR with 3 MiB left: %d bytes sent, %v; want 552 before any", sent, err)
+			}
 			if err := c.Delete(ctx, "old.bin"); err != nil {
 				t.Fatal(err)
 			}
@@ -117,6 +140,14 @@ func TestQuotas(t *testing.T) {
 			}
 			if _, err := c.Store(ctx, "one-more.bin", bytes.NewReader([]byte("x")), nil); err == nil || !strings.Contains(err.Error(), "552") {
 				t.Fatalf("a byte past the full quota: %v", err)
+			}
+			// A larger quota set on the running server applies from the
+			// next login.
+			ferryUser(t, usersFile, "", "set", "alice", "--quota-bytes", "20MiB")
+			c2 := dial()
+			defer c2.Close()
+			if _, err := c2.Store(ctx, "one-more.bin", bytes.NewReader([]byte("x")), nil); err != nil {
+				t.Fatalf("a byte after set --quota-bytes 20MiB: %v", err)
 			}
 		})
 	}

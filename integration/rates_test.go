@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -26,14 +25,7 @@ func TestRateLimits(t *testing.T) {
 	}
 	wd := t.TempDir()
 	usersFile := filepath.Join(wd, "users.toml")
-	user := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command(ferryBin, append(append([]string{"user"}, args...), "--users", usersFile)...)
-		cmd.Env = append(os.Environ(), "FERRY_PASSWORD=pw-"+args[1])
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("ferry user %v: %v\n%s", args, err, out)
-		}
-	}
+	user := func(args ...string) { t.Helper(); ferryUser(t, usersFile, "pw-"+args[1], args...) }
 	user("add", "alice", "--home", "alice", "--max-rate-down", "1MiB", "--max-rate-up", "1MiB")
 	user("add", "bob", "--home", "bob")
 	data := seeded(5, 6<<20)

@@ -441,11 +441,7 @@ func TestS3Unavailable(t *testing.T) {
 	wd := t.TempDir()
 	usersFile := filepath.Join(wd, "users.toml")
 	for name, url := range map[string]string{"alice": gw.URL(bucket, "alice", ""), "bob": gw.URL("no-such-bucket", "", "")} {
-		cmd := exec.Command(ferryBin, "user", "add", name, "--storage", url, "--users", usersFile)
-		cmd.Env = append(os.Environ(), "FERRY_PASSWORD="+name+"-pw")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("user add %s: %v\n%s", name, err, out)
-		}
+		ferryUser(t, usersFile, name+"-pw", "add", name, "--storage", url)
 	}
 	f := startFerry(t, "127.0.0.1:0", "--users", usersFile)
 	ctx := context.Background()
@@ -467,7 +463,7 @@ func TestS3Unavailable(t *testing.T) {
 	if _, err := c.Store(ctx, "a.txt", strings.NewReader("a"), nil); err != nil {
 		t.Fatal(err)
 	}
-	gw.Kill()
+	gw.Stop()
 	start := time.Now()
 	r, err := c.Quote(ctx, "SIZE a.txt")
 	if err != nil || r.Code != 451 {
@@ -498,12 +494,8 @@ func TestS3SweepAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	usersFile := filepath.Join(t.TempDir(), "users.toml")
-	cmd := exec.Command(ferryBin, "user", "add", "carol", "--storage", gw.URL(bucket, "carol", ""), "--users", usersFile)
-	cmd.Env = append(os.Environ(), "FERRY_PASSWORD=carol-pw")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("user add: %v\n%s", err, out)
-	}
-	time.Sleep(10 * time.Millisecond) // older than partial_max_age below
+	ferryUser(t, usersFile, "carol-pw", "add", "carol", "--storage", gw.URL(bucket, "carol", ""))
+	// The upload is older than 5 ms by the time the server has started.
 	startFerry(t, "127.0.0.1:0", "--users", usersFile, "--partial-max-age", "5ms")
 	for deadline := time.Now().Add(10 * time.Second); storedParts(t, gw, bucket, key) != 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {

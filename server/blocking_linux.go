@@ -156,17 +156,11 @@ func (r *rawSocket) sendFrom(x *transfer, in int) error {
 	chunk := minChunk
 	for {
 		start := time.Now()
-		size := chunk
-		if x.pace != nil {
-			size = min(chunk, x.paceMost)
-		}
-		n, err := unix.Sendfile(r.fd, in, nil, size)
+		n, err := unix.Sendfile(r.fd, in, nil, int(x.piece(int64(chunk))))
 		if n > 0 {
 			x.bytes.Add(int64(n))
-			if x.pace != nil {
-				if err := x.pace(n); err != nil {
-					return err
-				}
+			if err := x.paced(int64(n)); err != nil {
+				return err
 			}
 		}
 		switch {
@@ -216,10 +210,7 @@ func (r *rawSocket) recvTo(x *transfer, out int) error {
 	defer unix.Close(p[0])
 	defer unix.Close(p[1])
 	unix.FcntlInt(uintptr(p[0]), unix.F_SETPIPE_SZ, pipeSize) // 64 KiB if refused
-	size := pipeSize
-	if x.pace != nil {
-		size = min(size, x.paceMost)
-	}
+	size := int(x.piece(pipeSize))
 	for {
 		move, took := size, int64(0)
 		if x.meter != nil { // a quota: take what this move may fill first
@@ -257,10 +248,8 @@ func (r *rawSocket) recvTo(x *transfer, out int) error {
 			}
 			n -= m
 			x.bytes.Add(m)
-			if x.pace != nil {
-				if err := x.pace(int(m)); err != nil {
-					return err
-				}
+			if err := x.paced(m); err != nil {
+				return err
 			}
 		}
 	}

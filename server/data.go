@@ -190,7 +190,8 @@ type transfer struct {
 	aborted atomic.Bool
 
 	// pace, when set, waits until n more bytes may move (rate limits);
-	// the copy loops then move at most paceMost bytes at a time.
+	// the copy loops then move at most paceMost bytes at a time (piece
+	// and paced say both).
 	pace     func(n int) error
 	paceMost int
 	// meter, when set, counts the bytes a splice moves into an upload
@@ -201,6 +202,24 @@ type transfer struct {
 	conn   io.Closer // the data connection
 	ln     *net.TCPListener
 	cancel context.CancelFunc
+}
+
+// piece is how much of size one move of a copy loop may take: all of it,
+// or at most a rate limit's piece.
+func (x *transfer) piece(size int64) int64 {
+	if x.pace != nil {
+		return min(size, int64(x.paceMost))
+	}
+	return size
+}
+
+// paced waits, under a rate limit, until the n bytes just moved may have
+// moved.
+func (x *transfer) paced(n int64) error {
+	if x.pace == nil || n <= 0 {
+		return nil
+	}
+	return x.pace(int(n))
 }
 
 // abort stops the transfer: it closes its data connection and listener.

@@ -119,7 +119,7 @@ type Server struct {
 	wg         sync.WaitGroup
 	hashSem    chan struct{}
 	threadSem  chan struct{}
-	rateUp     limits.Limiter // MaxRateUp's bucket, or nil
+	rateUp     limits.Limiter // MaxRateUp's bucket, or a nil one
 	rateDown   limits.Limiter
 	opts       Options           // Options with the defaults filled in
 	watchHook  func()            // tests: called when a command's watcher starts
@@ -144,12 +144,9 @@ func (s *Server) init() {
 		}
 		s.hashSem = make(chan struct{}, max(s.opts.MaxHashes, 1))
 		s.threadSem = make(chan struct{}, max(s.opts.TransferThreads, 0))
-		if l := limits.NewLimiter(int64(s.opts.MaxRateUp)); l != nil {
-			s.rateUp = l
-		}
-		if l := limits.NewLimiter(int64(s.opts.MaxRateDown)); l != nil {
-			s.rateDown = l
-		}
+		// nil without a limit (limits.Pacer drops a nil *rate.Limiter).
+		s.rateUp = limits.NewLimiter(int64(s.opts.MaxRateUp))
+		s.rateDown = limits.NewLimiter(int64(s.opts.MaxRateDown))
 	})
 }
 

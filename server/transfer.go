@@ -300,15 +300,12 @@ func (s *session) receive(up storage.Upload, c net.Conn, x *transfer) error {
 	if _, ok := c.(*net.TCPConn); !ok {
 		return s.copyIn(up, c, x) // TLS
 	}
-	head := int64(recvHead)
-	if x.pace != nil {
-		head = min(head, int64(x.paceMost))
-	}
+	head := x.piece(recvHead)
 	c.SetReadDeadline(time.Now().Add(s.srv.dataStallTimeout()))
 	n, err := io.Copy(up, io.LimitReader(c, head))
 	x.bytes.Add(n)
-	if err == nil && x.pace != nil {
-		err = x.pace(int(n))
+	if err == nil {
+		err = x.paced(n)
 	}
 	if err != nil || n < head {
 		return dataErr(err)
@@ -334,10 +331,7 @@ func (s *session) copyChunks(x *transfer, copy func(*io.LimitedReader) (int64, e
 	for {
 		start := time.Now()
 		setDeadline(start.Add(stall))
-		want := size
-		if x.pace != nil {
-			want = min(size, int64(x.paceMost))
-		}
+		want := x.piece(size)
 		lr.N = want
 		n, err := copy(lr)
 		x.bytes.Add(n)
@@ -348,10 +342,10 @@ func (s *session) copyChunks(x *transfer, copy func(*io.LimitedReader) (int64, e
 			return nil
 		}
 		if x.pace != nil {
-			if err := x.pace(int(n)); err != nil {
+			if err := x.paced(n); err != nil {
 				return err
 			}
-			continue
+			continue // paced pieces keep their size
 		}
 		if size < maxChunk && time.Since(start) < stall/16 {
 			size *= 2

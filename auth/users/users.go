@@ -572,7 +572,27 @@ func (s *Store) defaultUsageFile() string {
 	if s.Path == "" {
 		return ""
 	}
-	return filepath.Join(filepath.Dir(s.Path), "usage.json")
+	return UsagePath(s.Path)
+}
+
+// UsagePath is where the quota usage of the users of usersFile is kept:
+// usage.json beside it.
+func UsagePath(usersFile string) string {
+	return filepath.Join(filepath.Dir(usersFile), "usage.json")
+}
+
+// Storages lists the storage URLs of the users as loaded (for sweeping
+// them at start without reading the file again).
+func (s *Store) Storages() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, e := range s.users {
+		if e.Storage != "" {
+			out = append(out, e.Storage)
+		}
+	}
+	return out
 }
 
 // usageFile is the usage of users with a quota, by name, kept as JSON.

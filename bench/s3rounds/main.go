@@ -35,7 +35,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -58,8 +57,8 @@ var (
 )
 
 const (
-	access = "s3rounds-access"
-	secret = "s3rounds-secret-not-real"
+	access = s3test.AccessKey
+	secret = s3test.SecretKey
 	user   = "bench"
 	pass   = "bench-pw"
 )
@@ -80,16 +79,16 @@ func main() {
 	}()
 
 	gw := startGateway()
-	sdk := s3Client(gw.endpoint)
+	sdk := gw.Client()
 	ctx := context.Background()
 	for _, b := range []string{"ferry", "fcl"} {
 		_, err := sdk.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)})
 		check(err)
 	}
-	fy := startFerry(gw.endpoint, part)
+	fy := startFerry(gw.Endpoint, part)
 	sides := []*side{fy}
 	if *ftpserver != "" {
-		fc := startFCL(gw.endpoint)
+		fc := startFCL(gw.Endpoint)
 		sides = append(sides, fc)
 	}
 	tm := transfermanager.New(sdk, func(o *transfermanager.Options) {
@@ -148,37 +147,17 @@ func check(err error) {
 	}
 }
 
-// gateway is a running versitygw.
-type gateway struct {
-	endpoint, dir string
-	cmd           *exec.Cmd
-}
-
-func startGateway() *gateway {
+func startGateway() *s3test.Server {
 	bin := s3test.Find()
 	if bin == "" {
 		die("versitygw not found: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
 	}
 	dir := filepath.Join(*work, "gw")
 	check(os.MkdirAll(dir, 0o755))
-	addr := freeAddr()
-	cmd := exec.Command(bin, "--access", access, "--secret", secret, "--port", addr, "--quiet", "posix", dir)
-	check(cmd.Start())
-	g := &gateway{endpoint: "http://" + addr, dir: dir, cmd: cmd}
-	cleanups = append(cleanups, g.stop)
-	waitListen(addr)
+	g, err := s3test.Launch(bin, dir)
+	check(err)
+	cleanups = append(cleanups, g.Stop)
 	return g
-}
-
-func (g *gateway) stop() { g.cmd.Process.Kill(); g.cmd.Wait() }
-
-func s3Client(endpoint string) *s3.Client {
-	return s3.New(s3.Options{
-		BaseEndpoint: aws.String(endpoint), Region: "us-east-1", UsePathStyle: true,
-		Credentials:                credentials.NewStaticCredentialsProvider(access, secret, ""),
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	})
 }
 
 func freeAddr() string {
@@ -374,8 +353,8 @@ func (d *discardAt) WriteAt(p []byte, off int64) (int, error) {
 
 // listRounds lists a directory of many objects through Ferry (MLSD) and
 // with the SDK (ListObjectsV2 by pages, delimiter "/"), round by round.
-func listRounds(ctx context.Context, gw *gateway, sdk *s3.Client, fy *side, res map[string][]float64) {
-	dir := filepath.Join(gw.dir, "ferry", "f", "many")
+func listRounds(ctx context.Context, gw *s3test.Server, sdk *s3.Client, fy *side, res map[string][]float64) {
+	dir := filepath.Join(gw.Dir, "ferry", "f", "many")
 	check(os.MkdirAll(dir, 0o755))
 	for i := range *listN {
 		check(os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%07d", i)), []byte("x"), 0o644))

@@ -200,27 +200,17 @@ func openStore(ctx context.Context, a *serveArgs, logger *slog.Logger) (*stores,
 	if err := st.store.Reload(); err != nil {
 		return nil, fmt.Errorf("users: %v", err)
 	}
-	go sweepStores(ctx, st.store.Path, homes, logger)
+	go sweepStores(ctx, st.store.Storages(), homes, logger)
 	return st, nil
 }
 
-// sweepStores opens, and so sweeps, the object stores of the users file's
-// users at start, so that the parts of uploads nobody resumes are aborted
-// even for users who do not log in again.
-func sweepStores(ctx context.Context, path string, homes func(context.Context, string) (storage.FS, error), logger *slog.Logger) {
-	if path == "" {
-		return
-	}
-	list, err := users.Load(path)
-	if err != nil {
-		return
-	}
-	for _, u := range list {
-		if u.Storage == "" {
-			continue
-		}
-		if _, err := homes(ctx, u.Storage); err != nil {
-			logger.Warn("storage of a user cannot be opened", "user", u.Name, "err", err)
+// sweepStores opens, and so sweeps, the object stores of the users at
+// start, so that the parts of uploads nobody resumes are aborted even for
+// users who do not log in again.
+func sweepStores(ctx context.Context, locs []string, homes func(context.Context, string) (storage.FS, error), logger *slog.Logger) {
+	for _, loc := range locs {
+		if _, err := homes(ctx, loc); err != nil {
+			logger.Warn("a user's storage cannot be opened", "storage", loc, "err", err)
 		}
 	}
 }
@@ -338,19 +328,23 @@ func sweptHomes(ctx context.Context, cfg config.Config, logger *slog.Logger) fun
 	}()
 	opener := &backend.Opener{Local: localfs.Options{Sync: cfg.SyncUploads}}
 	return func(octx context.Context, loc string) (storage.FS, error) {
+		key := loc
+		if dir, ok := backend.LocalDir(loc); ok {
+			if abs, err := filepath.Abs(dir); err == nil {
+				key = abs
+			}
+		}
+		if f, ok := seen.Load(key); ok {
+			return f.(storage.FS), nil // opened once (an object store's check is a request)
+		}
 		f, err := opener.Open(octx, loc)
 		if err != nil {
 			return nil, err
 		}
-		key := loc
-		if dir, ok := backend.LocalDir(loc); ok {
-			if key, err = filepath.Abs(dir); err != nil {
-				return f, nil
-			}
+		if have, dup := seen.LoadOrStore(key, f); dup {
+			return have.(storage.FS), nil
 		}
-		if _, dup := seen.LoadOrStore(key, f); !dup {
-			go sweepOne(key, f)
-		}
+		go sweepOne(key, f)
 		return f, nil
 	}
 }

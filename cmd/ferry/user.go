@@ -87,7 +87,7 @@ func userCmd(args []string) error {
 	}
 	switch sub {
 	case "list":
-		userList(list, users.LoadUsage(filepath.Join(filepath.Dir(a.file), "usage.json")))
+		userList(list, users.LoadUsage(users.UsagePath(a.file)))
 		return nil
 	case "add":
 		return userAdd(a, list)

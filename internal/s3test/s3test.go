@@ -61,17 +61,26 @@ func Start(t testing.TB) *Server {
 		ftptest.Missing(t, "versitygw not found (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)")
 		return nil
 	}
-	dir := t.TempDir()
-	for try := 0; try < 5; try++ {
-		s, err := start(bin, dir)
-		if err == nil {
-			t.Cleanup(s.stop)
-			return s
-		}
-		t.Logf("versitygw: %v", err)
+	s, err := Launch(bin, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("versitygw did not start")
-	return nil
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Launch starts versitygw bin with its posix backend in dir (for the
+// benchmarks as well as the tests), retrying on a port taken meanwhile.
+// Stop ends it.
+func Launch(bin, dir string) (*Server, error) {
+	var err error
+	for try := 0; try < 5; try++ {
+		var s *Server
+		if s, err = start(bin, dir); err == nil {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("versitygw did not start: %v", err)
 }
 
 func start(bin, dir string) (*Server, error) {
@@ -106,13 +115,11 @@ func start(bin, dir string) (*Server, error) {
 	return nil, fmt.Errorf("not listening on %s after 20s", addr)
 }
 
-func (s *Server) stop() {
+// Stop ends the gateway (also a store that goes down under a server).
+func (s *Server) Stop() {
 	s.cmd.Process.Kill()
 	<-s.exited
 }
-
-// Kill stops the gateway now (a store that goes down under a server).
-func (s *Server) Kill() { s.stop() }
 
 // Env is the environment that gives a child process (ferry serve) the
 // gateway's credentials through the AWS SDK's default chain.

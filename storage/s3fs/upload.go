@@ -95,14 +95,14 @@ type upload struct {
 	parts []types.CompletedPart // guarded by mu, in any order
 	err   error                 // guarded by mu: the first failed part
 	ended bool
-	// claimed: the upload is in resuming until it ends.
+	// claimed: the upload is in running until it ends.
 	claimed bool
 }
 
 // release lets the upload be resumed again.
 func (u *upload) release() {
 	if u.claimed {
-		resuming.Delete(u.f.bucket + "\x00" + u.id)
+		running.Delete(runKey(u.f.bucket, u.id))
 		u.claimed = false
 	}
 }
@@ -128,7 +128,7 @@ func (u *upload) start() error {
 		return mapErr(err)
 	}
 	u.id = aws.ToString(out.UploadId)
-	resuming.Store(u.f.bucket+"\x00"+u.id, true)
+	running.Store(runKey(u.f.bucket, u.id), true)
 	u.claimed = true
 	return nil
 }
@@ -160,8 +160,9 @@ func (u *upload) Write(p []byte) (int, error) {
 }
 
 // grow makes room in buf for more bytes: a small upload stays in a small
-// buffer; past it, whole parts come from the FS's pool, so a busy server
-// reuses the same few part buffers instead of making garbage.
+// buffer; past it, whole parts come from the upload's own sent parts, else
+// from a pool shared by uploads, so that a busy server reuses the same few
+// part buffers instead of making garbage.
 func (u *upload) grow(more int) {
 	if len(u.buf) < cap(u.buf) {
 		return
@@ -433,11 +434,13 @@ func (f *FS) pending(ctx context.Context, key string) (id string, parts []types.
 	return id, parts, nil
 }
 
-// resuming holds the multipart uploads running in this process (bucket
+// running holds the multipart uploads running in this process (bucket
 // NUL upload ID): two resumes of one upload cannot overwrite each other's
 // parts, and the sweeper leaves a running upload alone however old. (Across
 // servers, the shared state of a cluster is the place for that claim.)
-var resuming sync.Map
+var running sync.Map
+
+func runKey(bucket, id string) string { return bucket + "\x00" + id }
 
 // resume continues the pending upload of key when its parts end at
 // offset, or have a part boundary there; nil when there is no pending
@@ -460,7 +463,7 @@ func (f *FS) resume(ctx context.Context, key string, offset int64) (*upload, err
 		// short, they are no base for this offset.
 		return nil, storage.ErrBadOffset
 	}
-	if _, busy := resuming.LoadOrStore(f.bucket+"\x00"+id, true); busy {
+	if _, busy := running.LoadOrStore(runKey(f.bucket, id), true); busy {
 		return nil, fmt.Errorf("%w: another upload of this name is resuming", storage.ErrUnavailable)
 	}
 	u := f.newUpload(ctx, key, storage.Truncate)
@@ -504,7 +507,7 @@ func (f *FS) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
 			return n, mapErr(err)
 		}
 		for _, m := range page.Uploads {
-			if _, running := resuming.Load(f.bucket + "\x00" + aws.ToString(m.UploadId)); running || !aws.ToTime(m.Initiated).Before(cutoff) {
+			if _, live := running.Load(runKey(f.bucket, aws.ToString(m.UploadId))); live || !aws.ToTime(m.Initiated).Before(cutoff) {
 				continue
 			}
 			if _, err := f.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &f.bucket, Key: m.Key, UploadId: m.UploadId}); err != nil {
