@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"iter"
+	"maps"
 	"sync"
 	"syscall"
 	"time"
@@ -19,9 +20,34 @@ type Usage struct {
 	Files int64 `json:"files"`
 }
 
+// Partial is the kept part of an interrupted upload, counted in a user's
+// usage until a resume takes it, a new upload of its name replaces it or
+// it expires.
+type Partial struct {
+	Bytes int64     `json:"bytes"`
+	Kept  time.Time `json:"kept"`
+}
+
+// State is what a ledger keeps across restarts: the usage, whose Bytes
+// include the kept parts, and the kept parts by name.
+type State struct {
+	Usage
+	Partials map[string]Partial `json:"partials,omitempty"`
+}
+
 // Quota caps a user's storage; 0 is no cap.
 type Quota struct {
 	Bytes, Files int64
+}
+
+// LedgerOptions are the settings of a ledger.
+type LedgerOptions struct {
+	Quota Quota
+	// PartialMaxAge is how long a kept part counts: the storage sweeper
+	// removes it after that (partial_max_age). 0 or less: for good.
+	PartialMaxAge time.Duration
+	// Changed, when set, is told the state after every change (to keep it).
+	Changed func(State)
 }
 
 // Ledger keeps one user's usage against their quota, shared by all the
@@ -31,15 +57,16 @@ type Quota struct {
 type Ledger struct {
 	mu       sync.Mutex
 	quota    Quota
+	maxAge   time.Duration
 	used     Usage
+	partials map[string]Partial
 	reserved Usage // bytes written and files begun by uploads not yet ended
-	// changed, when set, is told the usage after every change (to keep it).
-	changed func(Usage)
+	changed  func(State)
 }
 
-// NewLedger starts a ledger at used.
-func NewLedger(q Quota, used Usage, changed func(Usage)) *Ledger {
-	return &Ledger{quota: q, used: used, changed: changed}
+// NewLedger starts a ledger at st.
+func NewLedger(st State, o LedgerOptions) *Ledger {
+	return &Ledger{quota: o.Quota, maxAge: o.PartialMaxAge, used: st.Usage, partials: maps.Clone(st.Partials), changed: o.Changed}
 }
 
 // SetQuota changes the quota (a reread users file).
@@ -49,17 +76,111 @@ func (l *Ledger) SetQuota(q Quota) {
 	l.mu.Unlock()
 }
 
+// Detach stops telling Changed: the ledger is no longer the user's (their
+// quota was removed), though sessions may still use it.
+func (l *Ledger) Detach() {
+	l.mu.Lock()
+	l.changed = nil
+	l.mu.Unlock()
+}
+
 // Used returns the usage (without uploads in progress).
 func (l *Ledger) Used() Usage {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.expireLocked(time.Now()) {
+		defer l.notifyLocked()
+	}
 	return l.used
+}
+
+// notifyLocked tells Changed the state; l.mu is held.
+func (l *Ledger) notifyLocked() {
+	if l.changed != nil {
+		l.changed(State{Usage: l.used, Partials: maps.Clone(l.partials)})
+	}
+}
+
+// expireLocked drops the kept parts older than the sweeper keeps them,
+// and says whether there were any.
+func (l *Ledger) expireLocked(now time.Time) bool {
+	if len(l.partials) == 0 || l.maxAge <= 0 {
+		return false
+	}
+	cutoff, any := now.Add(-l.maxAge), false
+	for name, p := range l.partials {
+		if p.Kept.Before(cutoff) {
+			l.used.Bytes = max(l.used.Bytes-p.Bytes, 0)
+			delete(l.partials, name)
+			any = true
+		}
+	}
+	return any
+}
+
+// claim takes the kept part of name out of the usage when a resume from
+// offset starts on it (its bytes become the upload's own), and reports
+// whether it did.
+func (l *Ledger) claim(name string, offset int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.expireLocked(time.Now())
+	p, ok := l.partials[name]
+	if !ok || p.Bytes < offset {
+		return false
+	}
+	delete(l.partials, name)
+	l.used.Bytes = max(l.used.Bytes-p.Bytes, 0)
+	l.notifyLocked()
+	return true
+}
+
+// keep counts n bytes an ended upload of name left for a resume, in
+// place of an older kept part of the name.
+func (l *Ledger) keep(name string, n int64) {
+	if n <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.partials == nil {
+		l.partials = map[string]Partial{}
+	}
+	l.used.Bytes = max(l.used.Bytes+n-l.partials[name].Bytes, 0)
+	l.partials[name] = Partial{Bytes: n, Kept: time.Now()}
+	l.notifyLocked()
+}
+
+// forget drops the kept part of name from the usage and says whether
+// there was one.
+func (l *Ledger) forget(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.partials[name]
+	if ok {
+		delete(l.partials, name)
+		l.used.Bytes = max(l.used.Bytes-p.Bytes, 0)
+		l.notifyLocked()
+	}
+	return ok
+}
+
+// hasPartial says whether a kept part of name is counted.
+func (l *Ledger) hasPartial(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.partials[name]
+	return ok
 }
 
 // errQuota is the quota error, as storage names it (552).
 func errQuota(what string) error {
 	return fmt.Errorf("%w: %s", storage.ErrQuota, what)
 }
+
+// errRefused ends an upload refused before its first byte: not a quota
+// error to the backend, which then keeps a resumed part as it was.
+var errRefused = errors.New("limits: upload refused before it began")
 
 // reserve takes n bytes and files more, or fails when that passes the quota.
 func (l *Ledger) reserve(n Usage) error {
@@ -99,11 +220,10 @@ func (l *Ledger) settle(reserved, delta Usage) {
 	l.reserved.Files -= reserved.Files
 	l.used.Bytes = max(l.used.Bytes+delta.Bytes, 0)
 	l.used.Files = max(l.used.Files+delta.Files, 0)
-	used, changed := l.used, l.changed
-	l.mu.Unlock()
-	if changed != nil && delta != (Usage{}) {
-		changed(used)
+	if delta != (Usage{}) {
+		l.notifyLocked()
 	}
+	l.mu.Unlock()
 }
 
 // left is what the quota still allows, and whether there is a byte quota.
@@ -171,7 +291,7 @@ func (q *QuotaFS) size(ctx context.Context, name string) (int64, bool) {
 
 func (q *QuotaFS) Create(ctx context.Context, name string, opts storage.CreateOptions) (storage.Upload, error) {
 	old, existed := q.size(ctx, name)
-	u := &quotaUpload{l: q.l, old: old, existed: existed, mode: opts.Mode}
+	u := &quotaUpload{q: q, ctx: context.WithoutCancel(ctx), name: name, old: old, existed: existed, mode: opts.Mode}
 	switch opts.Mode {
 	case storage.Append:
 		u.base = old
@@ -187,11 +307,20 @@ func (q *QuotaFS) Create(ctx context.Context, name string, opts storage.CreateOp
 	if err != nil {
 		return nil, err
 	}
+	if opts.Mode == storage.Truncate && opts.Offset > 0 {
+		// The kept part the backend resumes from leaves the usage: its
+		// bytes are now the upload's base, reserved below.
+		u.resumed = q.l.claim(name, opts.Offset)
+	}
+	u.Upload = up
 	if err := q.l.reserve(ahead); err != nil {
-		up.Abort(err)
+		up.Abort(errRefused) // the backend keeps a part it resumed again
+		if u.resumed {
+			u.kept() // and it counts again
+		}
 		return nil, err
 	}
-	u.held, u.Upload = ahead, up
+	u.held = ahead
 	if zc, ok := up.(storage.ZeroCopy); ok {
 		// A file: the server may splice into it, counting through Meter.
 		return &quotaFileUpload{quotaUpload: u, zc: zc}, nil
@@ -203,11 +332,14 @@ func (q *QuotaFS) Create(ctx context.Context, name string, opts storage.CreateOp
 // writes through it.
 type quotaUpload struct {
 	storage.Upload
-	l       *Ledger
+	q       *QuotaFS
+	ctx     context.Context
+	name    string
 	mode    storage.CreateMode
 	old     int64 // the size of the file it replaces or appends to
 	existed bool
 	base    int64 // bytes the result starts with (append, resume)
+	resumed bool  // from a kept part the ledger counted
 	written int64
 	held    Usage // reserved so far
 	ended   bool
@@ -222,7 +354,7 @@ func (u *quotaUpload) replaced() int64 {
 }
 
 func (u *quotaUpload) Write(p []byte) (int, error) {
-	if err := u.l.reserve(Usage{Bytes: int64(len(p))}); err != nil {
+	if err := u.q.l.reserve(Usage{Bytes: int64(len(p))}); err != nil {
 		return 0, err
 	}
 	u.held.Bytes += int64(len(p))
@@ -237,14 +369,22 @@ func (u *quotaUpload) Commit() error {
 	}
 	u.ended = true
 	if err := u.Upload.Commit(); err != nil {
-		u.l.settle(u.held, Usage{})
+		u.q.l.settle(u.held, Usage{})
+		u.kept()
 		return err
 	}
 	delta := Usage{Bytes: u.base + u.written - u.replaced()}
 	if !u.existed {
 		delta.Files = 1
 	}
-	u.l.settle(u.held, delta)
+	u.q.l.settle(u.held, delta)
+	if u.mode == storage.Truncate && !u.resumed && u.q.l.hasPartial(u.name) {
+		// A new file replaced the one an older upload was cut short of:
+		// its kept part goes, so that it no longer counts unseen.
+		if d, ok := u.q.FS.(storage.PartialDropper); ok && d.DropPartial(u.ctx, u.name) == nil {
+			u.q.l.forget(u.name)
+		}
+	}
 	return nil
 }
 
@@ -254,8 +394,16 @@ func (u *quotaUpload) Abort(cause error) error {
 	}
 	u.ended = true
 	err := u.Upload.Abort(cause)
-	u.l.settle(u.held, Usage{})
+	u.q.l.settle(u.held, Usage{})
+	u.kept()
 	return err
+}
+
+// kept counts what the backend kept of an ended upload for a resume.
+func (u *quotaUpload) kept() {
+	if k, ok := u.Upload.(storage.Keeper); ok {
+		u.q.l.keep(u.name, k.Kept())
+	}
 }
 
 // Meter lets a zero-copy loop count what it moves into an upload: Take
@@ -276,7 +424,7 @@ type quotaFileUpload struct {
 func (u *quotaFileUpload) SyscallConn() (syscall.RawConn, error) { return u.zc.SyscallConn() }
 
 func (u *quotaFileUpload) Take(max int64) (int64, error) {
-	g, err := u.l.take(max)
+	g, err := u.q.l.take(max)
 	u.held.Bytes += g
 	return g, err
 }
@@ -285,7 +433,7 @@ func (u *quotaFileUpload) Done(n, took int64) {
 	u.written += n
 	if unused := took - n; unused > 0 {
 		u.held.Bytes -= unused
-		u.l.settle(Usage{Bytes: unused}, Usage{})
+		u.q.l.settle(Usage{Bytes: unused}, Usage{})
 	}
 }
 

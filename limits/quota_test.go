@@ -1,12 +1,15 @@
 package limits
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ferryftp/ferry/storage"
 	"github.com/ferryftp/ferry/storage/localfs"
@@ -23,7 +26,7 @@ func TestQuotaConformance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return WithQuota(f, NewLedger(Quota{Bytes: 1 << 30}, Usage{}, nil))
+		return WithQuota(f, NewLedger(State{}, LedgerOptions{Quota: Quota{Bytes: 1 << 30}}))
 	})
 }
 
@@ -42,7 +45,7 @@ func put(t *testing.T, f storage.FS, name, data string, opts storage.CreateOptio
 
 func TestQuotaCounts(t *testing.T) {
 	var saved []Usage
-	l := NewLedger(Quota{Bytes: 100, Files: 3}, Usage{}, func(u Usage) { saved = append(saved, u) })
+	l := NewLedger(State{}, LedgerOptions{Quota: Quota{Bytes: 100, Files: 3}, Changed: func(st State) { saved = append(saved, st.Usage) }})
 	inner := memfs.New()
 	f := WithQuota(inner, l)
 	must := func(err error) {
@@ -107,7 +110,7 @@ func TestQuotaCounts(t *testing.T) {
 
 // TestQuotaConcurrent: uploads at once cannot together pass the quota.
 func TestQuotaConcurrent(t *testing.T) {
-	l := NewLedger(Quota{Bytes: 1000}, Usage{}, nil)
+	l := NewLedger(State{}, LedgerOptions{Quota: Quota{Bytes: 1000}})
 	f := WithQuota(memfs.New(), l)
 	var wg sync.WaitGroup
 	var ok, refused int
@@ -143,5 +146,109 @@ func TestQuotaConcurrent(t *testing.T) {
 	wg.Wait()
 	if used := l.Used(); used.Bytes > 1000 || used.Bytes != int64(ok)*300 {
 		t.Fatalf("used %+v with %d uploads committed (%d refused)", used, ok, refused)
+	}
+}
+
+// TestQuotaKeptParts: the kept part of an interrupted upload counts as
+// stored until a resume takes it, a new upload of the name replaces it or
+// it expires; an upload cut by the quota keeps nothing.
+func TestQuotaKeptParts(t *testing.T) {
+	backends := map[string]func(t *testing.T) storage.FS{
+		"memfs": func(t *testing.T) storage.FS { return memfs.New() },
+		"localfs": func(t *testing.T) storage.FS {
+			f, err := localfs.New(t.TempDir(), localfs.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		},
+	}
+	for name, open := range backends {
+		t.Run(name, func(t *testing.T) {
+			inner := open(t)
+			var last State
+			l := NewLedger(State{}, LedgerOptions{Quota: Quota{Bytes: 100}, Changed: func(st State) { last = st }})
+			f := WithQuota(inner, l)
+			want := func(b, n int64, kept ...string) {
+				t.Helper()
+				if u := l.Used(); u != (Usage{b, n}) {
+					t.Fatalf("usage %+v, want {%d %d}", u, b, n)
+				}
+				if last.Usage != l.Used() || len(last.Partials) != len(kept) {
+					t.Fatalf("saved %+v, want %d kept parts %v", last, len(kept), kept)
+				}
+				for _, k := range kept {
+					size, err := inner.(storage.PartialSizer).PartialSize(ctx, k)
+					if err != nil || size != last.Partials[k].Bytes {
+						t.Fatalf("kept part of %s: %d %v on the backend, %d counted", k, size, err, last.Partials[k].Bytes)
+					}
+				}
+			}
+			cut := func(name string, n int, opts storage.CreateOptions) error {
+				t.Helper()
+				u, err := f.Create(ctx, name, opts)
+				if err != nil {
+					return err
+				}
+				_, err = u.Write(make([]byte, n))
+				u.Abort(cmp.Or(err, errors.New("connection lost")))
+				return err
+			}
+			if err := cut("a", 30, storage.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			want(30, 0, "a")
+			if err := put(t, f, "a", strings.Repeat("x", 20), storage.CreateOptions{Offset: 30}); err != nil {
+				t.Fatal(err) // the resume takes the kept part
+			}
+			want(50, 1)
+			if fi, err := f.Stat(ctx, "a"); err != nil || fi.Size() != 50 {
+				t.Fatalf("resumed file: %v %v", fi, err)
+			}
+			cut("b", 25, storage.CreateOptions{})
+			want(75, 1, "b")
+			cut("b", 5, storage.CreateOptions{}) // replaces the older kept part
+			want(55, 1, "b")
+			if err := put(t, f, "b", "0123456789", storage.CreateOptions{}); err != nil {
+				t.Fatal(err) // a new file: the kept part goes
+			}
+			want(60, 2)
+			if _, err := inner.(storage.PartialSizer).PartialSize(ctx, "b"); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("kept part of b after a new upload: %v", err)
+			}
+			if err := cut("c", 50, storage.CreateOptions{}); !errors.Is(err, storage.ErrQuota) {
+				t.Fatalf("50 bytes with 40 left: %v", err)
+			}
+			want(60, 2) // a cut by the quota keeps nothing
+			if _, err := inner.(storage.PartialSizer).PartialSize(ctx, "c"); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("kept part of an upload cut by the quota: %v", err)
+			}
+			cut("d", 40, storage.CreateOptions{})
+			want(100, 2, "d")
+			if err := put(t, f, "e", "1", storage.CreateOptions{}); !errors.Is(err, storage.ErrQuota) {
+				t.Fatalf("with the quota full of a kept part: %v", err)
+			}
+		})
+	}
+}
+
+// TestQuotaKeptPartsExpire: a kept part older than the sweeper keeps it
+// no longer counts.
+func TestQuotaKeptPartsExpire(t *testing.T) {
+	st := State{Usage: Usage{Bytes: 70, Files: 1}, Partials: map[string]Partial{
+		"old": {Bytes: 30, Kept: time.Now().Add(-2 * time.Hour)},
+		"new": {Bytes: 20, Kept: time.Now()},
+	}}
+	var last State
+	l := NewLedger(st, LedgerOptions{Quota: Quota{Bytes: 100}, PartialMaxAge: time.Hour, Changed: func(s State) { last = s }})
+	if u := l.Used(); u != (Usage{40, 1}) {
+		t.Fatalf("usage %+v, want {40 1}", u)
+	}
+	if _, ok := last.Partials["new"]; !ok || len(last.Partials) != 1 || last.Bytes != 40 {
+		t.Fatalf("saved %+v", last)
+	}
+	forever := NewLedger(st, LedgerOptions{Quota: Quota{Bytes: 100}})
+	if u := forever.Used(); u != (Usage{70, 1}) {
+		t.Fatalf("without partial_max_age: usage %+v, want {70 1}", u)
 	}
 }

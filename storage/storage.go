@@ -130,6 +130,21 @@ type PartialSizer interface {
 	PartialSize(ctx context.Context, name string) (int64, error)
 }
 
+// Keeper is optional on an Upload: after Abort (or a failed Commit), how
+// many bytes the backend kept for a resume — the size PartialSizer then
+// reports — or 0 when it discarded them (and left any older kept part of
+// the name as it was). A quota counts kept bytes as stored.
+type Keeper interface {
+	Kept() int64
+}
+
+// PartialDropper removes the kept part of an interrupted upload of name
+// (nil when there is none): a quota frees it when a new upload of the
+// name commits, since a resume of it can no longer make sense.
+type PartialDropper interface {
+	DropPartial(ctx context.Context, name string) error
+}
+
 // Checksummer reports a checksum the backend stored with a file when it
 // was written (alg as HASH names it: "SHA-256"), so that HASH need not
 // read the file again. ok is false when it holds none for alg.

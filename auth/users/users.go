@@ -273,6 +273,10 @@ type Store struct {
 	// UsageFile keeps the usage of users with a quota across restarts;
 	// empty means usage.json beside Path (none without Path).
 	UsageFile string
+	// PartialMaxAge is how long the kept part of an interrupted upload
+	// counts in a quota's usage (the sweeper's partial_max_age; 0 or less:
+	// until it is resumed or replaced).
+	PartialMaxAge time.Duration
 
 	mu      sync.Mutex
 	loaded  time.Time // mtime of the file as loaded
@@ -535,23 +539,27 @@ func (s *Store) account(ctx context.Context, e *entry) (*auth.Account, error) {
 // quota.
 func (s *Store) ledger(ctx context.Context, u User, fsys storage.FS) *limits.Ledger {
 	q := limits.Quota{Bytes: int64(u.QuotaBytes), Files: u.QuotaFiles}
+	s.mu.Lock()
+	s.usage.setPath(cmp.Or(s.UsageFile, s.defaultUsageFile()))
+	l, ok := s.ledgers[u.Name]
+	s.mu.Unlock()
 	if q == (limits.Quota{}) {
+		s.dropLedger(u.Name)
 		return nil
 	}
-	s.mu.Lock()
-	l, ok := s.ledgers[u.Name]
-	s.usage.setPath(cmp.Or(s.UsageFile, s.defaultUsageFile()))
-	s.mu.Unlock()
 	if ok {
 		l.SetQuota(q)
 		return l
 	}
-	used, known := s.usage.get(u.Name)
+	st, known := s.usage.get(u.Name)
 	if !known {
-		used, _ = limits.Scan(ctx, fsys) // this quota's first start
+		st.Usage, _ = limits.Scan(ctx, fsys) // this quota's first start
 	}
 	name := u.Name
-	l = limits.NewLedger(q, used, func(now limits.Usage) { s.usage.set(name, now) })
+	l = limits.NewLedger(st, limits.LedgerOptions{
+		Quota: q, PartialMaxAge: s.PartialMaxAge,
+		Changed: func(now limits.State) { s.usage.set(name, now) },
+	})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if have, ok := s.ledgers[u.Name]; ok {
@@ -563,9 +571,23 @@ func (s *Store) ledger(ctx context.Context, u User, fsys storage.FS) *limits.Led
 	}
 	s.ledgers[u.Name] = l
 	if !known {
-		s.usage.set(name, used)
+		s.usage.set(name, st)
 	}
 	return l
+}
+
+// dropLedger forgets the ledger and the usage of a user whose quota was
+// removed: the usage is not kept up to date without one, so a quota set
+// again starts with a new scan.
+func (s *Store) dropLedger(name string) {
+	s.mu.Lock()
+	l, ok := s.ledgers[name]
+	delete(s.ledgers, name)
+	s.mu.Unlock()
+	if ok {
+		l.Detach()
+	}
+	s.usage.remove(name)
 }
 
 func (s *Store) defaultUsageFile() string {
@@ -601,7 +623,7 @@ type usageFile struct {
 	path    string
 	loaded  bool
 	pending bool // a save is scheduled
-	m       map[string]limits.Usage
+	m       map[string]limits.State
 }
 
 func (f *usageFile) load() {
@@ -609,7 +631,7 @@ func (f *usageFile) load() {
 		return
 	}
 	f.loaded = true
-	f.m = map[string]limits.Usage{}
+	f.m = map[string]limits.State{}
 	if f.path == "" {
 		return
 	}
@@ -626,7 +648,7 @@ func (f *usageFile) setPath(p string) {
 	}
 }
 
-func (f *usageFile) get(name string) (limits.Usage, bool) {
+func (f *usageFile) get(name string) (limits.State, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.load()
@@ -636,11 +658,27 @@ func (f *usageFile) get(name string) (limits.Usage, bool) {
 
 // set records name's usage; the file is rewritten (atomically) within
 // usageDelay, once for all the changes meanwhile, not once per upload.
-func (f *usageFile) set(name string, u limits.Usage) {
+func (f *usageFile) set(name string, u limits.State) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.load()
 	f.m[name] = u
+	f.schedule()
+}
+
+// remove forgets name's usage.
+func (f *usageFile) remove(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.load()
+	if _, ok := f.m[name]; ok {
+		delete(f.m, name)
+		f.schedule()
+	}
+}
+
+// schedule saves the file within usageDelay; f.mu is held.
+func (f *usageFile) schedule() {
 	if f.path == "" || f.pending {
 		return
 	}
@@ -679,7 +717,7 @@ func (f *usageFile) save() {
 }
 
 // LoadUsage reads a usage file (for ferry user list).
-func LoadUsage(path string) map[string]limits.Usage {
+func LoadUsage(path string) map[string]limits.State {
 	f := usageFile{path: path}
 	f.load()
 	return f.m

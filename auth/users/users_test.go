@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferryftp/ferry/auth"
 	"github.com/ferryftp/ferry/auth/password"
+	"github.com/ferryftp/ferry/storage"
 	"github.com/ferryftp/ferry/storage/memfs"
 )
 
@@ -170,5 +171,49 @@ func TestAdmits(t *testing.T) {
 	}
 	if at, err := ParseExpires("2027-03-31T12:00:00+02:00"); err != nil || !at.Equal(time.Date(2027, 3, 31, 10, 0, 0, 0, time.UTC)) {
 		t.Errorf("RFC 3339: %v %v", at, err)
+	}
+}
+
+// TestQuotaRemovedThenSet: usage is not kept while a user has no quota,
+// so a quota set again counts the files anew instead of an old figure.
+func TestQuotaRemovedThenSet(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "users.toml")
+	h, _ := password.Hash("pw")
+	os.MkdirAll(filepath.Join(dir, "alice"), 0o755)
+	with := User{Name: "alice", Password: h, Home: "alice", Permission: ReadWrite, QuotaBytes: 1000}
+	without := with
+	without.QuotaBytes = 0
+	s := &Store{Path: file}
+	ctx := context.Background()
+	login := func(u User) storage.FS {
+		t.Helper()
+		if err := Save(file, []User{u}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := s.Authenticate(ctx, auth.ConnInfo{}, "alice", "pw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.FS
+	}
+	put := func(f storage.FS, name string, n int) {
+		t.Helper()
+		u, err := f.Create(ctx, name, storage.CreateOptions{})
+		if err == nil {
+			_, err = u.Write(make([]byte, n))
+		}
+		if err == nil {
+			err = u.Commit()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(login(with), "a", 100)
+	put(login(without), "b", 200) // not counted: no quota
+	f := login(with)
+	if left, err := f.(storage.SpaceReporter).Available(ctx, "."); err != nil || left != 700 {
+		t.Fatalf("AVBL %d %v, want 700 (1000 less the 300 stored)", left, err)
 	}
 }

@@ -172,7 +172,7 @@ func openStore(ctx context.Context, a *serveArgs, logger *slog.Logger) (*stores,
 			return nil, fmt.Errorf("storage %s: %v", st.loc, err)
 		}
 	}
-	st.store = &users.Store{Path: cfg.UsersFile(), FS: homes}
+	st.store = &users.Store{Path: cfg.UsersFile(), FS: homes, PartialMaxAge: cfg.PartialMaxAge}
 	quick := cfg.Users == "" // no users file named: the quick start may go without
 	if a.user != "" {
 		h, err := password.Hash(a.pass)

@@ -177,7 +177,7 @@ func (a userArgs) apply(u *users.User) error {
 	return nil
 }
 
-func userList(list []users.User, usage map[string]limits.Usage) {
+func userList(list []users.User, usage map[string]limits.State) {
 	for _, u := range list {
 		perm := u.Permission
 		if perm == "" {
@@ -189,6 +189,13 @@ func userList(list []users.User, usage map[string]limits.Usage) {
 			q := fmt.Sprintf("quota %s of %s, %d of %s files", bytesize.Size(used.Bytes), limit(u.QuotaBytes), used.Files, limitN(u.QuotaFiles))
 			if !known {
 				q += " (usage counted at the first login)"
+			}
+			if n := len(used.Partials); n > 0 {
+				var kept int64
+				for _, p := range used.Partials {
+					kept += p.Bytes
+				}
+				q += fmt.Sprintf(" (%s of it in %d interrupted upload%s kept for a resume)", bytesize.Size(kept), n, plural(n))
 			}
 			extra = append(extra, q)
 		}
@@ -377,3 +384,10 @@ type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

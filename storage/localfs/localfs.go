@@ -54,11 +54,14 @@ type FS struct {
 
 // Interface guards.
 var (
-	_ storage.FS            = (*FS)(nil)
-	_ storage.Chtimeser     = (*FS)(nil)
-	_ storage.Chmoder       = (*FS)(nil)
-	_ storage.SpaceReporter = (*FS)(nil)
-	_ storage.NameLister    = (*FS)(nil)
+	_ storage.FS             = (*FS)(nil)
+	_ storage.Chtimeser      = (*FS)(nil)
+	_ storage.Chmoder        = (*FS)(nil)
+	_ storage.SpaceReporter  = (*FS)(nil)
+	_ storage.NameLister     = (*FS)(nil)
+	_ storage.PartialSizer   = (*FS)(nil)
+	_ storage.PartialDropper = (*FS)(nil)
+	_ storage.Keeper         = (*upload)(nil)
 )
 
 // New opens dir as the root of a backend. dir must exist and be a directory.
@@ -441,6 +444,7 @@ type upload struct {
 	tmp           string // "" when writing in place (Append, Exclusive)
 	removeOnAbort bool
 	n             int64
+	kept          int64 // bytes Abort kept for a resume
 	done          bool
 }
 
@@ -514,13 +518,28 @@ func (u *upload) Abort(cause error) error {
 		// Out of space: give it back rather than keep a partial file that
 		// holds the disk full.
 		u.fs.root.Remove(u.tmp)
-	case u.n > 0 || u.fileSize() > 0:
-		// Keep what arrived for a resume.
-		if err := u.fs.rename(u.tmp, partName(u.name)); err != nil {
+	default:
+		// Keep what arrived for a resume, replacing an older kept part.
+		if size := u.fileSize(); size > 0 && u.fs.rename(u.tmp, partName(u.name)) == nil {
+			u.kept = size
+		} else {
 			u.fs.root.Remove(u.tmp)
 		}
-	default:
-		u.fs.root.Remove(u.tmp)
+	}
+	return nil
+}
+
+// Kept is how many bytes Abort kept for a resume (storage.Keeper).
+func (u *upload) Kept() int64 { return u.kept }
+
+// DropPartial removes the kept part of an interrupted upload of name
+// (storage.PartialDropper).
+func (f *FS) DropPartial(ctx context.Context, name string) error {
+	if err := check(name); err != nil {
+		return err
+	}
+	if err := f.root.Remove(partName(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return mapErr(err)
 	}
 	return nil
 }

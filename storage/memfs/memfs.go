@@ -7,6 +7,7 @@ package memfs
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"iter"
@@ -231,7 +232,19 @@ type upload struct {
 	name string
 	mode storage.CreateMode
 	buf  bytes.Buffer
+	kept int64
 	done bool
+}
+
+// Kept is how many bytes Abort kept for a resume (storage.Keeper).
+func (u *upload) Kept() int64 { return u.kept }
+
+// DropPartial forgets the kept part of name (storage.PartialDropper).
+func (f *FS) DropPartial(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.partials, name)
+	return nil
 }
 
 func (u *upload) Write(p []byte) (int, error) { return u.buf.Write(p) }
@@ -263,10 +276,12 @@ func (u *upload) Abort(cause error) error {
 		return nil
 	}
 	u.done = true
+	full := errors.Is(cause, storage.ErrQuota) || errors.Is(cause, storage.ErrNoSpace)
 	switch u.mode {
 	case storage.Truncate:
-		if u.buf.Len() > 0 {
+		if u.buf.Len() > 0 && !full {
 			f.partials[u.name] = bytes.Clone(u.buf.Bytes())
+			u.kept = int64(u.buf.Len())
 		}
 	case storage.Append:
 		// Appended bytes are kept, as on disk.

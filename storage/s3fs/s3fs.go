@@ -80,10 +80,12 @@ type FS struct {
 }
 
 var (
-	_ storage.FS           = (*FS)(nil)
-	_ storage.Chtimeser    = (*FS)(nil)
-	_ storage.PartialSizer = (*FS)(nil)
-	_ storage.NameLister   = (*FS)(nil)
+	_ storage.FS             = (*FS)(nil)
+	_ storage.Chtimeser      = (*FS)(nil)
+	_ storage.PartialSizer   = (*FS)(nil)
+	_ storage.NameLister     = (*FS)(nil)
+	_ storage.PartialDropper = (*FS)(nil)
+	_ storage.Keeper         = (*upload)(nil)
 )
 
 // Config is what an FS needs besides its client.

@@ -432,3 +432,48 @@ func TestRenameMultipartCopy(t *testing.T) {
 		t.Fatalf("the source is still there: %v", err)
 	}
 }
+
+// TestKeptParts: a cut upload keeps its stored parts in place of an older
+// kept upload of the name and says how many bytes (storage.Keeper); one
+// cut by the quota keeps nothing; DropPartial removes what is kept.
+func TestKeptParts(t *testing.T) {
+	gw := s3test.Start(t)
+	f, bucket := newFS(t, gw, "")
+	data := random(t, 3*s3fs.MinPartSize)
+	cut := func(n int, cause error) int64 {
+		t.Helper()
+		u, err := f.Create(ctx, "k", storage.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Write(data[:n])
+		u.Abort(cause)
+		return u.(storage.Keeper).Kept()
+	}
+	pending := func() int {
+		t.Helper()
+		out, err := gw.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &bucket})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.Uploads)
+	}
+	if k := cut(5*s3fs.MinPartSize/2, errors.New("connection lost")); k != 2*s3fs.MinPartSize {
+		t.Fatalf("kept %d, want two parts", k)
+	}
+	if k := cut(3*s3fs.MinPartSize/2, errors.New("connection lost")); k != s3fs.MinPartSize {
+		t.Fatalf("kept %d, want one part", k)
+	}
+	if n, err := f.PartialSize(ctx, "k"); err != nil || n != s3fs.MinPartSize || pending() != 1 {
+		t.Fatalf("after a second cut: partial %d %v, %d multipart uploads; want the newer alone", n, err, pending())
+	}
+	if k := cut(5*s3fs.MinPartSize/2, fmt.Errorf("%w: full", storage.ErrQuota)); k != 0 || pending() != 1 {
+		t.Fatalf("cut by the quota: kept %d, %d multipart uploads; want 0 and the older one", k, pending())
+	}
+	if err := f.DropPartial(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.PartialSize(ctx, "k"); !errors.Is(err, fs.ErrNotExist) || pending() != 0 {
+		t.Fatalf("after DropPartial: %v, %d multipart uploads", err, pending())
+	}
+}

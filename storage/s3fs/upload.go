@@ -85,16 +85,18 @@ type upload struct {
 	mode storage.CreateMode
 	ctx  context.Context // the upload's calls outlive a cancelled session
 
-	id    string // of the multipart upload; "" until the first part
-	next  int32  // the next part's number
-	buf   []byte // the part being filled
-	free  chan []byte
-	sem   chan struct{}
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	parts []types.CompletedPart // guarded by mu, in any order
-	err   error                 // guarded by mu: the first failed part
-	ended bool
+	id     string // of the multipart upload; "" until the first part
+	next   int32  // the next part's number
+	buf    []byte // the part being filled
+	free   chan []byte
+	sem    chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	parts  []types.CompletedPart // guarded by mu, in any order
+	stored int64                 // guarded by mu: the bytes of parts
+	err    error                 // guarded by mu: the first failed part
+	ended  bool
+	kept   int64 // the bytes left stored for a resume when the upload ended
 	// claimed: the upload is in running until it ends.
 	claimed bool
 }
@@ -265,7 +267,7 @@ func (u *upload) send() error {
 			u.setErr(fmt.Errorf("part %d: %w", num, mapErr(err)))
 			return
 		}
-		u.addPart(types.CompletedPart{PartNumber: aws.Int32(num), ETag: out.ETag})
+		u.addPart(types.CompletedPart{PartNumber: aws.Int32(num), ETag: out.ETag}, int64(len(data)))
 	}()
 	return u.failed()
 }
@@ -278,9 +280,10 @@ func (u *upload) setErr(err error) {
 	u.mu.Unlock()
 }
 
-func (u *upload) addPart(p types.CompletedPart) {
+func (u *upload) addPart(p types.CompletedPart, size int64) {
 	u.mu.Lock()
 	u.parts = append(u.parts, p)
+	u.stored += size
 	u.mu.Unlock()
 }
 
@@ -302,7 +305,7 @@ func (u *upload) copyRange(ctx context.Context, src string, n int64) error {
 		if err != nil {
 			return mapErr(err)
 		}
-		u.addPart(types.CompletedPart{PartNumber: aws.Int32(u.next), ETag: out.CopyPartResult.ETag})
+		u.addPart(types.CompletedPart{PartNumber: aws.Int32(u.next), ETag: out.CopyPartResult.ETag}, u.f.partSize)
 		u.next++
 	}
 	rest := n - whole*u.f.partSize
@@ -364,13 +367,17 @@ func (u *upload) Commit() error {
 		err = mapErr(err)
 		if u.mode != storage.Truncate || errors.Is(err, fs.ErrExist) {
 			u.abortStore()
+		} else {
+			u.kept = u.stored
 		}
 	}
 	return err
 }
 
 // Abort waits for the parts in flight and keeps the stored ones of a
-// Truncate upload for a resume; anything else is discarded on the store.
+// Truncate upload for a resume, in place of older kept uploads of the key;
+// anything else, and an upload cut for want of space or quota, is
+// discarded on the store.
 func (u *upload) Abort(cause error) error {
 	if u.ended {
 		return nil
@@ -380,11 +387,51 @@ func (u *upload) Abort(cause error) error {
 	u.buf = u.buf[:0]
 	u.wg.Wait()
 	u.releaseBuffers()
-	u.mu.Lock()
-	stored := len(u.parts)
-	u.mu.Unlock()
-	if u.id != "" && (u.mode != storage.Truncate || stored == 0) {
+	if u.id == "" {
+		return nil
+	}
+	full := errors.Is(cause, storage.ErrQuota) || errors.Is(cause, storage.ErrNoSpace)
+	if u.mode != storage.Truncate || u.stored == 0 || full {
 		return u.abortStore()
+	}
+	u.kept = u.stored
+	u.f.dropPending(u.ctx, u.key, u.id) // at best: the sweep removes what stays
+	return nil
+}
+
+// Kept is how many bytes stayed stored for a resume (storage.Keeper).
+func (u *upload) Kept() int64 { return u.kept }
+
+// DropPartial aborts the kept multipart uploads of name that are not
+// running (storage.PartialDropper).
+func (f *FS) DropPartial(ctx context.Context, name string) error {
+	if err := check(name); err != nil {
+		return err
+	}
+	return f.dropPending(ctx, f.key(name), "")
+}
+
+// dropPending aborts the multipart uploads of key other than keep that
+// are not running in this process.
+func (f *FS) dropPending(ctx context.Context, key, keep string) error {
+	ups := s3.NewListMultipartUploadsPaginator(f.client, &s3.ListMultipartUploadsInput{Bucket: &f.bucket, Prefix: &key})
+	for ups.HasMorePages() {
+		page, err := ups.NextPage(ctx)
+		if err != nil {
+			return mapErr(err)
+		}
+		for _, m := range page.Uploads {
+			id := aws.ToString(m.UploadId)
+			if aws.ToString(m.Key) != key || id == keep {
+				continue
+			}
+			if _, live := running.Load(runKey(f.bucket, id)); live {
+				continue
+			}
+			if _, err := f.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &f.bucket, Key: m.Key, UploadId: m.UploadId}); err != nil {
+				return mapErr(err)
+			}
+		}
 	}
 	return nil
 }
@@ -469,7 +516,7 @@ func (f *FS) resume(ctx context.Context, key string, offset int64) (*upload, err
 	u := f.newUpload(ctx, key, storage.Truncate)
 	u.id, u.next, u.claimed = id, int32(len(parts)+1), true
 	for _, p := range parts {
-		u.parts = append(u.parts, types.CompletedPart{PartNumber: p.PartNumber, ETag: p.ETag})
+		u.addPart(types.CompletedPart{PartNumber: p.PartNumber, ETag: p.ETag}, aws.ToInt64(p.Size))
 	}
 	return u, nil
 }
