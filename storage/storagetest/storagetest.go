@@ -154,6 +154,9 @@ func testAtomicReplace(t *testing.T, newFS func(t *testing.T) storage.FS, caps C
 		if _, err := p.PartialSize(ctx, "none"); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("partial size of nothing: %v", err)
 		}
+		if k, ok := u.(storage.Keeper); ok && k.Kept() != n {
+			t.Errorf("Kept says %d, PartialSize %d", k.Kept(), n)
+		}
 	}
 	// Resume the aborted bytes.
 	u, err = f.Create(ctx, "f", storage.CreateOptions{Offset: kept})
