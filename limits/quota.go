@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"iter"
 	"maps"
@@ -435,6 +436,44 @@ func (u *quotaFileUpload) Done(n, took int64) {
 		u.held.Bytes -= unused
 		u.q.l.settle(Usage{Bytes: unused}, Usage{})
 	}
+}
+
+// readPiece is the most ReadFrom takes from the quota for one move.
+const readPiece = 1 << 20
+
+// ReadFrom keeps the file's own ReadFrom (splice(2) from a socket, which
+// io.Copy uses): each piece is taken from the quota before it moves. When
+// the quota is full, a byte more to read means the upload passes it.
+func (u *quotaFileUpload) ReadFrom(r io.Reader) (int64, error) {
+	rf, ok := u.Upload.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(struct{ io.Writer }{u}, r)
+	}
+	// os.File.ReadFrom sees through one LimitedReader only: keep one.
+	lr, limited := r.(*io.LimitedReader)
+	if !limited {
+		lr = &io.LimitedReader{R: r, N: 1<<63 - 1}
+	}
+	var total int64
+	for lr.N > 0 {
+		want := min(lr.N, readPiece)
+		took, err := u.Take(want)
+		if err != nil {
+			var b [1]byte
+			if n, _ := lr.Read(b[:]); n == 0 {
+				return total, nil // the quota is full, and so is the upload
+			}
+			return total, err
+		}
+		n, err := rf.ReadFrom(&io.LimitedReader{R: lr.R, N: took})
+		u.Done(n, took)
+		total += n
+		lr.N -= n
+		if err != nil || n < took {
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 func (q *QuotaFS) Remove(ctx context.Context, name string) error {

@@ -252,3 +252,47 @@ func TestQuotaKeptPartsExpire(t *testing.T) {
 		t.Fatalf("without partial_max_age: usage %+v, want {70 1}", u)
 	}
 }
+
+// TestQuotaReadFrom: an upload into a file keeps its ReadFrom (the splice
+// io.Copy uses); it fills the quota exactly, and a byte more is cut.
+func TestQuotaReadFrom(t *testing.T) {
+	inner, err := localfs.New(t.TempDir(), localfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewLedger(State{}, LedgerOptions{Quota: Quota{Bytes: 3 << 20}})
+	f := WithQuota(inner, l)
+	copyIn := func(name string, n int64, limit int64) error {
+		u, err := f.Create(ctx, name, storage.CreateOptions{})
+		if err != nil {
+			return err
+		}
+		if _, ok := u.(io.ReaderFrom); !ok {
+			t.Fatal("the upload into a file has no ReadFrom")
+		}
+		var src io.Reader = strings.NewReader(strings.Repeat("z", int(n)))
+		if limit > 0 {
+			src = io.LimitReader(src, limit)
+		}
+		if _, err := io.Copy(u, src); err != nil {
+			u.Abort(err)
+			return err
+		}
+		return u.Commit()
+	}
+	if err := copyIn("a", 1<<20+5, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyIn("b", 2<<20+1, 0); !errors.Is(err, storage.ErrQuota) {
+		t.Fatalf("a byte past the quota: %v", err)
+	}
+	if err := copyIn("c", 2<<20, 0); err != nil {
+		t.Fatalf("exactly the quota: %v", err)
+	}
+	if u := l.Used(); u != (Usage{3 << 20, 2}) {
+		t.Fatalf("usage %+v", u)
+	}
+	if fi, err := inner.Stat(ctx, "a"); err != nil || fi.Size() != 1<<20 {
+		t.Fatalf("a: %v %v", fi, err)
+	}
+}
