@@ -58,3 +58,16 @@ func BenchmarkSmallUpload(b *testing.B) {
 		b.ReportMetric(float64(tQuota)/float64(tNone), "quota/none")
 	}
 }
+
+// BenchmarkPacer: what a rate limit far above the link adds to a small
+// transfer: the pacer made at its start and one wait for its 4 KiB,
+// against a user's and the server's bucket.
+func BenchmarkPacer(b *testing.B) {
+	user, server := NewLimiter(1<<40), NewLimiter(1<<40)
+	for b.Loop() {
+		pace, _ := Pacer(ctx, user, server)
+		if err := pace(4096); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
