@@ -70,6 +70,10 @@ type Config struct {
 	MaxHosts int
 	// Logger receives the ban lines. Nil means slog.Default().
 	Logger *slog.Logger
+	// OnBan, when set, is told of each ban as it begins (after the lock
+	// is released): the network banned, until when, and the event that
+	// passed the threshold.
+	OnBan func(network netip.Prefix, until time.Time, reason Event)
 }
 
 // DefaultAllowList is the allow-list of a Config that sets none: the
@@ -178,33 +182,48 @@ func (d *Memory) Banned(ip netip.Addr) (time.Time, bool) {
 
 // Record scores ev for ip and reports whether ip is banned afterwards.
 func (d *Memory) Record(ip netip.Addr, ev Event) bool {
-	if d == nil || !ip.IsValid() || d.allowed(ip) {
+	if d == nil || !ip.IsValid() {
 		return false
 	}
-	now := time.Now()
-	k := d.key(ip)
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	if d.allowed(ip) {
+		d.mu.Unlock()
+		return false
+	}
+	k := d.key(ip)
+	banned, began := d.recordLocked(ip, k, ev)
+	onBan := d.cfg.OnBan
+	d.mu.Unlock()
+	if !began.IsZero() && onBan != nil {
+		onBan(k, began, ev)
+	}
+	return banned
+}
+
+// recordLocked scores ev for k and says whether it is banned afterwards
+// and, when this event began a ban, until when; d.mu is held.
+func (d *Memory) recordLocked(ip netip.Addr, k netip.Prefix, ev Event) (banned bool, began time.Time) {
+	now := time.Now()
 	h := d.hosts[k]
 	if h == nil {
 		if len(d.hosts) >= d.cfg.MaxHosts {
 			d.sweepLocked(now)
 			if len(d.hosts) >= d.cfg.MaxHosts {
-				return false
+				return false, time.Time{}
 			}
 		}
 		h = &host{}
 		d.hosts[k] = h
 	}
 	if now.Before(h.bannedTil) {
-		return true // already banned; a banned address is not scored further
+		return true, time.Time{} // already banned; a banned address is not scored further
 	}
 	if h.score == 0 || now.Sub(h.since) > d.cfg.Window {
 		h.score, h.since = 0, now
 	}
 	h.score += eventScores[ev]
 	if h.score < d.cfg.Threshold {
-		return false
+		return false, time.Time{}
 	}
 	h.bans++
 	ban := d.cfg.BanTime
@@ -216,7 +235,35 @@ func (d *Memory) Record(ip netip.Addr, ev Event) bool {
 	d.cfg.Logger.Warn("defender ban", "ip", ip.Unmap().String(), "network", k.String(),
 		"duration", ban, "bans", h.bans, "score", h.score, "reason", ev.String())
 	h.score = 0
-	return true
+	return true, h.bannedTil
+}
+
+// Bans is the number of networks banned now.
+func (d *Memory) Bans() int {
+	if d == nil {
+		return 0
+	}
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, h := range d.hosts {
+		if now.Before(h.bannedTil) {
+			n++
+		}
+	}
+	return n
+}
+
+// Configure replaces the settings (a reloaded configuration); scores and
+// bans are kept.
+func (d *Memory) Configure(cfg Config) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	d.cfg = cfg.WithDefaults()
+	d.mu.Unlock()
 }
 
 // sweepLocked drops entries with nothing left to remember.

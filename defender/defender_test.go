@@ -160,3 +160,38 @@ func TestLoopbackAllowedByDefault(t *testing.T) {
 		t.Error("an empty allow-list spared loopback")
 	}
 }
+
+// TestOnBanAndConfigure: OnBan hears each ban once as it begins, Bans
+// counts the networks banned now, and Configure changes the threshold of
+// a running defender without forgetting its bans.
+func TestOnBanAndConfigure(t *testing.T) {
+	var got []string
+	cfg := Config{Threshold: 2, AllowList: []netip.Prefix{}}
+	cfg.OnBan = func(n netip.Prefix, until time.Time, reason Event) {
+		got = append(got, n.String()+" "+reason.String())
+		if time.Until(until) < 14*time.Minute {
+			t.Errorf("ban until %v", until)
+		}
+	}
+	d := New(cfg)
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	d.Record(a, LoginFailed)
+	d.Record(a, LoginFailed) // bans
+	d.Record(a, LoginFailed) // already banned: no second OnBan
+	if len(got) != 1 || got[0] != "192.0.2.1/32 "+LoginFailed.String() || d.Bans() != 1 {
+		t.Fatalf("OnBan %v, %d bans", got, d.Bans())
+	}
+	cfg.Threshold = 5
+	d.Configure(cfg)
+	for range 4 {
+		if d.Record(b, LoginFailed) {
+			t.Fatal("banned below the new threshold")
+		}
+	}
+	if !d.Record(b, LoginFailed) || d.Bans() != 2 {
+		t.Fatalf("the fifth failure with threshold 5: %d bans", d.Bans())
+	}
+	if _, banned := d.Banned(a); !banned {
+		t.Fatal("Configure forgot a ban")
+	}
+}

@@ -264,11 +264,14 @@ func (s *session) cmdPASS(arg string) {
 		s.loginFails++
 		banned := false
 		if errors.Is(err, auth.ErrBadCredentials) {
+			reason := "bad credentials"
 			if err == auth.ErrBadCredentials {
 				s.log().Warn("login failed", "user", user, "attempt", s.loginFails)
 			} else { // the password was right, an account rule refused
-				s.log().Warn("login failed", "user", user, "attempt", s.loginFails, "reason", err.Error())
+				reason = err.Error()
+				s.log().Warn("login failed", "user", user, "attempt", s.loginFails, "reason", reason)
 			}
+			s.act(Action{Kind: ActionLoginFailed, User: user, Reason: reason})
 			banned = s.srv.def.Record(s.remote.Addr(), defender.LoginFailed)
 		} else {
 			// Not the client's fault (a home that cannot be opened, an
@@ -296,11 +299,13 @@ func (s *session) cmdPASS(arg string) {
 	}
 	if acct.Perms.TLSRequired && !s.tls {
 		s.log().Warn("login refused: the account requires TLS", "user", acct.User)
+		s.act(Action{Kind: ActionLoginFailed, User: acct.User, Reason: "the account requires TLS"})
 		s.reply(ftp.CodeNotLoggedIn, "This account requires TLS: send AUTH TLS first (and change the password: it crossed the network in the clear).")
 		return
 	}
 	if acct.Perms.ClientCert == auth.CertRequired && s.certUser() != acct.User {
 		s.log().Warn("login refused: the account requires its TLS client certificate", "user", acct.User)
+		s.act(Action{Kind: ActionLoginFailed, User: acct.User, Reason: "the account requires its TLS client certificate"})
 		s.reply(ftp.CodeNotLoggedIn, "This account requires its TLS client certificate.")
 		return
 	}
@@ -310,6 +315,7 @@ func (s *session) cmdPASS(arg string) {
 func (s *session) loggedIn(acct *auth.Account, code int, msg string) {
 	if !s.srv.admitUser(s, acct.User) {
 		s.log().Warn("login refused", "user", acct.User, "reason", "max sessions per user")
+		s.act(Action{Kind: ActionLoginFailed, User: acct.User, Reason: "max sessions per user"})
 		s.end("Too many sessions for this user", "max sessions per user")
 		return
 	}
@@ -318,6 +324,7 @@ func (s *session) loggedIn(acct *auth.Account, code int, msg string) {
 	s.hook.user.Store(&acct.User)
 	s.log().Info("login", "user", acct.User, "by", map[bool]string{true: "certificate", false: "password"}[code == ftp.CodeLoggedInBySecurity])
 	s.reply(code, msg)
+	s.act(Action{Kind: ActionLogin})
 	s.state(StateLoggedIn)
 }
 
@@ -499,18 +506,21 @@ func capability[T any](s *session) (T, bool) {
 func (s *session) cmdMKD(arg string) {
 	if vpath, ok := s.change("MKD", arg, true, auth.PermMkdir, s.acct.FS.Mkdir); ok {
 		s.reply(ftp.CodePathCreated, ftp.QuotePath(vpath)+" created.")
+		s.act(Action{Kind: ActionMkdir, Path: vpath})
 	}
 }
 
 func (s *session) cmdRMD(arg string) {
-	if _, ok := s.change("RMD", arg, false, auth.PermDelete, s.acct.FS.RemoveDir); ok {
+	if vpath, ok := s.change("RMD", arg, false, auth.PermDelete, s.acct.FS.RemoveDir); ok {
 		s.reply(ftp.CodeFileActionOK, "Directory removed.")
+		s.act(Action{Kind: ActionRmdir, Path: vpath})
 	}
 }
 
 func (s *session) cmdDELE(arg string) {
-	if _, ok := s.change("DELE", arg, true, auth.PermDelete, s.acct.FS.Remove); ok {
+	if vpath, ok := s.change("DELE", arg, true, auth.PermDelete, s.acct.FS.Remove); ok {
 		s.reply(ftp.CodeFileActionOK, "File deleted.")
+		s.act(Action{Kind: ActionDelete, Path: vpath})
 	}
 }
 
@@ -534,7 +544,7 @@ func (s *session) cmdRNTO(arg string) {
 		s.reply(ftp.CodeBadSequence, "RNFR required first.")
 		return
 	}
-	_, ok := s.change("RNTO", arg, true, auth.PermRename, func(ctx context.Context, name string) error {
+	to, ok := s.change("RNTO", arg, true, auth.PermRename, func(ctx context.Context, name string) error {
 		if fi, err := s.acct.FS.Stat(ctx, name); err == nil && !fi.IsDir() && s.acct.Perms.At(path.Join("/", name))&auth.PermOverwrite == 0 {
 			return fs.ErrPermission // replacing a file is overwriting it
 		}
@@ -542,6 +552,7 @@ func (s *session) cmdRNTO(arg string) {
 	})
 	if ok {
 		s.reply(ftp.CodeFileActionOK, "Rename successful.")
+		s.act(Action{Kind: ActionRename, Path: from, To: to})
 	}
 }
 

@@ -197,6 +197,10 @@ type transfer struct {
 	// meter, when set, counts the bytes a splice moves into an upload
 	// (a quota): each move takes its size from it first.
 	meter limits.Meter
+	// code is the reply that ended the transfer; sum the SHA-256 of a
+	// committed upload, when the hooks asked for one.
+	code int
+	sum  string
 
 	mu     sync.Mutex
 	conn   io.Closer // the data connection

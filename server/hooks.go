@@ -26,6 +26,61 @@ type Hooks struct {
 	// is accepted, StateLoggedIn at each login, StateTransferStart and
 	// StateTransferEnd around each transfer, StateClosed once it ends.
 	ConnState func(c *Conn, state ConnState)
+	// Action is called after a session's login, failed login, and each
+	// file operation that succeeded: delete, rename, mkdir, rmdir.
+	// Transfers are reported by ConnState's StateTransferEnd.
+	Action func(c *Conn, a Action)
+	// HashUploads, when set, is asked at each STOR or STOU (not APPE, not
+	// a resume) whether to compute the SHA-256 of the bytes received, for
+	// TransferInfo.SHA256. Such an upload leaves the zero-copy path.
+	HashUploads func(c *Conn) bool
+}
+
+// ActionKind is the kind of an Action.
+type ActionKind int
+
+const (
+	// ActionLogin is a login (Action.User logged in).
+	ActionLogin ActionKind = iota
+	// ActionLoginFailed is a refused PASS or certificate login:
+	// Action.User is the name the client gave, Action.Reason why.
+	ActionLoginFailed
+	// ActionDelete is a file deleted (DELE).
+	ActionDelete
+	// ActionRename is a rename (RNFR Path, RNTO To).
+	ActionRename
+	// ActionMkdir is a directory made (MKD).
+	ActionMkdir
+	// ActionRmdir is a directory removed (RMD).
+	ActionRmdir
+)
+
+var actionNames = [...]string{"login", "login_failed", "delete", "rename", "mkdir", "rmdir"}
+
+func (k ActionKind) String() string { return actionNames[k] }
+
+// Action is what a session did, reported to Hooks.Action.
+type Action struct {
+	Kind ActionKind
+	// User is the logged-in user, or for ActionLoginFailed the name the
+	// client gave (a client's choice: never a metric label).
+	User string
+	// Path is the virtual path acted on; for a rename, its old name.
+	Path string
+	// To is a rename's new virtual path.
+	To string
+	// Reason says why a login failed.
+	Reason string
+}
+
+// act reports a to Hooks.Action.
+func (s *session) act(a Action) {
+	if f := s.srv.Hooks.Action; f != nil {
+		if a.User == "" && s.acct != nil {
+			a.User = s.acct.User
+		}
+		f(s.hook, a)
+	}
 }
 
 // ConnState is a state of a session, reported to Hooks.ConnState.
@@ -66,6 +121,15 @@ type TransferInfo struct {
 	Bytes  int64         // moved so far, or in all once ended
 	Result string        // once ended: ok, aborted, connection lost, error …
 	Took   time.Duration // once ended
+	Code   int           // once ended: the reply that ended it (226, 426, 552 …)
+	// SHA256 is, once a STOR or STOU has committed, the hex SHA-256 of
+	// the bytes received when Hooks.HashUploads asked for it.
+	SHA256 string
+}
+
+// Upload says whether the transfer is an upload (STOR, APPE, STOU).
+func (t *TransferInfo) Upload() bool {
+	return t.Verb == "STOR" || t.Verb == "APPE" || t.Verb == "STOU"
 }
 
 // info describes x; a result says it has ended.
@@ -73,6 +137,7 @@ func (x *transfer) info(result string) *TransferInfo {
 	t := &TransferInfo{Verb: x.verb, Path: x.path, Start: x.start, Bytes: x.bytes.Load(), Result: result}
 	if result != "" {
 		t.Took = time.Since(x.start)
+		t.Code, t.SHA256 = x.code, x.sum
 	}
 	return t
 }

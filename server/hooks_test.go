@@ -91,3 +91,60 @@ func TestServeValidatesOptions(t *testing.T) {
 		t.Error("the listener was left open")
 	}
 }
+
+// TestActionHook: Action reports logins, failed logins and the file
+// operations that succeeded (not those refused); HashUploads gives a STOR
+// the SHA-256 of its bytes, and the transfer its final reply code.
+func TestActionHook(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var seen []string
+	srv := ftptest.NewServer(t, ftptest.Options{Config: func(s *server.Server) {
+		s.Hooks.Action = func(c *server.Conn, a server.Action) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, fmt.Sprintf("%s user=%q path=%q to=%q reason=%q", a.Kind, a.User, a.Path, a.To, a.Reason))
+		}
+		s.Hooks.HashUploads = func(c *server.Conn) bool { return c.User() == ftptest.Writer }
+		s.Hooks.ConnState = func(c *server.Conn, st server.ConnState) {
+			if x := c.Transfer(); x != nil && st == server.StateTransferEnd {
+				mu.Lock()
+				defer mu.Unlock()
+				seen = append(seen, fmt.Sprintf("%s %s %d upload=%v sha256=%s", x.Verb, x.Path, x.Code, x.Upload(), x.SHA256))
+			}
+		}
+	}})
+	c := srv.Dial(t)
+	c.Expect("USER mallory", 331)
+	c.Expect("PASS guess", 530)
+	c.Login(ftptest.Writer)
+	d := c.Passive()
+	c.Expect("STOR f.txt", 150)
+	d.Write([]byte("hello"))
+	d.Close()
+	c.Expect("", 226)
+	c.Expect("MKD d", 257)
+	c.Expect("RNFR f.txt", 350)
+	c.Expect("RNTO d/g.txt", 250)
+	c.Expect("DELE nothing", 550) // refused: not reported
+	c.Expect("DELE d/g.txt", 250)
+	c.Expect("RMD d", 250)
+	d = c.Passive()
+	c.Expect("RETR nothing", 550)
+	d.Close()
+	c.Expect("QUIT", 221)
+	want := []string{
+		`login_failed user="mallory" path="" to="" reason="bad credentials"`,
+		`login user="alice" path="" to="" reason=""`,
+		`STOR /f.txt 226 upload=true sha256=2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824`,
+		`mkdir user="alice" path="/d" to="" reason=""`,
+		`rename user="alice" path="/f.txt" to="/d/g.txt" reason=""`,
+		`delete user="alice" path="/d/g.txt" to="" reason=""`,
+		`rmdir user="alice" path="/d" to="" reason=""`,
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(seen, "\n") != strings.Join(want, "\n") {
+		t.Errorf("actions:\n%s\nwant:\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
+	}
+}

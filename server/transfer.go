@@ -3,9 +3,12 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -82,9 +85,11 @@ func (s *session) openTransfer(ctx context.Context, x *transfer, d dataSource, o
 	c, err := s.openData(ctx, x, d)
 	if err != nil {
 		if x.aborted.Load() {
-			s.reply(ftp.CodeTransferAborted, "Transfer aborted.")
+			x.code = ftp.CodeTransferAborted
+			s.reply(x.code, "Transfer aborted.")
 		} else {
-			s.reply(ftp.CodeCantOpenData, "Can't open data connection.")
+			x.code = ftp.CodeCantOpenData
+			s.reply(x.code, "Can't open data connection.")
 		}
 		return nil, "no data connection"
 	}
@@ -104,6 +109,7 @@ func (s *session) openTransfer(ctx context.Context, x *transfer, d dataSource, o
 		msg := tlsDataError(err)
 		s.log().Warn("TLS data connection refused", "reason", msg)
 		c.Close()
+		x.code = ftp.CodeTLSFailed
 		s.reply(ftp.CodeTLSFailed, msg)
 		return nil, "TLS refused"
 	}
@@ -119,15 +125,19 @@ func (s *session) closeTransfer(x *transfer, c net.Conn, err error) string {
 	}
 	switch {
 	case x.aborted.Load():
+		x.code = ftp.CodeTransferAborted
 		s.reply(ftp.CodeTransferAborted, "Transfer aborted.")
 		return "aborted"
 	case err == nil:
+		x.code = ftp.CodeClosingData
 		s.reply(ftp.CodeClosingData, "Transfer complete.")
 		return "ok"
 	case errors.As(err, new(netErr)):
+		x.code = ftp.CodeTransferAborted
 		s.reply(ftp.CodeTransferAborted, "Data connection closed; transfer aborted.")
 		return "connection lost"
 	default:
+		x.code, _ = replyFor(err)
 		s.fail(err, x.verb)
 		return "error"
 	}
@@ -139,6 +149,7 @@ func (s *session) endTransfer(x *transfer, result *string) {
 	if r := recover(); r != nil {
 		s.log().Error("transfer panic", "panic", r, "stack", string(debug.Stack()))
 		x.abort() // close the data connection and listener
+		x.code = ftp.CodeLocalError
 		s.reply(ftp.CodeLocalError, "Internal error.")
 		*result = "panic"
 	}
@@ -510,6 +521,11 @@ func (s *session) store(verb, arg string, mode storage.CreateMode) {
 	if mode == storage.Exclusive {
 		msg = "FILE: " + quoteName(path.Base(vpath)) // RFC 1123 §4.1.2.9
 	}
+	var hash *hashingUpload
+	if off == 0 && mode != storage.Append && s.srv.Hooks.HashUploads != nil && s.srv.Hooks.HashUploads(s.hook) {
+		hash = &hashingUpload{Upload: up, h: sha256.New()}
+		up = hash // no zero copy: every byte goes through the hash
+	}
 	s.startTransfer(verb, vpath, d, msg, transferJob{run: func(ctx context.Context, c net.Conn, x *transfer) error {
 		x.pace, x.paceMost = limits.Pacer(ctx, s.acct.Rates.Up, s.srv.rateUp)
 		var err error
@@ -530,8 +546,27 @@ func (s *session) store(verb, arg string, mode storage.CreateMode) {
 			up.Abort(err)
 			return err
 		}
-		return up.Commit()
+		if err := up.Commit(); err != nil {
+			return err
+		}
+		if hash != nil {
+			x.sum = hex.EncodeToString(hash.h.Sum(nil))
+		}
+		return nil
 	}, cancel: func(err error) { up.Abort(err) }})
+}
+
+// hashingUpload computes the SHA-256 of what it writes. It hides the
+// upload's zero-copy capability, so the server copies through Write.
+type hashingUpload struct {
+	storage.Upload
+	h hash.Hash
+}
+
+func (u *hashingUpload) Write(p []byte) (int, error) {
+	n, err := u.Upload.Write(p)
+	u.h.Write(p[:n])
+	return n, err
 }
 
 // mayStore checks upload (a new file) or overwrite (an existing one) at
