@@ -1,0 +1,86 @@
+package events
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+)
+
+// permanent is a delivery's failure that a retry cannot mend.
+type permanent struct{ error }
+
+// deliver sends e to h once.
+func deliver(ctx context.Context, client *http.Client, h Hook, e *Event) error {
+	doc, err := json.Marshal(e)
+	if err != nil {
+		return permanent{err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.timeout())
+	defer cancel()
+	if h.URL != "" {
+		return post(ctx, client, h.URL, e.ID, doc)
+	}
+	return run(ctx, h.args(e), doc)
+}
+
+// post sends doc to url; a 2xx answer is delivered.
+func post(ctx context.Context, client *http.Client, url, id string, doc []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(doc))
+	if err != nil {
+		return permanent{err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", id)
+	req.Header.Set("User-Agent", "ferry-hook")
+	resp, err := client.Do(req)
+	if err != nil {
+		var ue interface{ Unwrap() error }
+		if errors.As(err, &ue) {
+			err = ue.Unwrap() // the cause, without the URL (it may hold a token)
+		}
+		return fmt.Errorf("POST: %w", err)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // the connection is reused
+	resp.Body.Close()
+	switch c := resp.StatusCode; {
+	case c >= 200 && c < 300:
+		return nil
+	case c >= 400 && c < 500 && c != 408 && c != 425 && c != 429:
+		return permanent{fmt.Errorf("POST: HTTP %s", resp.Status)}
+	default:
+		return fmt.Errorf("POST: HTTP %s", resp.Status)
+	}
+}
+
+// run runs args with doc on standard input; exit status 0 is delivered.
+func run(ctx context.Context, args []string, doc []byte) error {
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Stdin = bytes.NewReader(doc)
+	var out limited
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err == nil {
+		return nil
+	}
+	if msg := strings.TrimSpace(out.String()); msg != "" {
+		return fmt.Errorf("%s: %v: %s", args[0], err, msg)
+	}
+	return fmt.Errorf("%s: %v", args[0], err)
+}
+
+// limited keeps the first 1 KiB written to it (a failing command's
+// output, for the log).
+type limited struct{ bytes.Buffer }
+
+func (l *limited) Write(p []byte) (int, error) {
+	if room := 1024 - l.Len(); room > 0 {
+		l.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}

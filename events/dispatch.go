@@ -1,0 +1,378 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Options are the settings of a Dispatcher.
+type Options struct {
+	// Dir holds the queue (the data directory's hooks/).
+	Dir string
+	// RetryFor is how long after an event happened its deliveries are
+	// retried before they are given up (dead-lettered). Zero: 24 hours.
+	RetryFor time.Duration
+	// MaxQueue bounds the deliveries waiting; an event past it is given
+	// up at once. Zero: 100,000.
+	MaxQueue int
+	// Workers is how many deliveries run at once per hook. Zero: 4.
+	Workers int
+	// Backoff is a failing hook's first pause; each failure after doubles
+	// it, up to 5 minutes. Zero: 1 second.
+	Backoff time.Duration
+	// Logger receives the given-up deliveries and the hooks that fail.
+	// Nil: slog.Default().
+	Logger *slog.Logger
+}
+
+// maxBackoff is the longest pause of a failing hook.
+const maxBackoff = 5 * time.Minute
+
+// Dispatcher hands events to the hooks that hear them, through the
+// queue. Publish never waits for a hook.
+type Dispatcher struct {
+	o      Options
+	q      *Queue
+	client *http.Client
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	runners map[string]*runner // by hook key
+	hooks   []Hook
+}
+
+// Open opens the queue in o.Dir and starts delivering to hooks, the
+// deliveries a previous run left first. Those of hooks no longer
+// configured are given up.
+func Open(o Options, hooks []Hook) (*Dispatcher, error) {
+	if o.RetryFor <= 0 {
+		o.RetryFor = 24 * time.Hour
+	}
+	if o.MaxQueue <= 0 {
+		o.MaxQueue = 100000
+	}
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	q, pending, err := OpenQueue(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	d := &Dispatcher{o: o, q: q, runners: map[string]*runner{},
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Workers}}}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.SetHooks(hooks)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, dl := range pending {
+		if r := d.runners[dl.Hook]; r != nil {
+			r.push(dl)
+		} else {
+			d.giveUp(dl, "the hook is no longer configured")
+		}
+	}
+	return d, nil
+}
+
+// SetHooks replaces the hooks (a reloaded configuration). A hook that
+// stays (same target) keeps its waiting deliveries; those of a hook
+// removed are given up.
+func (d *Dispatcher) SetHooks(hooks []Hook) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	keep := map[string]*runner{}
+	for _, h := range hooks {
+		k := h.Key()
+		if r := d.runners[k]; r != nil {
+			r.setHook(h)
+			keep[k] = r
+		} else if keep[k] == nil {
+			keep[k] = d.start(h)
+		}
+	}
+	for k, r := range d.runners {
+		if keep[k] == nil {
+			for _, dl := range r.stop() {
+				d.giveUp(dl, "the hook was removed from the configuration")
+			}
+		}
+	}
+	d.runners, d.hooks = keep, hooks
+}
+
+// Hooks are the hooks delivered to.
+func (d *Dispatcher) Hooks() []Hook {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.hooks
+}
+
+// Hears says whether any hook hears kind (to skip building events no
+// one hears).
+func (d *Dispatcher) Hears(kind string) bool {
+	if d == nil {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, h := range d.hooks {
+		if h.Hears(kind) {
+			return true
+		}
+	}
+	return false
+}
+
+// HashUploads says whether a hook on upload wants the SHA-256.
+func (d *Dispatcher) HashUploads() bool {
+	if d == nil {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, h := range d.hooks {
+		if h.SHA256 && h.Hears(Upload) {
+			return true
+		}
+	}
+	return false
+}
+
+// Publish queues e for every hook that hears it (an ID and a time are
+// given when it has none). It writes the queue and returns.
+func (d *Dispatcher) Publish(e Event) {
+	if d == nil {
+		return
+	}
+	if e.ID == "" {
+		e.ID = NewID()
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now().UTC()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, r := range d.runners {
+		if !r.hears(e.Event) {
+			continue
+		}
+		dl := &Delivery{Hook: k, Event: e}
+		if d.q.Len() >= d.o.MaxQueue {
+			d.o.Logger.Error("hook event given up", "hook", r.name(), "event", e.Event, "id", e.ID, "reason", "the queue is full")
+			continue
+		}
+		if err := d.q.Add(dl); err != nil {
+			d.o.Logger.Error("hook event not queued", "hook", r.name(), "event", e.Event, "id", e.ID, "err", err)
+			continue
+		}
+		r.push(dl)
+	}
+}
+
+// Len is the number of deliveries waiting (ferry_hook_queue_length).
+func (d *Dispatcher) Len() int {
+	if d == nil {
+		return 0
+	}
+	return d.q.Len()
+}
+
+// Close stops the deliveries; those not ended stay queued for the next
+// start.
+func (d *Dispatcher) Close() error {
+	d.cancel()
+	d.mu.Lock()
+	for _, r := range d.runners {
+		r.stop()
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+	return d.q.Close()
+}
+
+// giveUp ends dl as dead and logs why.
+func (d *Dispatcher) giveUp(dl *Delivery, reason string) {
+	d.o.Logger.Error("hook event given up", "hook", dl.Hook, "event", dl.Event.Event, "id", dl.Event.ID, "reason", reason)
+	d.q.End(dl, reason)
+}
+
+// runner delivers to one hook: Workers at a time, first in first out.
+// When a delivery fails, the delivery goes back to the front and the hook
+// pauses (backoff), so a hook that is down is tried once per pause, not
+// once per event.
+type runner struct {
+	d    *Dispatcher
+	wake chan struct{} // a delivery may be ready
+	quit chan struct{} // closed by stop
+
+	mu      sync.Mutex
+	hook    Hook
+	fifo    []*Delivery
+	paused  time.Time // no delivery starts before
+	backoff time.Duration
+	stopped bool
+}
+
+func (d *Dispatcher) start(h Hook) *runner {
+	r := &runner{d: d, hook: h, wake: make(chan struct{}, 1), quit: make(chan struct{})}
+	for range d.o.Workers {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			r.work()
+		}()
+	}
+	return r
+}
+
+func (r *runner) setHook(h Hook) {
+	r.mu.Lock()
+	r.hook = h
+	r.mu.Unlock()
+}
+
+func (r *runner) hears(kind string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.hook.Hears(kind)
+}
+
+func (r *runner) name() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.hook.Name()
+}
+
+func (r *runner) push(dl *Delivery) {
+	r.mu.Lock()
+	r.fifo = append(r.fifo, dl)
+	r.mu.Unlock()
+	r.signal()
+}
+
+func (r *runner) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stop ends the workers and returns the deliveries still waiting.
+func (r *runner) stop() []*Delivery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return nil
+	}
+	r.stopped = true
+	left := r.fifo
+	r.fifo = nil
+	close(r.quit)
+	return left
+}
+
+// take waits for the next delivery; nil once stopped.
+func (r *runner) take() (*Delivery, Hook) {
+	for {
+		r.mu.Lock()
+		if r.stopped {
+			r.mu.Unlock()
+			return nil, Hook{}
+		}
+		wait := time.Until(r.paused)
+		if len(r.fifo) > 0 && wait <= 0 {
+			dl := r.fifo[0]
+			r.fifo[0] = nil
+			r.fifo = r.fifo[1:]
+			more := len(r.fifo) > 0
+			h := r.hook
+			r.mu.Unlock()
+			if more {
+				r.signal() // another worker may take the next
+			}
+			return dl, h
+		}
+		r.mu.Unlock()
+		if !r.wait(wait) {
+			return nil, Hook{}
+		}
+	}
+}
+
+// wait waits for a wake-up, or d when positive (a pause ending); false
+// once stopped.
+func (r *runner) wait(d time.Duration) bool {
+	var timer <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case <-r.wake:
+	case <-timer:
+	case <-r.quit:
+		return false
+	}
+	return true
+}
+
+func (r *runner) work() {
+	for {
+		dl, h := r.take()
+		if dl == nil {
+			return
+		}
+		err := deliver(r.d.ctx, r.d.client, h, &dl.Event)
+		switch {
+		case err == nil:
+			r.d.q.End(dl, "")
+			r.ok()
+		case r.d.ctx.Err() != nil:
+			return // shutting down: it stays queued
+		case errors.As(err, new(permanent)):
+			r.d.giveUp(dl, h.Name()+": "+err.Error())
+		case time.Since(dl.Event.Time) > r.d.o.RetryFor:
+			r.d.giveUp(dl, h.Name()+": still failing after "+r.d.o.RetryFor.String()+": "+err.Error())
+		default:
+			r.retry(dl, h, err)
+		}
+	}
+}
+
+func (r *runner) ok() {
+	r.mu.Lock()
+	r.backoff = 0
+	r.mu.Unlock()
+}
+
+// retry puts dl back first in line and pauses the hook.
+func (r *runner) retry(dl *Delivery, h Hook, err error) {
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		return // stays queued on disk
+	}
+	r.fifo = append([]*Delivery{dl}, r.fifo...)
+	first := r.backoff == 0
+	r.backoff = min(max(r.backoff*2, r.d.o.Backoff), maxBackoff)
+	r.paused = time.Now().Add(r.backoff)
+	backoff := r.backoff
+	r.mu.Unlock()
+	if first {
+		r.d.o.Logger.Warn("hook failing, retrying", "hook", h.Name(), "event", dl.Event.Event, "id", dl.Event.ID, "err", err, "retry_in", backoff)
+	}
+	r.signal()
+}

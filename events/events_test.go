@@ -1,0 +1,300 @@
+package events
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// endpoint is a test HTTP hook: it counts the events by idempotency key
+// and answers with status (200 when zero).
+type endpoint struct {
+	*httptest.Server
+	mu     sync.Mutex
+	got    map[string]int
+	kinds  map[string]int
+	status atomic.Int32
+	calls  atomic.Int32
+}
+
+func newEndpoint(t *testing.T) *endpoint {
+	e := &endpoint{got: map[string]int{}, kinds: map[string]int{}}
+	e.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.calls.Add(1)
+		if s := e.status.Load(); s != 0 {
+			w.WriteHeader(int(s))
+			return
+		}
+		var ev Event
+		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil || ev.ID != r.Header.Get("Idempotency-Key") || r.Method != http.MethodPost {
+			t.Errorf("bad delivery: %v %q %s", err, r.Header.Get("Idempotency-Key"), r.Method)
+		}
+		e.mu.Lock()
+		e.got[ev.ID]++
+		e.kinds[ev.Event]++
+		e.mu.Unlock()
+	}))
+	t.Cleanup(e.Close)
+	return e
+}
+
+// wait waits until n events were received, each once.
+func (e *endpoint) wait(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		e.mu.Lock()
+		have := len(e.got)
+		twice := 0
+		for _, c := range e.got {
+			if c > 1 {
+				twice++
+			}
+		}
+		e.mu.Unlock()
+		if twice > 0 {
+			t.Fatalf("%d events delivered more than once", twice)
+		}
+		if have == n {
+			return
+		}
+		if have > n || time.Now().After(deadline) {
+			t.Fatalf("%d events delivered, want %d", have, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func open(t *testing.T, dir string, hooks ...Hook) *Dispatcher {
+	t.Helper()
+	d, err := Open(Options{Dir: dir, Backoff: 20 * time.Millisecond, Logger: quiet()}, hooks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestHTTPHook: every event a hook hears arrives once, with its
+// idempotency key; events it does not hear are not queued; an endpoint
+// that fails for a while gets every event once it is back, and the queue
+// empties.
+func TestHTTPHook(t *testing.T) {
+	ep := newEndpoint(t)
+	dir := t.TempDir()
+	d := open(t, dir, Hook{On: []string{Upload, UploadFailed}, URL: ep.URL + "/hook?token=secret"})
+	defer d.Close()
+	if !d.Hears(Upload) || d.Hears(Delete) || d.HashUploads() {
+		t.Fatal("Hears or HashUploads")
+	}
+	for i := range 50 {
+		d.Publish(Event{Event: Upload, User: "alice", Path: fmt.Sprintf("/f%d", i), Size: int64(i)})
+	}
+	d.Publish(Event{Event: Delete, Path: "/x"}) // heard by no one
+	ep.wait(t, 50)
+	ep.status.Store(503) // down
+	for i := range 30 {
+		d.Publish(Event{Event: UploadFailed, Path: fmt.Sprintf("/g%d", i)})
+	}
+	for ep.calls.Load() < 54 { // failing, retried with backoff
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := d.Len(); n != 30 {
+		t.Fatalf("queue %d while the hook is down, want 30", n)
+	}
+	ep.status.Store(0)
+	ep.wait(t, 80)
+	waitLen(t, d, 0)
+	if ep.kinds[UploadFailed] != 30 || ep.kinds[Upload] != 50 {
+		t.Fatalf("kinds %v", ep.kinds)
+	}
+}
+
+func waitLen(t *testing.T, d *Dispatcher, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Len() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("queue length %d, want %d", d.Len(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRestart: deliveries not made when the dispatcher closes are made
+// after it opens again, with the same IDs; a hook no longer configured
+// has its deliveries given up, in dead.jsonl with the reason.
+func TestRestart(t *testing.T) {
+	ep := newEndpoint(t)
+	ep.status.Store(500)
+	dir := t.TempDir()
+	hook := Hook{On: []string{Upload}, URL: ep.URL}
+	other := Hook{On: []string{Upload}, Command: []string{"false"}}
+	d := open(t, dir, hook, other)
+	var ids []string
+	for i := range 20 {
+		e := Event{ID: NewID(), Event: Upload, Path: fmt.Sprint(i)}
+		ids = append(ids, e.ID)
+		d.Publish(e)
+	}
+	waitCalls(t, ep, 1)
+	d.Close()
+	ep.status.Store(0)
+	d = open(t, dir, hook) // other is gone
+	defer d.Close()
+	ep.wait(t, 20)
+	for _, id := range ids {
+		if ep.got[id] != 1 {
+			t.Fatalf("event %s delivered %d times", id, ep.got[id])
+		}
+	}
+	waitLen(t, d, 0)
+	dead := readDead(t, dir)
+	if len(dead) != 20 || !strings.Contains(dead[0], "no longer configured") {
+		t.Fatalf("dead letters: %d %v", len(dead), dead[:min(len(dead), 1)])
+	}
+	segs, _ := segments(dir)
+	if len(segs) != 1 {
+		t.Errorf("%d segments left with nothing waiting, want the current one", len(segs))
+	}
+}
+
+func waitCalls(t *testing.T, ep *endpoint, n int32) {
+	deadline := time.Now().Add(10 * time.Second)
+	for ep.calls.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatal("no call")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func readDead(t *testing.T, dir string) []string {
+	f, err := os.Open(filepath.Join(dir, "dead.jsonl"))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
+
+// TestGiveUp: a 4xx answer is given up at once; a hook still failing
+// after RetryFor is given up; neither holds the queue.
+func TestGiveUp(t *testing.T) {
+	ep := newEndpoint(t)
+	ep.status.Store(400)
+	dir := t.TempDir()
+	d := open(t, dir, Hook{On: []string{Login}, URL: ep.URL})
+	d.Publish(Event{Event: Login, User: "a"})
+	waitLen(t, d, 0)
+	if ep.calls.Load() != 1 {
+		t.Fatalf("a 400 was tried %d times", ep.calls.Load())
+	}
+	d.Close()
+	ep.status.Store(503)
+	d, err := Open(Options{Dir: dir, Backoff: 10 * time.Millisecond, RetryFor: 100 * time.Millisecond, Logger: quiet()}, []Hook{{On: []string{Login}, URL: ep.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.Publish(Event{Event: Login, User: "b"})
+	waitLen(t, d, 0)
+	dead := readDead(t, dir)
+	if len(dead) != 2 || !strings.Contains(dead[0], "400") || !strings.Contains(dead[1], "still failing") || strings.Contains(strings.Join(dead, ""), "token") {
+		t.Fatalf("dead letters %v", dead)
+	}
+}
+
+// TestCommandHook: the command gets the placeholders as arguments and
+// the JSON on standard input; a non-zero exit is retried.
+func TestCommandHook(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	os.Mkdir(out, 0o755)
+	script := filepath.Join(dir, "hook.sh")
+	// Fails the first time for each event (no marker yet), then records.
+	os.WriteFile(script, []byte(`#!/bin/sh
+m="$OUT/$1-$(basename "$3").try"
+[ -e "$m" ] || { touch "$m"; echo "not yet" >&2; exit 3; }
+cat > "$OUT/$1-$2-$(basename "$3")-$4.json"
+`), 0o755)
+	t.Setenv("OUT", out)
+	d := open(t, filepath.Join(dir, "q"), Hook{On: []string{Upload, Rename}, Command: []string{script, "{event}", "{user}", "{path}", "{size}"}})
+	defer d.Close()
+	d.Publish(Event{Event: Upload, User: "alice", Path: "/in/a b.txt", Size: 42})
+	d.Publish(Event{Event: Rename, User: "alice", Path: "/in/c", To: "/d"})
+	waitLen(t, d, 0)
+	b, err := os.ReadFile(filepath.Join(out, "upload-alice-a b.txt-42.json"))
+	var e Event
+	if err != nil || json.Unmarshal(b, &e) != nil || e.Path != "/in/a b.txt" || e.Size != 42 {
+		t.Fatalf("upload: %v %s", err, b)
+	}
+	if _, err := os.Stat(filepath.Join(out, "rename-alice-c-0.json")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestQueueTornLine: a record cut short by a crash is skipped, the
+// records before it kept.
+func TestQueueTornLine(t *testing.T) {
+	dir := t.TempDir()
+	q, _, err := OpenQueue(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		q.Add(&Delivery{Hook: "h", Event: Event{ID: fmt.Sprint(i), Event: Upload}})
+	}
+	seg := q.segPath(q.seg)
+	q.Close()
+	f, _ := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"op":"done","hook":"h","id":"1"}` + "\n" + `{"op":"add","hook":"h","eve`)
+	f.Close()
+	q, pending, err := OpenQueue(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if len(pending) != 2 || pending[0].Event.ID != "0" || pending[1].Event.ID != "2" || q.Len() != 2 {
+		t.Fatalf("pending %+v", pending)
+	}
+}
+
+// TestHookValidate: the checks name what is wrong.
+func TestHookValidate(t *testing.T) {
+	for _, c := range []struct {
+		h    Hook
+		want string
+	}{
+		{Hook{URL: "http://x"}, "on names no event"},
+		{Hook{On: []string{"uplaod"}, URL: "http://x"}, `on "uplaod"`},
+		{Hook{On: []string{Upload}}, "set command or url"},
+		{Hook{On: []string{Upload}, URL: "http://x", Command: []string{"a"}}, "set one"},
+		{Hook{On: []string{Upload}, URL: "ftp://user:pw@x/"}, "want an http"},
+	} {
+		err := c.h.Validate()
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "pw") {
+			t.Errorf("%+v: %v, want %q", c.h, err, c.want)
+		}
+	}
+	if err := (Hook{On: []string{Upload}, URL: "https://x/h"}).Validate(); err != nil {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,252 @@
+package events
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// segMax is the size at which the queue starts a new segment file; a
+// segment goes once every delivery written in it has ended.
+const segMax = 4 << 20
+
+// Delivery is one event on its way to one hook.
+type Delivery struct {
+	Hook  string // the hook's Key
+	Event Event
+	seg   int64 // the segment holding its add record
+}
+
+func (d *Delivery) key() string { return d.Event.ID + "." + d.Hook }
+
+// record is a line of a segment: a delivery added, or ended (done: the
+// hook took it; dead: given up).
+type record struct {
+	Op     string `json:"op"`
+	Hook   string `json:"hook"`
+	Event  *Event `json:"event,omitempty"` // add
+	ID     string `json:"id,omitempty"`    // done, dead: the event's ID
+	Reason string `json:"reason,omitempty"`
+}
+
+// Queue is the durable log of deliveries, JSON lines in segment files
+// under its directory: each delivery is written before it is attempted
+// and marked when it ends, so a restart — kill -9 included — resumes
+// every delivery not yet ended. It is safe for concurrent use.
+type Queue struct {
+	dir  string
+	mu   sync.Mutex
+	f    *os.File // the segment being written
+	seg  int64
+	size int64
+	live map[int64]int // deliveries not yet ended, per segment
+	n    int           // in all
+}
+
+// OpenQueue opens (making it) the queue in dir and returns the deliveries
+// that had not ended, oldest first.
+func OpenQueue(dir string) (*Queue, []*Delivery, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	segs, err := segments(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	q := &Queue{dir: dir, live: map[int64]int{}}
+	open := map[string]*Delivery{}
+	var order []*Delivery
+	for _, seg := range segs {
+		if err := q.replay(seg, open, &order); err != nil {
+			return nil, nil, err
+		}
+	}
+	var pending []*Delivery
+	for _, d := range order {
+		if open[d.key()] == d {
+			pending = append(pending, d)
+			q.live[d.seg]++
+			q.n++
+		}
+	}
+	last := int64(0)
+	for _, seg := range segs {
+		if q.live[seg] == 0 {
+			os.Remove(q.segPath(seg))
+		}
+		last = seg
+	}
+	if err := q.rotate(last + 1); err != nil {
+		return nil, nil, err
+	}
+	return q, pending, nil
+}
+
+// segments lists the segment numbers in dir, in order.
+func segments(dir string) ([]int64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []int64
+	for _, e := range ents {
+		num, ok := strings.CutPrefix(e.Name(), "seg-")
+		num, ok2 := strings.CutSuffix(num, ".jsonl")
+		if n, err := strconv.ParseInt(num, 10, 64); ok && ok2 && err == nil {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func (q *Queue) segPath(seg int64) string {
+	return filepath.Join(q.dir, fmt.Sprintf("seg-%016d.jsonl", seg))
+}
+
+// replay reads a segment: adds open deliveries, ends close them. A line
+// cut short by a crash is skipped.
+func (q *Queue) replay(seg int64, open map[string]*Delivery, order *[]*Delivery) error {
+	f, err := os.Open(q.segPath(seg))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var r record
+		if json.Unmarshal(sc.Bytes(), &r) != nil {
+			continue
+		}
+		switch r.Op {
+		case "add":
+			if r.Event != nil {
+				d := &Delivery{Hook: r.Hook, Event: *r.Event, seg: seg}
+				open[d.key()] = d
+				*order = append(*order, d)
+			}
+		case "done", "dead":
+			delete(open, r.ID+"."+r.Hook)
+		}
+	}
+	return sc.Err()
+}
+
+// rotate starts segment seg; q.mu is held (or q is new).
+func (q *Queue) rotate(seg int64) error {
+	f, err := os.OpenFile(q.segPath(seg), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	if q.f != nil {
+		q.f.Close()
+		if q.live[q.seg] == 0 {
+			os.Remove(q.segPath(q.seg))
+		}
+	}
+	q.f, q.seg, q.size = f, seg, 0
+	return nil
+}
+
+// write appends one record; q.mu is held.
+func (q *Queue) write(r record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if _, err := q.f.Write(b); err != nil {
+		return err
+	}
+	q.size += int64(len(b))
+	if q.size >= segMax {
+		return q.rotate(q.seg + 1)
+	}
+	return nil
+}
+
+// Add writes d before it is attempted.
+func (q *Queue) Add(d *Delivery) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.f == nil {
+		return errors.New("events: queue closed")
+	}
+	d.seg = q.seg
+	if err := q.write(record{Op: "add", Hook: d.Hook, Event: &d.Event}); err != nil {
+		return err
+	}
+	q.live[d.seg]++
+	q.n++
+	return nil
+}
+
+// End marks d ended: delivered (reason empty) or given up (dead, with
+// the reason). A segment whose deliveries have all ended goes.
+func (q *Queue) End(d *Delivery, reason string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.f == nil {
+		return errors.New("events: queue closed")
+	}
+	r := record{Op: "done", Hook: d.Hook, ID: d.Event.ID}
+	if reason != "" {
+		r.Op, r.Reason = "dead", reason
+	}
+	err := q.write(r)
+	q.live[d.seg]--
+	q.n--
+	if q.live[d.seg] <= 0 && d.seg != q.seg {
+		delete(q.live, d.seg)
+		os.Remove(q.segPath(d.seg))
+	}
+	if reason != "" {
+		q.deadLetter(d, reason)
+	}
+	return err
+}
+
+// deadLetter keeps a given-up event in dead.jsonl, for the operator;
+// q.mu is held.
+func (q *Queue) deadLetter(d *Delivery, reason string) {
+	f, err := os.OpenFile(filepath.Join(q.dir, "dead.jsonl"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	b, _ := json.Marshal(struct {
+		Time   time.Time `json:"time"`
+		Hook   string    `json:"hook"`
+		Reason string    `json:"reason"`
+		Event  Event     `json:"event"`
+	}{time.Now().UTC(), d.Hook, reason, d.Event})
+	f.Write(append(b, '\n'))
+}
+
+// Len is the number of deliveries not yet ended.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n
+}
+
+// Close closes the segment being written.
+func (q *Queue) Close() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.f == nil {
+		return nil
+	}
+	err := q.f.Close()
+	q.f = nil
+	return err
+}
