@@ -8,14 +8,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/ferryftp/ferry/defender"
+	"github.com/ferryftp/ferry/events"
 	"github.com/ferryftp/ferry/internal/opts"
 	"github.com/ferryftp/ferry/server"
 	"github.com/ferryftp/ferry/storage/backend"
@@ -71,6 +74,22 @@ type Config struct {
 	AllowWorldWritable bool `toml:"allow_world_writable"`
 	// LogLevel is the least severe level logged.
 	LogLevel string `toml:"log_level" default:"info" enum:"debug|info|warn|error"`
+	// LogFormat is the form of every log line: text (key=value) or json
+	// (one JSON object a line).
+	LogFormat string `toml:"log_format" default:"text" enum:"text|json"`
+	// TransferLog is a file each ended transfer is appended to in the
+	// xferlog format of wu-ftpd, ProFTPD and vsftpd, which log analysers
+	// read. Empty: none.
+	TransferLog string `toml:"transfer_log" flag:"file"`
+	// AdminListen is the address of the HTTP listener for operators:
+	// /metrics (Prometheus), /healthz and /readyz. A port alone, or a
+	// missing host, listens on loopback; TLS with tls_cert when one is
+	// set. Empty: none.
+	AdminListen string `toml:"admin_listen" flag:"address"`
+	// HookRetryFor is how long the deliveries of an event to a failing
+	// hook are retried before they are given up (logged, and kept in
+	// DataDir/hooks/dead.jsonl).
+	HookRetryFor time.Duration `toml:"hook_retry_for" default:"24h"`
 
 	// TLS says when TLS is used: off, optional (AUTH TLS offered),
 	// required (for login) or required-data (login and data connections).
@@ -96,6 +115,14 @@ type Config struct {
 	Defender Defender `toml:"defender" flag:"-"`
 	// Listeners are further listeners with settings of their own.
 	Listeners []Listener `toml:"listener" flag:"-"`
+	// Hooks receive events ([[hook]] tables): on names the kinds
+	// (upload, upload_failed, download, delete, rename, mkdir, rmdir,
+	// login, login_failed, ban); command (a program and its arguments,
+	// with {event}, {user}, {path} and {size} replaced, the event's JSON
+	// on its standard input) or url (an HTTP POST of the JSON) says where
+	// they go; sha256 = true adds an upload's SHA-256; timeout bounds one
+	// delivery (30s). Events wait in DataDir/hooks until delivered.
+	Hooks []events.Hook `toml:"hook" flag:"-"`
 }
 
 // Defender is the [defender] table. It is on by default; the defaults of
@@ -322,8 +349,37 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	for i, h := range c.Hooks {
+		if err := h.Validate(); err != nil {
+			return fmt.Errorf("hook %d: %v", i+1, err)
+		}
+	}
+	if c.AdminListen != "" {
+		if _, err := c.AdminAddr(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
+
+// AdminAddr is AdminListen with loopback for a missing host.
+func (c *Config) AdminAddr() (string, error) {
+	a := c.AdminListen
+	if _, err := strconv.Atoi(a); err == nil {
+		a = ":" + a
+	}
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return "", fmt.Errorf("admin_listen %q: want host:port or a port", c.AdminListen)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// HooksDir is where the hook events wait: DataDir/hooks.
+func (c *Config) HooksDir() string { return filepath.Join(c.DataDir, "hooks") }
 
 func (c *Config) checkListener(l Listener) error {
 	if l.Address == "" {

@@ -199,8 +199,9 @@ type transfer struct {
 	meter limits.Meter
 	// code is the reply that ended the transfer; sum the SHA-256 of a
 	// committed upload, when the hooks asked for one.
-	code int
-	sum  string
+	code  int
+	sum   string
+	ascii bool // TYPE A
 
 	mu     sync.Mutex
 	conn   io.Closer // the data connection

@@ -49,7 +49,7 @@ type transferJob struct {
 // on the session goroutine instead: it cannot outlast a command.
 func (s *session) startTransfer(verb, vpath string, d dataSource, opening string, job transferJob) {
 	ctx, cancel := context.WithCancel(s.sctx) // the transfer outlives the command
-	x := &transfer{verb: verb, path: vpath, start: time.Now(), done: make(chan struct{}), cancel: cancel}
+	x := &transfer{verb: verb, path: vpath, start: time.Now(), done: make(chan struct{}), cancel: cancel, ascii: !s.binary}
 	s.xmu.Lock()
 	s.xfer = x
 	s.xmu.Unlock()

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/ferryftp/ferry/config"
+	"github.com/ferryftp/ferry/events"
 	"github.com/ferryftp/ferry/internal/opts"
 	"github.com/ferryftp/ferry/server"
 
@@ -69,7 +70,7 @@ func main() {
 // module root.
 func Generate(root string) (help, md []byte, err error) {
 	docs := map[string]string{} // Struct.Field -> doc comment
-	for _, dir := range []string{"server", "config"} {
+	for _, dir := range []string{"server", "config", "events"} {
 		if err := readDocs(filepath.Join(root, dir), docs); err != nil {
 			return nil, nil, err
 		}
@@ -115,6 +116,9 @@ func Generate(root string) (help, md []byte, err error) {
 		return nil, nil, err
 	}
 	if err := section("[[public_host_network]] (repeatable)", "public_host_network.", opts.Fields(&server.NetworkHost{})); err != nil {
+		return nil, nil, err
+	}
+	if err := section("[[hook]] (repeatable)", "hook.", opts.Fields(&events.Hook{})); err != nil {
 		return nil, nil, err
 	}
 	h.WriteString("}\n")
