@@ -394,12 +394,18 @@ func (c *Config) checkListener(l Listener) error {
 	return nil
 }
 
+// DefenderSettings are the defender's settings, and whether it is on.
+func (c *Config) DefenderSettings(logger *slog.Logger) (defender.Config, bool) {
+	d := c.Defender
+	return d.settings(logger), d.Enabled == nil || *d.Enabled
+}
+
 // Apply sets the server options c describes (all but Auth and Logger; set
 // Logger first, the defender logs its bans to it).
 func (c *Config) Apply(s *server.Server) {
 	s.Options = c.Options
-	if d := c.Defender; d.Enabled == nil || *d.Enabled {
-		s.Defender = defender.New(d.settings(s.Logger))
+	if d, on := c.DefenderSettings(s.Logger); on {
+		s.Defender = defender.New(d)
 	}
 	s.TLSPolicy = c.TLSPolicy()
 	s.NoTLSSessionReuse = c.TLSSessionReuse != nil && !*c.TLSSessionReuse

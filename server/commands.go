@@ -156,7 +156,7 @@ func (s *session) featLines() []string {
 		case c.Verb == "HASH":
 			lines = append(lines, hashFeat(s.hashAlg))
 		case c.Verb == "CCC":
-			if s.srv.tlsOn() && s.srv.opts.AllowCCC {
+			if s.srv.tlsOn() && s.srv.o().AllowCCC {
 				lines = append(lines, c.Feat)
 			}
 		case c.Verb == "AUTH" || c.Verb == "PBSZ" || c.Verb == "PROT":
@@ -290,7 +290,7 @@ func (s *session) cmdPASS(arg string) {
 			s.end("Too many errors from your address", "banned")
 			return
 		}
-		if int(s.loginFails) >= s.srv.opts.MaxLoginAttempts {
+		if int(s.loginFails) >= s.srv.o().MaxLoginAttempts {
 			s.end("Too many failed logins", "too many failed logins")
 			return
 		}
@@ -358,9 +358,9 @@ func (s *session) cmdHOST(arg string) {
 		s.reply(ftp.CodeParamNotImpl, "HOST does not match the TLS server name.")
 		return
 	}
-	if len(s.srv.opts.Hosts) > 0 {
+	if len(s.srv.o().Hosts) > 0 {
 		found := false
-		for _, h := range s.srv.opts.Hosts {
+		for _, h := range s.srv.o().Hosts {
 			if strings.EqualFold(h, arg) {
 				found = true
 			}

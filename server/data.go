@@ -25,7 +25,7 @@ import (
 // recent data connections sit in TIME_WAIT.
 func (s *session) listenPassive() (*net.TCPListener, error) {
 	ip := s.local.Addr()
-	r := s.srv.opts.PassivePorts
+	r := s.srv.o().PassivePorts
 	// A configured range is tried port by port from a random start, so a
 	// free port is always found; the ephemeral range at 16 random ports.
 	tries, stride := int(r.Hi-r.Lo)+1, 1
@@ -44,7 +44,7 @@ func (s *session) listenPassive() (*net.TCPListener, error) {
 		}
 		lastErr = err
 	}
-	if s.srv.opts.PassivePorts.Lo == 0 {
+	if s.srv.o().PassivePorts.Lo == 0 {
 		return listenTCP(netip.AddrPortFrom(ip, 0))
 	}
 	return nil, lastErr
@@ -100,7 +100,7 @@ func (s *session) closeListener() {
 // passiveListener returns the session's passive listener, opening it on
 // first use, with no connection queued on it.
 func (s *session) passiveListener() (*net.TCPListener, error) {
-	if s.keep != nil && (s.srv.opts.PassiveKeep < 0 || !canPoll) {
+	if s.keep != nil && (s.srv.o().PassiveKeep < 0 || !canPoll) {
 		s.closeListener()
 	}
 	if s.keep != nil {
@@ -136,7 +136,7 @@ func drainPending(ln *net.TCPListener) bool {
 
 // publicAddr is the address advertised by PASV for this client.
 func (s *session) publicAddr(ctx context.Context) (netip.Addr, error) {
-	ph := s.srv.opts.PublicHost
+	ph := s.srv.o().PublicHost
 	host := ph.Host
 	client := s.remote.Addr()
 	for _, n := range ph.Networks {

@@ -148,3 +148,39 @@ func TestActionHook(t *testing.T) {
 		t.Errorf("actions:\n%s\nwant:\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestReload: reloaded options apply to the next session (its greeting),
+// invalid ones change nothing, and a TLS policy reloaded to required
+// refuses a clear-text login of a new session.
+func TestReload(t *testing.T) {
+	t.Parallel()
+	cfg, _ := ftptest.TLS(t)
+	srv := ftptest.NewServer(t, ftptest.Options{Config: func(s *server.Server) { s.TLS = cfg }})
+	c := srv.Dial(t) // greeted with the first welcome
+	o := srv.Server.Options
+	o.Welcome = "Reloaded."
+	if err := srv.Server.Reload(o, server.TLSRequired, false); err != nil {
+		t.Fatal(err)
+	}
+	bad := o
+	bad.MaxLoginAttempts = -1 // min 0
+	if err := srv.Server.Reload(bad, server.TLSOptional, false); err == nil {
+		t.Fatal("invalid options reloaded")
+	}
+	c.Login(ftptest.Writer) // the running session keeps its start's TLS policy
+	conn, err := net.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	line := make([]byte, 64)
+	n, _ := conn.Read(line)
+	if got := string(line[:n]); !strings.HasPrefix(got, "220 Reloaded.") {
+		t.Fatalf("greeting after reload: %q", got)
+	}
+	fmt.Fprintf(conn, "USER alice\r\n")
+	n, _ = conn.Read(line)
+	if got := string(line[:n]); !strings.HasPrefix(got, "530") {
+		t.Fatalf("USER in clear text with tls required: %q", got)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/ferryftp/ferry/auth"
 	"github.com/ferryftp/ferry/defender"
 	"github.com/ferryftp/ferry/limits"
+	"golang.org/x/time/rate"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -119,12 +120,10 @@ type Server struct {
 	wg         sync.WaitGroup
 	hashSem    chan struct{}
 	threadSem  chan struct{}
-	rateUp     limits.Limiter // MaxRateUp's bucket, or a nil one
-	rateDown   limits.Limiter
-	opts       Options           // Options with the defaults filled in
-	watchHook  func()            // tests: called when a command's watcher starts
-	parkHook   func(parked bool) // tests: called when a session parks or resumes
-	def        defender.Defender // Defender, or one that bans no one
+	cur        atomic.Pointer[settings] // what Reload replaces
+	watchHook  func()                   // tests: called when a command's watcher starts
+	parkHook   func(parked bool)        // tests: called when a session parks or resumes
+	def        defender.Defender        // Defender, or one that bans no one
 	initOnce   sync.Once
 	tlsOnce    sync.Once
 	tlsConf    *tls.Config
@@ -137,17 +136,65 @@ func (s *Server) init() {
 		s.perIP = map[netip.Addr]int{}
 		s.unauthIP = map[netip.Addr]int{}
 		s.perUser = map[string]int{}
-		s.opts = s.Options.WithDefaults()
 		s.def = s.Defender
 		if s.def == nil {
 			s.def = (*defender.Memory)(nil) // bans no one
 		}
-		s.hashSem = make(chan struct{}, max(s.opts.MaxHashes, 1))
-		s.threadSem = make(chan struct{}, max(s.opts.TransferThreads, 0))
-		// nil without a limit (limits.Pacer drops a nil *rate.Limiter).
-		s.rateUp = limits.NewLimiter(int64(s.opts.MaxRateUp))
-		s.rateDown = limits.NewLimiter(int64(s.opts.MaxRateDown))
+		s.cur.Store(s.settingsFor(s.Options, s.TLSPolicy, s.NoTLSSessionReuse, nil))
+		s.hashSem = make(chan struct{}, max(s.o().MaxHashes, 1))
+		s.threadSem = make(chan struct{}, max(s.o().TransferThreads, 0))
 	})
+}
+
+// settings are the server's options as they stand: Options with the
+// defaults filled in, the TLS rules and the server-wide rate buckets.
+type settings struct {
+	Options
+	policy   TLSPolicy
+	noReuse  bool
+	rateUp   limits.Limiter // MaxRateUp's bucket, or a nil one
+	rateDown limits.Limiter
+}
+
+// o is the server's settings now.
+func (s *Server) o() *settings { return s.cur.Load() }
+
+// settingsFor makes the settings of o; the buckets of old are kept
+// (their rate changed) where a limit stays.
+func (s *Server) settingsFor(o Options, policy TLSPolicy, noReuse bool, old *settings) *settings {
+	n := &settings{Options: o.WithDefaults(), policy: policy, noReuse: noReuse}
+	n.rateUp = bucket(int64(n.MaxRateUp), old, func(o *settings) limits.Limiter { return o.rateUp })
+	n.rateDown = bucket(int64(n.MaxRateDown), old, func(o *settings) limits.Limiter { return o.rateDown })
+	return n
+}
+
+// bucket is the bucket of a rate bps: old's changed, or a new one; nil
+// without a limit (limits.Pacer drops a nil *rate.Limiter).
+func bucket(bps int64, old *settings, of func(*settings) limits.Limiter) limits.Limiter {
+	if bps <= 0 {
+		return nil
+	}
+	if old != nil {
+		if b, ok := of(old).(*rate.Limiter); ok && b != nil {
+			limits.SetRate(b, bps)
+			return b
+		}
+	}
+	return limits.NewLimiter(bps)
+}
+
+// Reload replaces the options and the TLS rules (a reloaded
+// configuration): they apply to new sessions, and to the next commands
+// and transfers of running ones; a transfer in flight finishes as it
+// began. Invalid options change nothing. The sizes of the hash and
+// transfer thread pools (max_hashes, transfer_threads) stay as started.
+func (s *Server) Reload(o Options, policy TLSPolicy, noReuse bool) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	s.init()
+	s.cur.Store(s.settingsFor(o, policy, noReuse, s.o()))
+	return nil
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -168,13 +215,13 @@ func never(d time.Duration) time.Duration {
 	return d
 }
 
-func (s *Server) idleTimeout() time.Duration        { return never(s.opts.IdleTimeout) }
-func (s *Server) dataConnectTimeout() time.Duration { return never(s.opts.DataConnectTimeout) }
-func (s *Server) dataStallTimeout() time.Duration   { return never(s.opts.DataStallTimeout) }
-func (s *Server) passiveKeep() time.Duration        { return s.opts.PassiveKeep }
-func (s *Server) loginTimeout() time.Duration       { return never(s.opts.LoginTimeout) }
-func (s *Server) commandTimeout() time.Duration     { return never(s.opts.CommandTimeout) }
-func (s *Server) loginFailDelay() time.Duration     { return off(s.opts.LoginFailDelay) }
+func (s *Server) idleTimeout() time.Duration        { return never(s.o().IdleTimeout) }
+func (s *Server) dataConnectTimeout() time.Duration { return never(s.o().DataConnectTimeout) }
+func (s *Server) dataStallTimeout() time.Duration   { return never(s.o().DataStallTimeout) }
+func (s *Server) passiveKeep() time.Duration        { return s.o().PassiveKeep }
+func (s *Server) loginTimeout() time.Duration       { return never(s.o().LoginTimeout) }
+func (s *Server) commandTimeout() time.Duration     { return never(s.o().CommandTimeout) }
+func (s *Server) loginFailDelay() time.Duration     { return off(s.o().LoginFailDelay) }
 
 // takeThread reserves one of the TransferThreads, if one is free.
 func (s *Server) takeThread() bool {
@@ -226,21 +273,15 @@ func (s *Server) ServeWith(ln net.Listener, o ListenerOptions) error {
 		ln.Close()
 		return errors.New("ftp: implicit TLS needs Server.TLS")
 	}
-	l := listenerRules{implicit: o.ImplicitTLS, policy: s.TLSPolicy, noReuse: s.NoTLSSessionReuse}
-	if o.TLSPolicy != nil {
-		l.policy = *o.TLSPolicy
-	}
-	if o.NoTLSSessionReuse != nil {
-		l.noReuse = *o.NoTLSSessionReuse
-	}
-	return s.serve(ln, l)
+	return s.serve(ln, listenerRules{implicit: o.ImplicitTLS, policy: o.TLSPolicy, noReuse: o.NoTLSSessionReuse})
 }
 
-// listenerRules are what a session takes from its listener.
+// listenerRules are what a session takes from its listener: its own TLS
+// rules where it has them, else the server's at the session's start.
 type listenerRules struct {
 	implicit bool
-	policy   TLSPolicy
-	noReuse  bool
+	policy   *TLSPolicy
+	noReuse  *bool
 }
 
 func (s *Server) serve(ln net.Listener, l listenerRules) error {
@@ -310,13 +351,13 @@ func (s *Server) accept(ln net.Listener, c net.Conn, l listenerRules) {
 	}
 	reason, msg := "", ""
 	switch {
-	case s.opts.MaxSessions >= 0 && len(s.sessions) >= s.opts.MaxSessions:
+	case s.o().MaxSessions >= 0 && len(s.sessions) >= s.o().MaxSessions:
 		reason, msg = "max sessions", "Too many connections, try again later."
-	case s.opts.MaxSessionsPerIP >= 0 && s.perIP[ip] >= s.opts.MaxSessionsPerIP:
+	case s.o().MaxSessionsPerIP >= 0 && s.perIP[ip] >= s.o().MaxSessionsPerIP:
 		reason, msg = "max sessions per ip", "Too many connections from your address."
-	case s.opts.MaxUnauthenticated >= 0 && s.unauth >= s.opts.MaxUnauthenticated:
+	case s.o().MaxUnauthenticated >= 0 && s.unauth >= s.o().MaxUnauthenticated:
 		reason, msg = "max unauthenticated", "Too many connections, try again later."
-	case s.opts.MaxUnauthenticatedPerIP >= 0 && s.unauthIP[ip] >= s.opts.MaxUnauthenticatedPerIP:
+	case s.o().MaxUnauthenticatedPerIP >= 0 && s.unauthIP[ip] >= s.o().MaxUnauthenticatedPerIP:
 		reason, msg = "max unauthenticated per ip", "Too many connections from your address."
 	}
 	if reason != "" {
@@ -327,7 +368,14 @@ func (s *Server) accept(ln net.Listener, c net.Conn, l listenerRules) {
 		return
 	}
 	sess := newSession(s.sessionContext(ln, c), s, c)
-	sess.implicit, sess.policy, sess.noReuse = l.implicit, l.policy, l.noReuse
+	cur := s.o()
+	sess.implicit, sess.policy, sess.noReuse = l.implicit, cur.policy, cur.noReuse
+	if l.policy != nil {
+		sess.policy = *l.policy
+	}
+	if l.noReuse != nil {
+		sess.noReuse = *l.noReuse
+	}
 	s.sessions[sess] = struct{}{}
 	s.perIP[ip]++
 	s.unauth++
@@ -359,7 +407,7 @@ func (s *Server) ended(sess *session) {
 func (s *Server) admitUser(sess *session, user string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.opts.MaxSessionsPerUser >= 0 && s.perUser[user] >= s.opts.MaxSessionsPerUser {
+	if s.o().MaxSessionsPerUser >= 0 && s.perUser[user] >= s.o().MaxSessionsPerUser {
 		return false
 	}
 	s.unauthLeftLocked(sess)

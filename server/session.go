@@ -246,7 +246,7 @@ func (s *session) greet() bool {
 		s.lr.Reset(s.conn)
 		s.pbsz, s.protP = true, true // implicit FTPS protects data from the start
 	}
-	s.reply(ftp.CodeServiceReady, s.srv.opts.Welcome)
+	s.reply(ftp.CodeServiceReady, s.srv.o().Welcome)
 	return true
 }
 
@@ -528,7 +528,7 @@ func (s *session) badCommand() {
 		s.end("Too many errors from your address", "banned")
 		return
 	}
-	if int(s.badCmds) > s.srv.opts.MaxBadCommands {
+	if int(s.badCmds) > s.srv.o().MaxBadCommands {
 		s.end("Too many bad commands before login", "too many bad commands")
 	}
 }

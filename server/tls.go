@@ -222,7 +222,7 @@ func (s *session) cmdCCC(string) {
 	case !s.tls:
 		s.reply(ftp.CodeBadSequence, "The command channel is not protected.")
 		return
-	case !s.srv.opts.AllowCCC || s.implicit:
+	case !s.srv.o().AllowCCC || s.implicit:
 		s.reply(ftp.CodeProtectionDenied, "CCC is not allowed by this server's policy.")
 		return
 	}

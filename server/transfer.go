@@ -433,7 +433,7 @@ func (s *session) cmdRETR(arg string) {
 	s.startTransfer("RETR", vpath, d, msg, transferJob{
 		run: func(ctx context.Context, c net.Conn, x *transfer) error {
 			defer src.Close()
-			x.pace, x.paceMost = limits.Pacer(ctx, s.acct.Rates.Down, s.srv.rateDown)
+			x.pace, x.paceMost = limits.Pacer(ctx, s.acct.Rates.Down, s.srv.o().rateDown)
 			if !binary {
 				return s.copyOut(c, ftp.ToCRLF(src), x)
 			}
@@ -527,7 +527,7 @@ func (s *session) store(verb, arg string, mode storage.CreateMode) {
 		up = hash // no zero copy: every byte goes through the hash
 	}
 	s.startTransfer(verb, vpath, d, msg, transferJob{run: func(ctx context.Context, c net.Conn, x *transfer) error {
-		x.pace, x.paceMost = limits.Pacer(ctx, s.acct.Rates.Up, s.srv.rateUp)
+		x.pace, x.paceMost = limits.Pacer(ctx, s.acct.Rates.Up, s.srv.o().rateUp)
 		var err error
 		var lf io.WriteCloser
 		if binary {
@@ -655,7 +655,7 @@ func (s *session) cmdList(verb string, kind listKind, arg string) {
 	if kind != listFacts {
 		arg = parseListArg(arg)
 	}
-	l := &listing{kind: kind, facts: s.facts, perms: s.acct.Perms, maxMatches: s.srv.opts.MaxGlobMatches}
+	l := &listing{kind: kind, facts: s.facts, perms: s.acct.Perms, maxMatches: s.srv.o().MaxGlobMatches}
 	if kind != listFacts {
 		var ok bool
 		if arg, ok = s.splitGlob(l, arg); !ok {

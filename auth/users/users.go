@@ -603,6 +603,33 @@ func UsagePath(usersFile string) string {
 	return filepath.Join(filepath.Dir(usersFile), "usage.json")
 }
 
+// QuotaUse calls fn for each user with a byte or file quota: the bytes
+// used (the running ledger's, else the usage file's; a user whose usage
+// is not counted yet is left out) and the byte quota.
+func (s *Store) QuotaUse(fn func(user string, used, limit int64)) {
+	type q struct {
+		name  string
+		limit int64
+		l     *limits.Ledger
+	}
+	var qs []q
+	s.mu.Lock()
+	s.usage.setPath(cmp.Or(s.UsageFile, s.defaultUsageFile()))
+	for name, e := range s.users {
+		if e.QuotaBytes > 0 || e.QuotaFiles > 0 {
+			qs = append(qs, q{name, int64(e.QuotaBytes), s.ledgers[name]})
+		}
+	}
+	s.mu.Unlock()
+	for _, u := range qs {
+		if u.l != nil {
+			fn(u.name, u.l.Used().Bytes, u.limit)
+		} else if st, ok := s.usage.get(u.name); ok {
+			fn(u.name, st.Bytes, u.limit)
+		}
+	}
+}
+
 // Storages lists the storage URLs of the users as loaded (for sweeping
 // them at start without reading the file again).
 func (s *Store) Storages() []string {
