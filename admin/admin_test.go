@@ -61,6 +61,7 @@ next:
 
 func TestMetrics(t *testing.T) {
 	m := NewMetrics(Sources{
+		Sessions:  func() int { return 1 },
 		Bans:      func() int { return 2 },
 		HookQueue: func() int { return 7 },
 		Quotas:    func() map[string]QuotaUse { return map[string]QuotaUse{"alice": {Used: 100, Limit: 1000}} },
@@ -68,9 +69,6 @@ func TestMetrics(t *testing.T) {
 	var ready error = errors.New("shutting down")
 	srv := httptest.NewServer(Handler(m, func() error { return ready }))
 	defer srv.Close()
-	m.SessionOpened()
-	m.SessionOpened()
-	m.SessionClosed()
 	m.Login(true)
 	m.Login(false)
 	m.Login(false)

@@ -14,6 +14,8 @@ import (
 
 // Sources are read at each scrape; nil ones are left out.
 type Sources struct {
+	// Sessions is the number of control connections open now.
+	Sessions func() int
 	// Bans is the number of addresses banned now.
 	Bans func() int
 	// HookQueue is the number of hook deliveries waiting.
@@ -32,7 +34,6 @@ type QuotaUse struct {
 // user names appear only for users with a quota (the administrator's).
 type Metrics struct {
 	reg       *prometheus.Registry
-	sessions  prometheus.Gauge
 	logins    *prometheus.CounterVec
 	transfers *prometheus.CounterVec
 	bytes     *prometheus.CounterVec
@@ -49,13 +50,12 @@ const (
 // NewMetrics registers the metrics, the Go runtime's and the process's.
 func NewMetrics(src Sources) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
-	m.sessions = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ferry_sessions_active", Help: "Control connections open now."})
 	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ferry_logins_total", Help: "Logins, by result (ok, failed)."}, []string{"result"})
 	m.transfers = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ferry_transfers_total", Help: "Transfers ended, by direction (upload, download, listing) and result (ok, aborted, connection_lost, error, no_data_connection, tls_refused, panic)."}, []string{"direction", "result"})
 	m.bytes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ferry_transfer_bytes_total", Help: "Bytes moved by transfers, by direction."}, []string{"direction"})
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ferry_transfer_duration_seconds", Help: "How long transfers took, by direction.",
 		Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10, 60, 300, 1800}}, []string{"direction"})
-	m.reg.MustRegister(m.sessions, m.logins, m.transfers, m.bytes, m.duration,
+	m.reg.MustRegister(m.logins, m.transfers, m.bytes, m.duration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), sources{src})
 	for _, r := range []string{"ok", "failed"} {
 		m.logins.WithLabelValues(r) // present from the start, at 0
@@ -66,12 +66,6 @@ func NewMetrics(src Sources) *Metrics {
 	}
 	return m
 }
-
-// SessionOpened and SessionClosed count control connections.
-func (m *Metrics) SessionOpened() { m.sessions.Inc() }
-
-// SessionClosed is a control connection closed.
-func (m *Metrics) SessionClosed() { m.sessions.Dec() }
 
 // Login counts a login or a failed one.
 func (m *Metrics) Login(ok bool) {
@@ -94,13 +88,15 @@ func (m *Metrics) Transfer(direction, result string, bytes int64, took time.Dura
 type sources struct{ Sources }
 
 var (
-	descBans  = prometheus.NewDesc("ferry_bans_active", "Addresses banned now by the defender.", nil, nil)
-	descQueue = prometheus.NewDesc("ferry_hook_queue_length", "Hook deliveries waiting.", nil, nil)
-	descUsed  = prometheus.NewDesc("ferry_quota_used_bytes", "Bytes stored, for users with a quota.", []string{"user"}, nil)
-	descLimit = prometheus.NewDesc("ferry_quota_limit_bytes", "The byte quota, for users with one.", []string{"user"}, nil)
+	descSessions = prometheus.NewDesc("ferry_sessions_active", "Control connections open now.", nil, nil)
+	descBans     = prometheus.NewDesc("ferry_bans_active", "Addresses banned now by the defender.", nil, nil)
+	descQueue    = prometheus.NewDesc("ferry_hook_queue_length", "Hook deliveries waiting.", nil, nil)
+	descUsed     = prometheus.NewDesc("ferry_quota_used_bytes", "Bytes stored, for users with a quota.", []string{"user"}, nil)
+	descLimit    = prometheus.NewDesc("ferry_quota_limit_bytes", "The byte quota, for users with one.", []string{"user"}, nil)
 )
 
 func (s sources) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descSessions
 	ch <- descBans
 	ch <- descQueue
 	ch <- descUsed
@@ -108,6 +104,9 @@ func (s sources) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (s sources) Collect(ch chan<- prometheus.Metric) {
+	if s.Sessions != nil {
+		ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(s.Sessions()))
+	}
 	if s.Bans != nil {
 		ch <- prometheus.MustNewConstMetric(descBans, prometheus.GaugeValue, float64(s.Bans()))
 	}

@@ -186,6 +186,19 @@ type Listener struct {
 	TLSSessionReuse *bool `toml:"tls_session_reuse"`
 }
 
+// AllListeners are the control listeners: listen, then implicit_listen,
+// then the [[listener]] tables.
+func (c *Config) AllListeners() []Listener {
+	all := make([]Listener, 0, len(c.Listen)+len(c.ImplicitListen)+len(c.Listeners))
+	for _, a := range c.Listen {
+		all = append(all, Listener{Address: a})
+	}
+	for _, a := range c.ImplicitListen {
+		all = append(all, Listener{Address: a, Implicit: true})
+	}
+	return append(all, c.Listeners...)
+}
+
 // Options returns the server options of l.
 func (l Listener) Options() server.ListenerOptions {
 	o := server.ListenerOptions{ImplicitTLS: l.Implicit}

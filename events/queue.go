@@ -250,3 +250,19 @@ func (q *Queue) Close() error {
 	q.f = nil
 	return err
 }
+
+// Waiting says whether the queue in dir holds records (of deliveries that
+// may not have ended): a server without hooks opens it then, to give
+// them up with a reason rather than forget them.
+func Waiting(dir string) bool {
+	segs, err := segments(dir)
+	if err != nil {
+		return false
+	}
+	for _, s := range segs {
+		if fi, err := os.Stat(filepath.Join(dir, fmt.Sprintf("seg-%016d.jsonl", s))); err == nil && fi.Size() > 0 {
+			return true
+		}
+	}
+	return false
+}

@@ -65,6 +65,19 @@ func (c *Cert) Reload() error {
 	return nil
 }
 
+// Switch reads another pair of files and uses them from now on; on
+// failure the certificate in use stays. Call it from one goroutine (a
+// reload), as Reload.
+func (c *Cert) Switch(certFile, keyFile string) error {
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return fmt.Errorf("TLS certificate %s, key %s: %v", certFile, keyFile, err)
+	}
+	c.CertFile, c.KeyFile = certFile, keyFile
+	c.cur.Store(&pair)
+	return nil
+}
+
 // GetCertificate is for tls.Config.GetCertificate.
 func (c *Cert) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return c.cur.Load(), nil

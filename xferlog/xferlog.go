@@ -118,6 +118,9 @@ func (w *Writer) Write(r Record) error {
 	return err
 }
 
+// Path is the file written.
+func (w *Writer) Path() string { return w.path }
+
 // Close closes the file.
 func (w *Writer) Close() error {
 	w.mu.Lock()

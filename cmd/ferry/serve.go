@@ -15,7 +15,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"github.com/ferryftp/ferry/auth/password"
 	"github.com/ferryftp/ferry/auth/users"
 	"github.com/ferryftp/ferry/config"
+	"github.com/ferryftp/ferry/defender"
 	"github.com/ferryftp/ferry/server"
 	"github.com/ferryftp/ferry/storage"
 	"github.com/ferryftp/ferry/storage/backend"
@@ -58,27 +58,61 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if a.printConfig {
 		return a.cfg.Encode(stdout)
 	}
-	logger := newLogger(a.cfg.LogLevel, stderr)
+	level := new(slog.LevelVar)
+	logger := newLogger(a.cfg, level, stderr)
 	st, err := openStore(ctx, a, logger)
 	if err != nil {
 		return err
 	}
-	srv := &server.Server{Auth: st.store, Logger: logger}
+	obs := &observer{logger: logger}
+	srv := &server.Server{Auth: st.store, Logger: logger, Hooks: obs.hooks()}
 	a.cfg.Apply(srv)
+	def, _ := srv.Defender.(*defender.Memory)
+	if def != nil {
+		d, _ := a.cfg.DefenderSettings(logger)
+		d.OnBan = obs.ban
+		def.Configure(d)
+	}
 	cert, err := buildTLS(a.cfg, srv)
 	if err != nil {
 		return err
 	}
+	if err := obs.setTransferLog(a.cfg.TransferLog); err != nil {
+		return fmt.Errorf("transfer_log: %v", err)
+	}
+	r := &running{srv: srv, st: st, def: def, cert: cert, obs: obs, args: args, cfg: a.cfg, level: level,
+		logger: logger, errc: make(chan error, 16), lns: map[string]*listening{}}
 	lns, opts, err := listenAll(a.cfg)
 	if err != nil {
 		return err
 	}
-	if err := dropPrivileges(a.cfg, st, lns, logger); err != nil {
+	adminLn, err := r.listenAdmin(a.cfg)
+	if err != nil {
+		closeAll(lns)
 		return err
 	}
+	if err := dropPrivileges(a.cfg, st, append(lns, adminLn...), logger); err != nil {
+		return err
+	}
+	if err := obs.setHooks(a.cfg); err != nil { // the queue is the run_as user's
+		closeAll(lns)
+		closeAll(adminLn)
+		return fmt.Errorf("hooks: %v", err)
+	}
+	defer obs.close()
 	printWelcome(stdout, lns, opts, st.store, a.user, st.firstPassword, a.cfg, cert)
 	defer st.store.Flush() // the quota usage of the last second
-	return run(ctx, srv, lns, opts, cert, a.cfg, logger)
+	r.serveAdmin(adminLn)
+	for i, ln := range lns {
+		r.serve(listenerKey(a.cfg.AllListeners()[i]), ln, opts[i])
+	}
+	return r.run(ctx)
+}
+
+func closeAll(lns []net.Listener) {
+	for _, ln := range lns {
+		ln.Close()
+	}
 }
 
 // parseServe reads the configuration file named by --config, then the
@@ -138,10 +172,15 @@ func (a *serveArgs) check() error {
 	return nil
 }
 
-func newLogger(level string, w io.Writer) *slog.Logger {
+func newLogger(cfg config.Config, level *slog.LevelVar, w io.Writer) *slog.Logger {
 	var l slog.Level
-	l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	l.UnmarshalText([]byte(cfg.LogLevel))
+	level.Set(l)
+	o := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
 }
 
 // stores are the users and files a server runs on.
@@ -389,30 +428,29 @@ func buildTLS(cfg config.Config, srv *server.Server) (*tlscert.Cert, error) {
 func listenAll(cfg config.Config) ([]net.Listener, []server.ListenerOptions, error) {
 	var lns []net.Listener
 	var opts []server.ListenerOptions
-	all := make([]config.Listener, 0, len(cfg.Listen)+len(cfg.ImplicitListen)+len(cfg.Listeners))
-	for _, a := range cfg.Listen {
-		all = append(all, config.Listener{Address: a})
-	}
-	for _, a := range cfg.ImplicitListen {
-		all = append(all, config.Listener{Address: a, Implicit: true})
-	}
-	all = append(all, cfg.Listeners...)
-	for _, l := range all {
-		ln, err := net.Listen("tcp", l.Address)
+	for _, l := range cfg.AllListeners() {
+		ln, err := listen(l.Address)
 		if err != nil {
-			for _, x := range lns {
-				x.Close()
-			}
-			var se *os.SyscallError
-			if errors.As(err, &se) && errors.Is(se.Err, syscall.EADDRINUSE) {
-				return nil, nil, fmt.Errorf("listen %s: address already in use", l.Address)
-			}
-			return nil, nil, fmt.Errorf("listen %s: %v", l.Address, err)
+			closeAll(lns)
+			return nil, nil, err
 		}
 		lns = append(lns, ln)
 		opts = append(opts, l.Options())
 	}
 	return lns, opts, nil
+}
+
+// listen listens on addr, saying plainly when it is in use.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		var se *os.SyscallError
+		if errors.As(err, &se) && errors.Is(se.Err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("listen %s: address already in use", addr)
+		}
+		return nil, fmt.Errorf("listen %s: %v", addr, err)
+	}
+	return ln, nil
 }
 
 // dropPrivileges becomes run_as once the ports are bound (or warns about
@@ -434,52 +472,6 @@ func dropPrivileges(cfg config.Config, st *stores, lns []net.Listener, logger *s
 		logger.Warn("running as root: set run_as (--run-as USER) to drop privileges after binding, or run as a user with CAP_NET_BIND_SERVICE")
 	}
 	return nil
-}
-
-// run serves every listener until ctx ends or SIGTERM/SIGINT, reloading
-// the certificate on SIGHUP, then shuts down within shutdown_timeout.
-func run(ctx context.Context, srv *server.Server, lns []net.Listener, opts []server.ListenerOptions, cert *tlscert.Cert, cfg config.Config, logger *slog.Logger) error {
-	errc := make(chan error, len(lns))
-	for i, ln := range lns {
-		go func() { errc <- srv.ServeWith(ln, opts[i]) }()
-	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sig)
-wait:
-	for {
-		select {
-		case s := <-sig:
-			if s != syscall.SIGHUP {
-				break wait
-			}
-			reloadCert(cert, logger)
-		case <-ctx.Done():
-			break wait
-		case err := <-errc:
-			srv.Close()
-			return err
-		}
-	}
-	logger.Info("shutting down: waiting for running transfers")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		logger.Warn("shutdown deadline passed: closed remaining sessions")
-	}
-	return nil
-}
-
-// reloadCert rereads the certificate (SIGHUP); sessions keep running.
-func reloadCert(cert *tlscert.Cert, logger *slog.Logger) {
-	if cert == nil {
-		return
-	}
-	if err := cert.Reload(); err != nil {
-		logger.Error("TLS certificate not reloaded", "err", err)
-	} else {
-		logger.Info("TLS certificate reloaded", "sha256", cert.Fingerprint())
-	}
 }
 
 func randomPassword() string {
