@@ -222,6 +222,7 @@ type runner struct {
 	fifo    []*Delivery
 	paused  time.Time // no delivery starts before
 	backoff time.Duration
+	round   int // counts the pauses: the failures of one round pause once
 	stopped bool
 }
 
@@ -283,13 +284,14 @@ func (r *runner) stop() []*Delivery {
 	return left
 }
 
-// take waits for the next delivery; nil once stopped.
-func (r *runner) take() (*Delivery, Hook) {
+// take waits for the next delivery, and says in which round it starts;
+// nil once stopped.
+func (r *runner) take() (*Delivery, Hook, int) {
 	for {
 		r.mu.Lock()
 		if r.stopped {
 			r.mu.Unlock()
-			return nil, Hook{}
+			return nil, Hook{}, 0
 		}
 		wait := time.Until(r.paused)
 		if len(r.fifo) > 0 && wait <= 0 {
@@ -297,16 +299,16 @@ func (r *runner) take() (*Delivery, Hook) {
 			r.fifo[0] = nil
 			r.fifo = r.fifo[1:]
 			more := len(r.fifo) > 0
-			h := r.hook
+			h, round := r.hook, r.round
 			r.mu.Unlock()
 			if more {
 				r.signal() // another worker may take the next
 			}
-			return dl, h
+			return dl, h, round
 		}
 		r.mu.Unlock()
 		if !r.wait(wait) {
-			return nil, Hook{}
+			return nil, Hook{}, 0
 		}
 	}
 }
@@ -331,7 +333,7 @@ func (r *runner) wait(d time.Duration) bool {
 
 func (r *runner) work() {
 	for {
-		dl, h := r.take()
+		dl, h, round := r.take()
 		if dl == nil {
 			return
 		}
@@ -347,7 +349,7 @@ func (r *runner) work() {
 		case time.Since(dl.Event.Time) > r.d.o.RetryFor:
 			r.d.giveUp(dl, h.Name()+": still failing after "+r.d.o.RetryFor.String()+": "+err.Error())
 		default:
-			r.retry(dl, h, err)
+			r.retry(dl, h, round, err)
 		}
 	}
 }
@@ -358,14 +360,21 @@ func (r *runner) ok() {
 	r.mu.Unlock()
 }
 
-// retry puts dl back first in line and pauses the hook.
-func (r *runner) retry(dl *Delivery, h Hook, err error) {
+// retry puts dl back first in line and pauses the hook, unless a
+// delivery of the same round (begun before the pause) paused it already:
+// the workers failing at once make one pause, not one each.
+func (r *runner) retry(dl *Delivery, h Hook, round int, err error) {
 	r.mu.Lock()
 	if r.stopped {
 		r.mu.Unlock()
 		return // stays queued on disk
 	}
 	r.fifo = append([]*Delivery{dl}, r.fifo...)
+	if round != r.round {
+		r.mu.Unlock()
+		return
+	}
+	r.round++
 	first := r.backoff == 0
 	r.backoff = min(max(r.backoff*2, r.d.o.Backoff), maxBackoff)
 	r.paused = time.Now().Add(r.backoff)

@@ -298,3 +298,43 @@ func TestHookValidate(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestBackoffOnePausePerRound: the workers failing at once pause the
+// hook once: after a round of four failures the pause is the first one,
+// not doubled four times.
+func TestBackoffOnePausePerRound(t *testing.T) {
+	ep := newEndpoint(t)
+	ep.status.Store(503)
+	d, err := Open(Options{Dir: t.TempDir(), Backoff: time.Minute, Logger: quiet()}, []Hook{{On: []string{Upload}, URL: ep.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for range 4 {
+		d.Publish(Event{Event: Upload})
+	}
+	d.mu.Lock()
+	var r *runner
+	for _, r = range d.runners {
+	}
+	d.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r.mu.Lock()
+		back, waiting, round := r.backoff, len(r.fifo), r.round
+		r.mu.Unlock()
+		if waiting == 4 && ep.calls.Load() >= 1 {
+			if back != time.Minute || round != 1 {
+				t.Fatalf("after one round: backoff %v, %d pauses; want 1m and 1", back, round)
+			}
+			if n := ep.calls.Load(); n > 4 {
+				t.Fatalf("%d calls in the first round", n)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waiting, %d calls", waiting, ep.calls.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -100,7 +100,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("hooks: %v", err)
 	}
 	defer obs.close()
-	printWelcome(stdout, lns, opts, st.store, a.user, st.firstPassword, a.cfg, cert)
+	printWelcome(stdout, lns, opts, adminLn, st.store, a.user, st.firstPassword, a.cfg, cert)
 	defer st.store.Flush() // the quota usage of the last second
 	r.serveAdmin(adminLn)
 	for i, ln := range lns {
@@ -484,7 +484,7 @@ func randomPassword() string {
 	return string(b)
 }
 
-func printWelcome(w io.Writer, lns []net.Listener, opts []server.ListenerOptions, store *users.Store, quickUser, firstPassword string, cfg config.Config, cert *tlscert.Cert) {
+func printWelcome(w io.Writer, lns []net.Listener, opts []server.ListenerOptions, adminLn []net.Listener, store *users.Store, quickUser, firstPassword string, cfg config.Config, cert *tlscert.Cert) {
 	fmt.Fprintf(w, "Ferry FTP server serving %s\n", cfg.StorageURL())
 	for i, ln := range lns {
 		switch {
@@ -495,6 +495,13 @@ func printWelcome(w io.Writer, lns []net.Listener, opts []server.ListenerOptions
 		default:
 			fmt.Fprintf(w, "listening on %s\n", ln.Addr())
 		}
+	}
+	for _, ln := range adminLn {
+		scheme := "http"
+		if cfg.TLSCert != "" && cert != nil { // as listenAdmin
+			scheme = "https"
+		}
+		fmt.Fprintf(w, "admin on %s://%s (/metrics, /healthz, /readyz)\n", scheme, ln.Addr())
 	}
 	if cert != nil {
 		fmt.Fprintf(w, "TLS %s, certificate %s\n  SHA-256 fingerprint %s\n", cmp.Or(cfg.TLS, "optional"), cert.CertFile, cert.Fingerprint())
