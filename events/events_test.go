@@ -120,6 +120,12 @@ func TestHTTPHook(t *testing.T) {
 	if ep.kinds[UploadFailed] != 30 || ep.kinds[Upload] != 50 {
 		t.Fatalf("kinds %v", ep.kinds)
 	}
+	d.Close() // writes the done records waiting
+	q, pending, err := OpenQueue(dir)
+	if err != nil || len(pending) != 0 {
+		t.Fatalf("after a close: %d deliveries pending, %v", len(pending), err)
+	}
+	q.Close()
 }
 
 func waitLen(t *testing.T, d *Dispatcher, n int) {

@@ -49,7 +49,16 @@ type Queue struct {
 	size int64
 	live map[int64]int // deliveries not yet ended, per segment
 	n    int           // in all
+	// ends are done records not yet written: they go in one write within
+	// endDelay (losing them to a crash only means a delivery made again,
+	// with its idempotency key). Adds are written at once.
+	ends    []byte
+	flusher *time.Timer
+	armed   bool // flusher will run
 }
+
+// endDelay bounds how long a done record waits to be written with others.
+const endDelay = 100 * time.Millisecond
 
 // OpenQueue opens (making it) the queue in dir and returns the deliveries
 // that had not ended, oldest first.
@@ -157,21 +166,39 @@ func (q *Queue) rotate(seg int64) error {
 	return nil
 }
 
-// write appends one record; q.mu is held.
+// write appends one record, after the done records waiting; q.mu is
+// held.
 func (q *Queue) write(r record) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
-	if _, err := q.f.Write(b); err != nil {
+	q.ends = append(append(q.ends, b...), '\n')
+	return q.flushLocked()
+}
+
+// flushLocked writes the records waiting; q.mu is held.
+func (q *Queue) flushLocked() error {
+	if len(q.ends) == 0 || q.f == nil {
+		return nil
+	}
+	n, err := q.f.Write(q.ends)
+	q.size += int64(n)
+	q.ends = q.ends[:0]
+	if err != nil {
 		return err
 	}
-	q.size += int64(len(b))
 	if q.size >= segMax {
 		return q.rotate(q.seg + 1)
 	}
 	return nil
+}
+
+func (q *Queue) flush() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.armed = false
+	q.flushLocked()
 }
 
 // Add writes d before it is attempted.
@@ -198,11 +225,27 @@ func (q *Queue) End(d *Delivery, reason string) error {
 	if q.f == nil {
 		return errors.New("events: queue closed")
 	}
-	r := record{Op: "done", Hook: d.Hook, ID: d.Event.ID}
-	if reason != "" {
-		r.Op, r.Reason = "dead", reason
+	var err error
+	if reason == "" {
+		// {"op":"done","hook":…,"id":…}, without the encoder: both are hex.
+		q.ends = append(q.ends, `{"op":"done","hook":"`...)
+		q.ends = append(q.ends, d.Hook...)
+		q.ends = append(q.ends, `","id":"`...)
+		q.ends = append(q.ends, d.Event.ID...)
+		q.ends = append(q.ends, "\"}\n"...)
+		switch {
+		case len(q.ends) >= 64<<10:
+			err = q.flushLocked()
+		case q.armed:
+		case q.flusher == nil:
+			q.flusher, q.armed = time.AfterFunc(endDelay, q.flush), true
+		default:
+			q.flusher.Reset(endDelay)
+			q.armed = true
+		}
+	} else {
+		err = q.write(record{Op: "dead", Hook: d.Hook, ID: d.Event.ID, Reason: reason})
 	}
-	err := q.write(r)
 	q.live[d.seg]--
 	q.n--
 	if q.live[d.seg] <= 0 && d.seg != q.seg {
@@ -246,6 +289,10 @@ func (q *Queue) Close() error {
 	if q.f == nil {
 		return nil
 	}
+	if q.flusher != nil {
+		q.flusher.Stop()
+	}
+	q.flushLocked()
 	err := q.f.Close()
 	q.f = nil
 	return err

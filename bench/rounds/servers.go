@@ -12,11 +12,13 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -116,6 +118,14 @@ func start(name, base string, port int, c certFiles) (*server, error) {
 		// The same server with server-wide rate limits far above the
 		// link: the cost of pacing when it never waits.
 		s, err = startFerry(*ferryBin, base, addr, pasv, c, "--max-rate-up", "1TiB", "--max-rate-down", "1TiB")
+	case "ferry-metrics":
+		// Metrics served and every transfer in the xferlog: the cost of
+		// observing without hooks.
+		s, err = startFerry(*ferryBin, base, addr, pasv, c, "--admin-listen", "127.0.0.1:0", "--transfer-log", filepath.Join(base, "xferlog"))
+	case "ferry-hooks":
+		// ferry-metrics plus an HTTP hook hearing every upload, download
+		// and login, answered by this process.
+		s, err = startFerryHooks(*ferryBin, base, addr, pasv, c)
 	case "pure-ftpd", "ProFTPD", "vsftpd":
 		s, err = startPeer(name, base, addr, pasv, c)
 	case "ftpserver":
@@ -179,6 +189,35 @@ func startFerry(bin, base, addr string, pasv [2]int, c certFiles, extra ...strin
 	cmd.Env = append(os.Environ(), "FERRY_PASSWORD=bench-pw")
 	return &server{addr: addr, user: "bench", pass: "bench-pw", disk: root, tls: true, cmd: logTo(cmd, base), uid: -1}, nil
 }
+
+// startFerryHooks starts ferry with metrics, a transfer log and an HTTP
+// hook on uploads, downloads and logins, delivered to hookSink.
+func startFerryHooks(bin, base, addr string, pasv [2]int, c certFiles) (*server, error) {
+	url, err := hookSink()
+	if err != nil {
+		return nil, err
+	}
+	conf := filepath.Join(base, "ferry.toml")
+	text := fmt.Sprintf("[[hook]]\non = [\"upload\", \"upload_failed\", \"download\", \"login\"]\nurl = %q\n", url)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		return nil, err
+	}
+	return startFerry(bin, base, addr, pasv, c, "--config", conf, "--admin-listen", "127.0.0.1:0", "--transfer-log", filepath.Join(base, "xferlog"))
+}
+
+// hookSink is an HTTP endpoint in this process that takes hook events
+// (204), started once.
+var hookSink = sync.OnceValues(func() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	return "http://" + ln.Addr().String() + "/events", nil
+})
 
 // startFerryQuota starts ferry with its user in a users file, under a
 // quota far above what the workloads store: the cost of counting.
