@@ -6,6 +6,7 @@ package admin
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,15 @@ type Metrics struct {
 	transfers *prometheus.CounterVec
 	bytes     *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
+	kids      sync.Map // [direction, result] -> *kid: no label hashing per transfer
+	loginOK   prometheus.Counter
+	loginBad  prometheus.Counter
+}
+
+// kid holds the metrics one kind of transfer end adds to.
+type kid struct {
+	transfers, bytes prometheus.Counter
+	duration         prometheus.Observer
 }
 
 // Directions of transfers, as labels.
@@ -57,9 +67,7 @@ func NewMetrics(src Sources) *Metrics {
 		Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10, 60, 300, 1800}}, []string{"direction"})
 	m.reg.MustRegister(m.logins, m.transfers, m.bytes, m.duration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), sources{src})
-	for _, r := range []string{"ok", "failed"} {
-		m.logins.WithLabelValues(r) // present from the start, at 0
-	}
+	m.loginOK, m.loginBad = m.logins.WithLabelValues("ok"), m.logins.WithLabelValues("failed") // present from the start, at 0
 	for _, d := range []string{Upload, Download, Listing} {
 		m.transfers.WithLabelValues(d, "ok")
 		m.bytes.WithLabelValues(d)
@@ -70,18 +78,33 @@ func NewMetrics(src Sources) *Metrics {
 // Login counts a login or a failed one.
 func (m *Metrics) Login(ok bool) {
 	if ok {
-		m.logins.WithLabelValues("ok").Inc()
+		m.loginOK.Inc()
 	} else {
-		m.logins.WithLabelValues("failed").Inc()
+		m.loginBad.Inc()
 	}
 }
 
 // Transfer counts an ended transfer; result is the server's ("ok",
 // "connection lost" …), made a label word.
 func (m *Metrics) Transfer(direction, result string, bytes int64, took time.Duration) {
-	m.transfers.WithLabelValues(direction, strings.ReplaceAll(strings.ToLower(result), " ", "_")).Inc()
-	m.bytes.WithLabelValues(direction).Add(float64(bytes))
-	m.duration.WithLabelValues(direction).Observe(took.Seconds())
+	k := m.kid(direction, result)
+	k.transfers.Inc()
+	k.bytes.Add(float64(bytes))
+	k.duration.Observe(took.Seconds())
+}
+
+func (m *Metrics) kid(direction, result string) *kid {
+	key := [2]string{direction, result}
+	if k, ok := m.kids.Load(key); ok {
+		return k.(*kid)
+	}
+	k := &kid{
+		transfers: m.transfers.WithLabelValues(direction, strings.ReplaceAll(strings.ToLower(result), " ", "_")),
+		bytes:     m.bytes.WithLabelValues(direction),
+		duration:  m.duration.WithLabelValues(direction),
+	}
+	m.kids.Store(key, k)
+	return k
 }
 
 // sources collects the values read at each scrape.
