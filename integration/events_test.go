@@ -309,3 +309,73 @@ url = %q
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestHookKinds: each kind of event reaches a hook that hears it, with
+// its fields: a failed login, a login, mkdir, an upload, a download, a
+// rename, a delete, rmdir and a ban by the defender.
+func TestHookKinds(t *testing.T) {
+	wd := t.TempDir()
+	ep := newHookEndpoint(t)
+	conf := filepath.Join(wd, "ferry.toml")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`
+login_fail_delay = "-1s"
+[defender]
+allow = []
+threshold = 3
+[[hook]]
+on = ["upload", "upload_failed", "download", "delete", "rename", "mkdir", "rmdir", "login", "login_failed", "ban"]
+url = %q
+`, ep.URL)), 0o644)
+	s := &server{t: t, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1"))), root: filepath.Join(wd, "root"), wd: wd}
+	os.Mkdir(s.root, 0o755)
+	s.start("--config", conf)
+	defer s.stop()
+	ctx := context.Background()
+	if _, err := client.Dial(ctx, s.addr, &client.Config{User: "mallory", Password: "guess", Retries: -1}); err == nil {
+		t.Fatal("a wrong password logged in")
+	}
+	c, err := client.Dial(ctx, s.addr, &client.Config{User: "crash", Password: "crash-pw", Retries: -1, MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []func() error{
+		func() error { return c.Mkdir(ctx, "/d") },
+		func() error { _, err := c.Store(ctx, "/d/a.txt", strings.NewReader("hello"), nil); return err },
+		func() error { fetch(t, c, "/d/a.txt"); return nil },
+		func() error { return c.Rename(ctx, "/d/a.txt", "/d/b.txt") },
+		func() error { return c.Delete(ctx, "/d/b.txt") },
+		func() error { return c.Rmdir(ctx, "/d") },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	for range 2 { // two more failures: the third bans 127.0.0.1
+		client.Dial(ctx, s.addr, &client.Config{User: "mallory", Password: "guess", Retries: -1})
+	}
+	evs := waitEvents(t, "every kind", 11, ep.events)
+	got := map[string]hookEvent{}
+	for _, e := range evs {
+		if _, dup := got[e.Event]; !dup || e.Event != "login_failed" {
+			got[e.Event] = e
+		}
+	}
+	for kind, want := range map[string]string{
+		"login_failed": "mallory  bad credentials", "login": "crash  ok", "mkdir": "crash /d ok",
+		"upload": "crash /d/a.txt ok", "download": "crash /d/a.txt ok", "rename": "crash /d/a.txt ok",
+		"delete": "crash /d/b.txt ok", "rmdir": "crash /d ok",
+	} {
+		e := got[kind]
+		if have := e.User + " " + e.Path + " " + e.Status; have != want || e.Remote != "127.0.0.1" {
+			t.Errorf("%s: %q from %q, want %q", kind, have, e.Remote, want)
+		}
+	}
+	if got["rename"].To != "/d/b.txt" || got["upload"].Size != 5 || got["download"].Size != 5 || got["upload"].Code != 226 {
+		t.Errorf("rename to %q, sizes %d %d, code %d", got["rename"].To, got["upload"].Size, got["download"].Size, got["upload"].Code)
+	}
+	if b := got["ban"]; b.Remote != "127.0.0.1/32" || !strings.Contains(b.Status, "banned until") {
+		t.Errorf("ban: %+v", b)
+	}
+}

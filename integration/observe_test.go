@@ -305,6 +305,17 @@ func TestReloadSIGHUP(t *testing.T) {
 	c2 := dial(second) // the second listener is still open
 	c2.Close()
 	waitEvents(t, "login hook after a bad reload", 2+2, ep.events) // c, servedCert twice, c2: the hook stays
+
+	// The listener removed from the file closes; its session goes on.
+	write(fmt.Sprintf("tls_cert = %q\ntls_key = %q\n", certB, keyB))
+	reloaded("configuration reloaded", 2)
+	if conn, err := net.DialTimeout("tcp", second, 5*time.Second); err == nil {
+		conn.Close()
+		t.Fatal("the removed listener still accepts")
+	}
+	if _, err := c.List(ctx, "/"); err != nil {
+		t.Fatalf("a session of the removed listener: %v", err)
+	}
 }
 
 // servedCert is the certificate addr shows after AUTH TLS.

@@ -217,3 +217,35 @@ func TestQuotaRemovedThenSet(t *testing.T) {
 		t.Fatalf("AVBL %d %v, want 700 (1000 less the 300 stored)", left, err)
 	}
 }
+
+// TestQuotaUse: the metrics' view of quotas: users with a quota only,
+// with the running ledger's usage once they logged in.
+func TestQuotaUse(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "users.toml")
+	h, _ := password.Hash("pw")
+	os.MkdirAll(filepath.Join(dir, "alice"), 0o755)
+	os.WriteFile(filepath.Join(dir, "alice", "a"), make([]byte, 300), 0o644)
+	Save(file, []User{
+		{Name: "alice", Password: h, Home: "alice", Permission: ReadWrite, QuotaBytes: 1000},
+		{Name: "bob", Password: h, Home: "alice"},
+	})
+	s := &Store{Path: file}
+	use := func() map[string][2]int64 {
+		m := map[string][2]int64{}
+		s.QuotaUse(func(u string, used, limit int64) { m[u] = [2]int64{used, limit} })
+		return m
+	}
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if m := use(); len(m) != 0 {
+		t.Fatalf("before a login (usage not counted yet): %v", m)
+	}
+	if _, err := s.Authenticate(context.Background(), auth.ConnInfo{}, "alice", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if m := use(); len(m) != 1 || m["alice"] != [2]int64{300, 1000} {
+		t.Fatalf("after alice's login: %v", m)
+	}
+}
