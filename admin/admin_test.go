@@ -7,57 +7,8 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	"github.com/ferryftp/ferry/admin/admintest"
 )
-
-// scrape reads /metrics with the Prometheus text parser.
-func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fams
-}
-
-// value is the metric of fam whose labels are all of labels.
-func value(fams map[string]*dto.MetricFamily, fam string, labels ...string) float64 {
-	f := fams[fam]
-	if f == nil {
-		return -1
-	}
-next:
-	for _, m := range f.Metric {
-		for i := 0; i < len(labels); i += 2 {
-			found := false
-			for _, l := range m.Label {
-				if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
-					found = true
-				}
-			}
-			if !found {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		case m.Gauge != nil:
-			return m.Gauge.GetValue()
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount())
-		}
-	}
-	return -1
-}
 
 func TestMetrics(t *testing.T) {
 	m := NewMetrics(Sources{
@@ -75,7 +26,7 @@ func TestMetrics(t *testing.T) {
 	m.Transfer(Upload, "ok", 4096, time.Millisecond)
 	m.Transfer(Upload, "connection lost", 100, time.Second)
 	m.Transfer(Download, "ok", 10, time.Millisecond)
-	f := scrape(t, srv.URL)
+	f := admintest.Scrape(t, srv.URL+"/metrics")
 	for _, c := range []struct {
 		fam    string
 		labels []string
@@ -94,7 +45,7 @@ func TestMetrics(t *testing.T) {
 		{"ferry_quota_used_bytes", []string{"user", "alice"}, 100},
 		{"ferry_quota_limit_bytes", []string{"user", "alice"}, 1000},
 	} {
-		if got := value(f, c.fam, c.labels...); got != c.want {
+		if got := admintest.Value(f, c.fam, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.fam, c.labels, got, c.want)
 		}
 	}

@@ -21,56 +21,20 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
+	"github.com/ferryftp/ferry/admin/admintest"
 	"github.com/ferryftp/ferry/client"
 )
 
-// scrape reads admin's /metrics with the Prometheus text parser.
+// scrape reads admin's /metrics.
 func scrape(t *testing.T, admin string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get("http://" + admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fams
+	return admintest.Scrape(t, "http://"+admin+"/metrics")
 }
 
 // metric is the value of the metric of fam with labels (name, value
 // pairs), -1 when there is none.
 func metric(t *testing.T, admin, fam string, labels ...string) float64 {
-	return valueOf(scrape(t, admin), fam, labels...)
-}
-
-func valueOf(fams map[string]*dto.MetricFamily, fam string, labels ...string) float64 {
-	f := fams[fam]
-	if f == nil {
-		return -1
-	}
-next:
-	for _, m := range f.Metric {
-		for i := 0; i < len(labels); i += 2 {
-			if !slices.ContainsFunc(m.Label, func(l *dto.LabelPair) bool { return l.GetName() == labels[i] && l.GetValue() == labels[i+1] }) {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		case m.Gauge != nil:
-			return m.Gauge.GetValue()
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount())
-		}
-	}
-	return -1
+	return admintest.Value(scrape(t, admin), fam, labels...)
 }
 
 // xferlogLine is a line of the transfer log by the field definitions of
@@ -123,7 +87,7 @@ func TestMetricsLogs(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		f = scrape(t, admin)
-		if valueOf(f, "ferry_transfers_total", "direction", "listing", "result", "ok") == 1 {
+		if admintest.Value(f, "ferry_transfers_total", "direction", "listing", "result", "ok") == 1 {
 			break // the last transfer is counted
 		}
 		if time.Now().After(deadline) {
@@ -145,11 +109,11 @@ func TestMetricsLogs(t *testing.T) {
 		{"ferry_transfer_duration_seconds", []string{"direction", "upload"}, 4},
 		{"ferry_bans_active", nil, 0},
 	} {
-		if got := valueOf(f, w.fam, w.labels...); got != w.want {
+		if got := admintest.Value(f, w.fam, w.labels...); got != w.want {
 			t.Errorf("%s%v = %v, want %v", w.fam, w.labels, got, w.want)
 		}
 	}
-	if up := valueOf(f, "ferry_transfer_bytes_total", "direction", "upload"); up < 6000 || up > 6000+(1<<20) {
+	if up := admintest.Value(f, "ferry_transfer_bytes_total", "direction", "upload"); up < 6000 || up > 6000+(1<<20) {
 		t.Errorf("upload bytes %v", up)
 	}
 	allowed := map[string][]string{
