@@ -160,15 +160,12 @@ func (d Defender) allowList() ([]netip.Prefix, error) {
 	if d.Allow == nil {
 		return nil, nil // the defender's default: loopback
 	}
-	out := []netip.Prefix{}
-	for _, a := range d.Allow {
-		if p, err := netip.ParsePrefix(a); err == nil {
-			out = append(out, p.Masked())
-		} else if ip, err := netip.ParseAddr(a); err == nil {
-			out = append(out, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
-		} else {
-			return nil, fmt.Errorf("defender: allow %q is not an address or network", a)
-		}
+	out, err := prefixes(d.Allow)
+	if err != nil {
+		return nil, fmt.Errorf("defender: allow %v", err)
+	}
+	if out == nil {
+		out = []netip.Prefix{} // an empty list scores every address
 	}
 	return out, nil
 }
@@ -184,6 +181,18 @@ type Listener struct {
 	Implicit bool `toml:"implicit"`
 	// TLSSessionReuse, when set, replaces the server's setting here.
 	TLSSessionReuse *bool `toml:"tls_session_reuse"`
+	// ProxyProtocol puts the listener behind load balancers: connections
+	// from ProxyTrusted must open with a PROXY protocol header (v1 or v2,
+	// HAProxy's send-proxy or send-proxy-v2), whose client address then
+	// counts everywhere; connections from anywhere else are refused.
+	ProxyProtocol bool `toml:"proxy_protocol"`
+	// ProxyTrusted are the balancers' addresses or networks.
+	ProxyTrusted []string `toml:"proxy_trusted"`
+	// PassiveProxyProtocol has passive data connections from the
+	// balancers open with a PROXY header too, so that they are checked
+	// against the client's address (else they are accepted from the
+	// balancer that carries the session).
+	PassiveProxyProtocol bool `toml:"passive_proxy_protocol"`
 }
 
 // AllListeners are the control listeners: listen, then implicit_listen,
@@ -199,9 +208,13 @@ func (c *Config) AllListeners() []Listener {
 	return append(all, c.Listeners...)
 }
 
-// Options returns the server options of l.
+// Options returns the server options of l (Validate has checked
+// ProxyTrusted).
 func (l Listener) Options() server.ListenerOptions {
-	o := server.ListenerOptions{ImplicitTLS: l.Implicit}
+	o := server.ListenerOptions{ImplicitTLS: l.Implicit, PassiveProxy: l.PassiveProxyProtocol}
+	if l.ProxyProtocol {
+		o.ProxyTrusted, _ = prefixes(l.ProxyTrusted)
+	}
 	if l.TLSSessionReuse != nil {
 		no := !*l.TLSSessionReuse
 		o.NoTLSSessionReuse = &no
@@ -404,7 +417,32 @@ func (c *Config) checkListener(l Listener) error {
 	if c.TLS == "off" && (l.Implicit || l.TLS != "") {
 		return fmt.Errorf("listener %s: TLS settings need tls on", l.Address)
 	}
+	if l.ProxyProtocol {
+		if len(l.ProxyTrusted) == 0 {
+			return fmt.Errorf("listener %s: proxy_protocol needs proxy_trusted, the balancers' addresses", l.Address)
+		}
+		if _, err := prefixes(l.ProxyTrusted); err != nil {
+			return fmt.Errorf("listener %s: proxy_trusted: %v", l.Address, err)
+		}
+	} else if len(l.ProxyTrusted) > 0 || l.PassiveProxyProtocol {
+		return fmt.Errorf("listener %s: proxy_trusted and passive_proxy_protocol need proxy_protocol = true", l.Address)
+	}
 	return nil
+}
+
+// prefixes parses addresses and networks.
+func prefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, a := range list {
+		if p, err := netip.ParsePrefix(a); err == nil {
+			out = append(out, p.Masked())
+		} else if ip, err := netip.ParseAddr(a); err == nil {
+			out = append(out, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+		} else {
+			return nil, fmt.Errorf("%q is not an address or network", a)
+		}
+	}
+	return out, nil
 }
 
 // DefenderSettings are the defender's settings, and whether it is on.

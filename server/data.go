@@ -146,6 +146,9 @@ func (s *session) publicAddr(ctx context.Context) (netip.Addr, error) {
 		}
 	}
 	if host == "" {
+		if s.advertise.IsValid() {
+			return s.advertise, nil // what the client connected to: the balancer
+		}
 		return s.local.Addr(), nil
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
@@ -176,6 +179,9 @@ func (s *session) dataAllowed(addr netip.Addr) bool {
 	addr = addr.Unmap()
 	if addr == s.remote.Addr() {
 		return true
+	}
+	if addr == s.via && !s.passiveProxy {
+		return true // the balancer carrying the session, without headers
 	}
 	return s.acct != nil && s.acct.Perms.AllowsFXP(addr)
 }
@@ -289,10 +295,9 @@ func (s *session) openData(ctx context.Context, x *transfer, d dataSource) (net.
 			if err != nil {
 				return nil, err
 			}
-			ra := addrPort(c.RemoteAddr())
-			if !s.dataAllowed(ra.Addr()) {
+			if ra, ok := s.passivePeer(c); !ok || !s.dataAllowed(ra) {
 				// Data-connection theft: drop it, keep waiting for the client.
-				s.log().Warn("foreign data connection dropped", "from", ra.String())
+				s.log().Warn("foreign data connection dropped", "from", c.RemoteAddr().String(), "client", ra.String())
 				c.Close()
 				continue
 			}

@@ -21,7 +21,7 @@ func (c addrConn) RemoteAddr() net.Addr { return c.remote }
 func testSession(srv *Server, local, remote string) *session {
 	a, _ := net.Pipe()
 	c := addrConn{a, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(local)), net.TCPAddrFromAddrPort(netip.MustParseAddrPort(remote))}
-	s := newSession(context.Background(), srv, c)
+	s := newSession(context.Background(), srv, c, connAddrs{remote: addrPort(c.RemoteAddr())})
 	return s
 }
 

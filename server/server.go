@@ -265,6 +265,17 @@ type ListenerOptions struct {
 	TLSPolicy *TLSPolicy
 	// NoTLSSessionReuse, when set, replaces the server's NoTLSSessionReuse.
 	NoTLSSessionReuse *bool
+	// ProxyTrusted, when set, puts the listener behind load balancers
+	// speaking the PROXY protocol (v1 or v2): a connection from these
+	// networks must open with a PROXY header, whose source then stands
+	// for the client everywhere (defender, limits, logs, allow_from, the
+	// data-connection check); a connection from anywhere else is refused.
+	ProxyTrusted []netip.Prefix
+	// PassiveProxy has passive data connections from ProxyTrusted open
+	// with a PROXY header too, so that they are checked against the
+	// client's address; without it, they are accepted from the balancer
+	// that carried the control connection.
+	PassiveProxy bool
 }
 
 // ServeWith is Serve with options for this listener.
@@ -273,15 +284,18 @@ func (s *Server) ServeWith(ln net.Listener, o ListenerOptions) error {
 		ln.Close()
 		return errors.New("ftp: implicit TLS needs Server.TLS")
 	}
-	return s.serve(ln, listenerRules{implicit: o.ImplicitTLS, policy: o.TLSPolicy, noReuse: o.NoTLSSessionReuse})
+	return s.serve(ln, listenerRules{implicit: o.ImplicitTLS, policy: o.TLSPolicy, noReuse: o.NoTLSSessionReuse,
+		proxy: o.ProxyTrusted, passiveProxy: o.PassiveProxy})
 }
 
 // listenerRules are what a session takes from its listener: its own TLS
 // rules where it has them, else the server's at the session's start.
 type listenerRules struct {
-	implicit bool
-	policy   *TLSPolicy
-	noReuse  *bool
+	implicit     bool
+	policy       *TLSPolicy
+	noReuse      *bool
+	proxy        []netip.Prefix // PROXY headers from these, no one else
+	passiveProxy bool
 }
 
 func (s *Server) serve(ln net.Listener, l listenerRules) error {
@@ -324,7 +338,11 @@ func (s *Server) serve(ln net.Listener, l listenerRules) error {
 			return err
 		}
 		backoff = 0
-		s.accept(ln, c, l)
+		if len(l.proxy) > 0 {
+			go s.acceptProxied(ln, c, l) // the header is read off the accept loop
+			continue
+		}
+		s.accept(ln, c, l, connAddrs{remote: addrPort(c.RemoteAddr())})
 	}
 }
 
@@ -333,9 +351,10 @@ func isTemporary(err error) bool {
 	return errors.As(err, &t) && t.Temporary()
 }
 
-// accept admits c under the session limits and starts its session.
-func (s *Server) accept(ln net.Listener, c net.Conn, l listenerRules) {
-	remote := addrPort(c.RemoteAddr())
+// accept admits c, from the client at a.remote, under the session limits
+// and starts its session.
+func (s *Server) accept(ln net.Listener, c net.Conn, l listenerRules, a connAddrs) {
+	remote := a.remote
 	ip := remote.Addr()
 	s.mu.Lock()
 	if s.inShutdown.Load() {
@@ -367,7 +386,8 @@ func (s *Server) accept(ln net.Listener, c net.Conn, l listenerRules) {
 		refuse(c, msg)
 		return
 	}
-	sess := newSession(s.sessionContext(ln, c), s, c)
+	sess := newSession(s.sessionContext(ln, c), s, c, a)
+	sess.passiveProxy = l.passiveProxy && a.via.IsValid()
 	cur := s.o()
 	sess.implicit, sess.policy, sess.noReuse = l.implicit, cur.policy, cur.noReuse
 	if l.policy != nil {

@@ -43,9 +43,16 @@ type session struct {
 	raw    net.Conn // the accepted connection; TLS wraps it, it never changes
 	conn   net.Conn // raw, or the TLS connection over it (guarded by wmu)
 	lr     ftp.LineReader
-	remote netip.AddrPort
-	local  netip.AddrPort
-	id     uint64
+	remote netip.AddrPort // the client's (a PROXY header's source behind a balancer)
+	local  netip.AddrPort // this end of the control connection
+	// Behind a balancer (a PROXY header): via is the balancer's address,
+	// advertise the address the client connected to (PASV names it when
+	// public_host is unset), passiveProxy whether passive data
+	// connections open with a PROXY header too.
+	via          netip.Addr
+	advertise    netip.Addr
+	passiveProxy bool
+	id           uint64
 	start  time.Time
 
 	wmu sync.Mutex // serializes replies; guards conn and tls
@@ -104,14 +111,16 @@ type session struct {
 	cmdCtx context.Context // of the command running, or nil (see watch)
 }
 
-func newSession(ctx context.Context, srv *Server, c net.Conn) *session {
+func newSession(ctx context.Context, srv *Server, c net.Conn, a connAddrs) *session {
 	srv.init()
 	s := &session{
-		srv:     srv,
-		raw:     c,
-		conn:    c,
-		remote:  addrPort(c.RemoteAddr()),
-		local:   addrPort(c.LocalAddr()),
+		srv:       srv,
+		raw:       c,
+		conn:      c,
+		remote:    a.remote,
+		local:     addrPort(c.LocalAddr()),
+		via:       a.via,
+		advertise: a.advertise,
 		id:      srv.nextID.Add(1),
 		start:   time.Now(),
 		cwd:     "/",

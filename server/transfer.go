@@ -192,8 +192,8 @@ func (s *session) acceptPending(d *dataSource) {
 	if err != nil {
 		return
 	}
-	if !s.dataAllowed(addrPort(c.RemoteAddr()).Addr()) {
-		s.log().Warn("foreign data connection dropped", "from", c.RemoteAddr().String())
+	if ra, ok := s.passivePeer(c); !ok || !s.dataAllowed(ra) {
+		s.log().Warn("foreign data connection dropped", "from", c.RemoteAddr().String(), "client", ra.String())
 		c.Close()
 		return
 	}

@@ -56,7 +56,7 @@ func listenerKey(l config.Listener) string {
 	if l.TLSSessionReuse != nil {
 		reuse = strconv.FormatBool(*l.TLSSessionReuse)
 	}
-	return fmt.Sprintf("%s|%v|%s|%s", l.Address, l.Implicit, l.TLS, reuse)
+	return fmt.Sprintf("%s|%v|%s|%s|%v|%v|%v", l.Address, l.Implicit, l.TLS, reuse, l.ProxyProtocol, l.ProxyTrusted, l.PassiveProxyProtocol)
 }
 
 // serve serves ln; a listener that fails on its own (not closed by a
