@@ -53,7 +53,7 @@ type session struct {
 	advertise    netip.Addr
 	passiveProxy bool
 	id           uint64
-	start  time.Time
+	start        time.Time
 
 	wmu sync.Mutex // serializes replies; guards conn and tls
 
@@ -121,11 +121,11 @@ func newSession(ctx context.Context, srv *Server, c net.Conn, a connAddrs) *sess
 		local:     addrPort(c.LocalAddr()),
 		via:       a.via,
 		advertise: a.advertise,
-		id:      srv.nextID.Add(1),
-		start:   time.Now(),
-		cwd:     "/",
-		facts:   ftp.AllFacts,
-		hashAlg: "SHA-256",
+		id:        srv.nextID.Add(1),
+		start:     time.Now(),
+		cwd:       "/",
+		facts:     ftp.AllFacts,
+		hashAlg:   "SHA-256",
 	}
 	s.sctx = newSessionCtx(ctx)
 	s.hook = &Conn{s: s}
