@@ -205,7 +205,11 @@ func (s *session) transfer() *transfer {
 // serve runs the session from its greeting, on the goroutine that accept
 // starts.
 func (s *session) serve() {
-	s.log().Info("session start", "local", s.local.String())
+	if s.via.IsValid() {
+		s.log().Info("session start", "local", s.local.String(), "via", s.via.String())
+	} else {
+		s.log().Info("session start", "local", s.local.String())
+	}
 	s.run(true)
 }
 
