@@ -220,12 +220,25 @@ func Load(path string) ([]User, error) {
 	return f.User, nil
 }
 
-// Save writes users to path atomically, readable by its owner only.
-func Save(path string, users []User) error {
+// Validate checks every user and that no name appears twice.
+func Validate(users []User) error {
+	seen := map[string]bool{}
 	for i := range users {
 		if err := users[i].validate(); err != nil {
 			return err
 		}
+		if seen[users[i].Name] {
+			return fmt.Errorf("user %q appears twice", users[i].Name)
+		}
+		seen[users[i].Name] = true
+	}
+	return nil
+}
+
+// Save writes users to path atomically, readable by its owner only.
+func Save(path string, users []User) error {
+	if err := Validate(users); err != nil {
+		return err
 	}
 	sort.Slice(users, func(i, j int) bool { return users[i].Name < users[j].Name })
 	var buf bytes.Buffer
@@ -273,21 +286,26 @@ type Store struct {
 	// UsageFile keeps the usage of users with a quota across restarts;
 	// empty means usage.json beside Path (none without Path).
 	UsageFile string
+	// Source, when set, holds the users instead of the file at Path (a
+	// database).
+	Source Source
 	// PartialMaxAge is how long the kept part of an interrupted upload
 	// counts in a quota's usage (the sweeper's partial_max_age; 0 or less:
 	// until it is resumed or replaced).
 	PartialMaxAge time.Duration
 
-	mu      sync.Mutex
-	loaded  time.Time // mtime of the file as loaded
-	size    int64
-	users   map[string]*entry
-	homes   map[string]storage.FS
-	rates   map[string]*userRates // by user name, kept across reloads
-	ledgers map[string]*limits.Ledger
-	usage   usageFile
-	macKey  [32]byte
-	initKey sync.Once
+	mu     sync.Mutex
+	loaded time.Time // mtime of the file as loaded
+	size   int64
+	// srcVersion is the Source's version as loaded.
+	srcVersion int64
+	users      map[string]*entry
+	homes      map[string]storage.FS
+	rates      map[string]*userRates // by user name, kept across reloads
+	ledgers    map[string]*limits.Ledger
+	usage      usageFile
+	macKey     [32]byte
+	initKey    sync.Once
 }
 
 type entry struct {
@@ -347,25 +365,9 @@ func (s *Store) Reload() error {
 }
 
 func (s *Store) reloadLocked(force bool) error {
-	var mtime time.Time
-	var size int64
-	if s.Path != "" {
-		fi, err := os.Stat(s.Path)
-		if err == nil {
-			mtime, size = fi.ModTime(), fi.Size()
-		}
-		if !force && s.users != nil && mtime.Equal(s.loaded) && size == s.size {
-			return nil
-		}
-	} else if s.users != nil {
-		return nil
-	}
-	var list []User
-	if s.Path != "" {
-		var err error
-		if list, err = Load(s.Path); err != nil {
-			return err
-		}
+	list, changed, err := s.loadLocked(force)
+	if err != nil || !changed {
+		return err
 	}
 	base := "."
 	if s.Path != "" {
@@ -419,8 +421,56 @@ func (s *Store) reloadLocked(force bool) error {
 			return err
 		}
 	}
-	s.users, s.loaded, s.size = m, mtime, size
+	s.users = m
 	return nil
+}
+
+// loadLocked reads the users of the Source or the file, unless nothing
+// changed since the last load and force is false.
+func (s *Store) loadLocked(force bool) (list []User, changed bool, err error) {
+	if s.Source != nil {
+		v := s.Source.Version()
+		if !force && s.users != nil && v == s.srcVersion {
+			return nil, false, nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if list, err = s.Source.Users(ctx); err != nil {
+			return nil, false, err
+		}
+		s.srcVersion = v
+		return list, true, nil
+	}
+	var mtime time.Time
+	var size int64
+	if s.Path != "" {
+		fi, err := os.Stat(s.Path)
+		if err == nil {
+			mtime, size = fi.ModTime(), fi.Size()
+		}
+		if !force && s.users != nil && mtime.Equal(s.loaded) && size == s.size {
+			return nil, false, nil
+		}
+	} else if s.users != nil {
+		return nil, false, nil
+	}
+	if s.Path != "" {
+		if list, err = Load(s.Path); err != nil {
+			return nil, false, err
+		}
+	}
+	s.loaded, s.size = mtime, size
+	return list, true, nil
+}
+
+// Source is where a Store's users come from, beside Extra, instead of
+// the users file: a database.
+type Source interface {
+	// Version changes whenever the users change. It does no I/O: the
+	// Store asks at every login.
+	Version() int64
+	// Users reads every user.
+	Users(ctx context.Context) ([]User, error)
 }
 
 // init makes the per-process HMAC key. (The bound on concurrent hash

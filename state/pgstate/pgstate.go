@@ -1,0 +1,254 @@
+// Package pgstate keeps what several Ferry nodes share in PostgreSQL
+// (through jackc/pgx): for now the users, with every field of the users
+// file and the same password hashes. A change made on one node (or by
+// `ferry user … --database`) reaches every node within a second: each
+// change bumps a version and sends a NOTIFY; every node LISTENs and also
+// reads the version once a second, so a lost notification costs at most
+// that second. The schema is created and migrated at open, under an
+// advisory lock, so that nodes starting together do not race.
+package pgstate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ferryftp/ferry/auth/users"
+)
+
+// DB is the shared state of a node.
+type DB struct {
+	pool    *pgxpool.Pool
+	version atomic.Int64
+	cancel  context.CancelFunc
+	done    chan struct{}
+	logger  *slog.Logger
+}
+
+// CheckURL refuses a database URL that is not postgres:// or that holds a
+// password: the password comes from PGPASSWORD or a PGPASSFILE, so it is
+// never in a configuration, a command line or a log line.
+func CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return errors.New("database: want a postgres://user@host/dbname URL")
+	}
+	if _, ok := u.User.Password(); ok || u.Query().Has("password") {
+		return errors.New("database: the URL holds a password: put it in PGPASSWORD or a PGPASSFILE instead")
+	}
+	return nil
+}
+
+// Open connects, migrates the schema and starts following changes.
+func Open(ctx context.Context, rawURL string, logger *slog.Logger) (*DB, error) {
+	if err := CheckURL(rawURL); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	pool, err := pgxpool.New(ctx, rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	db := &DB{pool: pool, logger: logger, done: make(chan struct{})}
+	if err := db.poll(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	db.cancel = cancel
+	go db.follow(wctx)
+	return db, nil
+}
+
+// Close stops following changes and closes the connections.
+func (db *DB) Close() {
+	db.cancel()
+	<-db.done
+	db.pool.Close()
+}
+
+// migrations are the schema's versions, in order; the nth brings the
+// schema to version n+1.
+var migrations = []string{
+	`CREATE TABLE ferry_users (
+		name text PRIMARY KEY,
+		data jsonb NOT NULL,
+		updated timestamptz NOT NULL DEFAULT now());
+	 CREATE TABLE ferry_users_version (one boolean PRIMARY KEY DEFAULT true CHECK (one), version bigint NOT NULL);
+	 INSERT INTO ferry_users_version (version) VALUES (1);`,
+}
+
+// lockKey is the advisory lock that serialises migrations.
+const lockKey = 0x66657272 // "ferr"
+
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS ferry_schema (version int NOT NULL)`); err != nil {
+			return err
+		}
+		var have int
+		err := tx.QueryRow(ctx, `SELECT version FROM ferry_schema`).Scan(&have)
+		if errors.Is(err, pgx.ErrNoRows) {
+			_, err = tx.Exec(ctx, `INSERT INTO ferry_schema VALUES (0)`)
+		}
+		if err != nil {
+			return err
+		}
+		if have > len(migrations) {
+			return fmt.Errorf("the schema is version %d, newer than this ferry knows (%d): upgrade ferry", have, len(migrations))
+		}
+		for v := have; v < len(migrations); v++ {
+			if _, err := tx.Exec(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("migration %d: %w", v+1, err)
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE ferry_schema SET version = $1`, len(migrations))
+		return err
+	})
+}
+
+// channel is the NOTIFY channel of user changes.
+const channel = "ferry_users"
+
+// follow keeps version current: LISTEN, and a read of the version every
+// second in case a notification is lost (a dropped connection).
+func (db *DB) follow(ctx context.Context) {
+	defer close(db.done)
+	notified := make(chan struct{}, 1)
+	go db.listen(ctx, notified)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-notified:
+		case <-tick.C:
+		}
+		if err := db.poll(ctx); err != nil && ctx.Err() == nil {
+			db.logger.Warn("database: users version not read", "err", err)
+		}
+	}
+}
+
+// listen waits for notifications on a connection of its own, reconnecting
+// after a failure.
+func (db *DB) listen(ctx context.Context, notified chan<- struct{}) {
+	for ctx.Err() == nil {
+		err := db.listenOnce(ctx, notified)
+		if ctx.Err() != nil {
+			return
+		}
+		db.logger.Warn("database: LISTEN interrupted, reconnecting", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (db *DB) listenOnce(ctx context.Context, notified chan<- struct{}) error {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
+		return err
+	}
+	for {
+		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+			conn.Conn().Close(context.Background()) // not back to the pool while listening
+			return err
+		}
+		select {
+		case notified <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// poll reads the version.
+func (db *DB) poll(ctx context.Context) error {
+	var v int64
+	if err := db.pool.QueryRow(ctx, `SELECT version FROM ferry_users_version`).Scan(&v); err != nil {
+		return err
+	}
+	db.version.Store(v)
+	return nil
+}
+
+// Version changes whenever the users change (users.Source).
+func (db *DB) Version() int64 { return db.version.Load() }
+
+// Users reads every user (users.Source).
+func (db *DB) Users(ctx context.Context) ([]users.User, error) {
+	rows, err := db.pool.Query(ctx, `SELECT data FROM ferry_users ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (users.User, error) {
+		var u users.User
+		var data []byte
+		if err := r.Scan(&data); err != nil {
+			return u, err
+		}
+		return u, json.Unmarshal(data, &u)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	return list, nil
+}
+
+// SaveUsers makes the users exactly list, in one transaction (rows
+// added, changed and removed), then tells every node.
+func (db *DB) SaveUsers(ctx context.Context, list []users.User) error {
+	if err := users.Validate(list); err != nil {
+		return err
+	}
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		names := make([]string, len(list))
+		for i, u := range list {
+			names[i] = u.Name
+			data, err := json.Marshal(u)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO ferry_users (name, data) VALUES ($1, $2)
+				ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, updated = now()
+				WHERE ferry_users.data IS DISTINCT FROM EXCLUDED.data`, u.Name, data); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM ferry_users WHERE NOT (name = ANY($1))`, names); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE ferry_users_version SET version = version + 1`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, channel)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	return db.poll(ctx)
+}

@@ -1,0 +1,84 @@
+package pgstate
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferryftp/ferry/auth/users"
+	"github.com/ferryftp/ferry/internal/pgtest"
+)
+
+// TestUsersShared: three nodes opening at once migrate once; users saved
+// by one are read by the others, whose version moves within a second
+// (NOTIFY); rows removed go.
+func TestUsersShared(t *testing.T) {
+	pg := pgtest.Start(t, "127.0.0.20")
+	ctx := context.Background()
+	dbs := make([]*DB, 3)
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range dbs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dbs[i], errs[i] = Open(ctx, pg.URL, nil)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
+		defer dbs[i].Close()
+	}
+	before := dbs[1].Version()
+	alice := users.User{Name: "alice", Password: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", Home: "/srv/alice", Permission: users.ReadWrite, QuotaBytes: 10 << 20,
+		AllowFrom: []string{"192.0.2.0/24"}, Dirs: []users.DirRule{{Path: "/in", Perms: "upload"}}}
+	bob := users.User{Name: "bob", Password: alice.Password, Storage: "s3://b/bob", Disabled: true}
+	if err := dbs[0].SaveUsers(ctx, []users.User{alice, bob}); err != nil {
+		t.Fatal(err)
+	}
+	waitVersion(t, dbs[1], before)
+	list, err := dbs[1].Users(ctx)
+	if err != nil || len(list) != 2 || list[0].Name != "alice" || list[0].QuotaBytes != 10<<20 || list[0].Dirs[0].Perms != "upload" || !list[1].Disabled {
+		t.Fatalf("users on another node: %+v %v", list, err)
+	}
+	before = dbs[2].Version()
+	if err := dbs[0].SaveUsers(ctx, []users.User{bob}); err != nil {
+		t.Fatal(err)
+	}
+	waitVersion(t, dbs[2], before)
+	if list, _ := dbs[2].Users(ctx); len(list) != 1 || list[0].Name != "bob" {
+		t.Fatalf("after alice's removal: %+v", list)
+	}
+	if err := dbs[0].SaveUsers(ctx, []users.User{{Name: "bad name!"}}); err == nil {
+		t.Fatal("an invalid user was saved")
+	}
+}
+
+func waitVersion(t *testing.T, db *DB, before int64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for db.Version() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the change did not arrive within a second")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestCheckURL(t *testing.T) {
+	for url, ok := range map[string]bool{
+		"postgres://ferry@127.0.0.1/ferry":             true,
+		"postgresql://ferry@db/ferry?sslmode=disable":  true,
+		"postgres://ferry:secret@127.0.0.1/ferry":      false,
+		"postgres://ferry@127.0.0.1/ferry?password=pw": false,
+		"mysql://ferry@127.0.0.1/ferry":                false,
+	} {
+		if err := CheckURL(url); (err == nil) != ok {
+			t.Errorf("%s: %v", url, err)
+		}
+	}
+}
