@@ -21,6 +21,7 @@ import (
 	"github.com/ferryftp/ferry/events"
 	"github.com/ferryftp/ferry/internal/opts"
 	"github.com/ferryftp/ferry/server"
+	"github.com/ferryftp/ferry/state/pgstate"
 	"github.com/ferryftp/ferry/storage/backend"
 )
 
@@ -51,6 +52,11 @@ type Config struct {
 	Storage string `toml:"storage" flag:"url"`
 	// Users is the users file. Empty: DataDir/users.toml.
 	Users string `toml:"users" flag:"file"`
+	// Database is a PostgreSQL URL (postgres://user@host/dbname) whose
+	// users replace the users file, shared by every node of a cluster:
+	// a change on one node reaches all within a second. The password comes
+	// from PGPASSWORD or a PGPASSFILE, never the URL.
+	Database string `toml:"database" flag:"url"`
 	// Anonymous allows read-only anonymous logins to Root.
 	Anonymous bool `toml:"anonymous"`
 
@@ -382,6 +388,11 @@ func (c *Config) Validate() error {
 	}
 	if c.AdminListen != "" {
 		if _, err := c.AdminAddr(); err != nil {
+			return err
+		}
+	}
+	if c.Database != "" {
+		if err := pgstate.CheckURL(c.Database); err != nil {
 			return err
 		}
 	}

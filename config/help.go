@@ -9,6 +9,7 @@ var help = map[string]string{
 	"root":                            "Root is the directory served to the quick-start user (--user) and anonymous users. Empty: DataDir/files.",
 	"storage":                         "Storage is where the quick-start user's and anonymous users' files live, as a URL, instead of Root: file:///srv/ftp, or s3://BUCKET[/PREFIX] with the parameters endpoint, region, path_style, part_size and concurrency. S3 credentials come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the shared credentials file, an instance role), never from the URL.",
 	"users":                           "Users is the users file. Empty: DataDir/users.toml.",
+	"database":                        "Database is a PostgreSQL URL (postgres://user@host/dbname) whose users replace the users file, shared by every node of a cluster: a change on one node reaches all within a second. The password comes from PGPASSWORD or a PGPASSFILE, never the URL.",
 	"anonymous":                       "Anonymous allows read-only anonymous logins to Root.",
 	"welcome":                         "Welcome is the text of the 220 greeting.",
 	"passive_ports":                   "PassivePorts is the range passive listeners are opened in, \"LO-HI\"; empty lets the system choose any free port.",

@@ -27,6 +27,7 @@ import (
 	"github.com/ferryftp/ferry/config"
 	"github.com/ferryftp/ferry/defender"
 	"github.com/ferryftp/ferry/server"
+	"github.com/ferryftp/ferry/state/pgstate"
 	"github.com/ferryftp/ferry/storage"
 	"github.com/ferryftp/ferry/storage/backend"
 	"github.com/ferryftp/ferry/storage/localfs"
@@ -102,6 +103,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer obs.close()
 	printWelcome(stdout, lns, opts, adminLn, st.store, a.user, st.firstPassword, a.cfg, cert)
 	defer st.store.Flush() // the quota usage of the last second
+	if st.db != nil {
+		defer st.db.Close()
+	}
 	r.serveAdmin(adminLn)
 	for i, ln := range lns {
 		r.serve(listenerKey(a.cfg.AllListeners()[i]), ln, opts[i])
@@ -186,6 +190,7 @@ func newLogger(cfg config.Config, level *slog.LevelVar, w io.Writer) *slog.Logge
 // stores are the users and files a server runs on.
 type stores struct {
 	store         *users.Store
+	db            *pgstate.DB // with --database
 	loc           string // the served files: a directory or a storage URL
 	rootDir       string // the directory of loc, "" for an object store
 	firstPassword string // of the user made on the embedded default's first start
@@ -213,6 +218,16 @@ func openStore(ctx context.Context, a *serveArgs, logger *slog.Logger) (*stores,
 	}
 	st.store = &users.Store{Path: cfg.UsersFile(), FS: homes, PartialMaxAge: cfg.PartialMaxAge}
 	quick := cfg.Users == "" // no users file named: the quick start may go without
+	if cfg.Database != "" {
+		db, err := pgstate.Open(ctx, cfg.Database, logger)
+		if err != nil {
+			return nil, err
+		}
+		st.db = db
+		st.store.Source, st.store.Path = db, ""
+		st.store.UsageFile = filepath.Join(cfg.DataDir, "usage.json")
+		quick = false
+	}
 	if a.user != "" {
 		h, err := password.Hash(a.pass)
 		if err != nil {

@@ -3,9 +3,12 @@ package main
 import (
 	"bufio"
 	"cmp"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +20,7 @@ import (
 	"github.com/ferryftp/ferry/auth/users"
 	"github.com/ferryftp/ferry/internal/bytesize"
 	"github.com/ferryftp/ferry/limits"
+	"github.com/ferryftp/ferry/state/pgstate"
 	"github.com/ferryftp/ferry/storage/backend"
 )
 
@@ -41,6 +45,8 @@ func parseWithName(fl *flag.FlagSet, args []string) (string, error) {
 // userArgs are the arguments of `ferry user SUB [NAME]`.
 type userArgs struct {
 	name, file, home string
+	database         string // instead of file: the shared users of a cluster
+	repo             userRepo
 	storage          string
 	readOnly         bool
 	permission       string
@@ -56,12 +62,13 @@ type userArgs struct {
 
 func userCmd(args []string) error {
 	if len(args) == 0 {
-		return errors.New("user: want add, set, passwd, del or list")
+		return errors.New("user: want add, set, passwd, del, list or import")
 	}
 	sub := args[0]
 	var a userArgs
 	fl := flag.NewFlagSet("ferry user "+sub, flag.ContinueOnError)
 	fl.StringVar(&a.file, "users", filepath.Join("ferry-data", "users.toml"), "users `file`")
+	fl.StringVar(&a.database, "database", "", "PostgreSQL `URL` of a cluster's users, instead of --users (the password in PGPASSWORD or a PGPASSFILE)")
 	fl.StringVar(&a.home, "home", "", "home `directory` (relative paths are relative to the users file)")
 	fl.StringVar(&a.storage, "storage", "", "storage `URL` of the user's files instead of --home (s3://bucket/prefix?endpoint=…)")
 	fl.BoolVar(&a.readOnly, "read-only", false, "the user may only download and list (add)")
@@ -81,13 +88,29 @@ func userCmd(args []string) error {
 	}
 	a.set = map[string]bool{}
 	fl.Visit(func(f *flag.Flag) { a.set[f.Name] = true })
-	list, err := users.Load(a.file)
+	a.repo = fileRepo(a.file)
+	if a.database != "" {
+		db, err := pgstate.Open(context.Background(), a.database, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		a.repo = dbRepo{db}
+	}
+	if sub == "import" {
+		return userImport(a)
+	}
+	list, err := a.repo.load()
 	if err != nil {
 		return err
 	}
 	switch sub {
 	case "list":
-		userList(list, users.LoadUsage(users.UsagePath(a.file)))
+		usage := map[string]limits.State{}
+		if a.database == "" {
+			usage = users.LoadUsage(users.UsagePath(a.file))
+		}
+		userList(list, usage)
 		return nil
 	case "add":
 		return userAdd(a, list)
@@ -276,7 +299,10 @@ func userAdd(a userArgs, list []users.User) error {
 		return err
 	}
 	list = append(list, u)
-	if err := users.Save(a.file, list); err != nil {
+	if a.database != "" && u.Storage == "" && !filepath.IsAbs(u.Home) {
+		return errors.New("user add --database: --home must be an absolute directory (every node reads it), or use --storage")
+	}
+	if err := a.repo.save(list); err != nil {
 		return err
 	}
 	if u.Storage == "" {
@@ -327,13 +353,13 @@ func userDel(a userArgs, list []users.User) error {
 func editUser(a userArgs, list []users.User, sub, done string, edit func([]users.User, int) ([]users.User, error)) error {
 	i := findUser(list, a.name)
 	if i < 0 {
-		return fmt.Errorf("user %s: no user %q in %s", sub, a.name, a.file)
+		return fmt.Errorf("user %s: no user %q in %s", sub, a.name, a.repo)
 	}
 	list, err := edit(list, i)
 	if err != nil {
 		return err
 	}
-	if err := users.Save(a.file, list); err != nil {
+	if err := a.repo.save(list); err != nil {
 		return err
 	}
 	fmt.Printf(done, a.name)
@@ -390,4 +416,58 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// userRepo is where ferry user reads and writes the users: the users
+// file, or a cluster's database.
+type userRepo interface {
+	load() ([]users.User, error)
+	save([]users.User) error
+	String() string
+}
+
+type fileRepo string
+
+func (f fileRepo) load() ([]users.User, error)  { return users.Load(string(f)) }
+func (f fileRepo) save(list []users.User) error { return users.Save(string(f), list) }
+func (f fileRepo) String() string               { return string(f) }
+
+type dbRepo struct{ db *pgstate.DB }
+
+func (d dbRepo) load() ([]users.User, error) { return d.db.Users(context.Background()) }
+func (d dbRepo) save(list []users.User) error {
+	return d.db.SaveUsers(context.Background(), list)
+}
+func (d dbRepo) String() string { return "the database" }
+
+// userImport moves the users of a users file into the database: users of
+// the file replace those of the same name; others stay.
+func userImport(a userArgs) error {
+	if a.database == "" || a.name == "" {
+		return errors.New("user import: want FILE and --database URL")
+	}
+	from, err := users.Load(a.name)
+	if err != nil {
+		return err
+	}
+	have, err := a.repo.load()
+	if err != nil {
+		return err
+	}
+	base, _ := filepath.Abs(filepath.Dir(a.name))
+	for _, u := range from {
+		if u.Storage == "" && !filepath.IsAbs(u.Home) {
+			u.Home = filepath.Join(base, u.Home) // as the file meant it
+		}
+		if i := findUser(have, u.Name); i >= 0 {
+			have[i] = u
+		} else {
+			have = append(have, u)
+		}
+	}
+	if err := a.repo.save(have); err != nil {
+		return err
+	}
+	fmt.Printf("imported %d users from %s\n", len(from), a.name)
+	return nil
 }

@@ -1,0 +1,82 @@
+package integration
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferryftp/ferry/client"
+	"github.com/ferryftp/ferry/internal/pgtest"
+)
+
+// TestDatabaseUsers: three nodes on one PostgreSQL. A user added with
+// `ferry user add --database` logs in through every node within a
+// second; disabled, refused everywhere within a second; a users file
+// imported with `ferry user import` logs in too.
+func TestDatabaseUsers(t *testing.T) {
+	pg := pgtest.Start(t, "127.0.0.20")
+	root := t.TempDir()
+	var nodes []*server
+	for i := range 3 {
+		host := nodeHost(i)
+		s := &server{t: t, addr: net.JoinHostPort(host, strconv.Itoa(freePort(t, host))), root: root, wd: t.TempDir()}
+		s.start("--database", pg.URL, "--login-fail-delay", "-1s")
+		defer s.stop()
+		nodes = append(nodes, s)
+	}
+	userCmd := func(pass string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(ferryBin, append(append([]string{"user"}, args...), "--database", pg.URL)...)
+		cmd.Env = append(os.Environ(), "FERRY_PASSWORD="+pass)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("ferry user %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	ctx := context.Background()
+	login := func(n *server, user, pass string) error {
+		c, err := client.Dial(ctx, n.addr, &client.Config{User: user, Password: pass, Retries: -1, MaxConns: 1})
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	// within waits until ok(node) holds on every node, a second at most.
+	within := func(what string, ok func(n *server) bool) {
+		t.Helper()
+		start := time.Now()
+		for i, n := range nodes {
+			for !ok(n) {
+				if time.Since(start) > time.Second {
+					t.Fatalf("%s: not on node %d a second after the change", what, i)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}
+	userCmd("dave-pw", "add", "dave", "--home", root)
+	within("dave added", func(n *server) bool { return login(n, "dave", "dave-pw") == nil })
+	userCmd("", "set", "dave", "--disabled")
+	within("dave disabled", func(n *server) bool {
+		err := login(n, "dave", "dave-pw")
+		return err != nil && strings.Contains(err.Error(), "530")
+	})
+	if out := userCmd("", "list"); !strings.Contains(out, "dave") || !strings.Contains(out, "disabled") {
+		t.Fatalf("user list --database: %s", out)
+	}
+
+	file := filepath.Join(t.TempDir(), "users.toml")
+	ferryUser(t, file, "erin-pw", "add", "erin", "--home", "erin")
+	userCmd("", "import", file)
+	within("erin imported", func(n *server) bool { return login(n, "erin", "erin-pw") == nil })
+	if _, err := os.Stat(filepath.Join(filepath.Dir(file), "erin")); err != nil {
+		t.Fatal(err)
+	}
+}
