@@ -191,9 +191,9 @@ func newLogger(cfg config.Config, level *slog.LevelVar, w io.Writer) *slog.Logge
 type stores struct {
 	store         *users.Store
 	db            *pgstate.DB // with --database
-	loc           string // the served files: a directory or a storage URL
-	rootDir       string // the directory of loc, "" for an object store
-	firstPassword string // of the user made on the embedded default's first start
+	loc           string      // the served files: a directory or a storage URL
+	rootDir       string      // the directory of loc, "" for an object store
+	firstPassword string      // of the user made on the embedded default's first start
 }
 
 // openStore checks the root directory and opens the users: the
