@@ -40,6 +40,9 @@ var eventScores = [...]int{1, 1, 1, 2, 5}
 
 func (e Event) String() string { return eventNames[e] }
 
+// Score is what an event adds to its address's score.
+func (e Event) Score() int { return eventScores[e] }
+
 // Config holds the defender's options; zero fields take the defaults.
 type Config struct {
 	// Threshold is the score at which an address is banned. Default 10.
@@ -145,26 +148,41 @@ func (cfg Config) WithDefaults() Config {
 	return cfg
 }
 
-// key is the network an address is scored as.
-func (d *Memory) key(ip netip.Addr) netip.Prefix {
+// Key is the network an address is scored as (cfg with defaults).
+func (cfg Config) Key(ip netip.Addr) netip.Prefix {
 	ip = ip.Unmap()
 	bits := 32
 	if ip.Is6() {
-		bits = d.cfg.IPv6Prefix
+		bits = cfg.IPv6Prefix
 	}
 	p, _ := ip.Prefix(bits)
 	return p
 }
 
-func (d *Memory) allowed(ip netip.Addr) bool {
+// Allows says whether ip is on the allow-list: never scored or banned.
+func (cfg Config) Allows(ip netip.Addr) bool {
 	ip = ip.Unmap()
-	for _, p := range d.cfg.AllowList {
+	for _, p := range cfg.AllowList {
 		if p.Contains(ip) {
 			return true
 		}
 	}
 	return false
 }
+
+// BanFor is the length of an address's nth ban: BanTime doubled for each
+// earlier one, at most MaxBanTime.
+func (cfg Config) BanFor(n int) time.Duration {
+	ban := cfg.BanTime
+	for i := 1; i < n && ban < cfg.MaxBanTime; i++ {
+		ban *= 2
+	}
+	return min(ban, cfg.MaxBanTime)
+}
+
+func (d *Memory) key(ip netip.Addr) netip.Prefix { return d.cfg.Key(ip) }
+
+func (d *Memory) allowed(ip netip.Addr) bool { return d.cfg.Allows(ip) }
 
 // Banned reports whether ip is banned now, and until when.
 func (d *Memory) Banned(ip netip.Addr) (time.Time, bool) {
@@ -226,11 +244,7 @@ func (d *Memory) recordLocked(ip netip.Addr, k netip.Prefix, ev Event) (banned b
 		return false, time.Time{}
 	}
 	h.bans++
-	ban := d.cfg.BanTime
-	for i := 1; i < h.bans && ban < d.cfg.MaxBanTime; i++ {
-		ban *= 2
-	}
-	ban = min(ban, d.cfg.MaxBanTime)
+	ban := d.cfg.BanFor(h.bans)
 	h.bannedTil = now.Add(ban)
 	d.cfg.Logger.Warn("defender ban", "ip", ip.Unmap().String(), "network", k.String(),
 		"duration", ban, "bans", h.bans, "score", h.score, "reason", ev.String())

@@ -18,15 +18,18 @@ import (
 // TestDatabaseUsers: three nodes on one PostgreSQL. A user added with
 // `ferry user add --database` logs in through every node within a
 // second; disabled, refused everywhere within a second; a users file
-// imported with `ferry user import` logs in too.
+// imported with `ferry user import` logs in too; 30 wrong passwords
+// spread over the nodes ban the address on all of them.
 func TestDatabaseUsers(t *testing.T) {
 	pg := pgtest.Start(t, "127.0.0.20")
 	root := t.TempDir()
+	conf := filepath.Join(t.TempDir(), "ferry.toml")
+	os.WriteFile(conf, []byte("login_fail_delay = \"-1s\"\nmax_login_attempts = 100\n[defender]\nallow = []\nthreshold = 30\n"), 0o644)
 	var nodes []*server
 	for i := range 3 {
 		host := nodeHost(i)
 		s := &server{t: t, addr: net.JoinHostPort(host, strconv.Itoa(freePort(t, host))), root: root, wd: t.TempDir()}
-		s.start("--database", pg.URL, "--login-fail-delay", "-1s")
+		s.start("--config", conf, "--database", pg.URL)
 		defer s.stop()
 		nodes = append(nodes, s)
 	}
@@ -78,5 +81,22 @@ func TestDatabaseUsers(t *testing.T) {
 	within("erin imported", func(n *server) bool { return login(n, "erin", "erin-pw") == nil })
 	if _, err := os.Stat(filepath.Join(filepath.Dir(file), "erin")); err != nil {
 		t.Fatal(err)
+	}
+
+	// 30 wrong passwords from one address, ten on each node: banned on
+	// all of them.
+	for i := range 30 {
+		c, err := client.Dial(ctx, nodes[i%3].addr, &client.Config{User: "erin", Password: "wrong", Retries: -1, MaxConns: 1, DialContext: fromClient})
+		if err == nil {
+			c.Close()
+			t.Fatal("a wrong password logged in")
+		}
+	}
+	within("the address banned", func(n *server) bool {
+		_, err := client.Dial(ctx, n.addr, &client.Config{User: "erin", Password: "erin-pw", Retries: -1, MaxConns: 1, DialContext: fromClient})
+		return err != nil && strings.Contains(err.Error(), "421")
+	})
+	if err := login(nodes[0], "erin", "erin-pw"); err != nil {
+		t.Fatalf("another address after the ban: %v", err)
 	}
 }

@@ -20,7 +20,6 @@ import (
 
 	"github.com/ferryftp/ferry/admin"
 	"github.com/ferryftp/ferry/config"
-	"github.com/ferryftp/ferry/defender"
 	"github.com/ferryftp/ferry/server"
 	"github.com/ferryftp/ferry/tlscert"
 )
@@ -31,8 +30,8 @@ import (
 type running struct {
 	srv     *server.Server
 	st      *stores
-	def     *defender.Memory // nil with the defender off
-	cert    *tlscert.Cert    // nil with TLS off
+	def     shared        // nil with the defender off
+	cert    *tlscert.Cert // nil with TLS off
 	obs     *observer
 	args    []string // ferry serve's: read again at each reload
 	cfg     config.Config
@@ -237,8 +236,13 @@ func (r *running) reloadListeners(cfg config.Config) {
 // sources are what the metrics read at each scrape.
 func (r *running) sources() admin.Sources {
 	return admin.Sources{
-		Sessions:  r.srv.Sessions,
-		Bans:      r.def.Bans,
+		Sessions: r.srv.Sessions,
+		Bans: func() int {
+			if r.def == nil {
+				return 0
+			}
+			return r.def.Bans()
+		},
 		HookQueue: func() int { return r.obs.events.Load().Len() },
 		Quotas: func() map[string]admin.QuotaUse {
 			m := map[string]admin.QuotaUse{}

@@ -68,11 +68,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	obs := &observer{logger: logger}
 	srv := &server.Server{Auth: st.store, Logger: logger, Hooks: obs.hooks()}
 	a.cfg.Apply(srv)
-	def, _ := srv.Defender.(*defender.Memory)
+	def, err := buildDefender(ctx, a.cfg, st, obs, logger)
+	if err != nil {
+		return err
+	}
 	if def != nil {
-		d, _ := a.cfg.DefenderSettings(logger)
-		d.OnBan = obs.ban
-		def.Configure(d)
+		srv.Defender = def
 	}
 	cert, err := buildTLS(a.cfg, srv)
 	if err != nil {
@@ -111,6 +112,29 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		r.serve(listenerKey(a.cfg.AllListeners()[i]), ln, opts[i])
 	}
 	return r.run(ctx)
+}
+
+// shared is a defender whose settings a reload changes: the process's
+// (defender.Memory) or the cluster's (pgstate.Defender).
+type shared interface {
+	defender.Defender
+	Configure(defender.Config)
+	Bans() int
+}
+
+// buildDefender makes the defender, telling obs of its bans: in the
+// database with --database, so that a ban holds on every node; nil when
+// it is off.
+func buildDefender(ctx context.Context, cfg config.Config, st *stores, obs *observer, logger *slog.Logger) (shared, error) {
+	d, on := cfg.DefenderSettings(logger)
+	if !on {
+		return nil, nil
+	}
+	d.OnBan = obs.ban
+	if st.db != nil {
+		return st.db.Defender(ctx, d)
+	}
+	return defender.New(d), nil
 }
 
 func closeAll(lns []net.Listener) {

@@ -28,6 +28,7 @@ import (
 type DB struct {
 	pool    *pgxpool.Pool
 	version atomic.Int64
+	def     atomic.Pointer[Defender] // its bans are refreshed with the users
 	cancel  context.CancelFunc
 	done    chan struct{}
 	logger  *slog.Logger
@@ -90,6 +91,8 @@ var migrations = []string{
 		updated timestamptz NOT NULL DEFAULT now());
 	 CREATE TABLE ferry_users_version (one boolean PRIMARY KEY DEFAULT true CHECK (one), version bigint NOT NULL);
 	 INSERT INTO ferry_users_version (version) VALUES (1);`,
+	`CREATE TABLE ferry_scores (network text PRIMARY KEY, score int NOT NULL, since timestamptz NOT NULL);
+	 CREATE TABLE ferry_bans (network text PRIMARY KEY, until timestamptz NOT NULL, bans int NOT NULL);`,
 }
 
 // lockKey is the advisory lock that serialises migrations.
@@ -124,8 +127,11 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	})
 }
 
-// channel is the NOTIFY channel of user changes.
-const channel = "ferry_users"
+// The NOTIFY channels: user changes, new bans.
+const (
+	channel     = "ferry_users"
+	bansChannel = "ferry_bans"
+)
 
 // follow keeps version current: LISTEN, and a read of the version every
 // second in case a notification is lost (a dropped connection).
@@ -144,6 +150,11 @@ func (db *DB) follow(ctx context.Context) {
 		}
 		if err := db.poll(ctx); err != nil && ctx.Err() == nil {
 			db.logger.Warn("database: users version not read", "err", err)
+		}
+		if d := db.def.Load(); d != nil {
+			if err := d.refresh(ctx); err != nil && ctx.Err() == nil {
+				db.logger.Warn("database: bans not read", "err", err)
+			}
 		}
 	}
 }
@@ -170,7 +181,7 @@ func (db *DB) listenOnce(ctx context.Context, notified chan<- struct{}) error {
 		return err
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+channel+"; LISTEN "+bansChannel); err != nil {
 		return err
 	}
 	for {

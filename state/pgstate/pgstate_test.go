@@ -2,11 +2,15 @@ package pgstate
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ferryftp/ferry/auth/users"
+	"github.com/ferryftp/ferry/defender"
 	"github.com/ferryftp/ferry/internal/pgtest"
 )
 
@@ -81,4 +85,58 @@ func TestCheckURL(t *testing.T) {
 			t.Errorf("%s: %v", url, err)
 		}
 	}
+}
+
+// TestDefenderShared: failures scored on three nodes add up to one ban,
+// which every node refuses within a second; lifted on one, it is lifted
+// on all.
+func TestDefenderShared(t *testing.T) {
+	pg := pgtest.Start(t, "127.0.0.21")
+	ctx := context.Background()
+	var defs []*Defender
+	var bans []string
+	for range 3 {
+		db, err := Open(ctx, pg.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		cfg := defender.Config{Threshold: 3, AllowList: []netip.Prefix{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		cfg.OnBan = func(n netip.Prefix, until time.Time, ev defender.Event) { bans = append(bans, n.String()) }
+		d, err := db.Defender(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defs = append(defs, d)
+	}
+	ip := netip.MustParseAddr("192.0.2.50")
+	for i, d := range defs {
+		if banned := d.Record(ip, defender.LoginFailed); banned != (i == 2) {
+			t.Fatalf("failure %d on node %d: banned %v", i+1, i, banned)
+		}
+	}
+	if len(bans) != 1 || bans[0] != "192.0.2.50/32" {
+		t.Fatalf("OnBan %v", bans)
+	}
+	everywhere := func(want bool) {
+		t.Helper()
+		deadline := time.Now().Add(time.Second)
+		for i, d := range defs {
+			for {
+				if _, b := d.Banned(ip); b == want {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("node %d: banned %v a second later", i, !want)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}
+	everywhere(true)
+	if n := defs[0].Bans(); n != 1 {
+		t.Fatalf("Bans() = %d", n)
+	}
+	defs[1].Unban(ip)
+	everywhere(false)
 }
