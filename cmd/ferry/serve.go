@@ -239,6 +239,11 @@ func openStore(ctx context.Context, a *serveArgs, logger *slog.Logger) (*stores,
 		if _, err := homes(ctx, st.loc); err != nil {
 			return nil, fmt.Errorf("storage %s: %v", st.loc, err)
 		}
+	} else if a.user != "" || cfg.Anonymous {
+		// The served directory is swept at start (opening it sweeps), not
+		// at its first login: what a crash left goes even if no one logs
+		// in.
+		homes(ctx, st.loc)
 	}
 	st.store = &users.Store{Path: cfg.UsersFile(), FS: homes, PartialMaxAge: cfg.PartialMaxAge}
 	quick := cfg.Users == "" // no users file named: the quick start may go without
