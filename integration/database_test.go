@@ -18,7 +18,8 @@ import (
 // TestDatabaseUsers: three nodes on one PostgreSQL. A user added with
 // `ferry user add --database` logs in through every node within a
 // second; disabled, refused everywhere within a second; a users file
-// imported with `ferry user import` logs in too; 30 wrong passwords
+// imported with `ferry user import` logs in too; three uploads at once on
+// three nodes hold one user's quota exactly; 30 wrong passwords
 // spread over the nodes ban the address on all of them.
 func TestDatabaseUsers(t *testing.T) {
 	pg := pgtest.Start(t, "127.0.0.20")
@@ -73,6 +74,42 @@ func TestDatabaseUsers(t *testing.T) {
 	})
 	if out := userCmd("", "list"); !strings.Contains(out, "dave") || !strings.Contains(out, "disabled") {
 		t.Fatalf("user list --database: %s", out)
+	}
+
+	// One user's quota held exactly by three uploads at once on three
+	// nodes: 4 MiB each under 10 MiB, exactly one is cut.
+	frankHome := t.TempDir()
+	userCmd("frank-pw", "add", "frank", "--home", frankHome, "--quota-bytes", "10MiB")
+	within("frank added", func(n *server) bool { return login(n, "frank", "frank-pw") == nil })
+	errs := make(chan error, 3)
+	for i, n := range nodes {
+		go func() {
+			c, err := client.Dial(ctx, n.addr, &client.Config{User: "frank", Password: "frank-pw", Retries: -1, MaxConns: 1})
+			if err == nil {
+				_, err = c.Store(ctx, "/f"+strconv.Itoa(i)+".bin", strings.NewReader(strings.Repeat("q", 4<<20)), nil)
+				c.Close()
+			}
+			errs <- err
+		}()
+	}
+	cut := 0
+	for range 3 {
+		if err := <-errs; err != nil {
+			if !strings.Contains(err.Error(), "552") {
+				t.Fatalf("an upload failed otherwise than by the quota: %v", err)
+			}
+			cut++
+		}
+	}
+	var total int64
+	ents, _ := os.ReadDir(frankHome)
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && !strings.HasPrefix(e.Name(), ".") {
+			total += fi.Size()
+		}
+	}
+	if cut != 1 || total != 8<<20 {
+		t.Fatalf("%d uploads cut, %d bytes stored; want 1 and 8 MiB", cut, total)
 	}
 
 	file := filepath.Join(t.TempDir(), "users.toml")

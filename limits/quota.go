@@ -49,6 +49,33 @@ type LedgerOptions struct {
 	PartialMaxAge time.Duration
 	// Changed, when set, is told the state after every change (to keep it).
 	Changed func(State)
+	// Bank, when set, keeps the usage where several nodes share it (a
+	// database): every reservation and settlement is made there, so that
+	// the uploads of all nodes together never pass the quota.
+	Bank Bank
+}
+
+// Bank keeps one user's usage for several nodes. Its calls are
+// transactions against a store shared by the nodes.
+type Bank interface {
+	// Reserve reserves up to want for this node, at least atLeast, within
+	// q given what every node uses and reserves; it returns what it
+	// reserved, or a quota error (storage.ErrQuota) when even atLeast does
+	// not fit.
+	Reserve(ctx context.Context, q Quota, want, atLeast Usage) (Usage, error)
+	// Settle gives back reserved (of this node's reservations) and adds
+	// delta to the usage.
+	Settle(ctx context.Context, reserved, delta Usage) error
+	// Usage is what is used, and reserved by every node.
+	Usage(ctx context.Context) (used, reserved Usage, err error)
+}
+
+// chunkLocked is what a ledger with a bank reserves at once beyond what
+// an upload asks (one transaction per chunk, not per write): a 32nd of the
+// quota, 64 KiB to 8 MiB, so that what nodes hold unused stays small
+// beside it. l.mu is held.
+func (l *Ledger) chunkLocked() int64 {
+	return min(max(l.quota.Bytes/32, 64<<10), 8<<20)
 }
 
 // Ledger keeps one user's usage against their quota, shared by all the
@@ -63,11 +90,13 @@ type Ledger struct {
 	partials map[string]Partial
 	reserved Usage // bytes written and files begun by uploads not yet ended
 	changed  func(State)
+	bank     Bank
+	lease    Usage // reserved at the bank, not yet given to an upload
 }
 
 // NewLedger starts a ledger at st.
 func NewLedger(st State, o LedgerOptions) *Ledger {
-	return &Ledger{quota: o.Quota, maxAge: o.PartialMaxAge, used: st.Usage, partials: maps.Clone(st.Partials), changed: o.Changed}
+	return &Ledger{quota: o.Quota, maxAge: o.PartialMaxAge, used: st.Usage, partials: maps.Clone(st.Partials), changed: o.Changed, bank: o.Bank}
 }
 
 // SetQuota changes the quota (a reread users file).
@@ -85,12 +114,18 @@ func (l *Ledger) Detach() {
 	l.mu.Unlock()
 }
 
-// Used returns the usage (without uploads in progress).
+// Used returns the usage (without uploads in progress): with a bank, of
+// every node.
 func (l *Ledger) Used() Usage {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.expireLocked(time.Now()) {
-		defer l.notifyLocked()
+	l.expireLocked(time.Now())
+	if l.bank != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), bankTimeout)
+		defer cancel()
+		if used, _, err := l.bank.Usage(ctx); err == nil {
+			l.used = used
+		}
 	}
 	return l.used
 }
@@ -111,8 +146,8 @@ func (l *Ledger) expireLocked(now time.Time) bool {
 	cutoff, any := now.Add(-l.maxAge), false
 	for name, p := range l.partials {
 		if p.Kept.Before(cutoff) {
-			l.used.Bytes = max(l.used.Bytes-p.Bytes, 0)
 			delete(l.partials, name)
+			l.applyLocked(Usage{}, Usage{Bytes: -p.Bytes})
 			any = true
 		}
 	}
@@ -131,8 +166,7 @@ func (l *Ledger) claim(name string, offset int64) bool {
 		return false
 	}
 	delete(l.partials, name)
-	l.used.Bytes = max(l.used.Bytes-p.Bytes, 0)
-	l.notifyLocked()
+	l.applyLocked(Usage{}, Usage{Bytes: -p.Bytes})
 	return true
 }
 
@@ -147,9 +181,9 @@ func (l *Ledger) keep(name string, n int64) {
 	if l.partials == nil {
 		l.partials = map[string]Partial{}
 	}
-	l.used.Bytes = max(l.used.Bytes+n-l.partials[name].Bytes, 0)
+	old := l.partials[name].Bytes
 	l.partials[name] = Partial{Bytes: n, Kept: time.Now()}
-	l.notifyLocked()
+	l.applyLocked(Usage{}, Usage{Bytes: n - old})
 }
 
 // forget drops the kept part of name from the usage and says whether
@@ -160,8 +194,7 @@ func (l *Ledger) forget(name string) bool {
 	p, ok := l.partials[name]
 	if ok {
 		delete(l.partials, name)
-		l.used.Bytes = max(l.used.Bytes-p.Bytes, 0)
-		l.notifyLocked()
+		l.applyLocked(Usage{}, Usage{Bytes: -p.Bytes})
 	}
 	return ok
 }
@@ -187,14 +220,30 @@ var errRefused = errors.New("limits: upload refused before it began")
 func (l *Ledger) reserve(n Usage) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.quota.Bytes > 0 && n.Bytes > 0 && l.used.Bytes+l.reserved.Bytes+n.Bytes > l.quota.Bytes {
-		return errQuota("the byte quota is reached")
+	if l.bank != nil {
+		need := l.cappedLocked(n) // only what a quota caps goes through the bank
+		short := Usage{Bytes: max(need.Bytes-l.lease.Bytes, 0), Files: max(need.Files-l.lease.Files, 0)}
+		if short != (Usage{}) {
+			want := short
+			if want.Bytes > 0 {
+				want.Bytes = max(want.Bytes, l.chunkLocked())
+			}
+			got, err := l.bankReserve(want, short)
+			if err != nil {
+				return err
+			}
+			l.lease = l.lease.plus(got)
+		}
+		l.lease = l.lease.minus(need)
+	} else {
+		if l.quota.Bytes > 0 && n.Bytes > 0 && l.used.Bytes+l.reserved.Bytes+n.Bytes > l.quota.Bytes {
+			return errQuota("the byte quota is reached")
+		}
+		if l.quota.Files > 0 && n.Files > 0 && l.used.Files+l.reserved.Files+n.Files > l.quota.Files {
+			return errQuota("the file quota is reached")
+		}
 	}
-	if l.quota.Files > 0 && n.Files > 0 && l.used.Files+l.reserved.Files+n.Files > l.quota.Files {
-		return errQuota("the file quota is reached")
-	}
-	l.reserved.Bytes += n.Bytes
-	l.reserved.Files += n.Files
+	l.reserved = l.reserved.plus(n)
 	return nil
 }
 
@@ -204,7 +253,19 @@ func (l *Ledger) take(max int64) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	g := max
-	if l.quota.Bytes > 0 {
+	switch {
+	case l.quota.Bytes <= 0:
+	case l.bank != nil:
+		if l.lease.Bytes < max {
+			got, err := l.bankReserve(Usage{Bytes: maxOf(max-l.lease.Bytes, l.chunkLocked())}, Usage{Bytes: 1})
+			if err != nil && l.lease.Bytes == 0 {
+				return 0, err
+			}
+			l.lease.Bytes += got.Bytes
+		}
+		g = min(max, l.lease.Bytes)
+		l.lease.Bytes -= g
+	default:
 		g = min(max, l.quota.Bytes-l.used.Bytes-l.reserved.Bytes)
 		if g <= 0 {
 			return 0, errQuota("the byte quota is reached")
@@ -214,18 +275,61 @@ func (l *Ledger) take(max int64) (int64, error) {
 	return g, nil
 }
 
+// cappedLocked is n without the dimensions no quota caps. l.mu is held.
+func (l *Ledger) cappedLocked(n Usage) Usage {
+	if l.quota.Bytes <= 0 {
+		n.Bytes = 0
+	}
+	if l.quota.Files <= 0 {
+		n.Files = 0
+	}
+	return n
+}
+
+func maxOf(a, b int64) int64 { return max(a, b) }
+
+// bankTimeout bounds one call to the bank.
+const bankTimeout = 10 * time.Second
+
+// bankReserve asks the bank; l.mu is held (a user's uploads on this node
+// wait for each other's transactions).
+func (l *Ledger) bankReserve(want, atLeast Usage) (Usage, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), bankTimeout)
+	defer cancel()
+	return l.bank.Reserve(ctx, l.quota, want, atLeast)
+}
+
 // settle gives back a reservation and adds delta to the usage.
 func (l *Ledger) settle(reserved, delta Usage) {
 	l.mu.Lock()
-	l.reserved.Bytes -= reserved.Bytes
-	l.reserved.Files -= reserved.Files
-	l.used.Bytes = max(l.used.Bytes+delta.Bytes, 0)
-	l.used.Files = max(l.used.Files+delta.Files, 0)
+	defer l.mu.Unlock()
+	l.applyLocked(reserved, delta)
+}
+
+// applyLocked gives back reserved and adds delta to the usage, here and
+// at the bank: with no upload left in flight, this node's lease goes back
+// too. l.mu is held.
+func (l *Ledger) applyLocked(reserved, delta Usage) {
+	l.reserved = l.reserved.minus(reserved)
+	l.used = Usage{Bytes: max(l.used.Bytes+delta.Bytes, 0), Files: max(l.used.Files+delta.Files, 0)}
+	if l.bank != nil {
+		back := l.cappedLocked(reserved)
+		if l.reserved == (Usage{}) {
+			back, l.lease = back.plus(l.lease), Usage{}
+		}
+		if back != (Usage{}) || delta != (Usage{}) {
+			ctx, cancel := context.WithTimeout(context.Background(), bankTimeout)
+			l.bank.Settle(ctx, back, delta) // a failure leaves the lease to expire at the bank
+			cancel()
+		}
+	}
 	if delta != (Usage{}) {
 		l.notifyLocked()
 	}
-	l.mu.Unlock()
 }
+
+func (u Usage) plus(v Usage) Usage  { return Usage{u.Bytes + v.Bytes, u.Files + v.Files} }
+func (u Usage) minus(v Usage) Usage { return Usage{u.Bytes - v.Bytes, u.Files - v.Files} }
 
 // left is what the quota still allows, and whether there is a byte quota.
 func (l *Ledger) left() (int64, bool) {
@@ -233,6 +337,16 @@ func (l *Ledger) left() (int64, bool) {
 	defer l.mu.Unlock()
 	if l.quota.Bytes <= 0 {
 		return 0, false
+	}
+	if l.bank != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), bankTimeout)
+		defer cancel()
+		used, reserved, err := l.bank.Usage(ctx)
+		if err != nil {
+			return 0, true
+		}
+		// What this node reserved and has not given out is still ours.
+		return max(l.quota.Bytes-used.Bytes-(reserved.Bytes-l.lease.Bytes), 0), true
 	}
 	return max(l.quota.Bytes-l.used.Bytes-l.reserved.Bytes, 0), true
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"strings"
@@ -294,5 +295,122 @@ func TestQuotaReadFrom(t *testing.T) {
 	}
 	if fi, err := inner.Stat(ctx, "a"); err != nil || fi.Size() != 1<<20 {
 		t.Fatalf("a: %v %v", fi, err)
+	}
+}
+
+// memBank is a Bank in memory, shared by ledgers standing for nodes.
+type memBank struct {
+	mu     sync.Mutex
+	used   Usage
+	leases map[*Ledger]Usage
+	calls  int
+}
+
+type nodeBank struct {
+	b    *memBank
+	node *Ledger
+}
+
+func (n *nodeBank) Reserve(ctx context.Context, q Quota, want, atLeast Usage) (Usage, error) {
+	b := n.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls++
+	var leased Usage
+	for _, l := range b.leases {
+		leased = leased.plus(l)
+	}
+	got := want
+	if q.Bytes > 0 {
+		got.Bytes = min(want.Bytes, q.Bytes-b.used.Bytes-leased.Bytes)
+	}
+	if q.Files > 0 {
+		got.Files = min(want.Files, q.Files-b.used.Files-leased.Files)
+	}
+	if got.Bytes < atLeast.Bytes || got.Files < atLeast.Files {
+		return Usage{}, errQuota("the quota is reached")
+	}
+	got = Usage{max(got.Bytes, 0), max(got.Files, 0)}
+	b.leases[n.node] = b.leases[n.node].plus(got)
+	return got, nil
+}
+
+func (n *nodeBank) Settle(ctx context.Context, reserved, delta Usage) error {
+	b := n.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls++
+	b.leases[n.node] = b.leases[n.node].minus(reserved)
+	b.used = b.used.plus(delta)
+	return nil
+}
+
+func (n *nodeBank) Usage(ctx context.Context) (Usage, Usage, error) {
+	b := n.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var leased Usage
+	for _, l := range b.leases {
+		leased = leased.plus(l)
+	}
+	return b.used, leased, nil
+}
+
+// TestQuotaBank: three nodes' ledgers on one bank: 12 concurrent uploads
+// of 3 MiB with a quota of 20 MiB store at most 20 MiB in all, the usage
+// is exact everywhere, and every lease goes back once nothing is in
+// flight; small uploads ask the bank once per chunk, not per write.
+func TestQuotaBank(t *testing.T) {
+	bank := &memBank{leases: map[*Ledger]Usage{}}
+	q := Quota{Bytes: 20 << 20, Files: 100}
+	var fss []storage.FS
+	var ledgers []*Ledger
+	for range 3 {
+		nb := &nodeBank{b: bank}
+		l := NewLedger(State{}, LedgerOptions{Quota: q, Bank: nb})
+		nb.node = l
+		ledgers = append(ledgers, l)
+		fss = append(fss, WithQuota(memfs.New(), l))
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	stored := 0
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := put(t, fss[i%3], fmt.Sprintf("f%d", i), strings.Repeat("x", 3<<20), storage.CreateOptions{})
+			if err == nil {
+				mu.Lock()
+				stored++
+				mu.Unlock()
+			} else if !errors.Is(err, storage.ErrQuota) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if stored != 6 || bank.used != (Usage{18 << 20, 6}) {
+		t.Fatalf("%d uploads stored, bank usage %+v; want 6 and 18 MiB", stored, bank.used)
+	}
+	for i, l := range ledgers {
+		if u := l.Used(); u != bank.used {
+			t.Errorf("node %d sees %+v", i, u)
+		}
+		if left, _ := l.left(); left != 2<<20 {
+			t.Errorf("node %d: %d left, want 2 MiB", i, left)
+		}
+		if lease := bank.leases[l]; lease != (Usage{}) {
+			t.Errorf("node %d keeps a lease of %+v with nothing in flight", i, lease)
+		}
+	}
+	calls := bank.calls
+	for i := range 20 {
+		if err := put(t, fss[0], fmt.Sprintf("s%d", i), "", storage.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if per := float64(bank.calls-calls) / 20; per > 2 {
+		t.Errorf("%.1f bank calls per small upload, want at most 2", per)
 	}
 }

@@ -289,6 +289,9 @@ type Store struct {
 	// Source, when set, holds the users instead of the file at Path (a
 	// database).
 	Source Source
+	// Banks, when set, keeps quota usage where several nodes share it (a
+	// database), instead of UsageFile: a quota is then exact across nodes.
+	Banks func(user string) QuotaBank
 	// PartialMaxAge is how long the kept part of an interrupted upload
 	// counts in a quota's usage (the sweeper's partial_max_age; 0 or less:
 	// until it is resumed or replaced).
@@ -565,7 +568,10 @@ func (s *Store) account(ctx context.Context, e *entry) (*auth.Account, error) {
 			return nil, fmt.Errorf("users: files of %q: %w", e.Name, err)
 		}
 	}
-	ledger := s.ledger(ctx, e.User, fsys)
+	ledger, err := s.ledger(ctx, e.User, fsys)
+	if err != nil {
+		return nil, fmt.Errorf("users: quota of %q: %w", e.Name, err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e.acct != nil {
@@ -586,20 +592,27 @@ func (s *Store) account(ctx context.Context, e *entry) (*auth.Account, error) {
 // ledger returns the quota ledger of u, made on first use from the usage
 // file or, for a user it does not know, a scan of fsys (outside the
 // store's lock: a large home takes a while); nil for a user without a
-// quota.
-func (s *Store) ledger(ctx context.Context, u User, fsys storage.FS) *limits.Ledger {
+// quota. With Banks, the usage is the bank's, shared by the nodes.
+func (s *Store) ledger(ctx context.Context, u User, fsys storage.FS) (*limits.Ledger, error) {
 	q := limits.Quota{Bytes: int64(u.QuotaBytes), Files: u.QuotaFiles}
 	s.mu.Lock()
 	s.usage.setPath(cmp.Or(s.UsageFile, s.defaultUsageFile()))
 	l, ok := s.ledgers[u.Name]
 	s.mu.Unlock()
 	if q == (limits.Quota{}) {
-		s.dropLedger(u.Name)
-		return nil
+		s.dropLedger(ctx, u.Name)
+		return nil, nil
 	}
 	if ok {
 		l.SetQuota(q)
-		return l
+		return l, nil
+	}
+	if s.Banks != nil {
+		var err error
+		if l, err = s.bankLedger(ctx, u, q, fsys); err != nil {
+			return nil, err
+		}
+		return s.keepLedger(u.Name, l, q, limits.State{}, true), nil
 	}
 	st, known := s.usage.get(u.Name)
 	if !known {
@@ -610,32 +623,74 @@ func (s *Store) ledger(ctx context.Context, u User, fsys storage.FS) *limits.Led
 		Quota: q, PartialMaxAge: s.PartialMaxAge,
 		Changed: func(now limits.State) { s.usage.set(name, now) },
 	})
+	return s.keepLedger(name, l, q, st, known), nil
+}
+
+// keepLedger remembers l as name's, unless another session made one
+// meanwhile; an unknown usage st is written.
+func (s *Store) keepLedger(name string, l *limits.Ledger, q limits.Quota, st limits.State, known bool) *limits.Ledger {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if have, ok := s.ledgers[u.Name]; ok {
+	if have, ok := s.ledgers[name]; ok {
 		have.SetQuota(q)
 		return have // made meanwhile by another session
 	}
 	if s.ledgers == nil {
 		s.ledgers = map[string]*limits.Ledger{}
 	}
-	s.ledgers[u.Name] = l
+	s.ledgers[name] = l
 	if !known {
 		s.usage.set(name, st)
 	}
 	return l
 }
 
+// bankLedger makes the ledger of u on its bank, counting the user's files
+// first when the bank has no usage yet.
+func (s *Store) bankLedger(ctx context.Context, u User, q limits.Quota, fsys storage.FS) (*limits.Ledger, error) {
+	bank := s.Banks(u.Name)
+	used, known, err := bank.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !known {
+		if used, err = limits.Scan(ctx, fsys); err != nil {
+			return nil, err
+		}
+		if err := bank.Init(ctx, used); err != nil {
+			return nil, err
+		}
+		if used, _, err = bank.Load(ctx); err != nil { // another node's count may have come first
+			return nil, err
+		}
+	}
+	return limits.NewLedger(limits.State{Usage: used}, limits.LedgerOptions{Quota: q, PartialMaxAge: s.PartialMaxAge, Bank: bank}), nil
+}
+
+// QuotaBank is a user's usage shared by several nodes (a database).
+type QuotaBank interface {
+	limits.Bank
+	// Load is the usage kept, and whether there is one yet.
+	Load(ctx context.Context) (limits.Usage, bool, error)
+	// Init records a first count, unless another node did first.
+	Init(ctx context.Context, u limits.Usage) error
+	// Forget drops the usage (a quota removed).
+	Forget(ctx context.Context) error
+}
+
 // dropLedger forgets the ledger and the usage of a user whose quota was
 // removed: the usage is not kept up to date without one, so a quota set
 // again starts with a new scan.
-func (s *Store) dropLedger(name string) {
+func (s *Store) dropLedger(ctx context.Context, name string) {
 	s.mu.Lock()
 	l, ok := s.ledgers[name]
 	delete(s.ledgers, name)
 	s.mu.Unlock()
 	if ok {
 		l.Detach()
+	}
+	if s.Banks != nil {
+		s.Banks(name).Forget(ctx) // what another node counted goes too
 	}
 	s.usage.remove(name)
 }

@@ -254,6 +254,7 @@ func openStore(ctx context.Context, a *serveArgs, logger *slog.Logger) (*stores,
 		}
 		st.db = db
 		st.store.Source, st.store.Path = db, ""
+		st.store.Banks = func(user string) users.QuotaBank { return db.Bank(user) }
 		st.store.UsageFile = filepath.Join(cfg.DataDir, "usage.json")
 		quick = false
 	}

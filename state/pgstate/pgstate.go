@@ -27,6 +27,7 @@ import (
 // DB is the shared state of a node.
 type DB struct {
 	pool    *pgxpool.Pool
+	node    string // this process, in the quota leases
 	version atomic.Int64
 	def     atomic.Pointer[Defender] // its bans are refreshed with the users
 	cancel  context.CancelFunc
@@ -64,7 +65,7 @@ func Open(ctx context.Context, rawURL string, logger *slog.Logger) (*DB, error) 
 		pool.Close()
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	db := &DB{pool: pool, logger: logger, done: make(chan struct{})}
+	db := &DB{pool: pool, logger: logger, done: make(chan struct{}), node: newNode()}
 	if err := db.poll(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("database: %w", err)
@@ -93,6 +94,9 @@ var migrations = []string{
 	 INSERT INTO ferry_users_version (version) VALUES (1);`,
 	`CREATE TABLE ferry_scores (network text PRIMARY KEY, score int NOT NULL, since timestamptz NOT NULL);
 	 CREATE TABLE ferry_bans (network text PRIMARY KEY, until timestamptz NOT NULL, bans int NOT NULL);`,
+	`CREATE TABLE ferry_quota (username text PRIMARY KEY, used_bytes bigint NOT NULL, used_files bigint NOT NULL);
+	 CREATE TABLE ferry_quota_leases (username text NOT NULL, node text NOT NULL, bytes bigint NOT NULL, files bigint NOT NULL,
+		expires timestamptz NOT NULL, PRIMARY KEY (username, node));`,
 }
 
 // lockKey is the advisory lock that serialises migrations.
@@ -141,12 +145,15 @@ func (db *DB) follow(ctx context.Context) {
 	go db.listen(ctx, notified)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	for {
+	for n := 0; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-notified:
 		case <-tick.C:
+			if n%leaseRenew == 0 {
+				db.renewLeases(ctx)
+			}
 		}
 		if err := db.poll(ctx); err != nil && ctx.Err() == nil {
 			db.logger.Warn("database: users version not read", "err", err)

@@ -2,6 +2,8 @@ package pgstate
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -12,6 +14,9 @@ import (
 	"github.com/ferryftp/ferry/auth/users"
 	"github.com/ferryftp/ferry/defender"
 	"github.com/ferryftp/ferry/internal/pgtest"
+	"github.com/ferryftp/ferry/limits"
+	"github.com/ferryftp/ferry/storage"
+	"github.com/ferryftp/ferry/storage/memfs"
 )
 
 // TestUsersShared: three nodes opening at once migrate once; users saved
@@ -139,4 +144,82 @@ func TestDefenderShared(t *testing.T) {
 	}
 	defs[1].Unban(ip)
 	everywhere(false)
+}
+
+// TestQuotaBank: three nodes' ledgers on the database: concurrent
+// uploads of 3 MiB under a 20 MiB quota store exactly six, the usage is
+// the same on every node, and nothing stays leased; a lease of a node
+// that stops renewing it stops counting.
+func TestQuotaBank(t *testing.T) {
+	pg := pgtest.Start(t, "127.0.0.22")
+	ctx := context.Background()
+	q := limits.Quota{Bytes: 20 << 20, Files: 100}
+	var fss []storage.FS
+	var ledgers []*limits.Ledger
+	var dbs []*DB
+	for range 3 {
+		db, err := Open(ctx, pg.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		dbs = append(dbs, db)
+		bank := db.Bank("frank")
+		if err := bank.Init(ctx, limits.Usage{}); err != nil {
+			t.Fatal(err)
+		}
+		l := limits.NewLedger(limits.State{}, limits.LedgerOptions{Quota: q, Bank: bank})
+		ledgers = append(ledgers, l)
+		fss = append(fss, limits.WithQuota(memfs.New(), l))
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	stored := 0
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u, err := fss[i%3].Create(ctx, fmt.Sprintf("f%d", i), storage.CreateOptions{})
+			if err == nil {
+				for range 3 {
+					if _, err = u.Write(make([]byte, 1<<20)); err != nil {
+						break
+					}
+				}
+			}
+			if err == nil {
+				err = u.Commit()
+			} else if u != nil {
+				u.Abort(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				stored++
+			} else if !errors.Is(err, storage.ErrQuota) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	used, leased, err := dbs[0].Bank("frank").Usage(ctx)
+	if err != nil || stored != 6 || used != (limits.Usage{Bytes: 18 << 20, Files: 6}) || leased != (limits.Usage{}) {
+		t.Fatalf("%d stored; usage %+v, leased %+v, %v; want 6, 18 MiB in 6 files, nothing leased", stored, used, leased, err)
+	}
+	for i, l := range ledgers {
+		if u := l.Used(); u != used {
+			t.Errorf("node %d sees %+v", i, u)
+		}
+	}
+	// A node that dies with a lease: it stops counting once expired.
+	if _, err := dbs[2].Bank("frank").Reserve(ctx, q, limits.Usage{Bytes: 2 << 20}, limits.Usage{Bytes: 2 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dbs[0].Bank("frank").Reserve(ctx, q, limits.Usage{Bytes: 1}, limits.Usage{Bytes: 1}); !errors.Is(err, storage.ErrQuota) {
+		t.Fatalf("with the rest leased by another node: %v", err)
+	}
+	dbs[2].pool.Exec(ctx, `UPDATE ferry_quota_leases SET expires = now() - interval '1 second' WHERE node = $1`, dbs[2].node)
+	if got, err := dbs[0].Bank("frank").Reserve(ctx, q, limits.Usage{Bytes: 2 << 20}, limits.Usage{Bytes: 2 << 20}); err != nil || got.Bytes != 2<<20 {
+		t.Fatalf("after the other node's lease expired: %+v %v", got, err)
+	}
 }
