@@ -19,13 +19,14 @@ import (
 // `ferry user add --database` logs in through every node within a
 // second; disabled, refused everywhere within a second; a users file
 // imported with `ferry user import` logs in too; three uploads at once on
-// three nodes hold one user's quota exactly; 30 wrong passwords
+// three nodes hold one user's quota exactly; max_sessions_per_user counts
+// the sessions of every node; 30 wrong passwords
 // spread over the nodes ban the address on all of them.
 func TestDatabaseUsers(t *testing.T) {
 	pg := pgtest.Start(t, "127.0.0.20")
 	root := t.TempDir()
 	conf := filepath.Join(t.TempDir(), "ferry.toml")
-	os.WriteFile(conf, []byte("login_fail_delay = \"-1s\"\nmax_login_attempts = 100\n[defender]\nallow = []\nthreshold = 30\n"), 0o644)
+	os.WriteFile(conf, []byte("login_fail_delay = \"-1s\"\nmax_login_attempts = 100\nmax_sessions_per_user = 3\n[defender]\nallow = []\nthreshold = 30\n"), 0o644)
 	var nodes []*server
 	for i := range 3 {
 		host := nodeHost(i)
@@ -119,6 +120,23 @@ func TestDatabaseUsers(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(filepath.Dir(file), "erin")); err != nil {
 		t.Fatal(err)
 	}
+
+	// max_sessions_per_user = 3 counts the sessions on every node.
+	var open []*client.Client
+	for i := range 3 {
+		c, err := client.Dial(ctx, nodes[i].addr, &client.Config{User: "erin", Password: "erin-pw", Retries: -1, MaxConns: 1})
+		if err != nil {
+			t.Fatalf("session %d of erin: %v", i+1, err)
+		}
+		open = append(open, c)
+	}
+	if err := login(nodes[0], "erin", "erin-pw"); err == nil || !strings.Contains(err.Error(), "421") {
+		t.Fatalf("a fourth session of erin, on the first node: %v", err)
+	}
+	open[2].Close()
+	within("a session closed", func(n *server) bool { return n != nodes[0] || login(n, "erin", "erin-pw") == nil })
+	open[0].Close()
+	open[1].Close()
 
 	// 30 wrong passwords from one address, ten on each node: banned on
 	// all of them.

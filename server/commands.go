@@ -319,6 +319,13 @@ func (s *session) loggedIn(acct *auth.Account, code int, msg string) {
 		s.end("Too many sessions for this user", "max sessions per user")
 		return
 	}
+	if !s.openShared(acct.User) {
+		s.srv.releaseUser(s)
+		s.log().Warn("login refused", "user", acct.User, "reason", "max sessions per user, on every server")
+		s.act(Action{Kind: ActionLoginFailed, User: acct.User, Reason: "max sessions per user"})
+		s.end("Too many sessions for this user", "max sessions per user")
+		return
+	}
 	s.acct = acct
 	s.cwd = "/"
 	s.hook.user.Store(&acct.User)
@@ -330,6 +337,7 @@ func (s *session) loggedIn(acct *auth.Account, code int, msg string) {
 
 func (s *session) cmdREIN(string) {
 	s.srv.releaseUser(s)
+	s.closeShared()
 	s.acct = nil
 	s.hook.user.Store(nil)
 	s.user = ""

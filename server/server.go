@@ -95,6 +95,12 @@ type Server struct {
 	// bans no one.
 	Defender defender.Defender
 
+	// UserSessions, when set, counts each user's logged-in sessions on
+	// every server of a cluster, for MaxSessionsPerUser (this server's own
+	// count is checked first). A login it cannot reach is let in, and
+	// logged.
+	UserSessions UserSessions
+
 	// TLS, when set, enables FTPS (RFC 4217): AUTH TLS on every listener,
 	// and ServeTLS for implicit TLS. Its certificates are the server's.
 	TLS *tls.Config
@@ -408,6 +414,14 @@ func (s *Server) accept(ln net.Listener, c net.Conn, l listenerRules, a connAddr
 	}()
 }
 
+// UserSessions counts logged-in sessions per user across servers.
+type UserSessions interface {
+	// Open counts a session of user unless max are open already.
+	Open(ctx context.Context, user string, max int) (bool, error)
+	// Close forgets a session Open counted.
+	Close(user string)
+}
+
 // ended forgets a session that has ended (its last goroutine calls it).
 func (s *Server) ended(sess *session) {
 	defer s.wg.Done()
@@ -419,6 +433,7 @@ func (s *Server) ended(sess *session) {
 	}
 	s.releaseUserLocked(sess)
 	s.mu.Unlock()
+	sess.closeShared()
 	sess.state(StateClosed)
 }
 

@@ -52,6 +52,7 @@ type session struct {
 	via          netip.Addr
 	advertise    netip.Addr
 	passiveProxy bool
+	shared       string // the user counted in srv.UserSessions, if any
 	id           uint64
 	start        time.Time
 
@@ -195,6 +196,32 @@ func (l *sessionLog) Handle(ctx context.Context, r slog.Record) error {
 
 func (l *sessionLog) WithAttrs(as []slog.Attr) slog.Handler { return l.handler().WithAttrs(as) }
 func (l *sessionLog) WithGroup(name string) slog.Handler    { return l.handler().WithGroup(name) }
+
+// openShared counts the login of user on every server (UserSessions),
+// and says whether it is within MaxSessionsPerUser.
+func (s *session) openShared(user string) bool {
+	us, max := s.srv.UserSessions, s.srv.o().MaxSessionsPerUser
+	if us == nil || max < 0 {
+		return true
+	}
+	ok, err := us.Open(s.ctx(), user, max)
+	if err != nil {
+		s.log().Error("sessions of the user on other servers not counted", "user", user, "err", err)
+		return true
+	}
+	if ok {
+		s.shared = user
+	}
+	return ok
+}
+
+// closeShared forgets the session's login in UserSessions.
+func (s *session) closeShared() {
+	if s.shared != "" {
+		s.srv.UserSessions.Close(s.shared)
+		s.shared = ""
+	}
+}
 
 func (s *session) transfer() *transfer {
 	s.xmu.Lock()

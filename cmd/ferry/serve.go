@@ -67,6 +67,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	obs := &observer{logger: logger}
 	srv := &server.Server{Auth: st.store, Logger: logger, Hooks: obs.hooks()}
+	if st.db != nil {
+		srv.UserSessions = st.db.Sessions()
+	}
 	a.cfg.Apply(srv)
 	def, err := buildDefender(ctx, a.cfg, st, obs, logger)
 	if err != nil {

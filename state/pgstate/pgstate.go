@@ -97,6 +97,8 @@ var migrations = []string{
 	`CREATE TABLE ferry_quota (username text PRIMARY KEY, used_bytes bigint NOT NULL, used_files bigint NOT NULL);
 	 CREATE TABLE ferry_quota_leases (username text NOT NULL, node text NOT NULL, bytes bigint NOT NULL, files bigint NOT NULL,
 		expires timestamptz NOT NULL, PRIMARY KEY (username, node));`,
+	`CREATE TABLE ferry_sessions (username text NOT NULL, node text NOT NULL, count int NOT NULL,
+		expires timestamptz NOT NULL, PRIMARY KEY (username, node));`,
 }
 
 // lockKey is the advisory lock that serialises migrations.

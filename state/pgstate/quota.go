@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -154,13 +155,60 @@ func (b *Bank) Usage(ctx context.Context) (used, reserved limits.Usage, err erro
 	return used, reserved, err
 }
 
-// renewLeases keeps this node's leases counted; empty ones go.
+// renewLeases keeps this node's quota leases and session counts counted;
+// empty ones go.
 func (db *DB) renewLeases(ctx context.Context) {
-	if _, err := db.pool.Exec(ctx, `DELETE FROM ferry_quota_leases WHERE node = $1 AND bytes = 0 AND files = 0`, db.node); err != nil && ctx.Err() == nil {
-		db.logger.Warn("database: quota leases not renewed", "err", err)
-		return
+	for _, q := range []string{
+		`DELETE FROM ferry_quota_leases WHERE node = $1 AND bytes = 0 AND files = 0`,
+		`UPDATE ferry_quota_leases SET expires = now() + interval '` + leaseTTL + `' WHERE node = $1`,
+		`DELETE FROM ferry_sessions WHERE node = $1 AND count = 0`,
+		`UPDATE ferry_sessions SET expires = now() + interval '` + leaseTTL + `' WHERE node = $1`,
+	} {
+		if _, err := db.pool.Exec(ctx, q, db.node); err != nil {
+			if ctx.Err() == nil {
+				db.logger.Warn("database: leases not renewed", "err", err)
+			}
+			return
+		}
 	}
-	if _, err := db.pool.Exec(ctx, `UPDATE ferry_quota_leases SET expires = now() + interval '`+leaseTTL+`' WHERE node = $1`, db.node); err != nil && ctx.Err() == nil {
-		db.logger.Warn("database: quota leases not renewed", "err", err)
+}
+
+// Sessions counts each user's logged-in sessions on every node
+// (server.UserSessions): a row per user and node, a lease renewed like
+// the quota's, so that a node that dies stops counting within 30 seconds.
+type Sessions struct{ db *DB }
+
+// Sessions returns the counter of sessions per user.
+func (db *DB) Sessions() *Sessions { return &Sessions{db} }
+
+// Open counts a session of user unless max are open on all nodes.
+func (s *Sessions) Open(ctx context.Context, user string, max int) (bool, error) {
+	ok := false
+	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('ferry_sessions'), hashtext($1))`, user); err != nil {
+			return err
+		}
+		var open int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(count), 0) FROM ferry_sessions WHERE username = $1 AND expires > now()`, user).Scan(&open); err != nil {
+			return err
+		}
+		if open >= max {
+			return nil
+		}
+		ok = true
+		_, err := tx.Exec(ctx, `INSERT INTO ferry_sessions AS s (username, node, count, expires) VALUES ($1, $2, 1, now() + interval '`+leaseTTL+`')
+			ON CONFLICT (username, node) DO UPDATE SET count = CASE WHEN s.expires < now() THEN 1 ELSE s.count + 1 END, expires = EXCLUDED.expires`,
+			user, s.db.node)
+		return err
+	})
+	return ok, err
+}
+
+// Close forgets a session Open counted.
+func (s *Sessions) Close(user string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.db.pool.Exec(ctx, `UPDATE ferry_sessions SET count = greatest(count - 1, 0) WHERE username = $1 AND node = $2`, user, s.db.node); err != nil {
+		s.db.logger.Warn("database: session end not counted", "user", user, "err", err)
 	}
 }
