@@ -1,7 +1,8 @@
 // Command cluster measures Ferry as a cluster beside one node, round by
 // round: three nodes on PostgreSQL behind HAProxy (PROXY protocol), one
-// node with the users file directly, and that same node behind HAProxy,
-// which separates the balancer's own cost. Each round runs every side
+// node with the users file directly, that same node behind HAProxy (the
+// balancer's own cost), and one node on PostgreSQL directly (the
+// database's own cost). Each round runs every side
 // once, in a rotating order; the figure is the median over rounds of the
 // per-round ratios. Everything listens on 127.0.0.x.
 //
@@ -161,6 +162,7 @@ func main() {
 		_, p := node(i, "--database", pg.URL)
 		clusterNodes = append(clusterNodes, p)
 	}
+	pgDirect, _ := node(4, "--database", pg.URL)
 	oneLB := net.JoinHostPort(lbHost, strconv.Itoa(freePort(lbHost)))
 	clusterLB := net.JoinHostPort(lbHost, strconv.Itoa(freePort(lbHost)))
 	fmt.Fprintf(&haproxy, "frontend one\n    bind %s\n    default_backend one\nbackend one\n    server n0 %s send-proxy-v2 source %s\n", oneLB, oneProxied, lbHost)
@@ -171,10 +173,10 @@ func main() {
 	cfg := filepath.Join(*dir, "haproxy.cfg")
 	os.WriteFile(cfg, []byte(haproxy.String()), 0o644)
 	startProc(filepath.Join(*dir, "haproxy.log"), "haproxy", []string{"-db", "-f", cfg})
-	for _, a := range []string{oneDirect, oneLB, clusterLB} {
+	for _, a := range []string{oneDirect, pgDirect, oneLB, clusterLB} {
 		awaitGreeting(a)
 	}
-	sides := []side{{"one node, users file", oneDirect}, {"one node behind HAProxy", oneLB}, {"3 nodes on PostgreSQL behind HAProxy", clusterLB}}
+	sides := []side{{"one node, users file", oneDirect}, {"one node on PostgreSQL", pgDirect}, {"one node behind HAProxy", oneLB}, {"3 nodes on PostgreSQL behind HAProxy", clusterLB}}
 	work := []struct {
 		name, unit string
 		args       []string
