@@ -59,6 +59,8 @@ func startCluster(t *testing.T) *cluster {
 		lo, hi := pasvBase+i*10, pasvBase+i*10+9
 		wd := t.TempDir()
 		conf := filepath.Join(wd, "node.toml")
+		// Nodes 0 and 1 take PROXY headers on passive connections too.
+		passiveProxy := i < 2
 		os.WriteFile(conf, []byte(fmt.Sprintf(`passive_ports = "%d-%d"
 login_fail_delay = "-1s"
 [defender]
@@ -68,13 +70,18 @@ threshold = 1000
 address = %q
 proxy_protocol = true
 proxy_trusted = [%q]
-`, lo, hi, net.JoinHostPort(host, strconv.Itoa(port)), lbHost)), 0o644)
+passive_proxy_protocol = %v
+`, lo, hi, net.JoinHostPort(host, strconv.Itoa(port)), lbHost, passiveProxy)), 0o644)
 		s := &server{t: t, addr: net.JoinHostPort(host, strconv.Itoa(freePort(t, host))), storage: url, wd: wd}
 		s.start("--config", conf)
 		t.Cleanup(s.stop)
 		cl.nodes, cl.ports = append(cl.nodes, s), append(cl.ports, port)
 		fmt.Fprintf(&backend, "    server node%d %s:%d send-proxy-v2 check check-send-proxy inter 500ms source %s\n", i, host, port, lbHost)
-		fmt.Fprintf(&passive, "frontend pasv%d\n    bind %s:%d-%d\n    default_backend pasv%d\nbackend pasv%d\n    server node%d %s source %s\n", i, lbHost, lo, hi, i, i, i, host, lbHost)
+		sendProxy := ""
+		if passiveProxy {
+			sendProxy = " send-proxy-v2"
+		}
+		fmt.Fprintf(&passive, "frontend pasv%d\n    bind %s:%d-%d\n    default_backend pasv%d\nbackend pasv%d\n    server node%d %s source %s%s\n", i, lbHost, lo, hi, i, i, i, host, lbHost, sendProxy)
 	}
 	cfg := fmt.Sprintf(`global
     maxconn 2000
@@ -133,7 +140,8 @@ func fromClient(ctx context.Context, network, addr string) (net.Conn, error) {
 // TestBehindHAProxy: three nodes behind HAProxy on one bucket. Logins
 // spread over the nodes, each logged with the client's real address;
 // passive transfers go through the balancer to the node holding the
-// session; a node killed during a 200 MiB upload loses only its session,
+// session (on two nodes with PROXY headers of their own, checked against
+// the client); a node killed during a 200 MiB upload loses only its session,
 // and the client finishes the upload through the balancer on another
 // node with the right SHA-256; the nodes refuse a PROXY header from a
 // peer they do not trust, and a trusted peer that sends none.
