@@ -235,7 +235,15 @@ func openStore(ctx context.Context, a *serveArgs, logger *slog.Logger) (*stores,
 			return nil, err
 		}
 	}
-	homes := sweptHomes(ctx, cfg, logger)
+	var claims s3fs.Claims // running uploads: the process's, or the cluster's
+	if cfg.Database != "" {
+		db, err := pgstate.Open(ctx, cfg.Database, logger)
+		if err != nil {
+			return nil, err
+		}
+		st.db, claims = db, db.Uploads()
+	}
+	homes := sweptHomes(ctx, cfg, claims, logger)
 	if st.rootDir == "" {
 		// An object store is checked now: a wrong bucket, endpoint or
 		// credentials fail the start, not the first login.
@@ -250,12 +258,7 @@ func openStore(ctx context.Context, a *serveArgs, logger *slog.Logger) (*stores,
 	}
 	st.store = &users.Store{Path: cfg.UsersFile(), FS: homes, PartialMaxAge: cfg.PartialMaxAge}
 	quick := cfg.Users == "" // no users file named: the quick start may go without
-	if cfg.Database != "" {
-		db, err := pgstate.Open(ctx, cfg.Database, logger)
-		if err != nil {
-			return nil, err
-		}
-		st.db = db
+	if db := st.db; db != nil {
 		st.store.Source, st.store.Path = db, ""
 		st.store.Banks = func(user string) users.QuotaBank { return db.Bank(user) }
 		st.store.UsageFile = filepath.Join(cfg.DataDir, "usage.json")
@@ -376,7 +379,7 @@ func (st *stores) firstStart(cfg config.Config) error {
 // of the temporary files of uploads a crash cut short (older than this
 // process) and of partial files nobody resumed within partial_max_age; in
 // an object store of the multipart uploads nobody resumed in that time.
-func sweptHomes(ctx context.Context, cfg config.Config, logger *slog.Logger) func(context.Context, string) (storage.FS, error) {
+func sweptHomes(ctx context.Context, cfg config.Config, claims s3fs.Claims, logger *slog.Logger) func(context.Context, string) (storage.FS, error) {
 	started := time.Now()
 	partCutoff := func() time.Time {
 		if cfg.PartialMaxAge < 0 {
@@ -413,7 +416,7 @@ func sweptHomes(ctx context.Context, cfg config.Config, logger *slog.Logger) fun
 			}
 		}
 	}()
-	opener := &backend.Opener{Local: localfs.Options{Sync: cfg.SyncUploads}}
+	opener := &backend.Opener{Local: localfs.Options{Sync: cfg.SyncUploads}, Claims: claims}
 	return func(octx context.Context, loc string) (storage.FS, error) {
 		key := loc
 		if dir, ok := backend.LocalDir(loc); ok {

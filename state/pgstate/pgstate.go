@@ -99,6 +99,7 @@ var migrations = []string{
 		expires timestamptz NOT NULL, PRIMARY KEY (username, node));`,
 	`CREATE TABLE ferry_sessions (username text NOT NULL, node text NOT NULL, count int NOT NULL,
 		expires timestamptz NOT NULL, PRIMARY KEY (username, node));`,
+	`CREATE TABLE ferry_uploads (key text PRIMARY KEY, node text NOT NULL, expires timestamptz NOT NULL);`,
 }
 
 // lockKey is the advisory lock that serialises migrations.

@@ -228,3 +228,39 @@ func TestQuotaBank(t *testing.T) {
 		t.Fatalf("after the other node's lease expired: %+v %v", got, err)
 	}
 }
+
+// TestUploadClaims: a running upload claimed on one node cannot be
+// claimed again there or on another; released, another node takes it;
+// a claim that lapsed (its node died) is taken over.
+func TestUploadClaims(t *testing.T) {
+	pg := pgtest.Start(t, "127.0.0.23")
+	ctx := context.Background()
+	a, err := Open(ctx, pg.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, pg.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ua, ub := a.Uploads(), b.Uploads()
+	claim := func(u *Uploads, want bool) {
+		t.Helper()
+		if ok, err := u.Claim(ctx, "bucket/upload-1"); err != nil || ok != want {
+			t.Fatalf("claim: %v %v, want %v", ok, err, want)
+		}
+	}
+	claim(ua, true)
+	claim(ua, false) // a second resume on the same node
+	claim(ub, false) // on another node
+	if !ub.Running(ctx, "bucket/upload-1") {
+		t.Fatal("another node does not see the upload running")
+	}
+	ua.Release("bucket/upload-1")
+	claim(ub, true)
+	// b dies: its claim lapses, and a takes the upload over.
+	b.pool.Exec(ctx, `UPDATE ferry_uploads SET expires = now() - interval '1 second' WHERE node = $1`, b.node)
+	claim(ua, true)
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,7 +21,7 @@ import (
 // leaseTTL is no longer counted.
 const (
 	leaseRenew = 5
-	leaseTTL   = "30 seconds"
+	leaseTTL   = "15 seconds"
 )
 
 func newNode() string {
@@ -168,6 +169,7 @@ func (db *DB) renewLeases(ctx context.Context) {
 		`UPDATE ferry_quota_leases SET expires = now() + interval '` + leaseTTL + `' WHERE node = $1`,
 		`DELETE FROM ferry_sessions WHERE node = $1 AND count = 0`,
 		`UPDATE ferry_sessions SET expires = now() + interval '` + leaseTTL + `' WHERE node = $1`,
+		`UPDATE ferry_uploads SET expires = now() + interval '` + leaseTTL + `' WHERE node = $1`,
 	} {
 		if _, err := db.pool.Exec(ctx, q, db.node); err != nil {
 			if ctx.Err() == nil {
@@ -180,7 +182,7 @@ func (db *DB) renewLeases(ctx context.Context) {
 
 // Sessions counts each user's logged-in sessions on every node
 // (server.UserSessions): a row per user and node, a lease renewed like
-// the quota's, so that a node that dies stops counting within 30 seconds.
+// the quota's, so that a node that dies stops counting within 15 seconds.
 type Sessions struct{ db *DB }
 
 // Sessions returns the counter of sessions per user.
@@ -215,5 +217,62 @@ func (s *Sessions) Close(user string) {
 	defer cancel()
 	if _, err := s.db.pool.Exec(ctx, `UPDATE ferry_sessions SET count = greatest(count - 1, 0) WHERE username = $1 AND node = $2`, user, s.db.node); err != nil {
 		s.db.logger.Warn("database: session end not counted", "user", user, "err", err)
+	}
+}
+
+// Uploads marks the running multipart uploads of object stores for every
+// node (s3fs.Claims): two nodes cannot resume one upload at once, and no
+// node's sweeper aborts an upload running on another. A claim is a lease
+// like the quota's: a node that dies lets go within 15 seconds (a resume on
+// another node meanwhile is answered 451, try again).
+type Uploads struct {
+	db    *DB
+	local sync.Map // this node's claims: two of its own resumes exclude each other too
+}
+
+// Uploads returns the claims of running uploads.
+func (db *DB) Uploads() *Uploads { return &Uploads{db: db} }
+
+// Claim marks key running on this node; false when it runs here already
+// or a live claim is another node's.
+func (u *Uploads) Claim(ctx context.Context, key string) (bool, error) {
+	if _, busy := u.local.LoadOrStore(key, true); busy {
+		return false, nil
+	}
+	ok, err := u.claim(ctx, key)
+	if !ok {
+		u.local.Delete(key)
+	}
+	return ok, err
+}
+
+func (u *Uploads) claim(ctx context.Context, key string) (bool, error) {
+	tag, err := u.db.pool.Exec(ctx, `INSERT INTO ferry_uploads AS c (key, node, expires) VALUES ($1, $2, now() + interval '`+leaseTTL+`')
+		ON CONFLICT (key) DO UPDATE SET node = EXCLUDED.node, expires = EXCLUDED.expires
+		WHERE c.expires < now() OR c.node = EXCLUDED.node`, key, u.db.node)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Running says whether a live claim on key exists (on any node). When
+// the database cannot be reached, it says yes: leave the upload alone.
+func (u *Uploads) Running(ctx context.Context, key string) bool {
+	if _, ok := u.local.Load(key); ok {
+		return true
+	}
+	var n int
+	err := u.db.pool.QueryRow(ctx, `SELECT count(*) FROM ferry_uploads WHERE key = $1 AND expires > now()`, key).Scan(&n)
+	return err != nil || n > 0
+}
+
+// Release lets go of this node's claim on key.
+func (u *Uploads) Release(key string) {
+	u.local.Delete(key)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := u.db.pool.Exec(ctx, `DELETE FROM ferry_uploads WHERE key = $1 AND node = $2`, key, u.db.node); err != nil {
+		u.db.logger.Warn("database: upload claim not released", "err", err)
 	}
 }

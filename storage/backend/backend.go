@@ -63,6 +63,9 @@ func redact(loc string) string {
 type Opener struct {
 	// Local are the options of local directories.
 	Local localfs.Options
+	// Claims, when set, marks the running uploads of object stores for
+	// every server sharing them (a cluster); nil: this process's.
+	Claims s3fs.Claims
 
 	mu      sync.Mutex
 	clients map[string]*s3.Client // by endpoint, region and addressing
@@ -81,6 +84,7 @@ func (o *Opener) Open(ctx context.Context, loc string) (storage.FS, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.Config.Claims = o.Claims
 	return s3fs.New(ctx, c, l.Config)
 }
 

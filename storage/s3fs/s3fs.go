@@ -77,6 +77,7 @@ type FS struct {
 	prefix      string // "" or "a/b/" (with the slash)
 	partSize    int64
 	concurrency int
+	claims      Claims
 }
 
 var (
@@ -100,6 +101,9 @@ type Config struct {
 	// Concurrency is how many parts of one upload are sent at once; 0
 	// means DefaultConcurrency.
 	Concurrency int
+	// Claims, when set, marks the running uploads for every server on the
+	// bucket (a cluster); nil: this process's.
+	Claims Claims
 }
 
 // New returns an FS on an existing bucket. It checks that the bucket is
@@ -125,7 +129,10 @@ func newFS(client *s3.Client, c Config) (*FS, error) {
 	if c.Bucket == "" {
 		return nil, errors.New("s3: no bucket")
 	}
-	f := &FS{client: client, bucket: c.Bucket, partSize: c.PartSize, concurrency: c.Concurrency}
+	f := &FS{client: client, bucket: c.Bucket, partSize: c.PartSize, concurrency: c.Concurrency, claims: c.Claims}
+	if f.claims == nil {
+		f.claims = processClaims
+	}
 	if f.partSize == 0 {
 		f.partSize = DefaultPartSize
 	}

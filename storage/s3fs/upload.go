@@ -104,7 +104,7 @@ type upload struct {
 // release lets the upload be resumed again.
 func (u *upload) release() {
 	if u.claimed {
-		running.Delete(runKey(u.f.bucket, u.id))
+		u.f.claims.Release(runKey(u.f.bucket, u.id))
 		u.claimed = false
 	}
 }
@@ -130,7 +130,7 @@ func (u *upload) start() error {
 		return mapErr(err)
 	}
 	u.id = aws.ToString(out.UploadId)
-	running.Store(runKey(u.f.bucket, u.id), true)
+	u.f.claims.Claim(u.ctx, runKey(u.f.bucket, u.id)) // a new upload: no one else has it
 	u.claimed = true
 	return nil
 }
@@ -425,7 +425,7 @@ func (f *FS) dropPending(ctx context.Context, key, keep string) error {
 			if aws.ToString(m.Key) != key || id == keep {
 				continue
 			}
-			if _, live := running.Load(runKey(f.bucket, id)); live {
+			if f.claims.Running(ctx, runKey(f.bucket, id)) {
 				continue
 			}
 			if _, err := f.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &f.bucket, Key: m.Key, UploadId: m.UploadId}); err != nil {
@@ -481,13 +481,38 @@ func (f *FS) pending(ctx context.Context, key string) (id string, parts []types.
 	return id, parts, nil
 }
 
-// running holds the multipart uploads running in this process (bucket
-// NUL upload ID): two resumes of one upload cannot overwrite each other's
-// parts, and the sweeper leaves a running upload alone however old. (Across
-// servers, the shared state of a cluster is the place for that claim.)
-var running sync.Map
+// Claims marks multipart uploads as running (by bucket/upload ID), so
+// that two resumes cannot write the same upload and the sweeper leaves a
+// running one alone however old. The default holds them in this process;
+// servers sharing a bucket share them (a cluster's database).
+type Claims interface {
+	// Claim marks key running; false when it is already.
+	Claim(ctx context.Context, key string) (bool, error)
+	// Running says whether key is.
+	Running(ctx context.Context, key string) bool
+	// Release marks key no longer running.
+	Release(key string)
+}
 
-func runKey(bucket, id string) string { return bucket + "\x00" + id }
+// localClaims are the claims of this process.
+type localClaims struct{ m sync.Map }
+
+func (c *localClaims) Claim(ctx context.Context, key string) (bool, error) {
+	_, busy := c.m.LoadOrStore(key, true)
+	return !busy, nil
+}
+
+func (c *localClaims) Running(ctx context.Context, key string) bool {
+	_, ok := c.m.Load(key)
+	return ok
+}
+
+func (c *localClaims) Release(key string) { c.m.Delete(key) }
+
+// processClaims are the claims of the FSes without Config.Claims.
+var processClaims = &localClaims{}
+
+func runKey(bucket, id string) string { return bucket + "/" + id }
 
 // resume continues the pending upload of key when its parts end at
 // offset, or have a part boundary there; nil when there is no pending
@@ -510,8 +535,8 @@ func (f *FS) resume(ctx context.Context, key string, offset int64) (*upload, err
 		// short, they are no base for this offset.
 		return nil, storage.ErrBadOffset
 	}
-	if _, busy := running.LoadOrStore(runKey(f.bucket, id), true); busy {
-		return nil, fmt.Errorf("%w: another upload of this name is resuming", storage.ErrUnavailable)
+	if ok, err := f.claims.Claim(ctx, runKey(f.bucket, id)); err != nil || !ok {
+		return nil, errors.Join(fmt.Errorf("%w: another upload of this name is resuming", storage.ErrUnavailable), err)
 	}
 	u := f.newUpload(ctx, key, storage.Truncate)
 	u.id, u.next, u.claimed = id, int32(len(parts)+1), true
@@ -554,7 +579,7 @@ func (f *FS) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
 			return n, mapErr(err)
 		}
 		for _, m := range page.Uploads {
-			if _, live := running.Load(runKey(f.bucket, aws.ToString(m.UploadId))); live || !aws.ToTime(m.Initiated).Before(cutoff) {
+			if !aws.ToTime(m.Initiated).Before(cutoff) || f.claims.Running(ctx, runKey(f.bucket, aws.ToString(m.UploadId))) {
 				continue
 			}
 			if _, err := f.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &f.bucket, Key: m.Key, UploadId: m.UploadId}); err != nil {
