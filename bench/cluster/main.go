@@ -127,6 +127,26 @@ func main() {
 	cleanup = append(cleanup, pg.Stop)
 	defer pg.Stop()
 	defer stopAll()
+	sides := setup(root, pg.URL)
+	report(sides, measure(sides, root))
+}
+
+// workload is one of bench/load's modes and how to read its rate.
+type workload struct {
+	name, unit string
+	args       []string
+	re         *regexp.Regexp
+}
+
+var work = []workload{
+	{"logins, 32 clients", "logins/s", []string{"logins", "-c", "32", "-d", "2s"}, regexp.MustCompile(`([0-9.]+) logins/s`)},
+	{"4 KiB uploads, 4 clients", "files/s", []string{"small", "-op", "up", "-c", "4", "-n", "500", "-size", "4096"}, regexp.MustCompile(`([0-9.]+) files/s`)},
+	{"RETR 1 GiB", "MB/s", []string{"retr", "-path", "big.bin"}, regexp.MustCompile(`([0-9.]+) MB/s`)},
+}
+
+// setup adds the user to the users file and the database, starts the
+// nodes and HAProxy, and returns the sides.
+func setup(root, dbURL string) []side {
 	user := func(args ...string) {
 		cmd := exec.Command(*ferryBin, append([]string{"user", "add", "bench", "--home", root}, args...)...)
 		cmd.Env = append(os.Environ(), "FERRY_PASSWORD="+pass)
@@ -136,33 +156,16 @@ func main() {
 	}
 	usersFile := filepath.Join(*dir, "users.toml")
 	user("--users", usersFile)
-	user("--database", pg.URL)
-
+	user("--database", dbURL)
 	var haproxy strings.Builder
 	fmt.Fprintf(&haproxy, "global\n    maxconn 4000\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 2m\n    timeout server 2m\n")
-	// node starts a node: a plain listener, a PROXY listener behind the
-	// balancer, its own passive range routed to it.
-	node := func(i int, extra ...string) (direct, proxied string) {
-		host := nodeHost(i)
-		direct = net.JoinHostPort(host, strconv.Itoa(freePort(host)))
-		proxied = net.JoinHostPort(host, strconv.Itoa(freePort(host)))
-		lo, hi := pasvBase+i*100, pasvBase+i*100+99
-		wd := filepath.Join(*dir, "node"+strconv.Itoa(i))
-		os.MkdirAll(wd, 0o755)
-		conf := filepath.Join(wd, "ferry.toml")
-		os.WriteFile(conf, []byte(fmt.Sprintf("passive_ports = %q\nlog_level = \"warn\"\nmax_sessions = 0\n[[listener]]\naddress = %q\nproxy_protocol = true\nproxy_trusted = [%q]\n",
-			fmt.Sprintf("%d-%d", lo, hi), proxied, lbHost)), 0o644)
-		startProc(filepath.Join(wd, "log"), *ferryBin, append([]string{"serve", "--config", conf, "--listen", direct, "--data-dir", wd}, extra...))
-		fmt.Fprintf(&haproxy, "frontend pasv%d\n    bind %s:%d-%d\n    default_backend pasv%d\nbackend pasv%d\n    server n%d %s source %s\n", i, lbHost, lo, hi, i, i, i, host, lbHost)
-		return direct, proxied
-	}
-	oneDirect, oneProxied := node(0, "--users", usersFile)
+	oneDirect, oneProxied := startNode(&haproxy, 0, "--users", usersFile)
 	var clusterNodes []string
 	for i := 1; i <= 3; i++ {
-		_, p := node(i, "--database", pg.URL)
+		_, p := startNode(&haproxy, i, "--database", dbURL)
 		clusterNodes = append(clusterNodes, p)
 	}
-	pgDirect, _ := node(4, "--database", pg.URL)
+	pgDirect, _ := startNode(&haproxy, 4, "--database", dbURL)
 	oneLB := net.JoinHostPort(lbHost, strconv.Itoa(freePort(lbHost)))
 	clusterLB := net.JoinHostPort(lbHost, strconv.Itoa(freePort(lbHost)))
 	fmt.Fprintf(&haproxy, "frontend one\n    bind %s\n    default_backend one\nbackend one\n    server n0 %s send-proxy-v2 source %s\n", oneLB, oneProxied, lbHost)
@@ -176,23 +179,38 @@ func main() {
 	for _, a := range []string{oneDirect, pgDirect, oneLB, clusterLB} {
 		awaitGreeting(a)
 	}
-	sides := []side{{"one node, users file", oneDirect}, {"one node on PostgreSQL", pgDirect}, {"one node behind HAProxy", oneLB}, {"3 nodes on PostgreSQL behind HAProxy", clusterLB}}
-	work := []struct {
-		name, unit string
-		args       []string
-		re         *regexp.Regexp
-	}{
-		{"logins, 32 clients", "logins/s", []string{"logins", "-c", "32", "-d", "2s"}, regexp.MustCompile(`([0-9.]+) logins/s`)},
-		{"4 KiB uploads, 4 clients", "files/s", []string{"small", "-op", "up", "-c", "4", "-n", "500", "-size", "4096"}, regexp.MustCompile(`([0-9.]+) files/s`)},
-		{"RETR 1 GiB", "MB/s", []string{"retr", "-path", "big.bin"}, regexp.MustCompile(`([0-9.]+) MB/s`)},
-	}
-	rates := map[string][][]float64{} // work -> round -> side
+	return []side{{"one node, users file", oneDirect}, {"one node on PostgreSQL", pgDirect},
+		{"one node behind HAProxy", oneLB}, {"3 nodes on PostgreSQL behind HAProxy", clusterLB}}
+}
+
+// startNode starts node i: a plain listener, a PROXY listener behind the
+// balancer and a passive range of its own routed to it (added to the
+// HAProxy configuration).
+func startNode(haproxy *strings.Builder, i int, extra ...string) (direct, proxied string) {
+	host := nodeHost(i)
+	direct = net.JoinHostPort(host, strconv.Itoa(freePort(host)))
+	proxied = net.JoinHostPort(host, strconv.Itoa(freePort(host)))
+	lo, hi := pasvBase+i*100, pasvBase+i*100+99
+	wd := filepath.Join(*dir, "node"+strconv.Itoa(i))
+	os.MkdirAll(wd, 0o755)
+	conf := filepath.Join(wd, "ferry.toml")
+	os.WriteFile(conf, []byte(fmt.Sprintf("passive_ports = %q\nlog_level = \"warn\"\nmax_sessions = 0\n[[listener]]\naddress = %q\nproxy_protocol = true\nproxy_trusted = [%q]\n",
+		fmt.Sprintf("%d-%d", lo, hi), proxied, lbHost)), 0o644)
+	startProc(filepath.Join(wd, "log"), *ferryBin, append([]string{"serve", "--config", conf, "--listen", direct, "--data-dir", wd}, extra...))
+	fmt.Fprintf(haproxy, "frontend pasv%d\n    bind %s:%d-%d\n    default_backend pasv%d\nbackend pasv%d\n    server n%d %s source %s\n", i, lbHost, lo, hi, i, i, i, host, lbHost)
+	return direct, proxied
+}
+
+// measure runs every workload on every side, a round at a time, the order
+// of the sides rotating; rates[work][round][side].
+func measure(sides []side, root string) map[string][][]float64 {
+	rates := map[string][][]float64{}
 	for r := range *rounds {
 		fmt.Fprintf(os.Stderr, "== round %d/%d\n", r+1, *rounds)
 		for _, w := range work {
 			row := make([]float64, len(sides))
 			for k := range sides {
-				i := (k + r) % len(sides) // rotate who goes first
+				i := (k + r) % len(sides)
 				s := sides[i]
 				cmd := exec.Command(*loadBin, append([]string{"-addr", s.addr, "-user", "bench", "-pass", pass}, w.args...)...)
 				out, err := cmd.CombinedOutput()
@@ -201,12 +219,17 @@ func main() {
 					fatalf("%s on %s: %v\n%s", w.name, s.name, err, out)
 				}
 				row[i], _ = strconv.ParseFloat(string(m[1]), 64)
-				os.RemoveAll(filepath.Join(root, "up")) // bench/load's uploads
 				cleanUploads(root)
 			}
 			rates[w.name] = append(rates[w.name], row)
 		}
 	}
+	return rates
+}
+
+// report prints the median rates and the median per-round ratios to the
+// first side.
+func report(sides []side, rates map[string][][]float64) {
 	fmt.Printf("\n%d rounds; ratio = the side's rate / one node's in the same round: median (min–max)\n\n", *rounds)
 	fmt.Println("| workload | side | median rate | ratio to one node |")
 	fmt.Println("|---|---|---|---|")

@@ -92,12 +92,7 @@ func (b *Bank) Reserve(ctx context.Context, q limits.Quota, want, atLeast limits
 		}
 		got = want
 		if q.Bytes > 0 {
-			// Near the quota's end a node takes only what it needs, so that
-			// what nodes hold unused does not refuse another's upload.
-			left := q.Bytes - used.Bytes - leased.Bytes
-			if got.Bytes = min(want.Bytes, left); left < 2*want.Bytes {
-				got.Bytes = min(atLeast.Bytes, left)
-			}
+			got.Bytes = min(want.Bytes, q.Bytes-used.Bytes-leased.Bytes)
 		}
 		if q.Files > 0 {
 			got.Files = min(want.Files, q.Files-used.Files-leased.Files)
