@@ -27,6 +27,31 @@ type Options struct {
 	// Logger receives the given-up deliveries and the hooks that fail.
 	// Nil: slog.Default().
 	Logger *slog.Logger
+	// Store, when set, keeps the deliveries instead of the queue in Dir:
+	// a database that nodes share (when it is a Taker, a node takes over
+	// the deliveries of nodes that stopped).
+	Store Store
+	// TakeEvery is how often a Taker store is asked for deliveries to
+	// take over. Zero: 5 seconds.
+	TakeEvery time.Duration
+}
+
+// Store keeps the deliveries until they end. Queue (on disk) is one.
+type Store interface {
+	// Add records d before it is attempted.
+	Add(d *Delivery) error
+	// End records that d ended: delivered (reason "") or given up.
+	End(d *Delivery, reason string) error
+	// Len is the number of deliveries not yet ended.
+	Len() int
+	Close() error
+}
+
+// Taker is a Store shared by nodes: Take returns the deliveries this node
+// is to make now that it has taken them over (at start, and from nodes
+// that stopped).
+type Taker interface {
+	Take(ctx context.Context) ([]*Delivery, error)
 }
 
 // maxBackoff is the longest pause of a failing hook.
@@ -36,7 +61,7 @@ const maxBackoff = 5 * time.Minute
 // queue. Publish never waits for a hook.
 type Dispatcher struct {
 	o      Options
-	q      *Queue
+	q      Store
 	client *http.Client
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -66,7 +91,17 @@ func Open(o Options, hooks []Hook) (*Dispatcher, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	q, pending, err := OpenQueue(o.Dir)
+	if o.TakeEvery <= 0 {
+		o.TakeEvery = 5 * time.Second
+	}
+	var q Store = o.Store
+	var pending []*Delivery
+	var err error
+	if q == nil {
+		q, pending, err = OpenQueue(o.Dir)
+	} else if t, ok := q.(Taker); ok {
+		pending, err = t.Take(context.Background())
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +109,17 @@ func Open(o Options, hooks []Hook) (*Dispatcher, error) {
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Workers}}}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.SetHooks(hooks)
+	d.resume(pending)
+	if t, ok := q.(Taker); ok {
+		d.wg.Add(1)
+		go d.takeOver(t)
+	}
+	return d, nil
+}
+
+// resume hands deliveries left from before to their hooks' runners; those
+// of hooks no longer configured are given up.
+func (d *Dispatcher) resume(pending []*Delivery) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, dl := range pending {
@@ -83,7 +129,31 @@ func Open(o Options, hooks []Hook) (*Dispatcher, error) {
 			d.giveUp(dl, "the hook is no longer configured")
 		}
 	}
-	return d, nil
+}
+
+// takeOver asks the shared store for the deliveries of nodes that stopped.
+func (d *Dispatcher) takeOver(t Taker) {
+	defer d.wg.Done()
+	tick := time.NewTicker(d.o.TakeEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		taken, err := t.Take(d.ctx)
+		if err != nil {
+			if d.ctx.Err() == nil {
+				d.o.Logger.Warn("hook deliveries of stopped nodes not taken", "err", err)
+			}
+			continue
+		}
+		if len(taken) > 0 {
+			d.o.Logger.Info("took over the hook deliveries of a stopped node", "deliveries", len(taken))
+			d.resume(taken)
+		}
+	}
 }
 
 // SetHooks replaces the hooks (a reloaded configuration). A hook that

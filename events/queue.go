@@ -22,7 +22,9 @@ const segMax = 4 << 20
 type Delivery struct {
 	Hook  string // the hook's Key
 	Event Event
-	seg   int64 // the segment holding its add record
+	// Ref is a shared Store's reference to the delivery (a row).
+	Ref int64
+	seg int64 // the segment holding its add record (Queue)
 }
 
 func (d *Delivery) key() string { return d.Event.ID + "." + d.Hook }
@@ -313,3 +315,5 @@ func Waiting(dir string) bool {
 	}
 	return false
 }
+
+var _ Store = (*Queue)(nil)

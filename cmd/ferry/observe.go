@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"github.com/ferryftp/ferry/defender"
 	"github.com/ferryftp/ferry/events"
 	"github.com/ferryftp/ferry/server"
+	"github.com/ferryftp/ferry/state/pgstate"
 	"github.com/ferryftp/ferry/xferlog"
 )
 
@@ -23,6 +25,8 @@ type observer struct {
 	xfer    atomic.Pointer[xferlog.Writer]
 	metrics atomic.Pointer[admin.Metrics] // once admin_listen is set
 	logger  *slog.Logger
+	// db, with --database, keeps the hook queue for every node.
+	db *pgstate.DB
 }
 
 // hooks are the server hooks that feed o.
@@ -130,10 +134,18 @@ func (o *observer) setHooks(cfg config.Config) error {
 		d.SetHooks(cfg.Hooks)
 		return nil
 	}
-	if len(cfg.Hooks) == 0 && !events.Waiting(cfg.HooksDir()) {
+	opts := events.Options{Dir: cfg.HooksDir(), RetryFor: cfg.HookRetryFor, Logger: o.logger}
+	switch {
+	case o.db != nil && len(cfg.Hooks) > 0:
+		q, err := o.db.HookQueue(context.Background())
+		if err != nil {
+			return err
+		}
+		opts.Store = q // shared: the deliveries of a node that stops are taken over
+	case o.db != nil, len(cfg.Hooks) == 0 && !events.Waiting(cfg.HooksDir()):
 		return nil
 	}
-	d, err := events.Open(events.Options{Dir: cfg.HooksDir(), RetryFor: cfg.HookRetryFor, Logger: o.logger}, cfg.Hooks)
+	d, err := events.Open(opts, cfg.Hooks)
 	if err != nil {
 		return err
 	}

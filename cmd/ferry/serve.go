@@ -65,7 +65,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	obs := &observer{logger: logger}
+	obs := &observer{logger: logger, db: st.db}
 	srv := &server.Server{Auth: st.store, Logger: logger, Hooks: obs.hooks()}
 	if st.db != nil {
 		srv.UserSessions = st.db.Sessions()

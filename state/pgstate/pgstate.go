@@ -100,6 +100,10 @@ var migrations = []string{
 	`CREATE TABLE ferry_sessions (username text NOT NULL, node text NOT NULL, count int NOT NULL,
 		expires timestamptz NOT NULL, PRIMARY KEY (username, node));`,
 	`CREATE TABLE ferry_uploads (key text PRIMARY KEY, node text NOT NULL, expires timestamptz NOT NULL);`,
+	`CREATE TABLE ferry_nodes (node text PRIMARY KEY, expires timestamptz NOT NULL);
+	 CREATE TABLE ferry_hook_queue (id bigserial PRIMARY KEY, hook text NOT NULL, event jsonb NOT NULL, node text NOT NULL);
+	 CREATE INDEX ferry_hook_queue_node ON ferry_hook_queue (node);
+	 CREATE TABLE ferry_hook_dead (id bigint PRIMARY KEY, hook text NOT NULL, event jsonb NOT NULL, reason text NOT NULL, at timestamptz NOT NULL DEFAULT now());`,
 }
 
 // lockKey is the advisory lock that serialises migrations.

@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ferryftp/ferry/auth/users"
 	"github.com/ferryftp/ferry/defender"
+	"github.com/ferryftp/ferry/events"
 	"github.com/ferryftp/ferry/internal/pgtest"
 	"github.com/ferryftp/ferry/limits"
 	"github.com/ferryftp/ferry/storage"
@@ -263,4 +267,85 @@ func TestUploadClaims(t *testing.T) {
 	// b dies: its claim lapses, and a takes the upload over.
 	b.pool.Exec(ctx, `UPDATE ferry_uploads SET expires = now() - interval '1 second' WHERE node = $1`, b.node)
 	claim(ua, true)
+}
+
+// TestHookQueueTakeOver: events queued by a node that stops are taken
+// over by another and delivered there, each once, with its ID; the queue
+// empties.
+func TestHookQueueTakeOver(t *testing.T) {
+	pg := pgtest.Start(t, "127.0.0.24")
+	ctx := context.Background()
+	var mu sync.Mutex
+	got := map[string]int{}
+	var down atomic.Bool
+	down.Store(true)
+	ep := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			w.WriteHeader(503)
+			return
+		}
+		mu.Lock()
+		got[r.Header.Get("Idempotency-Key")]++
+		mu.Unlock()
+	}))
+	defer ep.Close()
+	hooks := []events.Hook{{On: []string{events.Upload}, URL: ep.URL}}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dispatcher := func() (*DB, *events.Dispatcher) {
+		db, err := Open(ctx, pg.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := db.HookQueue(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := events.Open(events.Options{Store: q, TakeEvery: 50 * time.Millisecond, Backoff: 20 * time.Millisecond, Logger: quiet}, hooks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db, d
+	}
+	dbA, a := dispatcher()
+	dbB, b := dispatcher()
+	defer dbB.Close()
+	defer b.Close()
+	var ids []string
+	for range 10 {
+		e := events.Event{ID: events.NewID(), Event: events.Upload, Path: "/x"}
+		ids = append(ids, e.ID)
+		a.Publish(e)
+	}
+	// A stops (its rows stay) and its lease lapses.
+	a.Close()
+	dbA.pool.Exec(ctx, `UPDATE ferry_nodes SET expires = now() - interval '1 second' WHERE node = $1`, dbA.node)
+	dbA.Close()
+	down.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 10 events delivered by the other node", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, id := range ids {
+		if got[id] != 1 {
+			t.Errorf("event %s delivered %d times", id, got[id])
+		}
+	}
+	var left int
+	dbB.pool.QueryRow(ctx, `SELECT count(*) FROM ferry_hook_queue`).Scan(&left)
+	for left > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		dbB.pool.QueryRow(ctx, `SELECT count(*) FROM ferry_hook_queue`).Scan(&left)
+	}
+	if left != 0 {
+		t.Fatalf("%d deliveries left in the queue", left)
+	}
 }

@@ -160,6 +160,8 @@ func (b *Bank) Usage(ctx context.Context) (used, reserved limits.Usage, err erro
 // empty ones go.
 func (db *DB) renewLeases(ctx context.Context) {
 	for _, q := range []string{
+		`INSERT INTO ferry_nodes (node, expires) VALUES ($1, now() + interval '` + leaseTTL + `')
+		 ON CONFLICT (node) DO UPDATE SET expires = EXCLUDED.expires`,
 		`DELETE FROM ferry_quota_leases WHERE node = $1 AND bytes = 0 AND files = 0`,
 		`UPDATE ferry_quota_leases SET expires = now() + interval '` + leaseTTL + `' WHERE node = $1`,
 		`DELETE FROM ferry_sessions WHERE node = $1 AND count = 0`,
