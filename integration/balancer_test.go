@@ -20,6 +20,7 @@ import (
 	"github.com/pires/go-proxyproto"
 
 	"github.com/ferryftp/ferry/client"
+	"github.com/ferryftp/ferry/internal/pgtest"
 	"github.com/ferryftp/ferry/internal/s3test"
 )
 
@@ -32,7 +33,8 @@ const (
 
 func nodeHost(i int) string { return fmt.Sprintf("127.0.0.%d", 11+i) }
 
-// cluster is three ferry nodes on one bucket behind HAProxy.
+// cluster is three ferry nodes on one bucket and one PostgreSQL behind
+// HAProxy.
 type cluster struct {
 	lb     string // the balancer's control address
 	nodes  []*server
@@ -47,6 +49,7 @@ type cluster struct {
 // checks, each passive range routed to its node.
 func startCluster(t *testing.T) *cluster {
 	haproxy := need(t, "haproxy")
+	pg := pgtest.Start(t, "127.0.0.25")
 	gw := s3test.Start(t)
 	gw.SetEnv(t)
 	cl := &cluster{lb: net.JoinHostPort(lbHost, strconv.Itoa(freePort(t, lbHost))), gw: gw, bucket: gw.Bucket(t)}
@@ -73,7 +76,7 @@ proxy_trusted = [%q]
 passive_proxy_protocol = %v
 `, lo, hi, net.JoinHostPort(host, strconv.Itoa(port)), lbHost, passiveProxy)), 0o644)
 		s := &server{t: t, addr: net.JoinHostPort(host, strconv.Itoa(freePort(t, host))), storage: url, wd: wd}
-		s.start("--config", conf)
+		s.start("--config", conf, "--database", pg.URL)
 		t.Cleanup(s.stop)
 		cl.nodes, cl.ports = append(cl.nodes, s), append(cl.ports, port)
 		fmt.Fprintf(&backend, "    server node%d %s:%d send-proxy-v2 check check-send-proxy inter 500ms source %s\n", i, host, port, lbHost)
@@ -143,7 +146,8 @@ func fromClient(ctx context.Context, network, addr string) (net.Conn, error) {
 // session (on two nodes with PROXY headers of their own, checked against
 // the client); a node killed during a 200 MiB upload loses only its session,
 // and the client finishes the upload through the balancer on another
-// node with the right SHA-256; the nodes refuse a PROXY header from a
+// node with the right SHA-256; lftp's put -c continues a cut upload
+// through the balancer; the nodes refuse a PROXY header from a
 // peer they do not trust, and a trusted peer that sends none.
 func TestBehindHAProxy(t *testing.T) {
 	cl := startCluster(t)
@@ -248,9 +252,45 @@ func TestBehindHAProxy(t *testing.T) {
 		t.Fatalf("SIZE after the kill: %d %v", off, err)
 	}
 	t.Logf("node %s killed; %d of 200 MiB kept, resumed through the balancer", carrier.addr, off)
-	if _, err := c2.Store(ctx, "/big.bin", bytes.NewReader(data[off:]), &client.TransferOptions{Offset: off}); err != nil {
-		t.Fatalf("resume through the balancer at %d: %v", off, err)
+	// The dead node's claim on the upload lapses within 15 s: until then
+	// a resume is answered 451, and a client tries again.
+	for start := time.Now(); ; time.Sleep(time.Second) {
+		_, err := c2.Store(ctx, "/big.bin", bytes.NewReader(data[off:]), &client.TransferOptions{Offset: off})
+		if err == nil {
+			break
+		}
+		if !strings.Contains(err.Error(), "451") || time.Since(start) > 30*time.Second {
+			t.Fatalf("resume through the balancer at %d: %v", off, err)
+		}
 	}
+	// lftp's put -c through the balancer continues an upload cut on one
+	// node (the node lives: its claim went with the cut).
+	lftp := need(t, "lftp")
+	part := seeded(78, 40<<20)
+	cutUp := dial()
+	cr := &cutReader{data: part, cut: 30 << 20, release: make(chan struct{})}
+	cutDone := make(chan error, 1)
+	go func() {
+		_, err := cutUp.Store(ctx, "/lftp.bin", cr, nil)
+		cutDone <- err
+	}()
+	waitStored(t, cl.gw, cl.bucket, "site/lftp.bin", 24<<20)
+	close(cr.release)
+	<-cutDone
+	cutUp.Close()
+	local := filepath.Join(t.TempDir(), "lftp.bin")
+	os.WriteFile(local, part, 0o644)
+	host, port, _ := net.SplitHostPort(cl.lb)
+	script := strings.Join([]string{"set cmd:fail-exit yes", "set ftp:ssl-allow no", "set net:max-retries 2", "set net:timeout 10",
+		"set net:socket-bind-ipv4 " + clientHost, fmt.Sprintf("open -u crash,crash-pw ftp://%s:%s", host, port),
+		"put -c " + local + " -o lftp.bin"}, "; ")
+	if out, err := exec.Command(lftp, "-c", script).CombinedOutput(); err != nil {
+		t.Fatalf("lftp put -c through the balancer: %v\n%s", err, out)
+	}
+	if got := fetch(t, c2, "/lftp.bin"); !bytes.Equal(got, part) {
+		t.Fatal("the file lftp continued differs")
+	}
+
 	sum := sha256.Sum256(data)
 	rd, err := c2.Retrieve(ctx, "/big.bin", nil)
 	if err != nil {
