@@ -302,4 +302,17 @@ func TestBehindHAProxy(t *testing.T) {
 	if !bytes.Equal(h.Sum(nil), sum[:]) {
 		t.Fatal("the resumed upload's SHA-256 differs")
 	}
+	// A download resumed (REST + RETR) through the balancer, on whichever
+	// node it lands.
+	c3 := dial()
+	defer c3.Close()
+	rd, err = c3.Retrieve(ctx, "/big.bin", &client.TransferOptions{Offset: 150 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail, err := io.ReadAll(rd)
+	rd.Close()
+	if err != nil || !bytes.Equal(tail, data[150<<20:]) {
+		t.Fatalf("REST + RETR through the balancer: %d bytes, %v", len(tail), err)
+	}
 }

@@ -17,7 +17,8 @@ import (
 
 // TestDatabaseUsers: three nodes on one PostgreSQL. A user added with
 // `ferry user add --database` logs in through every node within a
-// second; disabled, refused everywhere within a second; a users file
+// second; disabled (and at the end deleted), refused everywhere within a
+// second; a users file
 // imported with `ferry user import` logs in too; three uploads at once on
 // three nodes hold one user's quota exactly; max_sessions_per_user counts
 // the sessions of every node; 30 wrong passwords
@@ -168,4 +169,9 @@ func TestDatabaseUsers(t *testing.T) {
 	if err := login(nodes[0], "erin", "erin-pw"); err != nil {
 		t.Fatalf("another address after the ban: %v", err)
 	}
+	userCmd("", "del", "erin")
+	within("erin deleted", func(n *server) bool {
+		err := login(n, "erin", "erin-pw")
+		return err != nil && strings.Contains(err.Error(), "530")
+	})
 }
