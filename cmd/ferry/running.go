@@ -166,7 +166,7 @@ func restartOnly(old, new config.Config) []string {
 		"log_format": old.LogFormat == new.LogFormat, "max_hashes": old.MaxHashes == new.MaxHashes,
 		"transfer_threads": old.TransferThreads == new.TransferThreads, "hook_retry_for": old.HookRetryFor == new.HookRetryFor,
 		"partial_max_age": old.PartialMaxAge == new.PartialMaxAge, "sync_uploads": old.SyncUploads == new.SyncUploads,
-		"database": old.Database == new.Database,
+		"database":         old.Database == new.Database,
 		"defender.enabled": reflect.DeepEqual(old.Defender.Enabled, new.Defender.Enabled),
 	} {
 		if !same {
