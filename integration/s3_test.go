@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 
 	"github.com/ferryftp/ferry/client"
 	"github.com/ferryftp/ferry/internal/s3test"
@@ -139,6 +140,9 @@ func storedParts(t *testing.T, gw *s3test.Server, bucket, key string) int64 {
 	var n int64
 	for _, u := range ups.Uploads {
 		parts, err := gw.Client().ListParts(ctx, &s3.ListPartsInput{Bucket: &bucket, Key: u.Key, UploadId: u.UploadId})
+		if ae, ok := errors.AsType[smithy.APIError](err); ok && ae.ErrorCode() == "NoSuchUpload" {
+			continue // aborted since it was listed
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
