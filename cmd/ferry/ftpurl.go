@@ -138,15 +138,27 @@ func (r *remote) credentials() error {
 			return usageError{fmt.Errorf("no password for %s@%s: give it in the URL, in ~/.netrc or in FERRY_PASSWORD", r.user, host)}
 		}
 		defer tty.Close()
-		fmt.Fprintf(tty, "Password for %s@%s: ", r.user, host)
-		b, err := term.ReadPassword(int(tty.Fd()))
-		fmt.Fprintln(tty)
+		p, err := promptPassword(tty, fmt.Sprintf("Password for %s@%s: ", r.user, host))
 		if err != nil {
 			return err
 		}
-		r.pass, r.hasPass = string(b), true
+		r.pass, r.hasPass = p, true
 	}
 	return nil
+}
+
+// promptPassword asks for a password on the terminal tty without echo.
+// Echo goes off before the prompt shows, so a password typed the moment
+// it appears is never echoed (ReadPassword alone turns it off only after).
+func promptPassword(tty *os.File, prompt string) (string, error) {
+	fd := int(tty.Fd())
+	if old, err := term.MakeRaw(fd); err == nil {
+		defer term.Restore(fd, old)
+	}
+	fmt.Fprint(tty, prompt)
+	b, err := term.ReadPassword(fd)
+	fmt.Fprint(tty, "\r\n") // the terminal may still be raw: no newline translation
+	return string(b), err
 }
 
 // dial logs in to the server of r.
