@@ -182,13 +182,6 @@ func (d *Dispatcher) SetHooks(hooks []Hook) {
 	d.runners, d.hooks = keep, hooks
 }
 
-// Hooks are the hooks delivered to.
-func (d *Dispatcher) Hooks() []Hook {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.hooks
-}
-
 // Hears says whether any hook hears kind (to skip building events no
 // one hears).
 func (d *Dispatcher) Hears(kind string) bool {

@@ -14,8 +14,6 @@ import (
 
 	"github.com/ferryftp/ferry/client"
 	"github.com/ferryftp/ferry/internal/bytesize"
-	"github.com/ferryftp/ferry/internal/s3test"
-	"github.com/ferryftp/ferry/storage/localfs"
 )
 
 // TestQuotaKeptPart: the kept part of an interrupted upload counts in a
@@ -26,24 +24,10 @@ func TestQuotaKeptPart(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			wd := t.TempDir()
 			usersFile := filepath.Join(wd, "users.toml")
-			where := []string{"--home", "alice"}
-			// leftover is the bytes of kept parts of name on the backend.
-			leftover := func(name string) int64 {
-				fi, err := os.Stat(filepath.Join(wd, "alice", localfs.Prefix+"part."+name))
-				if err != nil {
-					return 0
-				}
-				return fi.Size()
-			}
-			if backend == "s3" {
-				gw := s3test.Start(t)
-				gw.SetEnv(t)
-				bucket := gw.Bucket(t)
-				where = []string{"--storage", gw.URL(bucket, "alice", "part_size=5MiB")}
-				leftover = func(name string) int64 { return storedParts(t, gw, bucket, "alice/"+name) }
-			}
+			files := newAliceFiles(t, backend, wd)
+			leftover := files.kept
 			const quota = 30 << 20
-			ferryUser(t, usersFile, "pw", append([]string{"add", "alice", "--quota-bytes", "30MiB"}, where...)...)
+			ferryUser(t, usersFile, "pw", append([]string{"add", "alice", "--quota-bytes", "30MiB"}, files.args()...)...)
 			s := &server{t: t, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1"))), root: filepath.Join(wd, "root"), wd: wd}
 			os.Mkdir(s.root, 0o755)
 			s.start("--users", usersFile)

@@ -30,30 +30,8 @@ func TestQuotas(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			wd := t.TempDir()
 			usersFile := filepath.Join(wd, "users.toml")
-			where := []string{"--home", "alice"}
-			// keepPart leaves the kept part of a cut upload of name (n
-			// bytes) for a resume, as the backend keeps it.
-			keepPart := func(name string, n int) {
-				os.WriteFile(filepath.Join(wd, "alice", localfs.Prefix+"part."+name), seeded(30, n), 0o644)
-			}
-			if backend == "s3" {
-				gw := s3test.Start(t)
-				gw.SetEnv(t)
-				bucket := gw.Bucket(t)
-				where = []string{"--storage", gw.URL(bucket, "alice", "part_size=5MiB")}
-				keepPart = func(name string, n int) {
-					key, ctx := "alice/"+name, context.Background()
-					up, err := gw.Client().CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: &key})
-					if err == nil {
-						_, err = gw.Client().UploadPart(ctx, &s3.UploadPartInput{Bucket: &bucket, Key: &key, UploadId: up.UploadId,
-							PartNumber: aws.Int32(1), Body: bytes.NewReader(seeded(30, n))})
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			ferryUser(t, usersFile, "pw", append([]string{"add", "alice", "--quota-bytes", "10MiB", "--quota-files", "4"}, where...)...)
+			files := newAliceFiles(t, backend, wd)
+			ferryUser(t, usersFile, "pw", append([]string{"add", "alice", "--quota-bytes", "10MiB", "--quota-files", "4"}, files.args()...)...)
 			s := &server{t: t, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1"))), root: filepath.Join(wd, "root"), wd: wd}
 			os.Mkdir(s.root, 0o755)
 			s.start("--users", usersFile)
@@ -117,7 +95,7 @@ func TestQuotas(t *testing.T) {
 			}
 			// A resume (REST + STOR) from a kept part of 5 MiB is known to
 			// pass the 3 MiB left before a byte is sent.
-			keepPart("late.bin", 5<<20)
+			files.keepPart("late.bin", 5<<20)
 			sent, err := c.Store(ctx, "late.bin", bytes.NewReader(seeded(31, 1<<20)), &client.TransferOptions{Offset: 5 << 20})
 			if err == nil || !strings.Contains(err.Error(), "552") || sent != 0 {
 				t.Errorf("REST 5 MiB + STOR with 3 MiB left: %d bytes sent, %v; want 552 before any", sent, err)
@@ -165,4 +143,62 @@ func fetch(t *testing.T, c *client.Client, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// aliceFiles is where alice's files live in the quota tests: her home
+// under wd on disk, or the prefix alice/ of a bucket on versitygw (its
+// credentials in the environment).
+type aliceFiles struct {
+	t      *testing.T
+	wd     string
+	gw     *s3test.Server // nil on disk
+	bucket string
+}
+
+func newAliceFiles(t *testing.T, backend, wd string) *aliceFiles {
+	a := &aliceFiles{t: t, wd: wd}
+	if backend == "s3" {
+		a.gw = s3test.Start(t)
+		a.gw.SetEnv(t)
+		a.bucket = a.gw.Bucket(t)
+	}
+	return a
+}
+
+// args are the flags of ferry user add that put alice's files there.
+func (a *aliceFiles) args() []string {
+	if a.gw == nil {
+		return []string{"--home", "alice"}
+	}
+	return []string{"--storage", a.gw.URL(a.bucket, "alice", "part_size=5MiB")}
+}
+
+// keepPart leaves the kept part of a cut upload of name (n bytes) for a
+// resume, as the backend keeps it.
+func (a *aliceFiles) keepPart(name string, n int) {
+	if a.gw == nil {
+		os.WriteFile(filepath.Join(a.wd, "alice", localfs.Prefix+"part."+name), seeded(30, n), 0o644)
+		return
+	}
+	key, ctx := "alice/"+name, context.Background()
+	up, err := a.gw.Client().CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &a.bucket, Key: &key})
+	if err == nil {
+		_, err = a.gw.Client().UploadPart(ctx, &s3.UploadPartInput{Bucket: &a.bucket, Key: &key, UploadId: up.UploadId,
+			PartNumber: aws.Int32(1), Body: bytes.NewReader(seeded(30, n))})
+	}
+	if err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+// kept is the bytes of the kept parts of name on the backend.
+func (a *aliceFiles) kept(name string) int64 {
+	if a.gw != nil {
+		return storedParts(a.t, a.gw, a.bucket, "alice/"+name)
+	}
+	fi, err := os.Stat(filepath.Join(a.wd, "alice", localfs.Prefix+"part."+name))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }

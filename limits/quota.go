@@ -247,26 +247,26 @@ func (l *Ledger) reserve(n Usage) error {
 	return nil
 }
 
-// take reserves up to max bytes: all of them without a byte quota, else
+// take reserves up to want bytes: all of them without a byte quota, else
 // what is left, and a quota error when nothing is.
-func (l *Ledger) take(max int64) (int64, error) {
+func (l *Ledger) take(want int64) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	g := max
+	g := want
 	switch {
 	case l.quota.Bytes <= 0:
 	case l.bank != nil:
-		if l.lease.Bytes < max {
-			got, err := l.bankReserve(Usage{Bytes: maxOf(max-l.lease.Bytes, l.chunkLocked())}, Usage{Bytes: 1})
+		if l.lease.Bytes < want {
+			got, err := l.bankReserve(Usage{Bytes: max(want-l.lease.Bytes, l.chunkLocked())}, Usage{Bytes: 1})
 			if err != nil && l.lease.Bytes == 0 {
 				return 0, err
 			}
 			l.lease.Bytes += got.Bytes
 		}
-		g = min(max, l.lease.Bytes)
+		g = min(want, l.lease.Bytes)
 		l.lease.Bytes -= g
 	default:
-		g = min(max, l.quota.Bytes-l.used.Bytes-l.reserved.Bytes)
+		g = min(want, l.quota.Bytes-l.used.Bytes-l.reserved.Bytes)
 		if g <= 0 {
 			return 0, errQuota("the byte quota is reached")
 		}
@@ -285,8 +285,6 @@ func (l *Ledger) cappedLocked(n Usage) Usage {
 	}
 	return n
 }
-
-func maxOf(a, b int64) int64 { return max(a, b) }
 
 // bankTimeout bounds one call to the bank.
 const bankTimeout = 10 * time.Second

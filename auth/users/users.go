@@ -600,7 +600,7 @@ func (s *Store) ledger(ctx context.Context, u User, fsys storage.FS) (*limits.Le
 	l, ok := s.ledgers[u.Name]
 	s.mu.Unlock()
 	if q == (limits.Quota{}) {
-		s.dropLedger(ctx, u.Name)
+		s.dropLedger(u.Name)
 		return nil, nil
 	}
 	if ok {
@@ -674,14 +674,12 @@ type QuotaBank interface {
 	Load(ctx context.Context) (limits.Usage, bool, error)
 	// Init records a first count, unless another node did first.
 	Init(ctx context.Context, u limits.Usage) error
-	// Forget drops the usage (a quota removed).
-	Forget(ctx context.Context) error
 }
 
 // dropLedger forgets the ledger and the usage of a user whose quota was
 // removed: the usage is not kept up to date without one, so a quota set
 // again starts with a new scan.
-func (s *Store) dropLedger(ctx context.Context, name string) {
+func (s *Store) dropLedger(name string) {
 	s.mu.Lock()
 	l, ok := s.ledgers[name]
 	delete(s.ledgers, name)
@@ -689,10 +687,7 @@ func (s *Store) dropLedger(ctx context.Context, name string) {
 	if ok {
 		l.Detach()
 	}
-	if s.Banks != nil {
-		s.Banks(name).Forget(ctx) // what another node counted goes too
-	}
-	s.usage.remove(name)
+	s.usage.remove(name) // (a bank's usage goes when the users are saved)
 }
 
 func (s *Store) defaultUsageFile() string {

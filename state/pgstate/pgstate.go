@@ -266,6 +266,19 @@ func (db *DB) SaveUsers(ctx context.Context, list []users.User) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM ferry_users WHERE NOT (name = ANY($1))`, names); err != nil {
 			return err
 		}
+		// A usage is kept only while its user has a quota: one set again
+		// counts anew.
+		quota := []string{} // not nil: NULL would match no row
+		for _, u := range list {
+			if u.QuotaBytes > 0 || u.QuotaFiles > 0 {
+				quota = append(quota, u.Name)
+			}
+		}
+		for _, table := range []string{"ferry_quota", "ferry_quota_leases"} {
+			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE NOT (username = ANY($1))`, quota); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, `UPDATE ferry_users_version SET version = version + 1`); err != nil {
 			return err
 		}

@@ -58,6 +58,10 @@ func TestUsersShared(t *testing.T) {
 	if err != nil || len(list) != 2 || list[0].Name != "alice" || list[0].QuotaBytes != 10<<20 || list[0].Dirs[0].Perms != "upload" || !list[1].Disabled {
 		t.Fatalf("users on another node: %+v %v", list, err)
 	}
+	// alice's usage is kept while she has a quota, and goes with it.
+	if err := dbs[0].Bank("alice").Init(ctx, limits.Usage{Bytes: 5}); err != nil {
+		t.Fatal(err)
+	}
 	before = dbs[2].Version()
 	if err := dbs[0].SaveUsers(ctx, []users.User{bob}); err != nil {
 		t.Fatal(err)
@@ -65,6 +69,9 @@ func TestUsersShared(t *testing.T) {
 	waitVersion(t, dbs[2], before)
 	if list, _ := dbs[2].Users(ctx); len(list) != 1 || list[0].Name != "bob" {
 		t.Fatalf("after alice's removal: %+v", list)
+	}
+	if _, known, err := dbs[1].Bank("alice").Load(ctx); known || err != nil {
+		t.Fatalf("alice's usage outlived her quota: %v %v", known, err)
 	}
 	if err := dbs[0].SaveUsers(ctx, []users.User{{Name: "bad name!"}}); err == nil {
 		t.Fatal("an invalid user was saved")

@@ -63,17 +63,6 @@ func (b *Bank) Init(ctx context.Context, u limits.Usage) error {
 	return err
 }
 
-// Forget drops the usage and leases (a quota removed).
-func (b *Bank) Forget(ctx context.Context) error {
-	return pgx.BeginFunc(ctx, b.db.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM ferry_quota_leases WHERE username = $1`, b.user); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `DELETE FROM ferry_quota WHERE username = $1`, b.user)
-		return err
-	})
-}
-
 // Reserve reserves up to want, at least atLeast, within q.
 func (b *Bank) Reserve(ctx context.Context, q limits.Quota, want, atLeast limits.Usage) (limits.Usage, error) {
 	var got limits.Usage
