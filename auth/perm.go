@@ -98,3 +98,7 @@ func within(p, dir string) bool {
 func CleanDir(p string) string {
 	return path.Clean("/" + p)
 }
+
+// IsAnonymous says whether name is one of the anonymous logins
+// ("anonymous" and "ftp", RFC 1635).
+func IsAnonymous(name string) bool { return name == "anonymous" || name == "ftp" }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/ferryftp/ferry/auth/users"
 	"github.com/ferryftp/ferry/defender"
 	"github.com/ferryftp/ferry/events"
 	"github.com/ferryftp/ferry/internal/opts"
@@ -445,13 +446,11 @@ func (c *Config) checkListener(l Listener) error {
 func prefixes(list []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, a := range list {
-		if p, err := netip.ParsePrefix(a); err == nil {
-			out = append(out, p.Masked())
-		} else if ip, err := netip.ParseAddr(a); err == nil {
-			out = append(out, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
-		} else {
-			return nil, fmt.Errorf("%q is not an address or network", a)
+		p, err := users.ParseNet(a)
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, p)
 	}
 	return out, nil
 }

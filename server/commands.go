@@ -231,7 +231,7 @@ func (s *session) cmdUSER(arg string) {
 			}
 		}
 	}
-	if arg == "anonymous" || arg == "ftp" {
+	if auth.IsAnonymous(arg) {
 		s.reply(ftp.CodeNeedPassword, "Anonymous login: send your e-mail address as password.")
 		return
 	}

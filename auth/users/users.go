@@ -139,7 +139,7 @@ func (u *User) validate() error {
 		return fmt.Errorf("user %q: permission must be %q or %q", u.Name, ReadOnly, ReadWrite)
 	}
 	for _, n := range u.FXP {
-		if _, err := parseNet(n); err != nil {
+		if _, err := ParseNet(n); err != nil {
 			return fmt.Errorf("user %q: fxp: %v", u.Name, err)
 		}
 	}
@@ -152,7 +152,7 @@ func (u *User) validate() error {
 		return fmt.Errorf("user %q: tls must be \"required\" or absent", u.Name)
 	}
 	for _, n := range u.AllowFrom {
-		if _, err := parseNet(n); err != nil {
+		if _, err := ParseNet(n); err != nil {
 			return fmt.Errorf("user %q: allow_from: %v", u.Name, err)
 		}
 	}
@@ -172,7 +172,10 @@ func (u *User) validate() error {
 	return nil
 }
 
-func parseNet(s string) (netip.Prefix, error) {
+// ParseNet parses a network ("192.0.2.0/24") or one address (a network
+// of its own), as allow_from, fxp and the configuration's address lists
+// take them.
+func ParseNet(s string) (netip.Prefix, error) {
 	if p, err := netip.ParsePrefix(s); err == nil {
 		return p.Masked(), nil
 	}
@@ -180,6 +183,7 @@ func parseNet(s string) (netip.Prefix, error) {
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("%q is not an address or network", s)
 	}
+	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
@@ -393,11 +397,11 @@ func (s *Store) reloadLocked(force bool) error {
 		e.perms.ClientCert = u.ClientCert
 		e.perms.NoTLSSessionReuse = u.TLSSessionReuse != nil && !*u.TLSSessionReuse
 		for _, n := range u.FXP {
-			p, _ := parseNet(n)
+			p, _ := ParseNet(n)
 			e.perms.FXP = append(e.perms.FXP, p)
 		}
 		for _, n := range u.AllowFrom {
-			p, _ := parseNet(n)
+			p, _ := ParseNet(n)
 			e.allow = append(e.allow, p)
 		}
 		for _, d := range u.Dirs {
@@ -493,7 +497,7 @@ func (s *Store) mac(pass string) []byte {
 // microseconds instead of an argon2id run; a wrong password always pays the
 // full hash, as does an unknown user.
 func (s *Store) Authenticate(ctx context.Context, c auth.ConnInfo, user, pass string) (*auth.Account, error) {
-	if s.Anonymous != nil && (user == "anonymous" || user == "ftp") {
+	if s.Anonymous != nil && auth.IsAnonymous(user) {
 		return &auth.Account{User: user, FS: s.Anonymous}, nil
 	}
 	s.init()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferryftp/ferry/admin"
+	"github.com/ferryftp/ferry/auth"
 	"github.com/ferryftp/ferry/config"
 	"github.com/ferryftp/ferry/defender"
 	"github.com/ferryftp/ferry/events"
@@ -66,7 +67,7 @@ func (o *observer) transferEnd(c *server.Conn, t *server.TransferInfo) {
 	ok := t.Result == "ok"
 	if w := o.xfer.Load(); w != nil {
 		rec := xferlog.Record{Time: time.Now(), Took: t.Took, Remote: c.RemoteAddr().Addr(), Size: t.Bytes, Path: t.Path,
-			ASCII: t.ASCII, Direction: xferlog.Outgoing, Anonymous: isAnonymous(c.User()), User: c.User(), Complete: ok}
+			ASCII: t.ASCII, Direction: xferlog.Outgoing, Anonymous: auth.IsAnonymous(c.User()), User: c.User(), Complete: ok}
 		if dir == admin.Upload {
 			rec.Direction = xferlog.Incoming
 		}
@@ -87,8 +88,6 @@ func (o *observer) transferEnd(c *server.Conn, t *server.TransferInfo) {
 	}
 }
 
-func isAnonymous(user string) bool { return user == "anonymous" || user == "ftp" }
-
 // actionKinds are the events of the server's actions.
 var actionKinds = [...]string{
 	server.ActionLogin: events.Login, server.ActionLoginFailed: events.LoginFailed,
@@ -105,7 +104,7 @@ func (o *observer) action(c *server.Conn, a server.Action) {
 	case server.ActionDelete:
 		if w := o.xfer.Load(); w != nil {
 			w.Write(xferlog.Record{Time: time.Now(), Remote: c.RemoteAddr().Addr(), Path: a.Path,
-				Direction: xferlog.Deleted, Anonymous: isAnonymous(a.User), User: a.User, Complete: true})
+				Direction: xferlog.Deleted, Anonymous: auth.IsAnonymous(a.User), User: a.User, Complete: true})
 		}
 	}
 	kind := actionKinds[a.Kind]
