@@ -307,3 +307,30 @@ func pemCert(t *testing.T, file string) []byte {
 	blk, _ := pem.Decode(b)
 	return blk.Bytes
 }
+
+// TestAdminTLS: with a certificate configured the admin listener speaks
+// HTTPS with it, and a port alone listens on loopback.
+func TestAdminTLS(t *testing.T) {
+	cert, key, _, pool := testCert(t)
+	port := strconv.Itoa(freePort(t, "127.0.0.1"))
+	f := startFerry(t, "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key, "--admin-listen", port, "--user", "u", "--password", "pw", "--root", t.TempDir())
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := c.Get("https://127.0.0.1:" + port + "/healthz")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, f.stderr)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Fatalf("/healthz over TLS: %s", resp.Status)
+	}
+	if conn, err := net.Dial("tcp", "127.0.0.2:"+port); err == nil {
+		conn.Close()
+		t.Fatal("a port alone listened beyond 127.0.0.1")
+	}
+	if resp, err := http.Get("http://127.0.0.1:" + port + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatal("the admin listener answered in the clear with a certificate configured")
+		}
+	}
+}
