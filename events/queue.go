@@ -119,8 +119,11 @@ func segments(dir string) ([]int64, error) {
 	return out, nil
 }
 
-func (q *Queue) segPath(seg int64) string {
-	return filepath.Join(q.dir, fmt.Sprintf("seg-%016d.jsonl", seg))
+func (q *Queue) segPath(seg int64) string { return segPath(q.dir, seg) }
+
+// segPath is the file of segment seg in dir.
+func segPath(dir string, seg int64) string {
+	return filepath.Join(dir, fmt.Sprintf("seg-%016d.jsonl", seg))
 }
 
 // replay reads a segment: adds open deliveries, ends close them. A line
@@ -309,7 +312,7 @@ func Waiting(dir string) bool {
 		return false
 	}
 	for _, s := range segs {
-		if fi, err := os.Stat(filepath.Join(dir, fmt.Sprintf("seg-%016d.jsonl", s))); err == nil && fi.Size() > 0 {
+		if fi, err := os.Stat(segPath(dir, s)); err == nil && fi.Size() > 0 {
 			return true
 		}
 	}

@@ -99,7 +99,7 @@ func (d *Defender) Record(ip netip.Addr, ev defender.Event) bool {
 		return true
 	}
 	k := cfg.Key(ip)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := timeout()
 	defer cancel()
 	var score int
 	err := d.db.pool.QueryRow(ctx, `INSERT INTO ferry_scores AS s (network, score, since) VALUES ($1, $2, now())
@@ -155,7 +155,7 @@ func (d *Defender) ban(ctx context.Context, cfg defender.Config, k netip.Prefix)
 // Unban lifts a ban on ip and forgets its history, on every node.
 func (d *Defender) Unban(ip netip.Addr) {
 	k := d.config().Key(ip)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := timeout()
 	defer cancel()
 	err := pgx.BeginFunc(ctx, d.db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM ferry_bans WHERE network = $1`, k.String()); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"sync/atomic"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -41,10 +40,6 @@ func (q *HookQueue) count(ctx context.Context) error {
 		q.len.Store(n)
 	}
 	return err
-}
-
-func timeout() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 10*time.Second)
 }
 
 // Add records d, owned by this node, before it is attempted.

@@ -290,3 +290,9 @@ func (db *DB) SaveUsers(ctx context.Context, list []users.User) error {
 	}
 	return db.poll(ctx)
 }
+
+// timeout bounds a statement made outside any caller's context (a
+// session's end, an event scored, a hook delivery recorded).
+func timeout() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 5*time.Second)
+}

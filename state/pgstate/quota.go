@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -199,7 +198,7 @@ func (s *Sessions) Open(ctx context.Context, user string, max int) (bool, error)
 
 // Close forgets a session Open counted.
 func (s *Sessions) Close(user string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := timeout()
 	defer cancel()
 	if _, err := s.db.pool.Exec(ctx, `UPDATE ferry_sessions SET count = greatest(count - 1, 0) WHERE username = $1 AND node = $2`, user, s.db.node); err != nil {
 		s.db.logger.Warn("database: session end not counted", "user", user, "err", err)
@@ -256,7 +255,7 @@ func (u *Uploads) Running(ctx context.Context, key string) bool {
 // Release lets go of this node's claim on key.
 func (u *Uploads) Release(key string) {
 	u.local.Delete(key)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := timeout()
 	defer cancel()
 	if _, err := u.db.pool.Exec(ctx, `DELETE FROM ferry_uploads WHERE key = $1 AND node = $2`, key, u.db.node); err != nil {
 		u.db.logger.Warn("database: upload claim not released", "err", err)
