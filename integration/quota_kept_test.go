@@ -3,10 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
-	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,24 +20,15 @@ func TestQuotaKeptPart(t *testing.T) {
 	for _, backend := range []string{"disk", "s3"} {
 		t.Run(backend, func(t *testing.T) {
 			wd := t.TempDir()
-			usersFile := filepath.Join(wd, "users.toml")
 			files := newAliceFiles(t, backend, wd)
 			leftover := files.kept
 			const quota = 30 << 20
-			ferryUser(t, usersFile, "pw", append([]string{"add", "alice", "--quota-bytes", "30MiB"}, files.args()...)...)
-			s := &server{t: t, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1"))), root: filepath.Join(wd, "root"), wd: wd}
-			os.Mkdir(s.root, 0o755)
-			s.start("--users", usersFile)
+			s := files.serve("--quota-bytes", "30MiB")
 			defer s.stop()
+			usersFile := files.users
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			dial := func() *client.Client {
-				c, err := client.Dial(ctx, s.addr, &client.Config{User: "alice", Password: "pw", Retries: -1})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return c
-			}
+			dial := func() *client.Client { return files.dial(ctx, s) }
 			c := dial()
 			defer c.Close()
 			avbl := func() int64 {

@@ -29,21 +29,12 @@ func TestQuotas(t *testing.T) {
 	for _, backend := range []string{"disk", "s3"} {
 		t.Run(backend, func(t *testing.T) {
 			wd := t.TempDir()
-			usersFile := filepath.Join(wd, "users.toml")
 			files := newAliceFiles(t, backend, wd)
-			ferryUser(t, usersFile, "pw", append([]string{"add", "alice", "--quota-bytes", "10MiB", "--quota-files", "4"}, files.args()...)...)
-			s := &server{t: t, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1"))), root: filepath.Join(wd, "root"), wd: wd}
-			os.Mkdir(s.root, 0o755)
-			s.start("--users", usersFile)
+			s := files.serve("--quota-bytes", "10MiB", "--quota-files", "4")
 			defer s.stop()
+			usersFile := files.users
 			ctx := context.Background()
-			dial := func() *client.Client {
-				c, err := client.Dial(ctx, s.addr, &client.Config{User: "alice", Password: "pw", Retries: -1})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return c
-			}
+			dial := func() *client.Client { return files.dial(ctx, s) }
 			c := dial()
 			old := seeded(6, 2<<20)
 			if _, err := c.Store(ctx, "old.bin", bytes.NewReader(old), nil); err != nil {
@@ -153,6 +144,27 @@ type aliceFiles struct {
 	wd     string
 	gw     *s3test.Server // nil on disk
 	bucket string
+	users  string // the users file, once serve made it
+}
+
+// serve adds alice, with her quota flags, to a users file in wd and starts
+// a server on it.
+func (a *aliceFiles) serve(quota ...string) *server {
+	a.users = filepath.Join(a.wd, "users.toml")
+	ferryUser(a.t, a.users, "pw", append(append([]string{"add", "alice"}, quota...), a.args()...)...)
+	s := &server{t: a.t, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(a.t, "127.0.0.1"))), root: filepath.Join(a.wd, "root"), wd: a.wd}
+	os.Mkdir(s.root, 0o755)
+	s.start("--users", a.users)
+	return s
+}
+
+// dial logs alice in to s.
+func (a *aliceFiles) dial(ctx context.Context, s *server) *client.Client {
+	c, err := client.Dial(ctx, s.addr, &client.Config{User: "alice", Password: "pw", Retries: -1})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return c
 }
 
 func newAliceFiles(t *testing.T, backend, wd string) *aliceFiles {
