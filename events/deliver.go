@@ -35,6 +35,10 @@ func post(ctx context.Context, client *http.Client, url, id string, doc []byte) 
 	if err != nil {
 		return permanent{err}
 	}
+	// No silent replay by the transport (it replays a request that carries
+	// an Idempotency-Key): a delivery is sent once per attempt, and the
+	// dispatcher alone decides to try again.
+	req.GetBody = nil
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", id)
 	req.Header.Set("User-Agent", "ferry-hook")
