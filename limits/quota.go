@@ -92,7 +92,22 @@ type Ledger struct {
 	changed  func(State)
 	bank     Bank
 	lease    Usage // reserved at the bank, not yet given to an upload
+	flight   flight
 }
+
+// flight numbers a user's uploads in flight. When the quota runs out
+// under several at once, the oldest waits for the younger ones to end
+// (each is cut when it runs out too, or commits) rather than all of them
+// being cut: two uploads that together pass the quota leave one whole.
+type flight struct {
+	next uint64
+	open map[uint64]struct{}
+	back chan struct{} // closed when bytes are given back; nil with no waiter
+}
+
+// quotaWait bounds how long the oldest upload waits for younger ones to
+// give back what they hold (a stalled client holds it until its timeout).
+const quotaWait = 30 * time.Second
 
 // NewLedger starts a ledger at st.
 func NewLedger(st State, o LedgerOptions) *Ledger {
@@ -220,6 +235,11 @@ var errRefused = errors.New("limits: upload refused before it began")
 func (l *Ledger) reserve(n Usage) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.reserveLocked(n)
+}
+
+// reserveLocked is reserve with l.mu held.
+func (l *Ledger) reserveLocked(n Usage) error {
 	if l.bank != nil {
 		need := l.cappedLocked(n) // only what a quota caps goes through the bank
 		short := Usage{Bytes: max(need.Bytes-l.lease.Bytes, 0), Files: max(need.Files-l.lease.Files, 0)}
@@ -247,11 +267,92 @@ func (l *Ledger) reserve(n Usage) error {
 	return nil
 }
 
-// take reserves up to want bytes: all of them without a byte quota, else
-// what is left, and a quota error when nothing is.
-func (l *Ledger) take(want int64) (int64, error) {
+// board numbers an upload that begins.
+func (l *Ledger) board() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.flight.open == nil {
+		l.flight.open = map[uint64]struct{}{}
+	}
+	l.flight.next++
+	l.flight.open[l.flight.next] = struct{}{}
+	return l.flight.next
+}
+
+// land ends upload t: it gives back reserved and adds delta to the usage.
+func (l *Ledger) land(t uint64, reserved, delta Usage) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.flight.open, t)
+	l.applyLocked(reserved, delta)
+}
+
+// take reserves bytes for upload t, which holds held: exactly want when
+// exact, else up to want. When the quota runs out and t is the oldest
+// upload in flight while others hold bytes, it waits (at most quotaWait,
+// or until ctx ends) for them to give some back.
+func (l *Ledger) take(ctx context.Context, t uint64, held, want int64, exact bool) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var stop <-chan time.Time
+	for {
+		g, err := l.takeLocked(want, exact)
+		if err == nil || !errors.Is(err, storage.ErrQuota) || !l.mayWaitLocked(t, held) {
+			return g, err
+		}
+		if stop == nil {
+			tm := time.NewTimer(quotaWait)
+			defer tm.Stop()
+			stop = tm.C
+		}
+		if !l.awaitLocked(ctx, stop) {
+			return g, err
+		}
+	}
+}
+
+// mayWaitLocked says whether upload t, holding held, is the oldest in
+// flight while others hold bytes. l.mu is held.
+func (l *Ledger) mayWaitLocked(t uint64, held int64) bool {
+	if l.reserved.Bytes <= held {
+		return false
+	}
+	for o := range l.flight.open {
+		if o < t {
+			return false
+		}
+	}
+	return true
+}
+
+// awaitLocked waits, l.mu given up meanwhile, until bytes are given back;
+// false when ctx or stop end it first.
+func (l *Ledger) awaitLocked(ctx context.Context, stop <-chan time.Time) bool {
+	if l.flight.back == nil {
+		l.flight.back = make(chan struct{})
+	}
+	back := l.flight.back
+	l.mu.Unlock()
+	defer l.mu.Lock()
+	select {
+	case <-back:
+		return true
+	case <-ctx.Done():
+	case <-stop:
+	}
+	return false
+}
+
+// takeLocked reserves want bytes when exact, else up to want: all of them
+// without a byte quota, else what is left, and a quota error when nothing
+// is. l.mu is held.
+func (l *Ledger) takeLocked(want int64, exact bool) (int64, error) {
+	if exact {
+		if err := l.reserveLocked(Usage{Bytes: want}); err != nil {
+			return 0, err
+		}
+		return want, nil
+	}
 	g := want
 	switch {
 	case l.quota.Bytes <= 0:
@@ -309,6 +410,10 @@ func (l *Ledger) settle(reserved, delta Usage) {
 // too. l.mu is held.
 func (l *Ledger) applyLocked(reserved, delta Usage) {
 	l.reserved = l.reserved.minus(reserved)
+	if reserved.Bytes > 0 && l.flight.back != nil {
+		close(l.flight.back)
+		l.flight.back = nil
+	}
 	l.used = Usage{Bytes: max(l.used.Bytes+delta.Bytes, 0), Files: max(l.used.Files+delta.Files, 0)}
 	if l.bank != nil {
 		back := l.cappedLocked(reserved)
@@ -404,7 +509,7 @@ func (q *QuotaFS) size(ctx context.Context, name string) (int64, bool) {
 
 func (q *QuotaFS) Create(ctx context.Context, name string, opts storage.CreateOptions) (storage.Upload, error) {
 	old, existed := q.size(ctx, name)
-	u := &quotaUpload{q: q, ctx: context.WithoutCancel(ctx), name: name, old: old, existed: existed, mode: opts.Mode}
+	u := &quotaUpload{q: q, ctx: ctx, name: name, old: old, existed: existed, mode: opts.Mode}
 	switch opts.Mode {
 	case storage.Append:
 		u.base = old
@@ -434,6 +539,7 @@ func (q *QuotaFS) Create(ctx context.Context, name string, opts storage.CreateOp
 		return nil, err
 	}
 	u.held = ahead
+	u.ticket = q.l.board()
 	if zc, ok := up.(storage.ZeroCopy); ok {
 		// A file: the server may splice into it, counting through Meter.
 		return &quotaFileUpload{quotaUpload: u, zc: zc}, nil
@@ -453,6 +559,7 @@ type quotaUpload struct {
 	existed bool
 	base    int64 // bytes the result starts with (append, resume)
 	resumed bool  // from a kept part the ledger counted
+	ticket  uint64
 	written int64
 	held    Usage // reserved so far
 	ended   bool
@@ -467,7 +574,7 @@ func (u *quotaUpload) replaced() int64 {
 }
 
 func (u *quotaUpload) Write(p []byte) (int, error) {
-	if err := u.q.l.reserve(Usage{Bytes: int64(len(p))}); err != nil {
+	if _, err := u.q.l.take(u.ctx, u.ticket, u.held.Bytes, int64(len(p)), true); err != nil {
 		return 0, err
 	}
 	u.held.Bytes += int64(len(p))
@@ -482,7 +589,7 @@ func (u *quotaUpload) Commit() error {
 	}
 	u.ended = true
 	if err := u.Upload.Commit(); err != nil {
-		u.q.l.settle(u.held, Usage{})
+		u.q.l.land(u.ticket, u.held, Usage{})
 		u.kept()
 		return err
 	}
@@ -490,11 +597,11 @@ func (u *quotaUpload) Commit() error {
 	if !u.existed {
 		delta.Files = 1
 	}
-	u.q.l.settle(u.held, delta)
+	u.q.l.land(u.ticket, u.held, delta)
 	if u.mode == storage.Truncate && !u.resumed && u.q.l.hasPartial(u.name) {
 		// A new file replaced the one an older upload was cut short of:
 		// its kept part goes, so that it no longer counts unseen.
-		if d, ok := u.q.FS.(storage.PartialDropper); ok && d.DropPartial(u.ctx, u.name) == nil {
+		if d, ok := u.q.FS.(storage.PartialDropper); ok && d.DropPartial(context.WithoutCancel(u.ctx), u.name) == nil {
 			u.q.l.forget(u.name)
 		}
 	}
@@ -507,7 +614,7 @@ func (u *quotaUpload) Abort(cause error) error {
 	}
 	u.ended = true
 	err := u.Upload.Abort(cause)
-	u.q.l.settle(u.held, Usage{})
+	u.q.l.land(u.ticket, u.held, Usage{})
 	u.kept()
 	return err
 }
@@ -537,7 +644,7 @@ type quotaFileUpload struct {
 func (u *quotaFileUpload) SyscallConn() (syscall.RawConn, error) { return u.zc.SyscallConn() }
 
 func (u *quotaFileUpload) Take(max int64) (int64, error) {
-	g, err := u.q.l.take(max)
+	g, err := u.q.l.take(u.ctx, u.ticket, u.held.Bytes, max, false)
 	u.held.Bytes += g
 	return g, err
 }

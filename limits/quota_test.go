@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ferryftp/ferry/storage"
@@ -148,6 +149,72 @@ func TestQuotaConcurrent(t *testing.T) {
 	if used := l.Used(); used.Bytes > 1000 || used.Bytes != int64(ok)*300 {
 		t.Fatalf("used %+v with %d uploads committed (%d refused)", used, ok, refused)
 	}
+}
+
+// TestQuotaOldestWaits: when two uploads together pass the quota, the
+// younger is cut and the older, waiting for what it gives back, commits
+// whole (not both cut); an upload alone is cut at once, and a wait ends
+// after quotaWait.
+func TestQuotaOldestWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := NewLedger(State{}, LedgerOptions{Quota: Quota{Bytes: 100}})
+		f := WithQuota(memfs.New(), l)
+		create := func(name string, n int) storage.Upload {
+			t.Helper()
+			u, err := f.Create(ctx, name, storage.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := u.Write(make([]byte, n)); err != nil {
+				t.Fatal(err)
+			}
+			return u
+		}
+		blocked := func(name string, u storage.Upload, n int) chan error {
+			done := make(chan error, 1)
+			go func() {
+				_, err := u.Write(make([]byte, n))
+				done <- err
+			}()
+			synctest.Wait()
+			select {
+			case err := <-done:
+				t.Fatalf("%s did not wait for the younger upload: %v", name, err)
+			default:
+			}
+			return done
+		}
+		older, younger := create("older", 60), create("younger", 40)
+		done := blocked("older", older, 30)
+		_, err := younger.Write(make([]byte, 1))
+		if !errors.Is(err, storage.ErrQuota) {
+			t.Fatalf("the younger upload past the quota: %v", err)
+		}
+		younger.Abort(err)
+		if err := <-done; err != nil {
+			t.Fatalf("the older upload after the younger was cut: %v", err)
+		}
+		if err := older.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if u := l.Used(); u != (Usage{90, 1}) {
+			t.Fatalf("usage %+v, want {90 1}", u)
+		}
+		alone := create("alone", 5)
+		if _, err := alone.Write(make([]byte, 6)); !errors.Is(err, storage.ErrQuota) {
+			t.Fatalf("alone past the quota: %v", err)
+		}
+		alone.Abort(err)
+		// A younger upload that stalls holds its bytes: the wait ends.
+		older, younger = create("older2", 5), create("younger2", 5)
+		done = blocked("older2", older, 1)
+		start := time.Now()
+		if err := <-done; !errors.Is(err, storage.ErrQuota) || time.Since(start) != quotaWait {
+			t.Fatalf("a wait for a stalled upload: %v after %v, want a quota error after %v", err, time.Since(start), quotaWait)
+		}
+		older.Abort(err)
+		younger.Abort(err)
+	})
 }
 
 // TestQuotaKeptParts: the kept part of an interrupted upload counts as
