@@ -10,8 +10,10 @@
 package defender
 
 import (
+	"cmp"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -309,4 +311,53 @@ func (d *Memory) Len() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.hosts)
+}
+
+// Entry is what a defender knows of one network: its score in the
+// current window, how often it was banned, and until when it is banned
+// (zero when it is not).
+type Entry struct {
+	Network netip.Prefix
+	Score   int
+	Bans    int
+	Until   time.Time
+}
+
+// Banned says whether the entry's ban holds at now.
+func (e Entry) Banned(now time.Time) bool { return now.Before(e.Until) }
+
+// List returns the networks with a score or a ban now, by network.
+func (d *Memory) List() []Entry {
+	if d == nil {
+		return nil
+	}
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.sweepLocked(now)
+	var es []Entry
+	for k, h := range d.hosts {
+		e := Entry{Network: k, Bans: h.bans}
+		if now.Sub(h.since) <= d.cfg.Window {
+			e.Score = h.score
+		}
+		if now.Before(h.bannedTil) {
+			e.Until = h.bannedTil
+		}
+		if e.Score > 0 || !e.Until.IsZero() {
+			es = append(es, e)
+		}
+	}
+	SortEntries(es)
+	return es
+}
+
+// SortEntries orders es by network.
+func SortEntries(es []Entry) {
+	slices.SortFunc(es, func(a, b Entry) int {
+		if c := a.Network.Addr().Compare(b.Network.Addr()); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Network.Bits(), b.Network.Bits())
+	})
 }

@@ -108,9 +108,12 @@ func (s ConnState) String() string { return stateNames[s] }
 // Conn is a session as the hooks see it. Its methods are safe to call
 // from any goroutine.
 type Conn struct {
-	s    *session
-	user atomic.Pointer[string]
-	xfer atomic.Pointer[TransferInfo]
+	s      *session
+	user   atomic.Pointer[string]
+	xfer   atomic.Pointer[TransferInfo]
+	cmd    atomic.Pointer[string] // the verb of the last command (in the command table)
+	secure atomic.Bool            // the control connection is secured
+	ended  atomic.Bool            // by End
 }
 
 // TransferInfo describes a session's transfer, running or ended.

@@ -300,6 +300,9 @@ func (s *session) finish() {
 	s.sctx.cancel()
 	s.closeListener()
 	s.conn.Close()
+	if s.hook.ended.Load() {
+		s.closeMsg = "ended by an administrator"
+	}
 	s.log().Info("session end", "user", s.hook.User(), "duration", time.Since(s.start).Round(time.Millisecond), "reason", s.closeMsg)
 	s.srv.ended(s)
 }
@@ -521,6 +524,7 @@ func (s *session) dispatch(line string) {
 		s.badCommand()
 		return
 	}
+	s.hook.cmd.Store(&c.Verb)
 	if x := s.transfer(); x != nil && !c.DuringTransfer {
 		s.awaitTransfer(x) // commands run in order: wait for the transfer's end
 	}

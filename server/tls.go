@@ -140,6 +140,7 @@ func (s *session) secureControl() error {
 	s.wmu.Lock()
 	s.conn = tc
 	s.tls = true
+	s.hook.secure.Store(true)
 	s.wmu.Unlock()
 	return nil
 }
@@ -236,6 +237,7 @@ func (s *session) cmdCCC(string) {
 	tc.CloseWrite() // close_notify; the TCP connection stays
 	s.conn = tc.NetConn()
 	s.tls = false
+	s.hook.secure.Store(false)
 	s.wmu.Unlock()
 	// The client's own close_notify may still arrive before its next
 	// command: skip whole TLS records at the start of the clear stream.

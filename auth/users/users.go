@@ -83,8 +83,8 @@ type User struct {
 // below it: perms is a list of list, download, upload, overwrite,
 // delete, rename, mkdir (or all, none, read-only).
 type DirRule struct {
-	Path  string `toml:"path"`
-	Perms string `toml:"perms"`
+	Path  string `toml:"path" json:"path"`
+	Perms string `toml:"perms" json:"perms"`
 }
 
 // ParseExpires reads an expires value: the first instant the account no

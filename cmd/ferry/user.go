@@ -21,7 +21,6 @@ import (
 	"github.com/ferryftp/ferry/internal/bytesize"
 	"github.com/ferryftp/ferry/limits"
 	"github.com/ferryftp/ferry/state/pgstate"
-	"github.com/ferryftp/ferry/storage/backend"
 )
 
 // parseWithName parses flags placed before or after one positional name.
@@ -88,7 +87,7 @@ func userCmd(args []string) error {
 	}
 	a.set = map[string]bool{}
 	fl.Visit(func(f *flag.Flag) { a.set[f.Name] = true })
-	a.repo = fileRepo(a.file)
+	a.repo = users.File(a.file)
 	if a.database != "" {
 		db, err := pgstate.Open(context.Background(), a.database, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
@@ -100,7 +99,7 @@ func userCmd(args []string) error {
 	if sub == "import" {
 		return userImport(a)
 	}
-	list, err := a.repo.load()
+	list, err := a.repo.Users(context.Background())
 	if err != nil {
 		return err
 	}
@@ -124,80 +123,95 @@ func userCmd(args []string) error {
 	return fmt.Errorf("user: unknown subcommand %q", sub)
 }
 
-// apply sets on u the account fields whose flags were given; it is the
-// one place add and set share.
+// apply sets on u the account fields whose flags were given, through
+// the users.Change the admin API makes too.
 func (a userArgs) apply(u *users.User) error {
+	c, err := a.change()
+	if err != nil {
+		return err
+	}
+	return c.Apply(u)
+}
+
+// change is the users.Change of the flags given.
+func (a userArgs) change() (users.Change, error) {
+	var c users.Change
 	if a.set["home"] {
-		u.Home = a.home
+		c.Home = &a.home
 	}
 	if a.set["storage"] {
-		if a.storage != "" {
-			if err := backend.Check(a.storage); err != nil {
-				return err
-			}
-		}
-		u.Storage = a.storage
+		c.Storage = &a.storage
 	}
 	if a.set["permission"] {
 		if a.permission != users.ReadOnly && a.permission != users.ReadWrite {
-			return fmt.Errorf("--permission: want %s or %s", users.ReadOnly, users.ReadWrite)
+			return c, fmt.Errorf("--permission: want %s or %s", users.ReadOnly, users.ReadWrite)
 		}
-		u.Permission = a.permission
+		c.Permission = &a.permission
 	}
 	if a.set["fxp"] {
-		u.FXP = a.fxp
+		c.FXP = (*[]string)(&a.fxp)
 	}
 	if a.set["allow-from"] {
-		u.AllowFrom = nil
+		nets := []string{}
 		for _, n := range a.allowFrom {
 			if n != "any" {
-				u.AllowFrom = append(u.AllowFrom, n)
+				nets = append(nets, n)
 			}
 		}
+		c.AllowFrom = &nets
 	}
 	if a.set["expires"] {
-		u.Expires = a.expires
-		if a.expires == "never" {
-			u.Expires = ""
-		} else if _, err := users.ParseExpires(a.expires); err != nil {
-			return err
+		exp := a.expires
+		if exp == "never" {
+			exp = ""
 		}
+		c.Expires = &exp
 	}
 	if a.set["disabled"] {
-		u.Disabled = a.disabled
+		c.Disabled = &a.disabled
 	}
 	if a.set["dir"] {
-		u.Dirs = nil
-		for _, d := range a.dirs {
-			if d == "none" {
-				continue
-			}
-			p, perms, ok := strings.Cut(d, "=")
-			if !ok || p == "" {
-				return fmt.Errorf("--dir %q: want PATH=PERMS", d)
-			}
-			if _, err := auth.ParsePerm(perms); err != nil {
-				return fmt.Errorf("--dir %s: %v", p, err)
-			}
-			u.Dirs = append(u.Dirs, users.DirRule{Path: p, Perms: perms})
+		dirs, err := parseDirs(a.dirs)
+		if err != nil {
+			return c, err
 		}
+		c.Dirs = &dirs
 	}
 	if a.set["quota-bytes"] {
-		u.QuotaBytes = a.quotaBytes
+		c.QuotaBytes = &a.quotaBytes
 	}
 	if a.set["quota-files"] {
 		if a.quotaFiles < 0 {
-			return errors.New("--quota-files: want 0 or more")
+			return c, errors.New("--quota-files: want 0 or more")
 		}
-		u.QuotaFiles = a.quotaFiles
+		c.QuotaFiles = &a.quotaFiles
 	}
 	if a.set["max-rate-up"] {
-		u.MaxRateUp = a.rateUp
+		c.MaxRateUp = &a.rateUp
 	}
 	if a.set["max-rate-down"] {
-		u.MaxRateDown = a.rateDown
+		c.MaxRateDown = &a.rateDown
 	}
-	return nil
+	return c, nil
+}
+
+// parseDirs reads --dir PATH=PERMS flags ("none" alone: no rules).
+func parseDirs(flags []string) ([]users.DirRule, error) {
+	dirs := []users.DirRule{}
+	for _, d := range flags {
+		if d == "none" {
+			continue
+		}
+		p, perms, ok := strings.Cut(d, "=")
+		if !ok || p == "" {
+			return nil, fmt.Errorf("--dir %q: want PATH=PERMS", d)
+		}
+		if _, err := auth.ParsePerm(perms); err != nil {
+			return nil, fmt.Errorf("--dir %s: %v", p, err)
+		}
+		dirs = append(dirs, users.DirRule{Path: p, Perms: perms})
+	}
+	return dirs, nil
 }
 
 func userList(list []users.User, usage map[string]limits.State) {
@@ -288,21 +302,23 @@ func userAdd(a userArgs, list []users.User) error {
 	if a.readOnly {
 		u.Permission = users.ReadOnly
 	}
-	if err := a.apply(&u); err != nil {
+	c, err := a.change()
+	if err != nil {
 		return fmt.Errorf("user add: %v", err)
 	}
 	pw, err := readPassword()
 	if err != nil {
 		return err
 	}
-	if u.Password, err = password.Hash(pw); err != nil {
-		return err
+	c.Password = &pw
+	if err := c.Apply(&u); err != nil {
+		return fmt.Errorf("user add: %v", err)
 	}
 	list = append(list, u)
 	if a.database != "" && u.Storage == "" && !filepath.IsAbs(u.Home) {
 		return errors.New("user add --database: --home must be an absolute directory (every node reads it), or use --storage")
 	}
-	if err := a.repo.save(list); err != nil {
+	if err := a.repo.SaveUsers(context.Background(), list); err != nil {
 		return err
 	}
 	if u.Storage == "" {
@@ -359,7 +375,7 @@ func editUser(a userArgs, list []users.User, sub, done string, edit func([]users
 	if err != nil {
 		return err
 	}
-	if err := a.repo.save(list); err != nil {
+	if err := a.repo.SaveUsers(context.Background(), list); err != nil {
 		return err
 	}
 	fmt.Printf(done, a.name)
@@ -421,24 +437,14 @@ func plural(n int) string {
 // userRepo is where ferry user reads and writes the users: the users
 // file, or a cluster's database.
 type userRepo interface {
-	load() ([]users.User, error)
-	save([]users.User) error
+	users.Repo
 	String() string
 }
 
-type fileRepo string
+// dbRepo is a cluster's database as a userRepo.
+type dbRepo struct{ *pgstate.DB }
 
-func (f fileRepo) load() ([]users.User, error)  { return users.Load(string(f)) }
-func (f fileRepo) save(list []users.User) error { return users.Save(string(f), list) }
-func (f fileRepo) String() string               { return string(f) }
-
-type dbRepo struct{ db *pgstate.DB }
-
-func (d dbRepo) load() ([]users.User, error) { return d.db.Users(context.Background()) }
-func (d dbRepo) save(list []users.User) error {
-	return d.db.SaveUsers(context.Background(), list)
-}
-func (d dbRepo) String() string { return "the database" }
+func (dbRepo) String() string { return "the database" }
 
 // userImport moves the users of a users file into the database: users of
 // the file replace those of the same name; others stay.
@@ -450,7 +456,7 @@ func userImport(a userArgs) error {
 	if err != nil {
 		return err
 	}
-	have, err := a.repo.load()
+	have, err := a.repo.Users(context.Background())
 	if err != nil {
 		return err
 	}
@@ -465,7 +471,7 @@ func userImport(a userArgs) error {
 			have = append(have, u)
 		}
 	}
-	if err := a.repo.save(have); err != nil {
+	if err := a.repo.SaveUsers(context.Background(), have); err != nil {
 		return err
 	}
 	fmt.Printf("imported %d users from %s\n", len(from), a.name)

@@ -188,3 +188,37 @@ func (d *Defender) Bans() int {
 	}
 	return n
 }
+
+// List returns the networks with a score in the current window or a ban,
+// on every node.
+func (d *Defender) List() []defender.Entry {
+	cfg := d.config()
+	ctx, cancel := timeout()
+	defer cancel()
+	rows, err := d.db.pool.Query(ctx, `SELECT network, COALESCE(s.score, 0), COALESCE(b.bans, 0), b.until
+		FROM (SELECT network, score FROM ferry_scores WHERE since >= now() - make_interval(secs => $1)) s
+		FULL JOIN (SELECT network, bans, until FROM ferry_bans WHERE until > now()) b USING (network)`, cfg.Window.Seconds())
+	if err != nil {
+		d.db.logger.Error("defender: scores not read", "err", err)
+		return nil
+	}
+	var es []defender.Entry
+	for rows.Next() {
+		var network string
+		var e defender.Entry
+		var until *time.Time
+		if err := rows.Scan(&network, &e.Score, &e.Bans, &until); err != nil {
+			d.db.logger.Error("defender: scores not read", "err", err)
+			return nil
+		}
+		if e.Network, err = netip.ParsePrefix(network); err != nil {
+			continue
+		}
+		if until != nil {
+			e.Until = *until
+		}
+		es = append(es, e)
+	}
+	defender.SortEntries(es)
+	return es
+}

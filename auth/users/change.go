@@ -1,0 +1,82 @@
+package users
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ferryftp/ferry/auth/password"
+	"github.com/ferryftp/ferry/internal/bytesize"
+)
+
+// Change is a change to an account: the fields set are applied, the
+// others kept. `ferry user` and the admin API both make one, so that an
+// account is changed, and checked, one way.
+type Change struct {
+	// Password is the new password in clear text; Apply hashes it.
+	Password    *string        `json:"password,omitempty"`
+	Home        *string        `json:"home,omitempty"`
+	Storage     *string        `json:"storage,omitempty"`
+	Permission  *string        `json:"permission,omitempty"`
+	FXP         *[]string      `json:"fxp,omitempty"`
+	AllowFrom   *[]string      `json:"allow_from,omitempty"`
+	Expires     *string        `json:"expires,omitempty"`
+	Disabled    *bool          `json:"disabled,omitempty"`
+	MaxRateUp   *bytesize.Size `json:"max_rate_up,omitempty"`
+	MaxRateDown *bytesize.Size `json:"max_rate_down,omitempty"`
+	QuotaBytes  *bytesize.Size `json:"quota_bytes,omitempty"`
+	QuotaFiles  *int64         `json:"quota_files,omitempty"`
+	Dirs        *[]DirRule     `json:"dirs,omitempty"`
+}
+
+// Empty says whether c changes nothing.
+func (c Change) Empty() bool { return c == Change{} }
+
+// Apply makes the change on u, then checks u as a users file is checked.
+func (c Change) Apply(u *User) error {
+	if c.Password != nil {
+		if *c.Password == "" {
+			return errors.New("the password is empty")
+		}
+		h, err := password.Hash(*c.Password)
+		if err != nil {
+			return err
+		}
+		u.Password = h
+	}
+	set(&u.Home, c.Home)
+	set(&u.Storage, c.Storage)
+	set(&u.Permission, c.Permission)
+	set(&u.FXP, c.FXP)
+	set(&u.AllowFrom, c.AllowFrom)
+	set(&u.Expires, c.Expires)
+	set(&u.Disabled, c.Disabled)
+	set(&u.MaxRateUp, c.MaxRateUp)
+	set(&u.MaxRateDown, c.MaxRateDown)
+	set(&u.QuotaBytes, c.QuotaBytes)
+	set(&u.QuotaFiles, c.QuotaFiles)
+	set(&u.Dirs, c.Dirs)
+	if u.QuotaFiles < 0 || u.QuotaBytes < 0 || u.MaxRateUp < 0 || u.MaxRateDown < 0 {
+		return errors.New("quotas and rates are 0 (none) or more")
+	}
+	return u.validate()
+}
+
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// Repo holds a list of users: a users file (File) or a cluster's
+// database.
+type Repo interface {
+	Users(ctx context.Context) ([]User, error)
+	SaveUsers(ctx context.Context, list []User) error
+}
+
+// File is the users file at a path as a Repo.
+type File string
+
+func (f File) Users(context.Context) ([]User, error)          { return Load(string(f)) }
+func (f File) SaveUsers(_ context.Context, list []User) error { return Save(string(f), list) }
+func (f File) String() string                                 { return string(f) }
