@@ -10,6 +10,12 @@ import (
 // (ready() is nil: the server accepts sessions; else 503 with its text).
 func Handler(m *Metrics, ready func() error) http.Handler {
 	mux := http.NewServeMux()
+	Register(mux, m, ready)
+	return mux
+}
+
+// Register adds Handler's routes to mux.
+func Register(mux *http.ServeMux, m *Metrics, ready func() error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -24,5 +30,4 @@ func Handler(m *Metrics, ready func() error) http.Handler {
 		}
 		w.Write([]byte("ok\n"))
 	})
-	return mux
 }

@@ -89,10 +89,15 @@ type Config struct {
 	// read. Empty: none.
 	TransferLog string `toml:"transfer_log" flag:"file"`
 	// AdminListen is the address of the HTTP listener for operators:
-	// /metrics (Prometheus), /healthz and /readyz. A port alone, or a
+	// /metrics (Prometheus), /healthz and /readyz, the admin API under
+	// /api/v1/ and the web console under /console/. A port alone, or a
 	// missing host, listens on loopback; TLS with tls_cert when one is
 	// set. Empty: none.
 	AdminListen string `toml:"admin_listen" flag:"address"`
+	// Admins is the file of the administrators of the API and console
+	// and their API tokens (ferry admin add NAME, ferry admin token
+	// create NAME). Empty: DataDir/admins.toml.
+	Admins string `toml:"admins" flag:"file"`
 	// HookRetryFor is how long the deliveries of an event to a failing
 	// hook are retried before they are given up (logged, and kept in
 	// DataDir/hooks/dead.jsonl).
@@ -308,6 +313,14 @@ func (c *Config) RootDir() string {
 		return c.Root
 	}
 	return filepath.Join(c.DataDir, "files")
+}
+
+// AdminsFile returns Admins or its default.
+func (c *Config) AdminsFile() string {
+	if c.Admins != "" {
+		return c.Admins
+	}
+	return filepath.Join(c.DataDir, "admins.toml")
 }
 
 // UsersFile returns Users or its default.

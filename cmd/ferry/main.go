@@ -20,6 +20,10 @@ Usage:
   ferry user passwd NAME              change a user's password
   ferry user del NAME                 delete a user
   ferry user list                     list the users
+  ferry admin add|passwd|del NAME     manage the admin API's and console's administrators
+  ferry admin list                    list the administrators and their tokens
+  ferry admin token create NAME       make an API token for NAME (shown once)
+  ferry admin token revoke ID         revoke an API token
 ` + clientUsage
 
 func main() {
@@ -36,6 +40,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "user":
 		err = userCmd(os.Args[2:])
+	case "admin":
+		err = adminCmd(os.Args[2:], os.Stdout)
 	case "help", "-h", "--help":
 		if len(os.Args) > 2 {
 			if cmd := findClientCommand(os.Args[2]); cmd != nil {

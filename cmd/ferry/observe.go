@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferryftp/ferry/admin"
+	"github.com/ferryftp/ferry/admin/api"
 	"github.com/ferryftp/ferry/auth"
 	"github.com/ferryftp/ferry/config"
 	"github.com/ferryftp/ferry/defender"
@@ -25,6 +26,7 @@ type observer struct {
 	events  atomic.Pointer[events.Dispatcher]
 	xfer    atomic.Pointer[xferlog.Writer]
 	metrics atomic.Pointer[admin.Metrics] // once admin_listen is set
+	api     atomic.Pointer[api.API]       // while admin_listen is set
 	logger  *slog.Logger
 	// db, with --database, keeps the hook queue for every node.
 	db *pgstate.DB
@@ -58,6 +60,9 @@ func direction(t *server.TransferInfo) string {
 
 func (o *observer) transferEnd(c *server.Conn, t *server.TransferInfo) {
 	dir := direction(t)
+	if a := o.api.Load(); a != nil {
+		a.TransferEnded(c, t)
+	}
 	if m := o.metrics.Load(); m != nil {
 		m.Transfer(dir, t.Result, t.Bytes, t.Took)
 	}

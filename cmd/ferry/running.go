@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/ferryftp/ferry/admin"
+	"github.com/ferryftp/ferry/admin/api"
+	"github.com/ferryftp/ferry/admin/console"
 	"github.com/ferryftp/ferry/config"
 	"github.com/ferryftp/ferry/server"
 	"github.com/ferryftp/ferry/tlscert"
@@ -40,9 +42,10 @@ type running struct {
 	errc    chan error // a listener that failed on its own
 	closing atomic.Bool
 
-	mu    sync.Mutex
-	lns   map[string]*listening // by listenerKey
-	admin *http.Server
+	reloadMu sync.Mutex            // one reload at a time (SIGHUP, the admin API)
+	mu       sync.Mutex            // guards lns, admin, and cfg's changes
+	lns      map[string]*listening // by listenerKey
+	admin    *http.Server
 }
 
 // listening is a control listener being served.
@@ -115,7 +118,13 @@ func (r *running) shutdown() error {
 // reload reads the configuration again (the --config file, then the
 // flags over it) and applies it. One that does not load or validate
 // changes nothing: it is logged, and the running one kept.
-func (r *running) reload() {
+func (r *running) reload() { r.reloadErr() }
+
+// reloadErr is reload, saying why a configuration was not applied (the
+// admin API's reload).
+func (r *running) reloadErr() error {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
 	a, err := parseServe(r.args, io.Discard)
 	if err == nil && a == nil {
 		err = errors.New("no configuration")
@@ -125,7 +134,7 @@ func (r *running) reload() {
 	}
 	if err != nil {
 		r.logger.Error("configuration not reloaded: the running one is kept", "err", err)
-		return
+		return err
 	}
 	cfg := a.cfg
 	var lvl slog.Level
@@ -151,8 +160,18 @@ func (r *running) reload() {
 	if keys := restartOnly(r.cfg, cfg); len(keys) > 0 {
 		r.logger.Warn("changed settings that take effect at the next start", "keys", keys)
 	}
+	r.mu.Lock()
 	r.cfg = cfg
+	r.mu.Unlock()
 	r.logger.Info("configuration reloaded", "hooks", len(cfg.Hooks), "listeners", len(cfg.AllListeners()))
+	return nil
+}
+
+// current is the configuration in effect.
+func (r *running) current() config.Config {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cfg
 }
 
 // restartOnly lists the keys changed between old and new that a reload
@@ -286,7 +305,15 @@ func (r *running) serveAdmin(lns []net.Listener) {
 		}
 		return nil
 	}
-	hs := &http.Server{Handler: admin.Handler(r.obs.metrics.Load(), ready), ReadHeaderTimeout: 10 * time.Second,
+	mux := http.NewServeMux()
+	admin.Register(mux, r.obs.metrics.Load(), ready)
+	a := api.New(r.apiNode(), r.adminAuth(), r.logger)
+	if old := r.obs.api.Swap(a); old != nil {
+		old.Close()
+	}
+	a.Register(mux)
+	console.Register(mux, a, r.logger)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(r.logger.Handler(), slog.LevelWarn)}
 	r.mu.Lock()
 	r.admin = hs
@@ -299,6 +326,9 @@ func (r *running) stopAdmin() {
 	hs := r.admin
 	r.admin = nil
 	r.mu.Unlock()
+	if a := r.obs.api.Swap(nil); a != nil {
+		a.Close()
+	}
 	if hs != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -123,6 +123,7 @@ type shared interface {
 	defender.Defender
 	Configure(defender.Config)
 	Bans() int
+	List() []defender.Entry
 }
 
 // buildDefender makes the defender, telling obs of its bans: in the

@@ -64,3 +64,23 @@ func (s *Size) UnmarshalText(b []byte) error {
 	*s = Size(n)
 	return nil
 }
+
+// MarshalJSON writes the size as a JSON number of bytes.
+func (s Size) MarshalJSON() ([]byte, error) { return strconv.AppendInt(nil, int64(s), 10), nil }
+
+// UnmarshalJSON reads a number of bytes or a string with a unit ("10MiB").
+func (s *Size) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		str, err := strconv.Unquote(string(b))
+		if err != nil {
+			return err
+		}
+		return s.UnmarshalText([]byte(str))
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("want a number of bytes or a size such as \"10MiB\", not %s", b)
+	}
+	*s = Size(n)
+	return nil
+}
