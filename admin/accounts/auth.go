@@ -229,11 +229,18 @@ func From(ctx context.Context) Who {
 }
 
 // Require lets through requests of an authenticated administrator, with
-// Who in their context; others go to denied. A change (any method but
+// Who in their context; others go to denied, and those of an address the
+// defender bans get 429. A change (any method but
 // GET, HEAD) made with the session cookie must carry its CSRF token, in
 // the X-CSRF-Token header or the form field "csrf": without it, 403.
 func (m *Manager) Require(next http.Handler, denied http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.o.Banned != nil && m.o.Banned(RemoteAddr(r)) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			w.Write([]byte(`{"error": "` + ErrBanned.Error() + `"}` + "\n"))
+			return
+		}
 		who, ok := m.Identify(r)
 		if !ok {
 			denied(w, r)
