@@ -34,9 +34,14 @@ type adminEnv struct {
 // startAdmin starts the server, listening on 0.0.0.0 (reachable from
 // 127.0.0.2 and .3), with the configuration text conf.
 func startAdmin(t *testing.T, conf string) *adminEnv {
+	return startAdminWith(t, conf, func(usersFile string) { ferryUser(t, usersFile, "alice-pw", "add", "alice", "--home", "alice") })
+}
+
+// startAdminWith is startAdmin with the users file made by users.
+func startAdminWith(t *testing.T, conf string, users func(usersFile string)) *adminEnv {
 	wd := t.TempDir()
 	e := &adminEnv{t: t, wd: wd, users: filepath.Join(wd, "users.toml"), admins: filepath.Join(wd, "admins.toml")}
-	ferryUser(t, e.users, "alice-pw", "add", "alice", "--home", "alice")
+	users(e.users)
 	e.ferryAdmin("root-pw", "add", "root")
 	e.token = strings.TrimSpace(strings.SplitN(e.ferryAdmin("", "token", "create", "root"), "\n", 2)[0])
 	adminAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1")))

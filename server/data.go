@@ -207,7 +207,8 @@ type transfer struct {
 	// committed upload, when the hooks asked for one.
 	code  int
 	sum   string
-	ascii bool // TYPE A
+	ascii bool  // TYPE A
+	size  int64 // the bytes a download will send, when known (0: not)
 
 	mu     sync.Mutex
 	conn   io.Closer // the data connection

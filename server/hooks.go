@@ -126,6 +126,7 @@ type TransferInfo struct {
 	Took   time.Duration // once ended
 	Code   int           // once ended: the reply that ended it (226, 426, 552 …)
 	ASCII  bool          // TYPE A (else binary)
+	Size   int64         // the bytes a download will send (the file's size less a REST offset); 0 when not known
 	// SHA256 is, once a STOR or STOU has committed, the hex SHA-256 of
 	// the bytes received when Hooks.HashUploads asked for it.
 	SHA256 string
@@ -138,7 +139,7 @@ func (t *TransferInfo) Upload() bool {
 
 // info describes x; a result says it has ended.
 func (x *transfer) info(result string) *TransferInfo {
-	t := &TransferInfo{Verb: x.verb, Path: x.path, Start: x.start, Bytes: x.bytes.Load(), Result: result, ASCII: x.ascii}
+	t := &TransferInfo{Verb: x.verb, Path: x.path, Start: x.start, Bytes: x.bytes.Load(), Result: result, ASCII: x.ascii, Size: x.size}
 	if result != "" {
 		t.Took = time.Since(x.start)
 		t.Code, t.SHA256 = x.code, x.sum

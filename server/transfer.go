@@ -40,6 +40,7 @@ const (
 type transferJob struct {
 	run    func(ctx context.Context, c net.Conn, x *transfer) error
 	cancel func(err error)
+	size   int64 // the bytes a download will send, when known
 }
 
 // startTransfer runs job in a new goroutine with the data connection of
@@ -49,7 +50,7 @@ type transferJob struct {
 // on the session goroutine instead: it cannot outlast a command.
 func (s *session) startTransfer(verb, vpath string, d dataSource, opening string, job transferJob) {
 	ctx, cancel := context.WithCancel(s.sctx) // the transfer outlives the command
-	x := &transfer{verb: verb, path: vpath, start: time.Now(), done: make(chan struct{}), cancel: cancel, ascii: !s.binary}
+	x := &transfer{verb: verb, path: vpath, start: time.Now(), done: make(chan struct{}), cancel: cancel, ascii: !s.binary, size: job.size}
 	s.xmu.Lock()
 	s.xfer = x
 	s.xmu.Unlock()
@@ -445,6 +446,7 @@ func (s *session) cmdRETR(arg string) {
 			return s.copyOut(c, src, x)
 		},
 		cancel: func(error) { src.Close() },
+		size:   size,
 	})
 }
 

@@ -30,7 +30,8 @@ type Transfer struct {
 	Direction string    `json:"direction"` // upload, download or listing
 	Start     time.Time `json:"start"`
 	Bytes     int64     `json:"bytes"`
-	Rate      float64   `json:"rate"` // bytes a second over the last second
+	Size      int64     `json:"size,omitempty"` // of a download: the bytes it will send
+	Rate      float64   `json:"rate"`           // bytes a second over the last second
 }
 
 func direction(t *server.TransferInfo) string {
@@ -49,7 +50,7 @@ func (a *API) session(c *server.Conn) Session {
 		Since: c.Since().UTC(), TLS: c.TLS(), Command: c.Command()}
 	if t := c.Running(); t != nil {
 		s.Transfer = &Transfer{Verb: t.Verb, Path: t.Path, Direction: direction(t), Start: t.Start.UTC(), Bytes: t.Bytes,
-			Rate: a.sampler.rate(c.ID(), t)}
+			Size: t.Size, Rate: a.sampler.rate(c.ID(), t)}
 	}
 	return s
 }

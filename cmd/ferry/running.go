@@ -313,8 +313,13 @@ func (r *running) serveAdmin(lns []net.Listener) {
 	}
 	a.Register(mux)
 	console.Register(mux, a, r.logger)
+	// Requests end when the listener shuts down: the console's event
+	// streams do not hold it up.
+	base, cancel := context.WithCancel(context.Background())
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(r.logger.Handler(), slog.LevelWarn)}
+		BaseContext: func(net.Listener) context.Context { return base },
+		ErrorLog:    slog.NewLogLogger(r.logger.Handler(), slog.LevelWarn)}
+	hs.RegisterOnShutdown(cancel)
 	r.mu.Lock()
 	r.admin = hs
 	r.mu.Unlock()

@@ -42,6 +42,10 @@ function drawTransfers(list) {
     cell(tr, human(t.rate) + "/s", "rate");
     const p = document.createElement("progress");
     p.setAttribute("aria-label", "transfer progress");
+    if (t.size > 0) { // a download: its size is known
+      p.max = t.size;
+      p.value = Math.min(t.bytes, t.size);
+    }
     const td = document.createElement("td");
     td.appendChild(p);
     tr.appendChild(td);
