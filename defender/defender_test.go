@@ -195,3 +195,27 @@ func TestOnBanAndConfigure(t *testing.T) {
 		t.Fatal("Configure forgot a ban")
 	}
 }
+
+// TestList: the scored and banned networks, by network, with their
+// scores, ban counts and ends; lifted and forgotten ones are gone.
+func TestList(t *testing.T) {
+	d := New(Config{Threshold: 3, AllowList: []netip.Prefix{}})
+	a, b := netip.MustParseAddr("192.0.2.9"), netip.MustParseAddr("192.0.2.1")
+	for range 3 {
+		d.Record(a, LoginFailed)
+	}
+	d.Record(b, LoginFailed)
+	es := d.List()
+	now := time.Now()
+	if len(es) != 2 || es[0].Network.Addr() != b || es[0].Score != 1 || es[0].Banned(now) ||
+		es[1].Network.Addr() != a || !es[1].Banned(now) || es[1].Bans != 1 {
+		t.Fatalf("List: %+v", es)
+	}
+	d.Unban(a)
+	if es := d.List(); len(es) != 1 || es[0].Network.Addr() != b {
+		t.Fatalf("after Unban: %+v", es)
+	}
+	if (*Memory)(nil).List() != nil {
+		t.Error("a nil defender lists")
+	}
+}

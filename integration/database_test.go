@@ -2,16 +2,20 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ferryftp/ferry/admin/api"
 	"github.com/ferryftp/ferry/client"
+	"github.com/ferryftp/ferry/ftptest"
 	"github.com/ferryftp/ferry/internal/pgtest"
 )
 
@@ -173,5 +177,76 @@ func TestDatabaseUsers(t *testing.T) {
 	within("erin deleted", func(n *server) bool {
 		err := login(n, "erin", "erin-pw")
 		return err != nil && strings.Contains(err.Error(), "530")
+	})
+}
+
+// TestDatabaseAdminAPI: with --database, a user created through one
+// node's admin API logs in on another within a second, a change made on
+// the second reaches the first, a relative home is refused (every node
+// must reach it), and a ban made on one node is listed and lifted from
+// another.
+func TestDatabaseAdminAPI(t *testing.T) {
+	pg := pgtest.Start(t, "127.0.0.23")
+	home := t.TempDir()
+	wd := t.TempDir()
+	admins := filepath.Join(wd, "admins.toml")
+	e := &adminEnv{t: t, admins: admins}
+	e.ferryAdmin("root-pw", "add", "root")
+	tok := strings.TrimSpace(strings.SplitN(e.ferryAdmin("", "token", "create", "root"), "\n", 2)[0])
+	conf := filepath.Join(wd, "ferry.toml")
+	os.WriteFile(conf, []byte("login_fail_delay = \"-1s\"\n[defender]\nallow = []\nthreshold = 2\n"), 0o644)
+	var nodes []*adminEnv
+	for i := range 2 {
+		host := nodeHost(i)
+		adminAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1")))
+		s := &server{t: t, addr: net.JoinHostPort(host, strconv.Itoa(freePort(t, host))), root: home, wd: t.TempDir()}
+		s.start("--config", conf, "--database", pg.URL, "--admin-listen", adminAddr, "--admins", admins)
+		defer s.stop()
+		nodes = append(nodes, &adminEnv{t: t, s: s, base: "http://" + adminAddr, ftp: s.addr, token: tok})
+	}
+	ctx := context.Background()
+	within := func(what string, ok func() bool) {
+		t.Helper()
+		for start := time.Now(); !ok(); time.Sleep(10 * time.Millisecond) {
+			if time.Since(start) > time.Second {
+				t.Fatalf("%s: not a second after the change", what)
+			}
+		}
+	}
+	login := func(n *adminEnv) error {
+		c, err := client.Dial(ctx, n.ftp, &client.Config{User: "erin", Password: "erin-pw", Retries: -1, MaxConns: 1})
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if b := nodes[0].want(400, call{method: "POST", path: "/api/v1/users", tok: tok, body: map[string]any{"name": "erin", "password": "erin-pw", "home": "erin"}}); !strings.Contains(errorOf(b), "absolute") {
+		t.Errorf("a relative home with --database: %s", b)
+	}
+	nodes[0].want(201, call{method: "POST", path: "/api/v1/users", tok: tok, body: map[string]any{"name": "erin", "password": "erin-pw", "home": home}})
+	within("erin created on node 0, on node 1", func() bool { return login(nodes[1]) == nil })
+	nodes[1].want(200, call{method: "PATCH", path: "/api/v1/users/erin", tok: tok, body: map[string]any{"disabled": true}})
+	within("erin disabled on node 1, on node 0", func() bool { return login(nodes[0]) != nil })
+	var u api.User
+	json.Unmarshal(nodes[0].want(200, call{method: "GET", path: "/api/v1/users/erin", tok: tok}), &u)
+	if !u.Disabled {
+		t.Errorf("node 0 reads erin: %+v", u)
+	}
+	// Two wrong passwords on node 0 ban 127.0.0.2 for both nodes.
+	for range 2 {
+		f := ftptest.DialFrom(t, nodes[0].ftp, "127.0.0.2")
+		f.Read()
+		f.Expect("USER erin", 331)
+		f.Cmd("PASS wrong")
+	}
+	within("the ban listed by node 1", func() bool {
+		var bans []api.Ban
+		json.Unmarshal(nodes[1].want(200, call{method: "GET", path: "/api/v1/bans", tok: tok}), &bans)
+		return slices.ContainsFunc(bans, func(b api.Ban) bool { return b.Network == "127.0.0.2/32" && b.Banned })
+	})
+	nodes[1].want(204, call{method: "DELETE", path: "/api/v1/bans/127.0.0.2", tok: tok})
+	within("the ban lifted on node 1, on node 0", func() bool {
+		code, _ := ftptest.DialFrom(t, nodes[0].ftp, "127.0.0.2").Read()
+		return code == 220
 	})
 }

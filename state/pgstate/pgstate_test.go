@@ -153,8 +153,21 @@ func TestDefenderShared(t *testing.T) {
 	if n := defs[0].Bans(); n != 1 {
 		t.Fatalf("Bans() = %d", n)
 	}
+	// Every node lists the ban and another network's score.
+	other := netip.MustParseAddr("198.51.100.4")
+	defs[2].Record(other, defender.LoginFailed)
+	for i, d := range defs {
+		es := d.List()
+		if len(es) != 2 || es[0].Network.String() != "192.0.2.50/32" || !es[0].Banned(time.Now()) || es[0].Bans != 1 ||
+			es[1].Network.String() != "198.51.100.4/32" || es[1].Score != 1 || es[1].Banned(time.Now()) {
+			t.Fatalf("node %d lists %+v", i, es)
+		}
+	}
 	defs[1].Unban(ip)
 	everywhere(false)
+	if es := defs[0].List(); len(es) != 1 || es[0].Network.String() != "198.51.100.4/32" {
+		t.Fatalf("after the lift: %+v", es)
+	}
 }
 
 // TestQuotaBank: three nodes' ledgers on the database: concurrent
