@@ -315,6 +315,35 @@ func TestConsole(t *testing.T) {
 	}
 	b.noErrors("bans")
 
+	// 100 sessions and more: the sessions page pages them, and every input of the
+	// console has a label (read by a screen reader, reached by Tab).
+	for range 99 {
+		f := ftptest.DialFrom(t, e.ftp, "127.0.0.4")
+		if code, _ := f.Read(); code != 220 {
+			t.Fatalf("session for the list: %d", code)
+		}
+	}
+	var sessions api.Page[api.Session]
+	json.Unmarshal(e.want(200, call{method: "GET", path: "/api/v1/sessions", tok: e.token}), &sessions)
+	if sessions.Total < 100 {
+		t.Fatalf("%d sessions open, want 100 or more", sessions.Total)
+	}
+	b.do(chromedp.Navigate(e.base+"/console/sessions"), chromedp.WaitVisible(css("#sessions")))
+	if text, want := b.text(".pager"), fmt.Sprintf("Page 1 of %d", (sessions.Total+49)/50); !strings.Contains(text, want) {
+		t.Errorf("%d sessions: pager %q, want %q", sessions.Total, text, want)
+	}
+	if n := b.number(`document.querySelectorAll("#sessions tbody tr").length`); n != 50 {
+		t.Errorf("%v sessions on a page, want 50", n)
+	}
+	for _, page := range []string{"/console/sessions", "/console/users/new", "/console/users/alice", "/console/bans", "/console/users"} {
+		b.do(chromedp.Navigate(e.base+page), chromedp.WaitVisible(css("main")))
+		unlabelled := get(b, chromedp.Evaluate[string](`Array.from(document.querySelectorAll("input:not([type=hidden]), select, textarea")).filter(e => e.labels.length === 0).map(e => e.id || e.name).join(" ")`))
+		unnamed := get(b, chromedp.Evaluate[string](`Array.from(document.querySelectorAll("button, a")).filter(e => !(e.getAttribute("aria-label") || e.textContent.trim())).map(e => e.outerHTML).join(" ")`))
+		if unlabelled != "" || unnamed != "" {
+			t.Errorf("%s: inputs without a label %q, buttons or links without a name %q", page, unlabelled, unnamed)
+		}
+	}
+
 	// A phone: nothing wider than the screen, the pages still usable.
 	b.do(chromedp.EmulateViewport(390, 844))
 	for _, page := range []string{"/console/", "/console/sessions", "/console/users", "/console/users/alice", "/console/bans"} {
