@@ -182,9 +182,17 @@ func manyUsers(t *testing.T, file string, n int) {
 func TestConsole(t *testing.T) {
 	e := startAdminWith(t, "[defender]\nthreshold = 2\nallow = []\n", func(usersFile string) { manyUsers(t, usersFile, 10000) })
 	b := startBrowser(t)
-	ctx := context.Background()
-	var text string
+	consoleLogin(t, e, b)
+	consoleEndUpload(t, e, b)
+	consoleUserForm(t, e, b)
+	consoleManyUsers(t, e, b)
+	consoleBanLift(t, e, b)
+	consoleLayout(t, e, b)
+}
 
+// consoleLogin logs in: a wrong password first, refused and scored by the defender.
+func consoleLogin(t *testing.T, e *adminEnv, b *browser) {
+	var text string
 	// A wrong password: refused, said so, and scored by the defender.
 	b.do(chromedp.Navigate(e.base+"/console/"), chromedp.WaitVisible(css("#login")),
 		chromedp.SendKeys(css("#name"), "root"), chromedp.SendKeys(css("#password"), "wrong"),
@@ -204,6 +212,12 @@ func TestConsole(t *testing.T) {
 		chromedp.Submit(css("#login")), chromedp.WaitVisible(css("#stat-sessions")))
 	b.noErrors("dashboard")
 
+}
+
+// consoleEndUpload follows a slow upload on the dashboard, then ends its session from the sessions page: 421 for the client, the old file intact.
+func consoleEndUpload(t *testing.T, e *adminEnv, b *browser) {
+	ctx := context.Background()
+	var text string
 	// A slow 200 MiB upload over an old file: the dashboard shows it
 	// growing.
 	alice, err := client.Dial(ctx, e.ftp, &client.Config{User: "alice", Password: "alice-pw", Retries: -1, MaxConns: 1})
@@ -257,6 +271,12 @@ func TestConsole(t *testing.T) {
 	}
 	b.noErrors("sessions")
 
+}
+
+// consoleUserForm creates dave in the form, who logs in over FTP at once, and sets his quota in the form: a larger upload is refused with 552.
+func consoleUserForm(t *testing.T, e *adminEnv, b *browser) {
+	ctx := context.Background()
+	var text string
 	// Create dave in the form: he logs in over FTP at once.
 	b.do(chromedp.Navigate(e.base+"/console/users/new"), chromedp.WaitVisible(css("#user-form")),
 		chromedp.SendKeys(css("#name"), "dave"), chromedp.SendKeys(css("#password"), "dave-pw"), chromedp.SendKeys(css("#home"), "dave"),
@@ -284,6 +304,11 @@ func TestConsole(t *testing.T) {
 	dave.Close()
 	b.noErrors("user form")
 
+}
+
+// consoleManyUsers pages and searches 10,000 users.
+func consoleManyUsers(t *testing.T, e *adminEnv, b *browser) {
+	var text string
 	// 10,000 users: paginated and searchable.
 	b.do(chromedp.Navigate(e.base+"/console/users"), chromedp.WaitVisible(css("#users")))
 	text = b.text(".pager")
@@ -298,6 +323,10 @@ func TestConsole(t *testing.T) {
 	b.screenshot("console-users")
 	b.noErrors("users")
 
+}
+
+// consoleBanLift lifts a ban: the address is greeted again.
+func consoleBanLift(t *testing.T, e *adminEnv, b *browser) {
 	// A ban lifted from the console: the address is greeted again.
 	for range 2 {
 		f := ftptest.DialFrom(t, e.ftp, "127.0.0.2")
@@ -315,6 +344,10 @@ func TestConsole(t *testing.T) {
 	}
 	b.noErrors("bans")
 
+}
+
+// consoleLayout checks 100 sessions and more, labels, a phone screen, and logging out.
+func consoleLayout(t *testing.T, e *adminEnv, b *browser) {
 	// 100 sessions and more: the sessions page pages them, and every input of the
 	// console has a label (read by a screen reader, reached by Tab).
 	for range 99 {
