@@ -313,7 +313,9 @@ func pemCert(t *testing.T, file string) []byte {
 func TestAdminTLS(t *testing.T) {
 	cert, key, _, pool := testCert(t)
 	port := strconv.Itoa(freePort(t, "127.0.0.1"))
-	f := startFerry(t, "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key, "--admin-listen", port, "--user", "u", "--password", "pw", "--root", t.TempDir())
+	e := &adminEnv{t: t, admins: filepath.Join(t.TempDir(), "admins.toml")}
+	e.ferryAdmin("root-pw", "add", "root")
+	f := startFerry(t, "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key, "--admin-listen", port, "--admins", e.admins, "--user", "u", "--password", "pw", "--root", t.TempDir())
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	resp, err := c.Get("https://127.0.0.1:" + port + "/healthz")
 	if err != nil {
@@ -322,6 +324,15 @@ func TestAdminTLS(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.TLS == nil {
 		t.Fatalf("/healthz over TLS: %s", resp.Status)
+	}
+	// The console's cookie is Secure over TLS.
+	resp, err = c.Post("https://127.0.0.1:"+port+"/api/v1/login", "application/json", strings.NewReader(`{"name": "root", "password": "root-pw"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if cs := resp.Cookies(); resp.StatusCode != 200 || len(cs) != 1 || !cs[0].Secure || !cs[0].HttpOnly || cs[0].SameSite != http.SameSiteStrictMode {
+		t.Fatalf("login over TLS: %s %+v", resp.Status, resp.Cookies())
 	}
 	if conn, err := net.Dial("tcp", "127.0.0.2:"+port); err == nil {
 		conn.Close()
