@@ -29,6 +29,7 @@ type adminEnv struct {
 	s                  *server
 	wd, base, token    string
 	users, admins, ftp string
+	hc                 *http.Client // the API's client when a call names none (default: http.DefaultClient)
 }
 
 // startAdmin starts the server, listening on 0.0.0.0 (reachable from
@@ -102,6 +103,9 @@ func (e *adminEnv) do(c call) (int, []byte) {
 		req.Header.Set(k, v)
 	}
 	hc := c.hc
+	if hc == nil {
+		hc = e.hc
+	}
 	if hc == nil {
 		hc = http.DefaultClient
 	}
@@ -352,21 +356,7 @@ func TestAdminAPIServer(t *testing.T) {
 // publishes nothing; bans are listed and lifted.
 func TestAdminAPISessionsBans(t *testing.T) {
 	e := startAdmin(t, "[defender]\nthreshold = 2\nallow = []\n")
-	ctx := context.Background()
-	c, err := client.Dial(ctx, e.ftp, &client.Config{User: "alice", Password: "alice-pw", Retries: -1, MaxConns: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	old := seeded(3, 100<<10)
-	if _, err := c.Store(ctx, "keep.bin", bytes.NewReader(old), nil); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.Store(ctx, "keep.bin", &slowReader{left: 200 << 20}, nil)
-		done <- err
-	}()
+	old, done := e.slowOverwrite("keep.bin", 100<<10)
 	var s api.Session
 	for deadline := time.Now().Add(10 * time.Second); s.Transfer == nil || s.Transfer.Bytes <= int64(len(old)); { // past the bytes of the first upload, listed a moment after its end
 		if time.Now().After(deadline) {
@@ -403,12 +393,7 @@ func TestAdminAPISessionsBans(t *testing.T) {
 	}
 
 	// Bans: two wrong passwords from 127.0.0.2 ban it.
-	for range 2 {
-		f := ftptest.DialFrom(t, e.ftp, "127.0.0.2")
-		f.Read()
-		f.Expect("USER alice", 331)
-		f.Cmd("PASS wrong")
-	}
+	guess(t, e.ftp, "127.0.0.2", "alice", 2)
 	var bans []api.Ban
 	json.Unmarshal(e.want(200, call{method: "GET", path: "/api/v1/bans", tok: e.token}), &bans)
 	if len(bans) != 1 || bans[0].Network != "127.0.0.2/32" || !bans[0].Banned || bans[0].Until == nil {
@@ -427,6 +412,40 @@ func TestAdminAPISessionsBans(t *testing.T) {
 	json.Unmarshal(e.want(200, call{method: "GET", path: "/api/v1/bans", tok: e.token}), &bans)
 	if len(bans) != 0 {
 		t.Errorf("bans after the lift: %+v", bans)
+	}
+}
+
+// slowOverwrite has alice store name (size bytes, returned), then
+// overwrite it with 200 MiB sent slowly; done gives that upload's end.
+func (e *adminEnv) slowOverwrite(name string, size int) (old []byte, done chan error) {
+	e.t.Helper()
+	ctx := context.Background()
+	c, err := client.Dial(ctx, e.ftp, &client.Config{User: "alice", Password: "alice-pw", Retries: -1, MaxConns: 1})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	old = seeded(uint64(size), size)
+	if _, err := c.Store(ctx, name, bytes.NewReader(old), nil); err != nil {
+		e.t.Fatal(err)
+	}
+	done = make(chan error, 1)
+	go func() {
+		_, err := c.Store(ctx, name, &slowReader{left: 200 << 20}, nil)
+		done <- err
+	}()
+	return old, done
+}
+
+// guess tries n wrong passwords of user from the address from, a
+// connection each.
+func guess(t *testing.T, addr, from, user string, n int) {
+	t.Helper()
+	for range n {
+		f := ftptest.DialFrom(t, addr, from)
+		f.Read()
+		f.Expect("USER "+user, 331)
+		f.Cmd("PASS wrong")
 	}
 }
 

@@ -216,24 +216,10 @@ func consoleLogin(t *testing.T, e *adminEnv, b *browser) {
 
 // consoleEndUpload follows a slow upload on the dashboard, then ends its session from the sessions page: 421 for the client, the old file intact.
 func consoleEndUpload(t *testing.T, e *adminEnv, b *browser) {
-	ctx := context.Background()
 	var text string
 	// A slow 200 MiB upload over an old file: the dashboard shows it
 	// growing.
-	alice, err := client.Dial(ctx, e.ftp, &client.Config{User: "alice", Password: "alice-pw", Retries: -1, MaxConns: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer alice.Close()
-	old := seeded(5, 64<<10)
-	if _, err := alice.Store(ctx, "site.tar", bytes.NewReader(old), nil); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := alice.Store(ctx, "site.tar", &slowReader{left: 200 << 20}, nil)
-		done <- err
-	}()
+	old, done := e.slowOverwrite("site.tar", 64<<10)
 	const bytesCell = `Number(document.querySelector('#transfers tr[data-session] .bytes')?.dataset.bytes || 0)`
 	var first, later float64
 	b.until(bytesCell + ` > 0 && document.body.dataset.live === "1"`)
@@ -328,12 +314,7 @@ func consoleManyUsers(t *testing.T, e *adminEnv, b *browser) {
 // consoleBanLift lifts a ban: the address is greeted again.
 func consoleBanLift(t *testing.T, e *adminEnv, b *browser) {
 	// A ban lifted from the console: the address is greeted again.
-	for range 2 {
-		f := ftptest.DialFrom(t, e.ftp, "127.0.0.2")
-		f.Read()
-		f.Expect("USER alice", 331)
-		f.Cmd("PASS wrong")
-	}
+	guess(t, e.ftp, "127.0.0.2", "alice", 2)
 	if code, _ := ftptest.DialFrom(t, e.ftp, "127.0.0.2").Read(); code == 220 {
 		t.Fatal("the guesser is not banned")
 	}
