@@ -52,7 +52,8 @@ func orEmpty[T any](s []T) []T {
 	return s
 }
 
-// usersMu serializes the API's changes of the users on this node.
+// usersMu serializes the API's changes of the users in this process (a
+// database's EditUsers also holds off other nodes).
 var usersMu sync.Mutex
 
 func (a *API) repo() (users.Repo, error) {
@@ -109,8 +110,8 @@ func (a *API) GetUser(ctx context.Context, name string) (User, error) {
 	return view(list[i], a.used()), nil
 }
 
-// edit loads the users, lets fn change the list, saves it and has the
-// server read it at once.
+// edit changes the users as fn says (users.Edit) and has the server
+// read them at once.
 func (a *API) edit(ctx context.Context, fn func([]users.User) ([]users.User, error)) error {
 	repo, err := a.repo()
 	if err != nil {
@@ -118,14 +119,7 @@ func (a *API) edit(ctx context.Context, fn func([]users.User) ([]users.User, err
 	}
 	usersMu.Lock()
 	defer usersMu.Unlock()
-	list, err := repo.Users(ctx)
-	if err != nil {
-		return err
-	}
-	if list, err = fn(list); err != nil {
-		return err
-	}
-	if err := repo.SaveUsers(ctx, list); err != nil {
+	if err := users.Edit(ctx, repo, fn); err != nil {
 		return err
 	}
 	if a.node.UsersChanged != nil {

@@ -80,3 +80,26 @@ type File string
 func (f File) Users(context.Context) ([]User, error)          { return Load(string(f)) }
 func (f File) SaveUsers(_ context.Context, list []User) error { return Save(string(f), list) }
 func (f File) String() string                                 { return string(f) }
+
+// Editor is a Repo that changes its users in one step no other change
+// can come between (a database transaction).
+type Editor interface {
+	EditUsers(ctx context.Context, edit func([]User) ([]User, error)) error
+}
+
+// Edit changes the users of r as edit says: in one step when r is an
+// Editor, else read, edited and saved (the users file: one writer at a
+// time is the caller's to ensure).
+func Edit(ctx context.Context, r Repo, edit func([]User) ([]User, error)) error {
+	if e, ok := r.(Editor); ok {
+		return e.EditUsers(ctx, edit)
+	}
+	list, err := r.Users(ctx)
+	if err != nil {
+		return err
+	}
+	if list, err = edit(list); err != nil {
+		return err
+	}
+	return r.SaveUsers(ctx, list)
+}

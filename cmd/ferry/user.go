@@ -99,12 +99,12 @@ func userCmd(args []string) error {
 	if sub == "import" {
 		return userImport(a)
 	}
-	list, err := a.repo.Users(context.Background())
-	if err != nil {
-		return err
-	}
 	switch sub {
 	case "list":
+		list, err := a.repo.Users(context.Background())
+		if err != nil {
+			return err
+		}
 		usage := map[string]limits.State{}
 		if a.database == "" {
 			usage = users.LoadUsage(users.UsagePath(a.file))
@@ -112,13 +112,13 @@ func userCmd(args []string) error {
 		userList(list, usage)
 		return nil
 	case "add":
-		return userAdd(a, list)
+		return userAdd(a)
 	case "set":
-		return userSet(a, list)
+		return userSet(a)
 	case "passwd":
-		return userPasswd(a, list)
+		return userPasswd(a)
 	case "del":
-		return userDel(a, list)
+		return userDel(a)
 	}
 	return fmt.Errorf("user: unknown subcommand %q", sub)
 }
@@ -288,15 +288,12 @@ func findUser(list []users.User, name string) int {
 	return -1
 }
 
-func userAdd(a userArgs, list []users.User) error {
+func userAdd(a userArgs) error {
 	if !users.ValidName(a.name) {
 		return errors.New("user add: a NAME of 1-64 letters, digits, . _ @ - is needed")
 	}
 	if a.home == "" && a.storage == "" {
 		return errors.New("user add: --home DIR or --storage URL is needed")
-	}
-	if findUser(list, a.name) >= 0 {
-		return fmt.Errorf("user add: %q exists (use set to change it, passwd for the password)", a.name)
 	}
 	u := users.User{Name: a.name, Permission: users.ReadWrite}
 	if a.readOnly {
@@ -314,11 +311,16 @@ func userAdd(a userArgs, list []users.User) error {
 	if err := c.Apply(&u); err != nil {
 		return fmt.Errorf("user add: %v", err)
 	}
-	list = append(list, u)
 	if a.database != "" && u.Storage == "" && !filepath.IsAbs(u.Home) {
 		return errors.New("user add --database: --home must be an absolute directory (every node reads it), or use --storage")
 	}
-	if err := a.repo.SaveUsers(context.Background(), list); err != nil {
+	err = users.Edit(context.Background(), a.repo, func(list []users.User) ([]users.User, error) {
+		if findUser(list, a.name) >= 0 {
+			return nil, fmt.Errorf("user add: %q exists (use set to change it, passwd for the password)", a.name)
+		}
+		return append(list, u), nil
+	})
+	if err != nil {
 		return err
 	}
 	if u.Storage == "" {
@@ -336,46 +338,50 @@ func userAdd(a userArgs, list []users.User) error {
 
 // userSet changes the given fields of a user; a running server rereads
 // the file on the next login.
-func userSet(a userArgs, list []users.User) error {
+func userSet(a userArgs) error {
 	if len(a.set) == 0 || (len(a.set) == 1 && a.set["users"]) {
 		return errors.New("user set: nothing to change (--home, --storage, --permission, --fxp, --allow-from, --expires, --disabled, --max-rate-up, --max-rate-down, --quota-bytes, --quota-files, --dir)")
 	}
 	if a.set["read-only"] {
 		return errors.New("user set: use --permission read-only")
 	}
-	return editUser(a, list, "set", "changed %s\n", func(list []users.User, i int) ([]users.User, error) {
+	return editUser(a, "set", "changed %s\n", func(list []users.User, i int) ([]users.User, error) {
 		return list, a.apply(&list[i])
 	})
 }
 
-func userPasswd(a userArgs, list []users.User) error {
-	return editUser(a, list, "passwd", "password of %s changed\n", func(list []users.User, i int) ([]users.User, error) {
-		pw, err := readPassword()
-		if err == nil {
-			list[i].Password, err = password.Hash(pw)
-		}
-		return list, err
+func userPasswd(a userArgs) error {
+	pw, err := readPassword() // before the edit: a prompt holds nothing
+	if err != nil {
+		return err
+	}
+	hash, err := password.Hash(pw)
+	if err != nil {
+		return err
+	}
+	return editUser(a, "passwd", "password of %s changed\n", func(list []users.User, i int) ([]users.User, error) {
+		list[i].Password = hash
+		return list, nil
 	})
 }
 
-func userDel(a userArgs, list []users.User) error {
-	return editUser(a, list, "del", "deleted %s\n", func(list []users.User, i int) ([]users.User, error) {
+func userDel(a userArgs) error {
+	return editUser(a, "del", "deleted %s\n", func(list []users.User, i int) ([]users.User, error) {
 		return append(list[:i], list[i+1:]...), nil
 	})
 }
 
 // editUser finds a.name in list, applies edit, saves the users file and
 // prints done (with the name).
-func editUser(a userArgs, list []users.User, sub, done string, edit func([]users.User, int) ([]users.User, error)) error {
-	i := findUser(list, a.name)
-	if i < 0 {
-		return fmt.Errorf("user %s: no user %q in %s", sub, a.name, a.repo)
-	}
-	list, err := edit(list, i)
+func editUser(a userArgs, sub, done string, edit func([]users.User, int) ([]users.User, error)) error {
+	err := users.Edit(context.Background(), a.repo, func(list []users.User) ([]users.User, error) {
+		i := findUser(list, a.name)
+		if i < 0 {
+			return nil, fmt.Errorf("user %s: no user %q in %s", sub, a.name, a.repo)
+		}
+		return edit(list, i)
+	})
 	if err != nil {
-		return err
-	}
-	if err := a.repo.SaveUsers(context.Background(), list); err != nil {
 		return err
 	}
 	fmt.Printf(done, a.name)
@@ -456,22 +462,21 @@ func userImport(a userArgs) error {
 	if err != nil {
 		return err
 	}
-	have, err := a.repo.Users(context.Background())
-	if err != nil {
-		return err
-	}
 	base, _ := filepath.Abs(filepath.Dir(a.name))
-	for _, u := range from {
-		if u.Storage == "" && !filepath.IsAbs(u.Home) {
-			u.Home = filepath.Join(base, u.Home) // as the file meant it
+	err = users.Edit(context.Background(), a.repo, func(have []users.User) ([]users.User, error) {
+		for _, u := range from {
+			if u.Storage == "" && !filepath.IsAbs(u.Home) {
+				u.Home = filepath.Join(base, u.Home) // as the file meant it
+			}
+			if i := findUser(have, u.Name); i >= 0 {
+				have[i] = u
+			} else {
+				have = append(have, u)
+			}
 		}
-		if i := findUser(have, u.Name); i >= 0 {
-			have[i] = u
-		} else {
-			have = append(have, u)
-		}
-	}
-	if err := a.repo.SaveUsers(context.Background(), have); err != nil {
+		return have, nil
+	})
+	if err != nil {
 		return err
 	}
 	fmt.Printf("imported %d users from %s\n", len(from), a.name)

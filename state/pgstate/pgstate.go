@@ -225,7 +225,14 @@ func (db *DB) Version() int64 { return db.version.Load() }
 
 // Users reads every user (users.Source).
 func (db *DB) Users(ctx context.Context) ([]users.User, error) {
-	rows, err := db.pool.Query(ctx, `SELECT data FROM ferry_users ORDER BY name`)
+	return readUsers(ctx, db.pool)
+}
+
+// readUsers reads the users through q (the pool, or a transaction).
+func readUsers(ctx context.Context, q interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}) ([]users.User, error) {
+	rows, err := q.Query(ctx, `SELECT data FROM ferry_users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
@@ -246,49 +253,78 @@ func (db *DB) Users(ctx context.Context) ([]users.User, error) {
 // SaveUsers makes the users exactly list, in one transaction (rows
 // added, changed and removed), then tells every node.
 func (db *DB) SaveUsers(ctx context.Context, list []users.User) error {
-	if err := users.Validate(list); err != nil {
-		return err
-	}
+	return db.EditUsers(ctx, func([]users.User) ([]users.User, error) { return list, nil })
+}
+
+// EditUsers changes the users as edit says, in one transaction that
+// holds off every other change meanwhile (users.Editor): two
+// administrators changing users at once on two nodes lose neither
+// change.
+func (db *DB) EditUsers(ctx context.Context, edit func([]users.User) ([]users.User, error)) error {
+	var refused error // the edit's own error, or the list's: returned as is
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		names := make([]string, len(list))
-		for i, u := range list {
-			names[i] = u.Name
-			data, err := json.Marshal(u)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO ferry_users (name, data) VALUES ($1, $2)
-				ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, updated = now()
-				WHERE ferry_users.data IS DISTINCT FROM EXCLUDED.data`, u.Name, data); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM ferry_users WHERE NOT (name = ANY($1))`, names); err != nil {
+		if _, err := tx.Exec(ctx, `LOCK TABLE ferry_users IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}
-		// A usage is kept only while its user has a quota: one set again
-		// counts anew.
-		quota := []string{} // not nil: NULL would match no row
-		for _, u := range list {
-			if u.QuotaBytes > 0 || u.QuotaFiles > 0 {
-				quota = append(quota, u.Name)
-			}
-		}
-		for _, table := range []string{"ferry_quota", "ferry_quota_leases"} {
-			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE NOT (username = ANY($1))`, quota); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.Exec(ctx, `UPDATE ferry_users_version SET version = version + 1`); err != nil {
+		have, err := readUsers(ctx, tx)
+		if err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, channel)
-		return err
+		list, err := edit(have)
+		if err == nil {
+			err = users.Validate(list)
+		}
+		if err != nil {
+			refused = err
+			return err
+		}
+		return saveUsers(ctx, tx, list)
 	})
-	if err != nil {
+	switch {
+	case refused != nil:
+		return refused
+	case err != nil:
 		return fmt.Errorf("database: %w", err)
 	}
 	return db.poll(ctx)
+}
+
+// saveUsers writes list as the users, in tx.
+func saveUsers(ctx context.Context, tx pgx.Tx, list []users.User) error {
+	names := make([]string, len(list))
+	for i, u := range list {
+		names[i] = u.Name
+		data, err := json.Marshal(u)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO ferry_users (name, data) VALUES ($1, $2)
+			ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, updated = now()
+			WHERE ferry_users.data IS DISTINCT FROM EXCLUDED.data`, u.Name, data); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM ferry_users WHERE NOT (name = ANY($1))`, names); err != nil {
+		return err
+	}
+	// A usage is kept only while its user has a quota: one set again
+	// counts anew.
+	quota := []string{} // not nil: NULL would match no row
+	for _, u := range list {
+		if u.QuotaBytes > 0 || u.QuotaFiles > 0 {
+			quota = append(quota, u.Name)
+		}
+	}
+	for _, table := range []string{"ferry_quota", "ferry_quota_leases"} {
+		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE NOT (username = ANY($1))`, quota); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE ferry_users_version SET version = version + 1`); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, channel)
+	return err
 }
 
 // timeout bounds a statement made outside any caller's context (a

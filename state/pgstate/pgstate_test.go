@@ -369,3 +369,45 @@ func TestHookQueueTakeOver(t *testing.T) {
 		t.Fatalf("%d deliveries left in the queue", left)
 	}
 }
+
+// TestEditUsersConcurrent: two nodes (four writers each) adding users at once through
+// users.Edit (the admin API's and ferry user's way) lose none of them, and
+// an edit's own error leaves the users as they were.
+func TestEditUsersConcurrent(t *testing.T) {
+	pg := pgtest.Start(t, "127.0.0.26")
+	ctx := context.Background()
+	var dbs [2]*DB
+	for i := range dbs {
+		db, err := Open(ctx, pg.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		dbs[i] = db
+	}
+	hash := "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+	var wg sync.WaitGroup
+	for i := range 8 { // four writers on each node
+		db := dbs[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 5 {
+				err := users.Edit(ctx, db, func(list []users.User) ([]users.User, error) {
+					return append(list, users.User{Name: fmt.Sprintf("w%d-u%d", i, j), Password: hash, Home: "/srv"}), nil
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	refused := errors.New("refused")
+	if err := users.Edit(ctx, dbs[0], func([]users.User) ([]users.User, error) { return nil, refused }); err != refused {
+		t.Errorf("an edit's error: %v", err)
+	}
+	if list, err := dbs[1].Users(ctx); err != nil || len(list) != 40 {
+		t.Fatalf("%d users after 40 added at once on two nodes: %v", len(list), err)
+	}
+}
