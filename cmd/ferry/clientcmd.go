@@ -77,6 +77,10 @@ var clientCommands = []clientCommand{
 		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error {
 			return cmdCp(ctx, fl, pos[0], pos[1], out)
 		}},
+	{"doctor", "doctor URL", "diagnose a server: passive and active mode, TLS, security, what each client needs", []string{"write", "speed", "json", "from"}, 1, 1,
+		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error {
+			return cmdDoctor(ctx, fl, pos[0], out)
+		}},
 	{"hash", "hash [--alg ALG] URL...", "print the server's hash of a file", []string{"alg"}, 1, -1,
 		func(ctx context.Context, fl *clientFlags, pos []string, out *output) error {
 			return forEach(pos, func(u string) error { return cmdHash(ctx, fl, u, out) })
@@ -126,6 +130,8 @@ type clientFlags struct {
 	alg                                     string
 	fingerprint, caFile                     string
 	certFile, keyFile                       string
+	write, from                             string // doctor
+	speed, json                             bool   // doctor
 }
 
 // flagSet is the command's flags: the connection flags of every command,
@@ -162,6 +168,14 @@ func (cmd *clientCommand) flagSet(fl *clientFlags) *flag.FlagSet {
 			fs.BoolVar(&fl.noRelay, "no-relay", false, "fail rather than relay through ferry")
 		case "no-fxp":
 			fs.BoolVar(&fl.noFXP, "no-fxp", false, "relay through ferry without trying FXP")
+		case "write":
+			fs.StringVar(&fl.write, "write", "", "doctor: also upload, resume, rename, download, hash and delete a test file in `DIR`")
+		case "speed":
+			fs.BoolVar(&fl.speed, "speed", false, "doctor: also time 16 MiB up and down (with --write)")
+		case "json":
+			fs.BoolVar(&fl.json, "json", false, "doctor: print the report as JSON")
+		case "from":
+			fs.StringVar(&fl.from, "from", "", "doctor: a second local `address` to test data-connection theft from")
 		case "alg":
 			fs.StringVar(&fl.alg, "alg", "", "hash `algorithm` (SHA-256, SHA-512, SHA-1, MD5, CRC32)")
 		}
