@@ -53,7 +53,7 @@ func (d *run) all(ctx context.Context) {
 // connect opens the main session: reachability and greeting.
 func (d *run) connect(ctx context.Context) bool {
 	start := time.Now()
-	c, greet, err := dial(ctx, d.o)
+	c, greet, err := dial(ctx, d.o, true)
 	if err != nil {
 		d.r.add("connect", "Reachable", Problem, err.Error(),
 			"check the host and port, that the server runs, and that a firewall lets the control port through")
@@ -127,8 +127,8 @@ func (d *run) login() bool {
 	r, err := d.c.login(user, pass)
 	if err != nil || r.Code != 230 {
 		fix := "check the user name and password"
-		if r.Code == 530 && !d.tlsOffered {
-			fix += " (or the server may want TLS first: try ftpes://)"
+		if d.o.Scheme == "ftp" && (d.tlsOffered || strings.Contains(strings.ToUpper(r.Text), "TLS")) {
+			fix += "; the server may require TLS for logins: use ftpes://"
 		}
 		d.r.add("login", "Login as "+user, Problem, replyOr(r, err), fix)
 		return false

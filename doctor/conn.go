@@ -29,7 +29,10 @@ type conn struct {
 }
 
 // dial connects, with TLS at once for ftps://, and reads the greeting.
-func dial(ctx context.Context, o *Options) (*conn, ftp.Reply, error) {
+// Only the main session shares the TLS session cache (main): its data
+// connections resume its session, which another session's tickets must
+// not replace.
+func dial(ctx context.Context, o *Options, main bool) (*conn, ftp.Reply, error) {
 	d := net.Dialer{Timeout: o.Timeout}
 	nc, err := d.DialContext(ctx, "tcp", o.Addr)
 	if err != nil {
@@ -38,7 +41,7 @@ func dial(ctx context.Context, o *Options) (*conn, ftp.Reply, error) {
 	c := &conn{o: o, nc: nc, raw: nc, local: addrPort(nc.LocalAddr()), remote: addrPort(nc.RemoteAddr())}
 	c.rr = ftp.NewReplyReader(nc)
 	if o.Scheme == "ftps" {
-		if err := c.handshake(ctx, o.tlsConfig(false)); err != nil {
+		if err := c.handshake(ctx, o.tlsConfig(!main)); err != nil {
 			nc.Close()
 			return nil, ftp.Reply{}, err
 		}

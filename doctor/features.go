@@ -65,7 +65,7 @@ func (d *run) claimOnFile(file, feat, id, line string, want int) {
 
 // host tries HOST on a connection of its own (it must come before USER).
 func (d *run) host(ctx context.Context) (ftp.Reply, error) {
-	c, greet, err := dial(ctx, d.o)
+	c, greet, err := dial(ctx, d.o, false)
 	if err != nil || greet.Code != 220 {
 		return greet, err
 	}

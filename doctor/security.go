@@ -24,7 +24,7 @@ func (d *run) security(ctx context.Context) {
 // session opens another session as the main one was (TLS included),
 // for a check of its own.
 func (d *run) session(ctx context.Context) (*conn, error) {
-	c, greet, err := dial(ctx, d.o)
+	c, greet, err := dial(ctx, d.o, false)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func (d *run) cleartext(ctx context.Context) {
 	if !d.tlsOffered || d.o.Scheme == "ftps" {
 		return
 	}
-	c, greet, err := dial(ctx, &Options{Addr: d.o.Addr, Scheme: "ftp", Timeout: d.o.Timeout, Transcript: d.o.Transcript})
+	c, greet, err := dial(ctx, &Options{Addr: d.o.Addr, Scheme: "ftp", Timeout: d.o.Timeout, Transcript: d.o.Transcript}, false)
 	if err != nil || greet.Code != 220 {
 		return
 	}
