@@ -184,7 +184,7 @@ func judgePASV(adv, peer netip.Addr) (Verdict, string, string) {
 			"set the server's passive address to the one clients reach"
 	}
 	return Warning, "227 names " + adv.String() + ", not " + peer.String() + " (the control connection's)",
-		"set the passive address to the one clients reach; clients that ignore it (curl, lftp, ferry) still work"
+		"set the passive address (public_host, pasv_address, ForcePassiveIP, MasqueradeAddress) to the one clients reach, " + peer.String() + "; clients that ignore it (curl, lftp, ferry) still work"
 }
 
 // isPrivate is an address of a private network (RFC 1918, shared

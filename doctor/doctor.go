@@ -26,6 +26,8 @@ type Options struct {
 	// (default: the host of Addr). The certificate is checked by the
 	// doctor, which reports rather than refuses.
 	TLS *tls.Config
+	// CAFile names the file RootCAs came from, for the clients' flags.
+	CAFile string
 	// Write, when set, is a directory where a small test file is
 	// uploaded, resumed, renamed, downloaded, hashed and removed.
 	Write string

@@ -19,6 +19,13 @@ func (d *run) flags() map[string]string {
 			rclone = append(rclone, "--ftp-explicit-tls")
 			py = append(py, "ftplib.FTP_TLS(); login(); prot_p()")
 		}
+		if d.certTrusted && d.o.CAFile != "" {
+			curl = append(curl, "--cacert "+d.o.CAFile)
+			lftp = append(lftp, "set ssl:ca-file "+d.o.CAFile)
+			rclone = append(rclone, "--ca-cert "+d.o.CAFile)
+			py = append(py, "context=ssl.create_default_context(cafile=\""+d.o.CAFile+"\")")
+			ferry = append(ferry, "--ca-file "+d.o.CAFile)
+		}
 		if !d.certTrusted {
 			curl = append(curl, "--cacert CA.pem (or -k)")
 			lftp = append(lftp, "set ssl:ca-file CA.pem (or ssl:verify-certificate no)")

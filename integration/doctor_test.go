@@ -79,7 +79,7 @@ func TestDoctorFerry(t *testing.T) {
 	if code != 0 || r.Problems() != 0 {
 		t.Errorf("healthy Ferry: exit %d, %d problems", code, r.Problems())
 	}
-	if !strings.Contains(r.Flags["python"], "session") || !strings.Contains(r.Flags["curl"], "--ssl-reqd") {
+	if !strings.Contains(r.Flags["python"], "session") || !strings.Contains(r.Flags["curl"], "--ssl-reqd --cacert "+certFile) || !strings.Contains(r.Flags["ferry"], "--ca-file") {
 		t.Errorf("flags: %v", r.Flags)
 	}
 	// The same server without its CA: a self-signed certificate is a

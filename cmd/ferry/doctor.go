@@ -42,7 +42,7 @@ func cmdDoctor(ctx context.Context, fl *clientFlags, u string, out *output) erro
 		if fl.insecure || fl.fingerprint != "" {
 			tc.RootCAs = x509.NewCertPool() // the certificate is judged as clients without them see it
 		}
-		o.TLS = tc
+		o.TLS, o.CAFile = tc, fl.caFile
 	}
 	if fl.verbose {
 		o.Transcript = os.Stderr
