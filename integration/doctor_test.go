@@ -66,8 +66,12 @@ func TestDoctorFerry(t *testing.T) {
 	certFile, keyFile, _, _ := testCert(t)
 	ftp := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1")))
 	f := startFerry(t, ftp, "--tls-cert", certFile, "--tls-key", keyFile, "--user", "u", "--password", "pw", "--root", t.TempDir())
-	_ = f
 	r, code := runDoctor(t, "--ca-file", certFile, "--write", "/", "ftpes://u:pw@"+ftp+"/")
+	// Bounded in connections: the main session and one each for the TLS
+	// versions, HOST, anonymous and the clear-text login.
+	if n := strings.Count(f.stderr.String(), `msg="session start"`); n > 5 {
+		t.Errorf("the doctor opened %d control connections", n)
+	}
 	verdicts(t, r, map[string]string{
 		"connect": "ok", "greeting": "ok", "tls.auth": "ok", "tls.cert": "warning|days left", "tls.versions": "ok",
 		"login": "ok", "tls.protp": "ok", "feat": "ok", "feat.mlsd": "ok", "feat.rest": "ok", "feat.utf8": "ok", "feat.host": "ok",
