@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/ferryftp/ferry/auth/password"
+	"github.com/ferryftp/ferry/internal/atomicfile"
 )
 
 // Admin is an administrator's account.
@@ -78,25 +78,7 @@ func (f *File) Save(path string) error {
 	if err := toml.NewEncoder(&buf).Encode(f); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".admins-*.toml")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(buf.Bytes())
-	if err == nil {
-		err = tmp.Chmod(0o600)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.WritePrivate(path, buf.Bytes())
 }
 
 // Find returns the index of the admin named name, or -1.

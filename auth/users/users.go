@@ -35,6 +35,7 @@ import (
 
 	"github.com/ferryftp/ferry/auth"
 	"github.com/ferryftp/ferry/auth/password"
+	"github.com/ferryftp/ferry/internal/atomicfile"
 	"github.com/ferryftp/ferry/internal/bytesize"
 	"github.com/ferryftp/ferry/limits"
 	"github.com/ferryftp/ferry/storage"
@@ -250,26 +251,7 @@ func Save(path string, users []User) error {
 	if err := toml.NewEncoder(&buf).Encode(file{User: users}); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".users-*.toml")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.WritePrivate(path, buf.Bytes())
 }
 
 // Store authenticates the users of a users file, and optionally anonymous
@@ -841,10 +823,7 @@ func (f *usageFile) save() {
 	b, _ := json.MarshalIndent(f.m, "", "  ")
 	path := f.path
 	f.mu.Unlock()
-	tmp := path + ".tmp"
-	if os.WriteFile(tmp, b, 0o600) == nil {
-		os.Rename(tmp, path)
-	}
+	atomicfile.WritePrivate(path, b) // a failure keeps the last one: the next change tries again
 }
 
 // LoadUsage reads a usage file (for ferry user list).
