@@ -270,26 +270,36 @@ func (d *run) extended(ctx context.Context) {
 	}
 }
 
-// active checks EPRT (or PORT): whether the server connects back.
+// active checks EPRT, and PORT on IPv4: whether the server connects
+// back to the client.
 func (d *run) active(ctx context.Context) {
-	local := d.c.local.Addr()
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: local.AsSlice()})
+	ok := d.activeWith("EPRT", "active")
+	if d.c.local.Addr().Is4() {
+		ok = d.activeWith("PORT", "active.port") || ok
+	}
+	d.activeWorks = ok
+}
+
+// activeWith runs a LIST after verb (EPRT or PORT) to a port the client
+// listens on, and records the check id.
+func (d *run) activeWith(verb, id string) bool {
+	title := "Active mode (" + verb + ")"
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: d.c.local.Addr().AsSlice()})
 	if err != nil {
-		d.r.add("active", "Active mode (EPRT/PORT)", Skipped, "cannot listen here: "+err.Error(), "")
-		return
+		d.r.add(id, title, Skipped, "cannot listen here: "+err.Error(), "")
+		return false
 	}
 	defer ln.Close()
 	ap := addrPort(ln.Addr())
-	r, err := d.c.cmd("EPRT " + ftp.FormatEPRT(ap))
-	verb := "EPRT"
-	if err == nil && r.Class() == 5 && local.Is4() {
-		arg, _ := ftp.FormatPORT(ap)
-		r, err = d.c.cmd("PORT " + arg)
-		verb = "PORT"
+	arg := ftp.FormatEPRT(ap)
+	if verb == "PORT" {
+		arg, _ = ftp.FormatPORT(ap)
 	}
+	const cannot = "the server cannot connect back to the client (a firewall on either side, or a NAT): clients must use passive mode"
+	r, err := d.c.cmd(verb + " " + arg)
 	if err != nil || r.Code != 200 {
-		d.r.add("active", "Active mode (EPRT/PORT)", Warning, verb+": "+replyOr(r, err), "clients that need active mode cannot use this server")
-		return
+		d.r.add(id, title, Warning, verb+": "+replyOr(r, err), "clients that need active mode cannot use this server")
+		return false
 	}
 	accepted := make(chan net.Conn, 1)
 	go func() {
@@ -303,17 +313,18 @@ func (d *run) active(ctx context.Context) {
 	}()
 	r, err = d.c.cmd("LIST")
 	if err != nil || r.Class() != 1 {
-		<-accepted
-		d.r.add("active", "Active mode (EPRT/PORT)", Warning, "LIST after "+verb+": "+replyOr(r, err),
-			"the server cannot connect back to the client (a firewall on either side): clients must use passive mode")
-		return
+		ln.Close()
+		if c, ok := <-accepted; ok {
+			c.Close()
+		}
+		d.r.add(id, title, Warning, "LIST after "+verb+": "+replyOr(r, err), cannot)
+		return false
 	}
 	dc, ok := <-accepted
 	if !ok {
 		final, _ := d.c.read()
-		d.r.add("active", "Active mode (EPRT/PORT)", Warning, "no connection back to "+ap.String()+": "+firstLine(final),
-			"the server cannot connect back to the client: clients must use passive mode")
-		return
+		d.r.add(id, title, Warning, "no connection back to "+ap.String()+": "+firstLine(final), cannot)
+		return false
 	}
 	dc.SetDeadline(time.Now().Add(d.o.Timeout))
 	if d.c.protP {
@@ -323,9 +334,9 @@ func (d *run) active(ctx context.Context) {
 	dc.Close()
 	final, err := d.c.read()
 	if err != nil || final.Code != 226 {
-		d.r.add("active", "Active mode (EPRT/PORT)", Warning, "LIST: "+replyOr(final, err), "")
-		return
+		d.r.add(id, title, Warning, "LIST: "+replyOr(final, err), "")
+		return false
 	}
-	d.activeWorks = true
-	d.r.add("active", "Active mode ("+verb+")", OK, fmt.Sprintf("the server connected back to %s: %d bytes, %s", ap, n, firstLine(final)), "")
+	d.r.add(id, title, OK, fmt.Sprintf("the server connected back to %s: %d bytes, %s", ap, n, firstLine(final)), "")
+	return true
 }

@@ -75,7 +75,7 @@ func TestDoctorFerry(t *testing.T) {
 	verdicts(t, r, map[string]string{
 		"connect": "ok", "greeting": "ok", "tls.auth": "ok", "tls.cert": "warning|days left", "tls.versions": "ok",
 		"login": "ok", "tls.protp": "ok", "feat": "ok", "feat.mlsd": "ok", "feat.rest": "ok", "feat.utf8": "ok", "feat.host": "ok",
-		"pasv.address": "ok", "pasv.connect": "ok", "epsv": "ok", "active": "ok",
+		"pasv.address": "ok", "pasv.connect": "ok", "epsv": "ok", "active": "ok", "active.port": "ok",
 		"tls.reuse": "warning|ftplib", "sec.anonymous": "ok", "sec.cleartext": "warning", "sec.bounce": "ok", "sec.theft": "ok",
 		"write.upload": "ok", "write.resume": "ok", "write.rename": "ok", "write.download": "ok", "write.hash": "ok", "write.delete": "ok",
 		"tls.ccc": "ok",
@@ -132,17 +132,23 @@ func TestDoctorPassiveMistakes(t *testing.T) {
 	// A forwarder on 127.0.0.5 carries the control connection only.
 	ftp2 := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1")))
 	startFerry(t, ftp2, "--user", "u", "--password", "pw", "--root", t.TempDir())
-	fwd := forward(t, "127.0.0.5", ftp2)
+	fwd := forward(t, "127.0.0.5", "", ftp2)
 	r, code = runDoctor(t, "ftp://u:pw@"+fwd+"/")
 	verdicts(t, r, map[string]string{"pasv.connect": "problem|firewall", "epsv": "problem", "active": "ok"})
 	if code != 1 || !strings.Contains(r.Flags["curl"], "--ftp-port") || !strings.Contains(r.Flags["ferry"], "--active") {
 		t.Errorf("passive port closed: exit %d, flags %v", code, r.Flags)
 	}
+	// The same, but the server sees the client as another address (a
+	// NAT): it refuses EPRT and PORT to the client's own, and no mode
+	// works.
+	r, _ = runDoctor(t, "ftp://u:pw@"+forward(t, "127.0.0.5", "127.0.0.6", ftp2)+"/")
+	verdicts(t, r, map[string]string{"pasv.connect": "problem", "active": "warning|EPRT", "active.port": "warning|PORT"})
 }
 
 // forward listens on host and copies each connection to and from to,
-// both ways: a balancer or NAT that forwards the control port alone.
-func forward(t *testing.T, host, to string) string {
+// both ways, connecting from the address from when set: a balancer or NAT
+// that forwards the control port alone.
+func forward(t *testing.T, host, from, to string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
@@ -157,7 +163,11 @@ func forward(t *testing.T, host, to string) string {
 			}
 			go func() {
 				defer c.Close()
-				s, err := net.Dial("tcp", to)
+				d := net.Dialer{}
+				if from != "" {
+					d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+				}
+				s, err := d.Dial("tcp", to)
 				if err != nil {
 					return
 				}
@@ -179,7 +189,7 @@ func forward(t *testing.T, host, to string) string {
 func TestDoctorPeers(t *testing.T) {
 	healthy := map[string]string{
 		"connect": "ok", "greeting": "ok", "login": "ok", "feat": "ok", "feat.mlsd": "ok", "feat.rest": "ok",
-		"pasv.address": "ok", "pasv.connect": "ok", "pasv.range": "ok", "epsv": "ok", "active": "ok",
+		"pasv.address": "ok", "pasv.connect": "ok", "pasv.range": "ok", "epsv": "ok", "active": "ok", "active.port": "ok",
 		"sec.bounce": "problem|accepted", "sec.theft": "problem|from 127.0.0.2",
 		"write.upload": "ok", "write.resume": "ok", "write.rename": "ok", "write.download": "ok", "write.delete": "ok",
 	}
