@@ -29,6 +29,7 @@ type run struct {
 	epsvBroken  bool   // EPSV answered, but its port did not connect
 	activeWorks bool
 	reuseNeeded bool // data connections need the control's TLS session
+	loggedIn    bool
 }
 
 func (d *run) all(ctx context.Context) {
@@ -134,6 +135,7 @@ func (d *run) login() bool {
 		return false
 	}
 	d.r.add("login", "Login as "+user, OK, firstLine(r), "")
+	d.loggedIn = true
 	d.c.cmd("TYPE I")
 	return true
 }

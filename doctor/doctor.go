@@ -115,7 +115,7 @@ type Check struct {
 type Report struct {
 	Target   string            `json:"target"`
 	Checks   []Check           `json:"checks"`
-	Flags    map[string]string `json:"flags"` // per client: what works against this server
+	Flags    map[string]string `json:"flags,omitempty"` // per client: what works against this server (after a login)
 	Duration float64           `json:"duration_seconds"`
 }
 
@@ -158,7 +158,9 @@ func Run(ctx context.Context, o *Options) *Report {
 	start := time.Now()
 	d := &run{o: o, r: &Report{Target: o.Scheme + "://" + o.Addr}}
 	d.all(ctx)
-	d.r.Flags = d.flags()
+	if d.loggedIn {
+		d.r.Flags = d.flags() // what clients need, once there was a session to learn it from
+	}
 	d.r.Duration = time.Since(start).Seconds()
 	return d.r
 }

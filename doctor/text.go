@@ -32,14 +32,16 @@ func (r *Report) WriteText(w io.Writer, color bool) {
 			fmt.Fprintf(w, "         %-36s → %s\n", "", c.Fix)
 		}
 	}
-	fmt.Fprintf(w, "\nWhat works with each client:\n")
-	names := make([]string, 0, len(r.Flags))
-	for n := range r.Flags {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-7s %s\n", n, r.Flags[n])
+	if len(r.Flags) > 0 {
+		fmt.Fprintf(w, "\nWhat works with each client:\n")
+		names := make([]string, 0, len(r.Flags))
+		for n := range r.Flags {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			fmt.Fprintf(w, "  %-7s %s\n", n, r.Flags[n])
+		}
 	}
 	summary := fmt.Sprintf("%d ok, %d warnings, %d problems, %d skipped in %.1fs", r.count(OK), r.count(Warning), r.Problems(), r.count(Skipped), r.Duration)
 	switch {
