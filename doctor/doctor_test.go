@@ -2,6 +2,8 @@ package doctor
 
 import (
 	"bytes"
+	"context"
+	"net"
 	"encoding/json"
 	"net/netip"
 	"strings"
@@ -96,5 +98,20 @@ func TestReport(t *testing.T) {
 	}
 	if c, ok := back.Get("tls.reuse"); !ok || c.Verdict != Warning || c.Fix != "relax it" {
 		t.Errorf("Get: %+v %v", c, ok)
+	}
+}
+
+// TestUnreachable: a closed port is one problem, and no client flags are
+// made up without a session.
+func TestUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	r := Run(context.Background(), &Options{Addr: addr})
+	if c, ok := r.Get("connect"); !ok || c.Verdict != Problem || len(r.Checks) != 1 || r.Flags != nil {
+		t.Fatalf("%+v", r)
 	}
 }
