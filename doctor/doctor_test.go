@@ -3,8 +3,8 @@ package doctor
 import (
 	"bytes"
 	"context"
-	"net"
 	"encoding/json"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
