@@ -144,6 +144,10 @@ func (d *run) login() bool {
 // takes a connection and carries a listing, and the ports over a few
 // tries.
 func (d *run) passive(ctx context.Context) {
+	if d.c.remote.Addr().Is6() {
+		d.r.add("pasv", "Passive mode (PASV)", Skipped, "PASV is IPv4 only (RFC 2428): clients use EPSV on IPv6", "")
+		return
+	}
 	ap, r, err := d.c.pasv()
 	if err != nil || r.Code != 227 {
 		d.r.add("pasv", "Passive mode (PASV)", Warning, replyOr(r, err), "clients default to passive: allow PASV, or they need active mode")
@@ -269,7 +273,10 @@ func (d *run) extended(ctx context.Context) {
 	if !d.list(ctx, "epsv", "Extended passive (EPSV)", ap, "LIST",
 		"EPSV names a port that does not connect (a NAT helper that rewrites only PASV?): clients need EPSV off (curl --disable-epsv)") {
 		d.epsvBroken = true
+		return
 	}
+	d.pasvWorks = true // clients try EPSV first: passive mode works
+
 }
 
 // active checks EPRT, and PORT on IPv4: whether the server connects

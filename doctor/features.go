@@ -73,16 +73,37 @@ func (d *run) host(ctx context.Context) (ftp.Reply, error) {
 	return c.cmd("HOST " + d.o.serverName())
 }
 
+// passivePort asks for a passive port as a client does: EPSV on IPv6
+// (PASV is IPv4 only, RFC 2428) or when PASV is refused, else PASV; the
+// port is on the control connection's address.
+func (d *run) passivePort() (netip.AddrPort, error) {
+	peer := d.c.remote.Addr()
+	if peer.Is4() {
+		ap, r, err := d.c.pasv()
+		if err != nil {
+			return netip.AddrPort{}, err
+		}
+		if r.Code == 227 {
+			return netip.AddrPortFrom(peer, ap.Port()), nil
+		}
+	}
+	port, r, err := d.c.epsv()
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if r.Code != 229 {
+		return netip.AddrPort{}, fmt.Errorf("EPSV: %s", firstLine(r))
+	}
+	return netip.AddrPortFrom(peer, port), nil
+}
+
 // passiveData opens a passive data connection to the control address.
 func (d *run) passiveData(ctx context.Context) (net.Conn, error) {
-	ap, r, err := d.c.pasv()
+	ap, err := d.passivePort()
 	if err != nil {
 		return nil, err
 	}
-	if r.Code != 227 {
-		return nil, fmt.Errorf("PASV: %s", firstLine(r))
-	}
-	return d.c.dialData(ctx, netip.AddrPortFrom(d.c.remote.Addr(), ap.Port()), netip.Addr{})
+	return d.c.dialData(ctx, ap, netip.Addr{})
 }
 
 // dataCmd runs a listing command over a passive data connection and

@@ -157,11 +157,10 @@ func (d *run) theft(ctx context.Context) {
 		d.r.add("sec.theft", "Passive data from elsewhere (theft)", Skipped, "no second local address to test from (--from)", "")
 		return
 	}
-	ap, r, err := d.c.pasv()
-	if err != nil || r.Code != 227 {
+	ap, err := d.passivePort()
+	if err != nil {
 		return
 	}
-	ap = netip.AddrPortFrom(d.c.remote.Addr(), ap.Port())
 	thief, err := d.c.dialData(ctx, ap, from)
 	if err != nil {
 		d.r.add("sec.theft", "Passive data from elsewhere (theft)", OK, "a connection from "+from.String()+" is refused: "+short(err), "")

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -124,11 +123,7 @@ func (d *run) dataTLS(ctx context.Context) {
 	if !d.c.protP || !d.pasvWorks {
 		return
 	}
-	ap, r, err := d.c.pasv()
-	if err != nil || r.Code != 227 {
-		return
-	}
-	dc, err := d.c.dialData(ctx, netip.AddrPortFrom(d.c.remote.Addr(), ap.Port()), netip.Addr{})
+	dc, err := d.passiveData(ctx)
 	if err != nil {
 		return
 	}

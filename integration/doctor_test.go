@@ -234,3 +234,16 @@ var peerDoctor = map[string]map[string]string{
 	"pure-ftpd": {"sec.anonymous": "ok", "tls.auth": "ok", "sec.cleartext": "warning"},
 	"ProFTPD":   {"sec.anonymous": "ok"},
 }
+
+// TestDoctorIPv6: over IPv6, PASV is skipped (IPv4 only), EPSV and EPRT
+// carry the listings, the writes go through EPSV, and nothing is a
+// problem.
+func TestDoctorIPv6(t *testing.T) {
+	f := startFerry(t, "[::1]:0", "--user", "u", "--password", "pw", "--root", t.TempDir())
+	r, code := runDoctor(t, "--write", "/", "ftp://u:pw@"+f.Addr+"/")
+	verdicts(t, r, map[string]string{"pasv": "skipped|IPv4 only", "epsv": "ok", "active": "ok", "feat.mlsd": "ok",
+		"write.upload": "ok", "write.resume": "ok", "write.download": "ok", "write.delete": "ok"})
+	if _, ran := r.Get("active.port"); ran || code != 0 {
+		t.Errorf("PORT over IPv6 ran: %v; exit %d", ran, code)
+	}
+}
