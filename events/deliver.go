@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"strings"
 )
@@ -12,8 +15,8 @@ import (
 // permanent is a delivery's failure that a retry cannot mend.
 type permanent struct{ error }
 
-// deliver sends e to h once, a URL hook's POST through p.
-func deliver(ctx context.Context, p *poster, h Hook, e *Event) error {
+// deliver sends e to h once.
+func deliver(ctx context.Context, client *http.Client, h Hook, e *Event) error {
 	doc, err := json.Marshal(e)
 	if err != nil {
 		return permanent{err}
@@ -21,9 +24,42 @@ func deliver(ctx context.Context, p *poster, h Hook, e *Event) error {
 	ctx, cancel := context.WithTimeout(ctx, h.timeout())
 	defer cancel()
 	if h.URL != "" {
-		return p.post(ctx, h.URL, e.ID, doc) // its errors never hold the URL (it may hold a token)
+		return post(ctx, client, h.URL, e.ID, doc)
 	}
 	return run(ctx, h.args(e), doc)
+}
+
+// post sends doc to url; a 2xx answer is delivered.
+func post(ctx context.Context, client *http.Client, url, id string, doc []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(doc))
+	if err != nil {
+		return permanent{err}
+	}
+	// No silent replay by the transport (it replays a request that carries
+	// an Idempotency-Key): a delivery is sent once per attempt, and the
+	// dispatcher alone decides to try again.
+	req.GetBody = nil
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", id)
+	req.Header.Set("User-Agent", "ferry-hook")
+	resp, err := client.Do(req)
+	if err != nil {
+		var ue interface{ Unwrap() error }
+		if errors.As(err, &ue) {
+			err = ue.Unwrap() // the cause, without the URL (it may hold a token)
+		}
+		return fmt.Errorf("POST: %w", err)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // the connection is reused
+	resp.Body.Close()
+	switch c := resp.StatusCode; {
+	case c >= 200 && c < 300:
+		return nil
+	case c >= 400 && c < 500 && c != 408 && c != 425 && c != 429:
+		return permanent{fmt.Errorf("POST: HTTP %s", resp.Status)}
+	default:
+		return fmt.Errorf("POST: HTTP %s", resp.Status)
+	}
 }
 
 // run runs args with doc on standard input; exit status 0 is delivered.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -61,6 +62,7 @@ const maxBackoff = 5 * time.Minute
 type Dispatcher struct {
 	o      Options
 	q      Store
+	client *http.Client
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -103,7 +105,8 @@ func Open(o Options, hooks []Hook) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dispatcher{o: o, q: q, runners: map[string]*runner{}}
+	d := &Dispatcher{o: o, q: q, runners: map[string]*runner{},
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Workers}}}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.SetHooks(hooks)
 	d.resume(pending)
@@ -292,9 +295,7 @@ func (d *Dispatcher) start(h Hook) *runner {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
-			var p poster // the worker's connection to a URL hook
-			defer p.close()
-			r.work(&p)
+			r.work()
 		}()
 	}
 	return r
@@ -393,13 +394,13 @@ func (r *runner) wait(d time.Duration) bool {
 	return true
 }
 
-func (r *runner) work(p *poster) {
+func (r *runner) work() {
 	for {
 		dl, h, round := r.take()
 		if dl == nil {
 			return
 		}
-		err := deliver(r.d.ctx, p, h, &dl.Event)
+		err := deliver(r.d.ctx, r.d.client, h, &dl.Event)
 		switch {
 		case err == nil:
 			r.d.q.End(dl, "")
