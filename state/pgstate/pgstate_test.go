@@ -80,10 +80,10 @@ func TestUsersShared(t *testing.T) {
 
 func waitVersion(t *testing.T, db *DB, before int64) {
 	t.Helper()
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(within)
 	for db.Version() == before {
 		if time.Now().After(deadline) {
-			t.Fatal("the change did not arrive within a second")
+			t.Fatalf("the change did not arrive within %v", within)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -136,14 +136,14 @@ func TestDefenderShared(t *testing.T) {
 	}
 	everywhere := func(want bool) {
 		t.Helper()
-		deadline := time.Now().Add(time.Second)
+		deadline := time.Now().Add(within)
 		for i, d := range defs {
 			for {
 				if _, b := d.Banned(ip); b == want {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("node %d: banned %v a second later", i, !want)
+					t.Fatalf("node %d: banned %v %v later", i, !want, within)
 				}
 				time.Sleep(5 * time.Millisecond)
 			}
