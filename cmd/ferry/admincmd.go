@@ -23,75 +23,75 @@ func adminCmd(args []string, stdout io.Writer) error {
 		}
 		sub, rest = "token "+rest[0], rest[1:]
 	}
+	want, known := adminArgs[sub]
+	if !known {
+		return fmt.Errorf("admin: unknown subcommand %q", sub)
+	}
 	fl := flag.NewFlagSet("ferry admin "+sub, flag.ContinueOnError)
 	file := fl.String("admins", filepath.Join("ferry-data", "admins.toml"), "admins `file` (the server's admins setting)")
 	arg, err := parseWithName(fl, rest)
 	if err != nil {
 		return err
 	}
+	if want != "" && arg == "" {
+		return fmt.Errorf("admin %s: want %s", sub, want)
+	}
 	f, err := accounts.Load(*file)
 	if err != nil {
 		return err
 	}
-	need := func(what string) error {
-		if arg == "" {
-			return fmt.Errorf("admin %s: want %s", sub, what)
-		}
-		return nil
-	}
-	var done string
-	switch sub {
-	case "list":
+	if sub == "list" {
 		adminList(stdout, f)
 		return nil
-	case "add", "passwd":
-		if err := need("NAME"); err != nil {
-			return err
-		}
-		if i := f.Find(arg); (i >= 0) == (sub == "add") {
-			return fmt.Errorf("admin %s: %q %s", sub, arg, map[bool]string{true: "exists", false: "does not exist"}[i >= 0])
-		}
-		pw, err := readPassword()
-		if err != nil {
-			return err
-		}
-		if err := f.SetPassword(arg, pw); err != nil {
-			return fmt.Errorf("admin %s: %v", sub, err)
-		}
-		done = map[string]string{"add": "added admin ", "passwd": "password changed of admin "}[sub] + arg
-	case "del":
-		if err := need("NAME"); err != nil {
-			return err
-		}
-		if !f.Delete(arg) {
-			return fmt.Errorf("admin del: no admin %q", arg)
-		}
-		done = "deleted admin " + arg + " and their tokens"
-	case "token create":
-		if err := need("NAME"); err != nil {
-			return err
-		}
-		tok, err := f.NewToken(arg)
-		if err != nil {
-			return fmt.Errorf("admin token create: %v", err)
-		}
-		done = tok + "\n(the token of " + arg + ": shown this once, keep it secret)"
-	case "token revoke":
-		if err := need("ID"); err != nil {
-			return err
-		}
-		if !f.Revoke(arg) {
-			return fmt.Errorf("admin token revoke: no token %q", arg)
-		}
-		done = "revoked token " + arg
-	default:
-		return fmt.Errorf("admin: unknown subcommand %q", sub)
+	}
+	done, err := adminEdit(f, sub, arg)
+	if err != nil {
+		return err
 	}
 	if err := f.Save(*file); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, done)
 	return nil
+}
+
+// adminArgs are the subcommands of ferry admin and the argument each
+// needs.
+var adminArgs = map[string]string{"list": "", "add": "NAME", "passwd": "NAME", "del": "NAME",
+	"token create": "NAME", "token revoke": "ID"}
+
+// adminEdit makes the change sub asks for on f and says what it did.
+func adminEdit(f *accounts.File, sub, arg string) (string, error) {
+	switch sub {
+	case "add", "passwd":
+		if i := f.Find(arg); (i >= 0) == (sub == "add") {
+			return "", fmt.Errorf("admin %s: %q %s", sub, arg, map[bool]string{true: "exists", false: "does not exist"}[i >= 0])
+		}
+		pw, err := readPassword()
+		if err != nil {
+			return "", err
+		}
+		if err := f.SetPassword(arg, pw); err != nil {
+			return "", fmt.Errorf("admin %s: %v", sub, err)
+		}
+		return map[string]string{"add": "added admin ", "passwd": "password changed of admin "}[sub] + arg, nil
+	case "del":
+		if !f.Delete(arg) {
+			return "", fmt.Errorf("admin del: no admin %q", arg)
+		}
+		return "deleted admin " + arg + " and their tokens", nil
+	case "token create":
+		tok, err := f.NewToken(arg)
+		if err != nil {
+			return "", fmt.Errorf("admin token create: %v", err)
+		}
+		return tok + "\n(the token of " + arg + ": shown this once, keep it secret)", nil
+	default: // token revoke
+		if !f.Revoke(arg) {
+			return "", fmt.Errorf("admin token revoke: no token %q", arg)
+		}
+		return "revoked token " + arg, nil
+	}
 }
 
 func adminList(w io.Writer, f *accounts.File) {

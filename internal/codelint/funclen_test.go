@@ -11,7 +11,7 @@ import (
 )
 
 // maxLines is the longest a non-test function may be.
-const maxLines = 100
+const maxLines = 80
 
 // TestShortFunctions: no non-test function of the module is longer than
 // maxLines lines.
