@@ -137,6 +137,18 @@ func (t *TransferInfo) Upload() bool {
 	return t.Verb == "STOR" || t.Verb == "APPE" || t.Verb == "STOU"
 }
 
+// Direction names what the transfer moves: "upload", "download" (RETR)
+// or "listing" (LIST, NLST, MLSD).
+func (t *TransferInfo) Direction() string {
+	switch {
+	case t.Upload():
+		return "upload"
+	case t.Verb == "RETR":
+		return "download"
+	}
+	return "listing"
+}
+
 // info describes x; a result says it has ended.
 func (x *transfer) info(result string) *TransferInfo {
 	t := &TransferInfo{Verb: x.verb, Path: x.path, Start: x.start, Bytes: x.bytes.Load(), Result: result, ASCII: x.ascii, Size: x.size}

@@ -57,8 +57,10 @@ type Sessions interface {
 	Conn(id uint64) *server.Conn
 }
 
-// Defender is a defender that can list its scores and bans.
+// Defender is a defender that can count its bans (from memory), list its
+// scores and bans, and lift them.
 type Defender interface {
+	Bans() int
 	List() []defender.Entry
 	Unban(ip netip.Addr)
 }

@@ -110,10 +110,10 @@ type Dashboard struct {
 
 // Snapshot is the dashboard now.
 func (a *API) Snapshot(ctx context.Context) Dashboard {
-	info := a.Info(ctx)
-	d := Dashboard{Time: time.Now().UTC(), Sessions: info.Sessions, Bans: info.Bans, HookQueue: info.HookQueue,
+	sessions := a.ListSessions("")
+	d := Dashboard{Time: time.Now().UTC(), Sessions: len(sessions), Bans: a.bans(), HookQueue: a.hookQueue(),
 		Transfers: []Session{}, Throughput: a.Throughput()}
-	for _, s := range a.ListSessions("") {
+	for _, s := range sessions {
 		if s.Transfer != nil {
 			d.Transfers = append(d.Transfers, s)
 		}

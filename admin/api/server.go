@@ -60,17 +60,25 @@ func (a *API) Info(ctx context.Context) ServerInfo {
 	if n.Sessions != nil {
 		info.Sessions = len(n.Sessions.Conns())
 	}
-	if n.Defender != nil {
-		for _, e := range n.Defender.List() {
-			if e.Banned(time.Now()) {
-				info.Bans++
-			}
-		}
-	}
-	if n.HookQueue != nil {
-		info.HookQueue = n.HookQueue()
-	}
+	info.Bans, info.HookQueue = a.bans(), a.hookQueue()
 	return info
+}
+
+// bans counts the networks banned now, from the defender's memory (no
+// query: the dashboard's stream asks each second).
+func (a *API) bans() int {
+	if a.node.Defender == nil {
+		return 0
+	}
+	return a.node.Defender.Bans()
+}
+
+// hookQueue is the number of hook deliveries waiting.
+func (a *API) hookQueue() int {
+	if a.node.HookQueue == nil {
+		return 0
+	}
+	return a.node.HookQueue()
 }
 
 func (a *API) serverInfo(w http.ResponseWriter, r *http.Request) error {

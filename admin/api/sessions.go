@@ -34,22 +34,12 @@ type Transfer struct {
 	Rate      float64   `json:"rate"`           // bytes a second over the last second
 }
 
-func direction(t *server.TransferInfo) string {
-	switch {
-	case t.Upload():
-		return "upload"
-	case t.Verb == "RETR":
-		return "download"
-	}
-	return "listing"
-}
-
 // session describes c.
 func (a *API) session(c *server.Conn) Session {
 	s := Session{ID: c.ID(), User: c.User(), Remote: c.RemoteAddr().String(), Node: a.node.Name,
 		Since: c.Since().UTC(), TLS: c.TLS(), Command: c.Command()}
 	if t := c.Running(); t != nil {
-		s.Transfer = &Transfer{Verb: t.Verb, Path: t.Path, Direction: direction(t), Start: t.Start.UTC(), Bytes: t.Bytes,
+		s.Transfer = &Transfer{Verb: t.Verb, Path: t.Path, Direction: t.Direction(), Start: t.Start.UTC(), Bytes: t.Bytes,
 			Size: t.Size, Rate: a.sampler.rate(c.ID(), t)}
 	}
 	return s
@@ -118,12 +108,17 @@ func (a *API) conn(r *http.Request) (*server.Conn, error) {
 	if err != nil {
 		return nil, badRequest("a session id is a number")
 	}
+	return a.lookup(id)
+}
+
+// lookup finds the open session numbered id on this node.
+func (a *API) lookup(id uint64) (*server.Conn, error) {
 	var c *server.Conn
 	if a.node.Sessions != nil {
 		c = a.node.Sessions.Conn(id)
 	}
 	if c == nil {
-		return nil, notFound("no session " + r.PathValue("id") + " on this node")
+		return nil, notFound("no session " + strconv.FormatUint(id, 10) + " on this node")
 	}
 	return c, nil
 }
@@ -145,12 +140,9 @@ func (a *API) EndSession(ctx context.Context, c *server.Conn) {
 
 // EndSessionID ends the session numbered id.
 func (a *API) EndSessionID(ctx context.Context, id uint64) error {
-	var c *server.Conn
-	if a.node.Sessions != nil {
-		c = a.node.Sessions.Conn(id)
-	}
-	if c == nil {
-		return notFound("no session " + strconv.FormatUint(id, 10) + " on this node")
+	c, err := a.lookup(id)
+	if err != nil {
+		return err
 	}
 	a.EndSession(ctx, c)
 	return nil

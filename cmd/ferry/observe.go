@@ -47,19 +47,8 @@ func (o *observer) connState(c *server.Conn, st server.ConnState) {
 	}
 }
 
-// direction names a transfer's verb for the metrics.
-func direction(t *server.TransferInfo) string {
-	switch {
-	case t.Upload():
-		return admin.Upload
-	case t.Verb == "RETR":
-		return admin.Download
-	}
-	return admin.Listing
-}
-
 func (o *observer) transferEnd(c *server.Conn, t *server.TransferInfo) {
-	dir := direction(t)
+	dir := t.Direction()
 	if a := o.api.Load(); a != nil {
 		a.TransferEnded(c, t)
 	}
