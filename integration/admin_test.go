@@ -223,6 +223,23 @@ func TestAdminAPIAuth(t *testing.T) {
 	if !strings.Contains(e.s.logs.String(), `admin login failed`) {
 		t.Error("no log line of the failed admin logins")
 	}
+
+	// ferry admin passwd changes the password for the running server;
+	// list names the admins and their tokens' ids; add refuses a name
+	// that exists.
+	e.ferryAdmin("root-pw2", "passwd", "root")
+	from6 := httpFrom("127.0.0.6")
+	e.want(401, call{method: "POST", path: "/api/v1/login", body: map[string]string{"name": "root", "password": "root-pw"}, hc: from6})
+	e.want(200, call{method: "POST", path: "/api/v1/login", body: map[string]string{"name": "root", "password": "root-pw2"}, hc: from6})
+	tok := strings.TrimSpace(strings.SplitN(e.ferryAdmin("", "token", "create", "root"), "\n", 2)[0])
+	if list := e.ferryAdmin("", "list"); !strings.Contains(list, "root\n  token "+strings.Split(tok, "_")[1]) || strings.Contains(list, "ops") {
+		t.Errorf("ferry admin list:\n%s", list)
+	}
+	cmd := exec.Command(ferryBin, "admin", "add", "root", "--admins", e.admins)
+	cmd.Env = append(os.Environ(), "FERRY_PASSWORD=x")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "exists") {
+		t.Errorf("ferry admin add of an existing admin: %v %s", err, out)
+	}
 }
 
 // TestAdminAPIUsers: users are created, read, listed, changed and deleted

@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -65,8 +66,9 @@ func verdicts(t *testing.T, r *doctor.Report, want map[string]string) {
 func TestDoctorFerry(t *testing.T) {
 	certFile, keyFile, _, _ := testCert(t)
 	ftp := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1")))
-	f := startFerry(t, ftp, "--tls-cert", certFile, "--tls-key", keyFile, "--user", "u", "--password", "pw", "--root", t.TempDir())
-	r, code := runDoctor(t, "--ca-file", certFile, "--write", "/", "ftpes://u:pw@"+ftp+"/")
+	root := t.TempDir()
+	f := startFerry(t, ftp, "--tls-cert", certFile, "--tls-key", keyFile, "--user", "u", "--password", "pw", "--root", root)
+	r, code := runDoctor(t, "--ca-file", certFile, "--write", "/", "--speed", "--from", "127.0.0.4", "ftpes://u:pw@"+ftp+"/")
 	// Bounded in connections: the main session and one each for the TLS
 	// versions, HOST, anonymous and the clear-text login.
 	if n := strings.Count(f.stderr.String(), `msg="session start"`); n > 5 {
@@ -76,12 +78,15 @@ func TestDoctorFerry(t *testing.T) {
 		"connect": "ok", "greeting": "ok", "tls.auth": "ok", "tls.cert": "warning|days left", "tls.versions": "ok",
 		"login": "ok", "tls.protp": "ok", "feat": "ok", "feat.mlsd": "ok", "feat.rest": "ok", "feat.utf8": "ok", "feat.host": "ok",
 		"pasv.address": "ok", "pasv.connect": "ok", "epsv": "ok", "active": "ok", "active.port": "ok",
-		"tls.reuse": "warning|ftplib", "sec.anonymous": "ok", "sec.cleartext": "warning", "sec.bounce": "ok", "sec.theft": "ok",
+		"tls.reuse": "warning|ftplib", "sec.anonymous": "ok", "sec.cleartext": "warning", "sec.bounce": "ok", "sec.theft": "ok|127.0.0.4",
 		"write.upload": "ok", "write.resume": "ok", "write.rename": "ok", "write.download": "ok", "write.hash": "ok", "write.delete": "ok",
-		"tls.ccc": "ok",
+		"speed": "ok|16 MiB up at", "tls.ccc": "ok",
 	})
 	if code != 0 || r.Problems() != 0 {
 		t.Errorf("healthy Ferry: exit %d, %d problems", code, r.Problems())
+	}
+	if left, _ := os.ReadDir(root); len(left) != 0 {
+		t.Errorf("the writes left %d files behind: %v", len(left), left[0].Name())
 	}
 	if !strings.Contains(r.Flags["python"], "session") || !strings.Contains(r.Flags["curl"], "--ssl-reqd --cacert "+certFile) || !strings.Contains(r.Flags["ferry"], "--ca-file") {
 		t.Errorf("flags: %v", r.Flags)
