@@ -141,8 +141,8 @@ func (a *API) CreateUser(ctx context.Context, name string, c users.Change) error
 	if err := c.Apply(&u); err != nil {
 		return badRequest(err.Error())
 	}
-	if u.Storage == "" && !filepath.IsAbs(u.Home) && a.node.HomeBase == "" {
-		return badRequest("home must be an absolute directory (every node reads it), or use storage")
+	if err := a.checkShared(&u); err != nil {
+		return err
 	}
 	err := a.edit(ctx, func(list []users.User) ([]users.User, error) {
 		if slices.ContainsFunc(list, func(o users.User) bool { return o.Name == name }) {
@@ -165,6 +165,19 @@ func (a *API) CreateUser(ctx context.Context, name string, c users.Change) error
 	return err
 }
 
+// checkShared refuses, when the users are shared by nodes (no HomeBase),
+// a home only this node would find (the database checks it too; this
+// says so with a 400).
+func (a *API) checkShared(u *users.User) error {
+	if a.node.HomeBase != "" {
+		return nil
+	}
+	if err := u.CheckShared(); err != nil {
+		return badRequest(err.Error())
+	}
+	return nil
+}
+
 // ChangeUser applies c to the user name.
 func (a *API) ChangeUser(ctx context.Context, name string, c users.Change) error {
 	if c.Empty() {
@@ -177,6 +190,9 @@ func (a *API) ChangeUser(ctx context.Context, name string, c users.Change) error
 		}
 		if err := c.Apply(&list[i]); err != nil {
 			return nil, badRequest(err.Error())
+		}
+		if err := a.checkShared(&list[i]); err != nil {
+			return nil, err
 		}
 		return list, nil
 	})

@@ -3,6 +3,8 @@ package users
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 
 	"github.com/ferryftp/ferry/auth/password"
 	"github.com/ferryftp/ferry/internal/bytesize"
@@ -65,6 +67,16 @@ func set[T any](dst *T, v *T) {
 	if v != nil {
 		*dst = *v
 	}
+}
+
+// CheckShared checks u for a store that several nodes read (a database):
+// its files are a storage URL or an absolute home, as a relative home
+// means a different directory on each node.
+func (u *User) CheckShared() error {
+	if u.Storage == "" && !filepath.IsAbs(u.Home) {
+		return fmt.Errorf("user %q: home %q must be an absolute directory (every node reads it), or use storage", u.Name, u.Home)
+	}
+	return nil
 }
 
 // Repo holds a list of users: a users file (File) or a cluster's

@@ -311,9 +311,6 @@ func userAdd(a userArgs) error {
 	if err := c.Apply(&u); err != nil {
 		return fmt.Errorf("user add: %v", err)
 	}
-	if a.database != "" && u.Storage == "" && !filepath.IsAbs(u.Home) {
-		return errors.New("user add --database: --home must be an absolute directory (every node reads it), or use --storage")
-	}
 	err = users.Edit(context.Background(), a.repo, func(list []users.User) ([]users.User, error) {
 		if findUser(list, a.name) >= 0 {
 			return nil, fmt.Errorf("user add: %q exists (use set to change it, passwd for the password)", a.name)

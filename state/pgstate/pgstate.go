@@ -274,6 +274,9 @@ func (db *DB) EditUsers(ctx context.Context, edit func([]users.User) ([]users.Us
 		if err == nil {
 			err = users.Validate(list)
 		}
+		for i := 0; err == nil && i < len(list); i++ {
+			err = list[i].CheckShared()
+		}
 		if err != nil {
 			refused = err
 			return err

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -406,6 +407,13 @@ func TestEditUsersConcurrent(t *testing.T) {
 	refused := errors.New("refused")
 	if err := users.Edit(ctx, dbs[0], func([]users.User) ([]users.User, error) { return nil, refused }); err != refused {
 		t.Errorf("an edit's error: %v", err)
+	}
+	// A relative home would be another directory on every node.
+	err := users.Edit(ctx, dbs[0], func(list []users.User) ([]users.User, error) {
+		return append(list, users.User{Name: "rel", Password: hash, Home: "rel"}), nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "absolute") {
+		t.Errorf("a relative home in the database: %v", err)
 	}
 	if list, err := dbs[1].Users(ctx); err != nil || len(list) != 40 {
 		t.Fatalf("%d users after 40 added at once on two nodes: %v", len(list), err)
