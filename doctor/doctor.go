@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -70,23 +71,11 @@ func (o *Options) serverName() string {
 	if o.TLS != nil && o.TLS.ServerName != "" {
 		return o.TLS.ServerName
 	}
-	host := o.Addr
-	if ap, err := netip.ParseAddrPort(o.Addr); err == nil {
-		return ap.Addr().String()
-	}
-	if i := lastColon(host); i >= 0 {
-		host = host[:i]
+	host, _, err := net.SplitHostPort(o.Addr)
+	if err != nil {
+		return o.Addr
 	}
 	return host
-}
-
-func lastColon(s string) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == ':' {
-			return i
-		}
-	}
-	return -1
 }
 
 // Verdict is a check's outcome.
