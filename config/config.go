@@ -132,7 +132,9 @@ type Config struct {
 	// login, login_failed, ban); command (a program and its arguments,
 	// with {event}, {user}, {path} and {size} replaced, the event's JSON
 	// on its standard input) or url (an HTTP POST of the JSON) says where
-	// they go; sha256 = true adds an upload's SHA-256; timeout bounds one
+	// they go; batch = N makes a url hook's POSTs arrays of up to N
+	// events, sent when N wait or the oldest has waited batch_wait
+	// (100ms); sha256 = true adds an upload's SHA-256; timeout bounds one
 	// delivery (30s). Events wait in DataDir/hooks until delivered.
 	Hooks []events.Hook `toml:"hook" flag:"-"`
 }

@@ -55,7 +55,7 @@ var help = map[string]string{
 	"public_host_network":             "Networks override Host for clients in these networks, first match wins (for NAT: LAN clients get the LAN address).",
 	"defender":                        "Defender bans addresses that fail logins or abuse the protocol.",
 	"listener":                        "Listeners are further listeners with settings of their own.",
-	"hook":                            "Hooks receive events ([[hook]] tables): on names the kinds (upload, upload_failed, download, delete, rename, mkdir, rmdir, login, login_failed, ban); command (a program and its arguments, with {event}, {user}, {path} and {size} replaced, the event's JSON on its standard input) or url (an HTTP POST of the JSON) says where they go; sha256 = true adds an upload's SHA-256; timeout bounds one delivery (30s). Events wait in DataDir/hooks until delivered.",
+	"hook":                            "Hooks receive events ([[hook]] tables): on names the kinds (upload, upload_failed, download, delete, rename, mkdir, rmdir, login, login_failed, ban); command (a program and its arguments, with {event}, {user}, {path} and {size} replaced, the event's JSON on its standard input) or url (an HTTP POST of the JSON) says where they go; batch = N makes a url hook's POSTs arrays of up to N events, sent when N wait or the oldest has waited batch_wait (100ms); sha256 = true adds an upload's SHA-256; timeout bounds one delivery (30s). Events wait in DataDir/hooks until delivered.",
 	"defender.enabled":                "Enabled turns the defender off when false.",
 	"defender.threshold":              "Threshold is the score that bans: a failed login or a bad command before login scores 1, a timeout 2, an HTTP request 5.",
 	"defender.window":                 "Window is how long a score is remembered.",
@@ -76,5 +76,7 @@ var help = map[string]string{
 	"hook.command":                    "Command runs for each event: the program and its arguments, in which {event}, {user}, {path} and {size} are replaced (no shell is involved); the event's JSON is its standard input. Exit status 0 is delivered.",
 	"hook.url":                        "URL receives each event as an HTTP POST of its JSON (http or https), with the header Idempotency-Key. A 2xx answer is delivered; a 4xx other than 408, 425 and 429 is given up at once.",
 	"hook.sha256":                     "SHA256 adds the SHA-256 of an upload's bytes to its event, computed while receiving: such uploads leave the zero-copy path.",
+	"hook.batch":                      "Batch, for a url hook, makes each POST a JSON array of up to this many events' documents: the events waiting, sent when there are Batch of them or when the oldest has waited BatchWait. A batch is delivered, retried or given up whole; each document's id is its idempotency key, and the Idempotency-Key header is left out. Zero or one: a POST per event, its document alone, sent at once.",
+	"hook.batch_wait":                 "BatchWait is how long an event may wait for others to share its POST, with batch. Zero: 100 milliseconds.",
 	"hook.timeout":                    "Timeout bounds one delivery. Zero: 30 seconds.",
 }

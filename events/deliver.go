@@ -15,21 +15,43 @@ import (
 // permanent is a delivery's failure that a retry cannot mend.
 type permanent struct{ error }
 
-// deliver sends e to h once.
-func deliver(ctx context.Context, client *http.Client, h Hook, e *Event) error {
-	doc, err := json.Marshal(e)
+// deliver sends the events of dls to h once: one document, or (a hook
+// with batch) a JSON array of them.
+func deliver(ctx context.Context, client *http.Client, h Hook, dls []*Delivery) error {
+	e := &dls[0].Event
+	batch := h.batch() > 1
+	var doc []byte
+	var err error
+	if batch {
+		doc, err = json.Marshal(batchDoc(dls))
+	} else {
+		doc, err = json.Marshal(e)
+	}
 	if err != nil {
 		return permanent{err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.timeout())
 	defer cancel()
-	if h.URL != "" {
+	switch {
+	case h.URL != "" && batch:
+		return post(ctx, client, h.URL, "", doc)
+	case h.URL != "":
 		return post(ctx, client, h.URL, e.ID, doc)
 	}
 	return run(ctx, h.args(e), doc)
 }
 
-// post sends doc to url; a 2xx answer is delivered.
+// batchDoc is the events of dls, for a batch's JSON array.
+func batchDoc(dls []*Delivery) []*Event {
+	out := make([]*Event, len(dls))
+	for i, dl := range dls {
+		out[i] = &dl.Event
+	}
+	return out
+}
+
+// post sends doc to url, with the Idempotency-Key id unless it is empty
+// (a batch); a 2xx answer is delivered.
 func post(ctx context.Context, client *http.Client, url, id string, doc []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(doc))
 	if err != nil {
@@ -40,7 +62,9 @@ func post(ctx context.Context, client *http.Client, url, id string, doc []byte) 
 	// dispatcher alone decides to try again.
 	req.GetBody = nil
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", id)
+	if id != "" {
+		req.Header.Set("Idempotency-Key", id)
+	}
 	req.Header.Set("User-Agent", "ferry-hook")
 	resp, err := client.Do(req)
 	if err != nil {

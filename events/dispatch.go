@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -122,12 +123,16 @@ func Open(o Options, hooks []Hook) (*Dispatcher, error) {
 func (d *Dispatcher) resume(pending []*Delivery) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	byHook := map[*runner][]*Delivery{}
 	for _, dl := range pending {
 		if r := d.runners[dl.Hook]; r != nil {
-			r.push(dl)
+			byHook[r] = append(byHook[r], dl)
 		} else {
 			d.giveUp(dl, "the hook is no longer configured")
 		}
+	}
+	for r, dls := range byHook {
+		r.push(dls...) // together: they go in full batches
 	}
 }
 
@@ -225,13 +230,14 @@ func (d *Dispatcher) Publish(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
+	now := time.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for k, r := range d.runners {
 		if !r.hears(e.Event) {
 			continue
 		}
-		dl := &Delivery{Hook: k, Event: e}
+		dl := &Delivery{Hook: k, Event: e, queued: now}
 		if d.q.Len() >= d.o.MaxQueue {
 			d.o.Logger.Error("hook event given up", "hook", r.name(), "event", e.Event, "id", e.ID, "reason", "the queue is full")
 			continue
@@ -269,6 +275,26 @@ func (d *Dispatcher) Close() error {
 func (d *Dispatcher) giveUp(dl *Delivery, reason string) {
 	d.o.Logger.Error("hook event given up", "hook", dl.Hook, "event", dl.Event.Event, "id", dl.Event.ID, "reason", reason)
 	d.q.End(dl, reason)
+}
+
+func (d *Dispatcher) giveUpAll(dls []*Delivery, reason string) {
+	for _, dl := range dls {
+		d.giveUp(dl, reason)
+	}
+}
+
+// tooOld gives up the deliveries of dls whose event is older than
+// RetryFor, and returns the others (to retry).
+func (d *Dispatcher) tooOld(dls []*Delivery, h Hook, err error) []*Delivery {
+	keep := dls[:0]
+	for _, dl := range dls {
+		if time.Since(dl.Event.Time) > d.o.RetryFor {
+			d.giveUp(dl, h.Name()+": still failing after "+d.o.RetryFor.String()+": "+err.Error())
+		} else {
+			keep = append(keep, dl)
+		}
+	}
+	return keep
 }
 
 // runner delivers to one hook: Workers at a time, first in first out.
@@ -319,11 +345,18 @@ func (r *runner) name() string {
 	return r.hook.Name()
 }
 
-func (r *runner) push(dl *Delivery) {
+func (r *runner) push(dls ...*Delivery) {
 	r.mu.Lock()
-	r.fifo = append(r.fifo, dl)
+	r.fifo = append(r.fifo, dls...)
+	// A batch short of its size waits for its first delivery's time: a
+	// worker is woken when a batch begins and when it is full, not for
+	// each delivery in between.
+	n, size := len(r.fifo), r.hook.batch()
+	wake := size == 1 || n == len(dls) || n >= size
 	r.mu.Unlock()
-	r.signal()
+	if wake {
+		r.signal()
+	}
 }
 
 func (r *runner) signal() {
@@ -347,33 +380,54 @@ func (r *runner) stop() []*Delivery {
 	return left
 }
 
-// take waits for the next delivery, and says in which round it starts;
-// nil once stopped.
-func (r *runner) take() (*Delivery, Hook, int) {
+// take waits for the next deliveries — one, or a hook's batch — and says
+// in which round they start; nil once stopped.
+func (r *runner) take() ([]*Delivery, Hook, int) {
 	for {
 		r.mu.Lock()
 		if r.stopped {
 			r.mu.Unlock()
 			return nil, Hook{}, 0
 		}
-		wait := time.Until(r.paused)
-		if len(r.fifo) > 0 && wait <= 0 {
-			dl := r.fifo[0]
-			r.fifo[0] = nil
-			r.fifo = r.fifo[1:]
+		n, wait := r.ready()
+		if n > 0 {
+			dls := slices.Clone(r.fifo[:n])
+			clear(r.fifo[:n])
+			r.fifo = r.fifo[n:]
 			more := len(r.fifo) > 0
 			h, round := r.hook, r.round
 			r.mu.Unlock()
 			if more {
 				r.signal() // another worker may take the next
 			}
-			return dl, h, round
+			return dls, h, round
 		}
 		r.mu.Unlock()
 		if !r.wait(wait) {
 			return nil, Hook{}, 0
 		}
 	}
+}
+
+// ready says how many deliveries to take now; when none, how long until
+// some may be (zero: until one comes). The hook may be paused, and a
+// batch short of its size waits for the oldest's batch_wait; r.mu is
+// held.
+func (r *runner) ready() (int, time.Duration) {
+	if wait := time.Until(r.paused); wait > 0 {
+		return 0, wait
+	}
+	size := r.hook.batch()
+	n := min(len(r.fifo), size)
+	if n == 0 {
+		return 0, 0
+	}
+	if n < size && !r.fifo[0].queued.IsZero() {
+		if wait := time.Until(r.fifo[0].queued.Add(r.hook.batchWait())); wait > 0 {
+			return 0, wait
+		}
+	}
+	return n, 0
 }
 
 // wait waits for a wake-up, or d when positive (a pause ending); false
@@ -396,23 +450,25 @@ func (r *runner) wait(d time.Duration) bool {
 
 func (r *runner) work() {
 	for {
-		dl, h, round := r.take()
-		if dl == nil {
+		dls, h, round := r.take()
+		if dls == nil {
 			return
 		}
-		err := deliver(r.d.ctx, r.d.client, h, &dl.Event)
+		err := deliver(r.d.ctx, r.d.client, h, dls)
 		switch {
 		case err == nil:
-			r.d.q.End(dl, "")
+			for _, dl := range dls {
+				r.d.q.End(dl, "")
+			}
 			r.ok()
 		case r.d.ctx.Err() != nil:
-			return // shutting down: it stays queued
+			return // shutting down: they stay queued
 		case errors.As(err, new(permanent)):
-			r.d.giveUp(dl, h.Name()+": "+err.Error())
-		case time.Since(dl.Event.Time) > r.d.o.RetryFor:
-			r.d.giveUp(dl, h.Name()+": still failing after "+r.d.o.RetryFor.String()+": "+err.Error())
+			r.d.giveUpAll(dls, h.Name()+": "+err.Error())
 		default:
-			r.retry(dl, h, round, err)
+			if dls = r.d.tooOld(dls, h, err); len(dls) > 0 {
+				r.retry(dls, h, round, err)
+			}
 		}
 	}
 }
@@ -423,16 +479,17 @@ func (r *runner) ok() {
 	r.mu.Unlock()
 }
 
-// retry puts dl back first in line and pauses the hook, unless a
-// delivery of the same round (begun before the pause) paused it already:
-// the workers failing at once make one pause, not one each.
-func (r *runner) retry(dl *Delivery, h Hook, round int, err error) {
+// retry puts dls back first in line, in their order, and pauses the
+// hook, unless a delivery of the same round (begun before the pause)
+// paused it already: the workers failing at once make one pause, not one
+// each.
+func (r *runner) retry(dls []*Delivery, h Hook, round int, err error) {
 	r.mu.Lock()
 	if r.stopped {
 		r.mu.Unlock()
 		return // stays queued on disk
 	}
-	r.fifo = append([]*Delivery{dl}, r.fifo...)
+	r.fifo = append(dls, r.fifo...)
 	if round != r.round {
 		r.mu.Unlock()
 		return
@@ -444,7 +501,7 @@ func (r *runner) retry(dl *Delivery, h Hook, round int, err error) {
 	backoff := r.backoff
 	r.mu.Unlock()
 	if first {
-		r.d.o.Logger.Warn("hook failing, retrying", "hook", h.Name(), "event", dl.Event.Event, "id", dl.Event.ID, "err", err, "retry_in", backoff)
+		r.d.o.Logger.Warn("hook failing, retrying", "hook", h.Name(), "event", dls[0].Event.Event, "id", dls[0].Event.ID, "events", len(dls), "err", err, "retry_in", backoff)
 	}
 	r.signal()
 }

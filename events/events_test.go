@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,14 +19,16 @@ import (
 )
 
 // endpoint is a test HTTP hook: it counts the events by idempotency key
-// and answers with status (200 when zero).
+// and answers with status (200 when zero). A POST is one event, with its
+// Idempotency-Key, or a batch: an array of events, without the header.
 type endpoint struct {
 	*httptest.Server
-	mu     sync.Mutex
-	got    map[string]int
-	kinds  map[string]int
-	status atomic.Int32
-	calls  atomic.Int32
+	mu      sync.Mutex
+	got     map[string]int
+	kinds   map[string]int
+	batches [][]string // the paths of each batch
+	status  atomic.Int32
+	calls   atomic.Int32
 }
 
 func newEndpoint(t *testing.T) *endpoint {
@@ -36,17 +39,44 @@ func newEndpoint(t *testing.T) *endpoint {
 			w.WriteHeader(int(s))
 			return
 		}
-		var ev Event
-		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil || ev.ID != r.Header.Get("Idempotency-Key") || r.Method != http.MethodPost {
-			t.Errorf("bad delivery: %v %q %s", err, r.Header.Get("Idempotency-Key"), r.Method)
+		evs, batch, err := decodeDelivery(r)
+		if err != nil {
+			t.Errorf("bad delivery: %v", err)
 		}
 		e.mu.Lock()
-		e.got[ev.ID]++
-		e.kinds[ev.Event]++
-		e.mu.Unlock()
+		defer e.mu.Unlock()
+		var paths []string
+		for _, ev := range evs {
+			e.got[ev.ID]++
+			e.kinds[ev.Event]++
+			paths = append(paths, ev.Path)
+		}
+		if batch {
+			e.batches = append(e.batches, paths)
+		}
 	}))
 	t.Cleanup(e.Close)
 	return e
+}
+
+// decodeDelivery reads a POST of one event or of a batch.
+func decodeDelivery(r *http.Request) (evs []Event, batch bool, err error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil || r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
+		return nil, false, fmt.Errorf("%s %q: %v", r.Method, r.Header.Get("Content-Type"), err)
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if strings.HasPrefix(string(body), "[") {
+		if err := json.Unmarshal(body, &evs); err != nil || key != "" || len(evs) == 0 {
+			return nil, true, fmt.Errorf("batch of %d, key %q: %v", len(evs), key, err)
+		}
+		return evs, true, nil
+	}
+	var ev Event
+	if err := json.Unmarshal(body, &ev); err != nil || ev.ID != key {
+		return nil, false, fmt.Errorf("event %q, key %q: %v", ev.ID, key, err)
+	}
+	return []Event{ev}, false, nil
 }
 
 // wait waits until n events were received, each once.
@@ -294,14 +324,21 @@ func TestHookValidate(t *testing.T) {
 		{Hook{On: []string{Upload}}, "set command or url"},
 		{Hook{On: []string{Upload}, URL: "http://x", Command: []string{"a"}}, "set one"},
 		{Hook{On: []string{Upload}, URL: "ftp://user:pw@x/"}, "want an http"},
+		{Hook{On: []string{Upload}, URL: "http://x", Batch: -1}, "batch -1"},
+		{Hook{On: []string{Upload}, URL: "http://x", Batch: 1001}, "batch 1001"},
+		{Hook{On: []string{Upload}, Command: []string{"a"}, Batch: 10}, "batch is for a url hook"},
+		{Hook{On: []string{Upload}, URL: "http://x", BatchWait: time.Second}, "batch_wait needs batch"},
+		{Hook{On: []string{Upload}, URL: "http://x", Batch: 10, BatchWait: -time.Second}, "batch_wait is negative"},
 	} {
 		err := c.h.Validate()
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "pw") {
 			t.Errorf("%+v: %v, want %q", c.h, err, c.want)
 		}
 	}
-	if err := (Hook{On: []string{Upload}, URL: "https://x/h"}).Validate(); err != nil {
-		t.Error(err)
+	for _, h := range []Hook{{On: []string{Upload}, URL: "https://x/h"}, {On: []string{Upload}, URL: "https://x/h", Batch: 1000, BatchWait: time.Second}} {
+		if err := h.Validate(); err != nil {
+			t.Error(err)
+		}
 	}
 }
 
@@ -342,5 +379,81 @@ func TestBackoffOnePausePerRound(t *testing.T) {
 			t.Fatalf("%d waiting, %d calls", waiting, ep.calls.Load())
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestHTTPHookBatch: a hook with batch gets the events in arrays of at
+// most batch, each once, each array in order: full batches at once, a
+// short one after batch_wait, those left at a close at once after the
+// next open. (Batches in flight at once may arrive in either order.)
+func TestHTTPHookBatch(t *testing.T) {
+	ep := newEndpoint(t)
+	dir := t.TempDir()
+	hook := Hook{On: []string{Upload}, URL: ep.URL, Batch: 100, BatchWait: time.Hour}
+	d := open(t, dir, hook)
+	var want []string
+	for i := range 250 {
+		want = append(want, fmt.Sprintf("/f%d", i))
+		d.Publish(Event{Event: Upload, Path: want[i]})
+	}
+	ep.wait(t, 200) // two full batches; the 50 left wait for more
+	waitLen(t, d, 50)
+	d.Close()
+	d = open(t, dir, hook) // those left from before go at once
+	ep.wait(t, 250)
+	d.Close()
+	hook.BatchWait = 300 * time.Millisecond
+	d = open(t, dir, hook)
+	defer d.Close()
+	start := time.Now()
+	for i := range 3 {
+		want = append(want, fmt.Sprintf("/g%d", i))
+		d.Publish(Event{Event: Upload, Path: want[250+i]})
+	}
+	ep.wait(t, 253)
+	if waited := time.Since(start); waited < hook.BatchWait {
+		t.Errorf("a short batch went after %v, before batch_wait", waited)
+	}
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	var sizes []int
+	for _, b := range ep.batches {
+		sizes = append(sizes, len(b))
+	}
+	slices.SortFunc(ep.batches, func(a, b []string) int { return slices.Index(want, a[0]) - slices.Index(want, b[0]) })
+	if got := slices.Concat(ep.batches...); !slices.Equal(got, want) || !slices.Equal(sizes, []int{100, 100, 50, 3}) {
+		t.Fatalf("batches of %v: %v", sizes, ep.batches)
+	}
+}
+
+// TestHTTPHookBatchFails: a batch that fails is retried whole, in order,
+// and delivered once; a batch answered 4xx is given up whole.
+func TestHTTPHookBatchFails(t *testing.T) {
+	ep := newEndpoint(t)
+	ep.status.Store(503)
+	dir := t.TempDir()
+	d := open(t, dir, Hook{On: []string{Upload, Delete}, URL: ep.URL, Batch: 10, BatchWait: 200 * time.Millisecond})
+	defer d.Close()
+	for i := range 10 {
+		d.Publish(Event{Event: Upload, Path: fmt.Sprintf("/f%d", i)})
+	}
+	waitCalls(t, ep, 2) // failed, paused, failed again
+	ep.status.Store(0)
+	ep.wait(t, 10)
+	waitLen(t, d, 0)
+	ep.status.Store(422)
+	calls := ep.calls.Load()
+	for i := range 10 {
+		d.Publish(Event{Event: Delete, Path: fmt.Sprintf("/d%d", i)})
+	}
+	waitLen(t, d, 0)
+	dead := readDead(t, dir)
+	if len(dead) != 10 || !strings.Contains(dead[9], "422") || ep.calls.Load() != calls+1 {
+		t.Fatalf("%d dead letters after %d calls; %v", len(dead), ep.calls.Load()-calls, dead)
+	}
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	if len(ep.batches) != 1 || len(ep.batches[0]) != 10 || ep.kinds[Delete] != 0 {
+		t.Fatalf("batches %v, kinds %v", ep.batches, ep.kinds)
 	}
 }

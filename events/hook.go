@@ -29,9 +29,22 @@ type Hook struct {
 	// SHA256 adds the SHA-256 of an upload's bytes to its event, computed
 	// while receiving: such uploads leave the zero-copy path.
 	SHA256 bool `toml:"sha256"`
+	// Batch, for a url hook, makes each POST a JSON array of up to this
+	// many events' documents: the events waiting, sent when there are
+	// Batch of them or when the oldest has waited BatchWait. A batch is
+	// delivered, retried or given up whole; each document's id is its
+	// idempotency key, and the Idempotency-Key header is left out. Zero
+	// or one: a POST per event, its document alone, sent at once.
+	Batch int `toml:"batch"`
+	// BatchWait is how long an event may wait for others to share its
+	// POST, with batch. Zero: 100 milliseconds.
+	BatchWait time.Duration `toml:"batch_wait"`
 	// Timeout bounds one delivery. Zero: 30 seconds.
 	Timeout time.Duration `toml:"timeout"`
 }
+
+// maxBatch bounds Batch.
+const maxBatch = 1000
 
 // Validate checks h; the error names what is wrong.
 func (h Hook) Validate() error {
@@ -56,6 +69,16 @@ func (h Hook) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("hook: url %q: want an http:// or https:// URL", redact(h.URL))
 		}
+	}
+	switch {
+	case h.Batch < 0 || h.Batch > maxBatch:
+		return fmt.Errorf("hook: batch %d: want 0 to %d", h.Batch, maxBatch)
+	case h.Batch > 1 && h.URL == "":
+		return errors.New("hook: batch is for a url hook (a command gets one event at a time)")
+	case h.BatchWait < 0:
+		return errors.New("hook: batch_wait is negative")
+	case h.BatchWait > 0 && h.Batch <= 1:
+		return errors.New("hook: batch_wait needs batch (more than 1)")
 	}
 	if h.Timeout < 0 {
 		return errors.New("hook: timeout is negative")
@@ -86,6 +109,21 @@ func (h Hook) Name() string {
 		return h.Command[0]
 	}
 	return redact(h.URL)
+}
+
+// batch is how many deliveries one attempt may carry.
+func (h Hook) batch() int { return max(h.Batch, 1) }
+
+// batchWait is how long a delivery may wait for others to share its
+// attempt.
+func (h Hook) batchWait() time.Duration {
+	switch {
+	case h.Batch <= 1:
+		return 0
+	case h.BatchWait > 0:
+		return h.BatchWait
+	}
+	return 100 * time.Millisecond
 }
 
 func (h Hook) timeout() time.Duration {

@@ -25,6 +25,9 @@ type Delivery struct {
 	// Ref is a shared Store's reference to the delivery (a row).
 	Ref int64
 	seg int64 // the segment holding its add record (Queue)
+	// queued is when it joined its hook's line (zero: left from before,
+	// it goes at once).
+	queued time.Time
 }
 
 func (d *Delivery) key() string { return d.Event.ID + "." + d.Hook }

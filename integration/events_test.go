@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -44,6 +45,7 @@ type hookEndpoint struct {
 	refused  atomic.Int32
 	mu       sync.Mutex
 	received []hookEvent
+	posts    int
 }
 
 func newHookEndpoint(t *testing.T) *hookEndpoint {
@@ -54,12 +56,22 @@ func newHookEndpoint(t *testing.T) *hookEndpoint {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
-		var ev hookEvent
-		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil || r.Header.Get("Idempotency-Key") != ev.ID {
-			t.Errorf("delivery: %v, key %q for id %q", err, r.Header.Get("Idempotency-Key"), ev.ID)
+		body, _ := io.ReadAll(r.Body)
+		var evs []hookEvent
+		if bytes.HasPrefix(body, []byte("[")) { // a batch: ids in the documents
+			if err := json.Unmarshal(body, &evs); err != nil || len(evs) == 0 || r.Header.Get("Idempotency-Key") != "" {
+				t.Errorf("batch delivery: %v, %d events, key %q", err, len(evs), r.Header.Get("Idempotency-Key"))
+			}
+		} else {
+			var ev hookEvent
+			if err := json.Unmarshal(body, &ev); err != nil || r.Header.Get("Idempotency-Key") != ev.ID {
+				t.Errorf("delivery: %v, key %q for id %q", err, r.Header.Get("Idempotency-Key"), ev.ID)
+			}
+			evs = append(evs, ev)
 		}
 		e.mu.Lock()
-		e.received = append(e.received, ev)
+		e.received = append(e.received, evs...)
+		e.posts++
 		e.mu.Unlock()
 	}))
 	t.Cleanup(e.Close)
@@ -134,7 +146,7 @@ mv "$f.tmp" "$f.json"
 // upload_failed per cut one, never for a partial file, never twice.
 func TestHooksExactlyOnce(t *testing.T) {
 	wd := t.TempDir()
-	ep := newHookEndpoint(t)
+	ep, batched := newHookEndpoint(t), newHookEndpoint(t)
 	script := commandHook(t, wd)
 	conf := filepath.Join(wd, "ferry.toml")
 	os.WriteFile(conf, []byte(fmt.Sprintf(`
@@ -146,7 +158,13 @@ command = [%q, "{event}", "{path}"]
 on = ["upload", "upload_failed"]
 url = %q
 sha256 = true
-`, script, ep.URL+"/events?token=secret")), 0o644)
+
+[[hook]]
+on = ["upload", "upload_failed"]
+url = %q
+batch = 25
+batch_wait = "50ms"
+`, script, ep.URL+"/events?token=secret", batched.URL)), 0o644)
 	s := &server{t: t, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1"))), root: filepath.Join(wd, "root"), wd: wd}
 	os.Mkdir(s.root, 0o755)
 	s.start("--config", conf)
@@ -196,7 +214,7 @@ sha256 = true
 	if len(sums) != 180 || len(cut) != 20 {
 		t.Fatalf("%d uploads committed, %d cut; want 180 and 20", len(sums), len(cut))
 	}
-	for hook, have := range map[string]func() []hookEvent{"HTTP": ep.events, "command": commandEvents(t, filepath.Join(wd, "cmd"))} {
+	for hook, have := range map[string]func() []hookEvent{"HTTP": ep.events, "batched HTTP": batched.events, "command": commandEvents(t, filepath.Join(wd, "cmd"))} {
 		evs := waitEvents(t, hook, 200, have)
 		seen := map[string]int{}
 		for _, e := range evs {
@@ -231,6 +249,11 @@ sha256 = true
 	}
 	if strings.Contains(s.logs.String(), "secret") {
 		t.Error("the hook URL's token is in the log")
+	}
+	batched.mu.Lock()
+	defer batched.mu.Unlock()
+	if batched.posts > 200/2 {
+		t.Errorf("the batched hook took %d POSTs for 200 events", batched.posts)
 	}
 }
 

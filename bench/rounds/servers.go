@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -125,7 +126,11 @@ func start(name, base string, port int, c certFiles) (*server, error) {
 	case "ferry-hooks":
 		// ferry-metrics plus an HTTP hook hearing every upload, download
 		// and login, answered by this process.
-		s, err = startFerryHooks(*ferryBin, base, addr, pasv, c)
+		s, err = startFerryHooks(*ferryBin, base, addr, pasv, c, 0)
+	case "ferry-batch":
+		// ferry-hooks with batch = 100: the POSTs carry the events
+		// waiting, up to 100.
+		s, err = startFerryHooks(*ferryBin, base, addr, pasv, c, 100)
 	case "pure-ftpd", "ProFTPD", "vsftpd":
 		s, err = startPeer(name, base, addr, pasv, c)
 	case "ftpserver":
@@ -191,19 +196,23 @@ func startFerry(bin, base, addr string, pasv [2]int, c certFiles, extra ...strin
 }
 
 // startFerryHooks starts ferry with metrics, a transfer log and an HTTP
-// hook on uploads, downloads and logins, delivered to hookSink.
-func startFerryHooks(bin, base, addr string, pasv [2]int, c certFiles) (*server, error) {
+// hook on uploads, downloads and logins, delivered to hookSink, batch
+// events at most in a POST.
+func startFerryHooks(bin, base, addr string, pasv [2]int, c certFiles, batch int) (*server, error) {
 	url, err := hookSink()
 	if err != nil {
 		return nil, err
 	}
 	conf := filepath.Join(base, "ferry.toml")
-	text := fmt.Sprintf("[[hook]]\non = [\"upload\", \"upload_failed\", \"download\", \"login\"]\nurl = %q\n", url)
+	text := fmt.Sprintf("[[hook]]\non = [\"upload\", \"upload_failed\", \"download\", \"login\"]\nurl = %q\nbatch = %d\n", url, batch)
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
 	return startFerry(bin, base, addr, pasv, c, "--config", conf, "--admin-listen", "127.0.0.1:0", "--transfer-log", filepath.Join(base, "xferlog"))
 }
+
+// sinkPosts counts the POSTs hookSink took.
+var sinkPosts atomic.Int64
 
 // hookSink is an HTTP endpoint in this process that takes hook events
 // (204), started once.
@@ -213,6 +222,7 @@ var hookSink = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sinkPosts.Add(1)
 		io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusNoContent)
 	}))
