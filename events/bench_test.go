@@ -1,6 +1,7 @@
 package events
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -11,9 +12,15 @@ import (
 // (the queue's record), with its delivery to an HTTP hook in this process
 // running beside it; the queue is drained before the timer stops.
 func BenchmarkPublish(b *testing.B) {
+	for _, batch := range []int{0, 100} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { benchPublish(b, batch) })
+	}
+}
+
+func benchPublish(b *testing.B, batch int) {
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
 	defer sink.Close()
-	d, err := Open(Options{Dir: b.TempDir(), Logger: quiet()}, []Hook{{On: []string{Upload}, URL: sink.URL}})
+	d, err := Open(Options{Dir: b.TempDir(), Logger: quiet()}, []Hook{{On: []string{Upload}, URL: sink.URL, Batch: batch}})
 	if err != nil {
 		b.Fatal(err)
 	}

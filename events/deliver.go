@@ -3,7 +3,6 @@ package events
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,15 +19,9 @@ type permanent struct{ error }
 func deliver(ctx context.Context, client *http.Client, h Hook, dls []*Delivery) error {
 	e := &dls[0].Event
 	batch := h.batch() > 1
-	var doc []byte
-	var err error
+	doc := e.appendJSON(nil)
 	if batch {
-		doc, err = json.Marshal(batchDoc(dls))
-	} else {
-		doc, err = json.Marshal(e)
-	}
-	if err != nil {
-		return permanent{err}
+		doc = batchDoc(dls)
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.timeout())
 	defer cancel()
@@ -41,13 +34,16 @@ func deliver(ctx context.Context, client *http.Client, h Hook, dls []*Delivery) 
 	return run(ctx, h.args(e), doc)
 }
 
-// batchDoc is the events of dls, for a batch's JSON array.
-func batchDoc(dls []*Delivery) []*Event {
-	out := make([]*Event, len(dls))
+// batchDoc is the JSON array of the events of dls.
+func batchDoc(dls []*Delivery) []byte {
+	doc := append(make([]byte, 0, 256*len(dls)), '[')
 	for i, dl := range dls {
-		out[i] = &dl.Event
+		if i > 0 {
+			doc = append(doc, ',')
+		}
+		doc = dl.Event.appendJSON(doc)
 	}
-	return out
+	return append(doc, ']')
 }
 
 // post sends doc to url, with the Idempotency-Key id unless it is empty

@@ -217,7 +217,8 @@ func (q *Queue) Add(d *Delivery) error {
 		return errors.New("events: queue closed")
 	}
 	d.seg = q.seg
-	if err := q.write(record{Op: "add", Hook: d.Hook, Event: &d.Event}); err != nil {
+	q.ends = appendAdd(q.ends, d)
+	if err := q.flushLocked(); err != nil {
 		return err
 	}
 	q.live[d.seg]++
