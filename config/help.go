@@ -74,9 +74,9 @@ var help = map[string]string{
 	"public_host_network.host":        "Host is the address or host name advertised to them.",
 	"hook.on":                         "On are the kinds of events delivered: upload, upload_failed, download, delete, rename, mkdir, rmdir, login, login_failed, ban.",
 	"hook.command":                    "Command runs for each event: the program and its arguments, in which {event}, {user}, {path} and {size} are replaced (no shell is involved); the event's JSON is its standard input. Exit status 0 is delivered.",
-	"hook.url":                        "URL receives each event as an HTTP POST of its JSON (http or https), with the header Idempotency-Key. A 2xx answer is delivered; a 4xx other than 408, 425 and 429 is given up at once.",
+	"hook.url":                        "URL receives each event as an HTTP POST of its JSON (http or https), with the header Idempotency-Key (see batch for arrays). A 2xx answer is delivered; a 4xx other than 408, 425 and 429 is given up at once.",
 	"hook.sha256":                     "SHA256 adds the SHA-256 of an upload's bytes to its event, computed while receiving: such uploads leave the zero-copy path.",
-	"hook.batch":                      "Batch, for a url hook, makes each POST a JSON array of up to this many events' documents: the events waiting, sent when there are Batch of them or when the oldest has waited BatchWait. A batch is delivered, retried or given up whole; each document's id is its idempotency key, and the Idempotency-Key header is left out. Zero or one: a POST per event, its document alone, sent at once.",
+	"hook.batch":                      "Batch, for a url hook, makes each POST a JSON array of up to this many events' documents: the events waiting, sent when there are that many or when the oldest has waited batch_wait. A batch is delivered, retried or given up whole; each document's id is its idempotency key, and the Idempotency-Key header is left out. Zero or one: a POST per event, its document alone, sent at once.",
 	"hook.batch_wait":                 "BatchWait is how long an event may wait for others to share its POST, with batch. Zero: 100 milliseconds.",
 	"hook.timeout":                    "Timeout bounds one delivery. Zero: 30 seconds.",
 }

@@ -23,7 +23,7 @@ type Hook struct {
 	// delivered.
 	Command []string `toml:"command"`
 	// URL receives each event as an HTTP POST of its JSON (http or
-	// https), with the header Idempotency-Key. A 2xx answer is delivered;
+	// https), with the header Idempotency-Key (see batch for arrays). A 2xx answer is delivered;
 	// a 4xx other than 408, 425 and 429 is given up at once.
 	URL string `toml:"url"`
 	// SHA256 adds the SHA-256 of an upload's bytes to its event, computed
@@ -31,7 +31,7 @@ type Hook struct {
 	SHA256 bool `toml:"sha256"`
 	// Batch, for a url hook, makes each POST a JSON array of up to this
 	// many events' documents: the events waiting, sent when there are
-	// Batch of them or when the oldest has waited BatchWait. A batch is
+	// that many or when the oldest has waited batch_wait. A batch is
 	// delivered, retried or given up whole; each document's id is its
 	// idempotency key, and the Idempotency-Key header is left out. Zero
 	// or one: a POST per event, its document alone, sent at once.
