@@ -457,3 +457,50 @@ func TestHTTPHookBatchFails(t *testing.T) {
 		t.Fatalf("batches %v, kinds %v", ep.batches, ep.kinds)
 	}
 }
+
+// TestQueueSegments: deliveries spread over several segments come back
+// after a close, exactly those not ended; a segment whose deliveries all
+// ended is removed; a segment left unclosed (the process killed) is read
+// up to its last record.
+func TestQueueSegments(t *testing.T) {
+	dir := t.TempDir()
+	q, _, err := OpenQueue(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 30000 // about 11 MiB of records: three segments
+	long := strings.Repeat("p", 300)
+	dls := make([]*Delivery, n)
+	for i := range dls {
+		dls[i] = &Delivery{Hook: "h", Event: Event{ID: fmt.Sprint(i), Event: Upload, Path: "/" + long}}
+		if err := q.Add(dls[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segs, _ := segments(dir)
+	keep := map[string]bool{"5": true, "29999": true}
+	for _, dl := range dls {
+		if !keep[dl.Event.ID] {
+			q.End(dl, "")
+		}
+	}
+	q.Close()
+	q, pending, err := OpenQueue(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segs) < 3 || len(pending) != 2 || pending[0].Event.ID != "5" || pending[1].Event.ID != "29999" || pending[0].Event.Path != "/"+long {
+		t.Fatalf("%d segments; pending %d: %+v", len(segs), len(pending), pending)
+	}
+	if after, _ := segments(dir); len(after) != 3 { // the first, the last, a new one
+		t.Fatalf("segments after reopening: %v (before: %v)", after, segs)
+	}
+	// Not closed: as after kill -9.
+	q.Add(&Delivery{Hook: "h", Event: Event{ID: "new", Event: Upload}})
+	q.End(pending[0], "")
+	q.flush()
+	_, pending, err = OpenQueue(dir)
+	if err != nil || len(pending) != 2 || pending[0].Event.ID != "29999" || pending[1].Event.ID != "new" {
+		t.Fatalf("after a crash: %v, %+v", err, pending)
+	}
+}

@@ -2,6 +2,7 @@ package events
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,7 +50,7 @@ type record struct {
 type Queue struct {
 	dir  string
 	mu   sync.Mutex
-	f    *os.File // the segment being written
+	f    segWriter // the segment being written
 	seg  int64
 	size int64
 	live map[int64]int // deliveries not yet ended, per segment
@@ -132,12 +133,11 @@ func segPath(dir string, seg int64) string {
 // replay reads a segment: adds open deliveries, ends close them. A line
 // cut short by a crash is skipped.
 func (q *Queue) replay(seg int64, open map[string]*Delivery, order *[]*Delivery) error {
-	f, err := os.Open(q.segPath(seg))
+	b, err := os.ReadFile(q.segPath(seg))
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(records(b)))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		var r record
@@ -160,7 +160,7 @@ func (q *Queue) replay(seg int64, open map[string]*Delivery, order *[]*Delivery)
 
 // rotate starts segment seg; q.mu is held (or q is new).
 func (q *Queue) rotate(seg int64) error {
-	f, err := os.OpenFile(q.segPath(seg), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := openSegment(q.segPath(seg))
 	if err != nil {
 		return err
 	}
@@ -187,19 +187,33 @@ func (q *Queue) write(r record) error {
 
 // flushLocked writes the records waiting; q.mu is held.
 func (q *Queue) flushLocked() error {
+	_, err := q.flushIn()
+	return err
+}
+
+// flushIn writes the records waiting and says in which segment; q.mu is
+// held.
+func (q *Queue) flushIn() (int64, error) {
 	if len(q.ends) == 0 || q.f == nil {
-		return nil
-	}
-	n, err := q.f.Write(q.ends)
-	q.size += int64(n)
-	q.ends = q.ends[:0]
-	if err != nil {
-		return err
+		return q.seg, nil
 	}
 	if q.size >= segMax {
-		return q.rotate(q.seg + 1)
+		// A new segment before the write, not after it: an add record's
+		// delivery counts in its segment before that can go.
+		if err := q.rotate(q.seg + 1); err != nil {
+			return q.seg, err
+		}
 	}
-	return nil
+	n, err := q.f.Write(q.ends)
+	if err == errSegmentFull && q.size > 0 {
+		if err = q.rotate(q.seg + 1); err == nil {
+			n, err = q.f.Write(q.ends)
+		}
+	}
+	seg := q.seg
+	q.size += int64(n)
+	q.ends = q.ends[:0]
+	return seg, err
 }
 
 func (q *Queue) flush() {
@@ -216,11 +230,12 @@ func (q *Queue) Add(d *Delivery) error {
 	if q.f == nil {
 		return errors.New("events: queue closed")
 	}
-	d.seg = q.seg
 	q.ends = appendAdd(q.ends, d)
-	if err := q.flushLocked(); err != nil {
+	seg, err := q.flushIn()
+	if err != nil {
 		return err
 	}
+	d.seg = seg // the segment that holds its add record
 	q.live[d.seg]++
 	q.n++
 	return nil

@@ -358,12 +358,12 @@ func parseRate(out string) (float64, bool) {
 
 func report(ws []workload, all []*server, samples map[string]map[string][]*sample) {
 	fmt.Printf("\n%d rounds; ratio = Ferry's rate / the peer's in the same round: median (min–max, rounds)\n\n", *rounds)
-	fmt.Printf("| workload | server | median rate | server CPU per unit | Ferry / server |\n|---|---|---|---|---|\n")
+	fmt.Printf("| workload | server | median rate | server CPU per unit | Ferry / server | server CPU / Ferry's |\n|---|---|---|---|---|---|\n")
 	for _, w := range ws {
 		ferry := samples[w.name]["ferry"]
 		for _, s := range all {
 			got := samples[w.name][s.name]
-			var rates, cpus, ratios []float64
+			var rates, cpus, ratios, cpuRatios []float64
 			for i, sm := range got {
 				if sm == nil {
 					continue
@@ -372,6 +372,9 @@ func report(ws []workload, all []*server, samples map[string]map[string][]*sampl
 				cpus = append(cpus, sm.cpu)
 				if ferry[i] != nil && s.name != "ferry" {
 					ratios = append(ratios, ferry[i].rate/sm.rate)
+					if ferry[i].cpu > 0 && sm.cpu > 0 {
+						cpuRatios = append(cpuRatios, sm.cpu/ferry[i].cpu)
+					}
 				}
 			}
 			if len(rates) == 0 {
@@ -388,11 +391,14 @@ func report(ws []workload, all []*server, samples map[string]map[string][]*sampl
 			case "list":
 				unit, cpuUnit = "lists/s", fmt.Sprintf("%.0f ms/list (LIST and MLSD)", stat.Median(cpus)*1e3)
 			}
-			ratio := ""
+			ratio, cpuRatio := "", ""
 			if len(ratios) > 0 {
 				ratio = stat.Ratios(ratios)
 			}
-			fmt.Printf("| %s | %s | %.4g %s | %s | %s |\n", w.name, s.name, stat.Median(rates), unit, cpuUnit, ratio)
+			if len(cpuRatios) > 0 {
+				cpuRatio = stat.Ratios(cpuRatios)
+			}
+			fmt.Printf("| %s | %s | %.4g %s | %s | %s | %s |\n", w.name, s.name, stat.Median(rates), unit, cpuUnit, ratio, cpuRatio)
 		}
 	}
 }
