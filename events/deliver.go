@@ -19,9 +19,11 @@ type permanent struct{ error }
 func deliver(ctx context.Context, client *http.Client, h Hook, dls []*Delivery) error {
 	e := &dls[0].Event
 	batch := h.batch() > 1
-	doc := e.appendJSON(nil)
+	var doc []byte
 	if batch {
 		doc = batchDoc(dls)
+	} else {
+		doc = e.appendJSON(nil)
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.timeout())
 	defer cancel()

@@ -227,10 +227,10 @@ func (d *Dispatcher) Publish(e Event) {
 	if e.ID == "" {
 		e.ID = NewID()
 	}
-	if e.Time.IsZero() {
-		e.Time = time.Now().UTC()
-	}
 	now := time.Now()
+	if e.Time.IsZero() {
+		e.Time = now.UTC()
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for k, r := range d.runners {
@@ -277,6 +277,7 @@ func (d *Dispatcher) giveUp(dl *Delivery, reason string) {
 	d.q.End(dl, reason)
 }
 
+// giveUpAll gives up each of dls for reason.
 func (d *Dispatcher) giveUpAll(dls []*Delivery, reason string) {
 	for _, dl := range dls {
 		d.giveUp(dl, reason)

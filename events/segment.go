@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -37,10 +38,8 @@ func openSegment(path string) (segWriter, error) {
 // records cuts a segment's bytes at its first NUL: a mapped segment that
 // was not closed (a crash) ends in zeros, which no record holds.
 func records(b []byte) []byte {
-	for i, c := range b {
-		if c == 0 {
-			return b[:i]
-		}
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return b[:i]
 	}
 	return b
 }

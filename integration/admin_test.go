@@ -296,14 +296,9 @@ func TestAdminAPIUsers(t *testing.T) {
 	e.want(400, call{method: "PATCH", path: "/api/v1/users/carol", tok: tok, body: map[string]any{}})
 	e.want(400, call{method: "PATCH", path: "/api/v1/users/carol", tok: tok, body: map[string]any{"expires": "someday"}})
 	// Over her 8 KiB quota: 552; her quota shows in /quotas.
-	c, err = client.Dial(ctx, e.ftp, &client.Config{User: "carol", Password: "carol-pw", Retries: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Store(ctx, "big.bin", bytes.NewReader(make([]byte, 16<<10)), nil); err == nil || !strings.Contains(err.Error(), "552") {
+	if err := storeAs(ctx, e.ftp, "carol", "carol-pw", 16<<10); err == nil || !strings.Contains(err.Error(), "552") {
 		t.Fatalf("16 KiB over 8 KiB: %v", err)
 	}
-	c.Close()
 	var quotas []api.Quota
 	json.Unmarshal(e.want(200, call{method: "GET", path: "/api/v1/quotas", tok: tok}), &quotas)
 	if len(quotas) != 1 || quotas[0].User != "carol" || quotas[0].LimitBytes != 8<<10 {
@@ -317,14 +312,9 @@ func TestAdminAPIUsers(t *testing.T) {
 	if _, err := client.Dial(ctx, e.ftp, &client.Config{User: "carol", Password: "carol-pw", Retries: -1}); err == nil {
 		t.Error("the old password still logs in")
 	}
-	c, err = client.Dial(ctx, e.ftp, &client.Config{User: "carol", Password: "carol-pw2", Retries: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Store(ctx, "big.bin", bytes.NewReader(make([]byte, 16<<10)), nil); err != nil {
+	if err := storeAs(ctx, e.ftp, "carol", "carol-pw2", 16<<10); err != nil {
 		t.Fatalf("16 KiB under 1 MiB: %v", err)
 	}
-	c.Close()
 	e.want(204, call{method: "DELETE", path: "/api/v1/users/carol", tok: tok})
 	e.want(404, call{method: "DELETE", path: "/api/v1/users/carol", tok: tok})
 	if _, err := client.Dial(ctx, e.ftp, &client.Config{User: "carol", Password: "carol-pw2", Retries: -1}); err == nil {
@@ -480,4 +470,16 @@ func (r *slowReader) Read(p []byte) (int, error) {
 	clear(p[:n])
 	r.left -= int64(n)
 	return n, nil
+}
+
+// storeAs logs in to addr as user and uploads size bytes to big.bin: the
+// upload's error, or the login's.
+func storeAs(ctx context.Context, addr, user, pass string, size int) error {
+	c, err := client.Dial(ctx, addr, &client.Config{User: user, Password: pass, Retries: -1})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Store(ctx, "big.bin", bytes.NewReader(make([]byte, size)), nil)
+	return err
 }

@@ -280,14 +280,9 @@ func consoleUserForm(t *testing.T, e *adminEnv, b *browser) {
 	b.clear("#quota_bytes")
 	b.do(chromedp.SendKeys(css("#quota_bytes"), "8KiB"), chromedp.Click(css("#save")))
 	b.until(`document.querySelector(".msg")?.textContent.includes("dave saved")`)
-	dave, err = client.Dial(ctx, e.ftp, &client.Config{User: "dave", Password: "dave-pw", Retries: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := dave.Store(ctx, "big.bin", bytes.NewReader(make([]byte, 16<<10)), nil); err == nil || !strings.Contains(err.Error(), "552") {
+	if err := storeAs(ctx, e.ftp, "dave", "dave-pw", 16<<10); err == nil || !strings.Contains(err.Error(), "552") {
 		t.Errorf("16 KiB over the 8 KiB quota set in the form: %v, want 552", err)
 	}
-	dave.Close()
 	b.noErrors("user form")
 
 }
