@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferryftp/ferry/server"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -50,11 +51,11 @@ type kid struct {
 	duration         prometheus.Observer
 }
 
-// Directions of transfers, as labels.
+// Directions of transfers, as labels: the server's names.
 const (
-	Upload   = "upload"
-	Download = "download"
-	Listing  = "listing"
+	Upload   = server.DirectionUpload
+	Download = server.DirectionDownload
+	Listing  = server.DirectionListing
 )
 
 // NewMetrics registers the metrics, the Go runtime's and the process's.

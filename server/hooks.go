@@ -137,16 +137,22 @@ func (t *TransferInfo) Upload() bool {
 	return t.Verb == "STOR" || t.Verb == "APPE" || t.Verb == "STOU"
 }
 
-// Direction names what the transfer moves: "upload", "download" (RETR)
-// or "listing" (LIST, NLST, MLSD).
+// The directions of transfers, as Direction names them.
+const (
+	DirectionUpload   = "upload"
+	DirectionDownload = "download" // RETR
+	DirectionListing  = "listing"  // LIST, NLST, MLSD
+)
+
+// Direction names what the transfer moves.
 func (t *TransferInfo) Direction() string {
 	switch {
 	case t.Upload():
-		return "upload"
+		return DirectionUpload
 	case t.Verb == "RETR":
-		return "download"
+		return DirectionDownload
 	}
-	return "listing"
+	return DirectionListing
 }
 
 // info describes x; a result says it has ended.
