@@ -51,6 +51,18 @@ func TestDatabaseUsers(t *testing.T) {
 		return string(out)
 	}
 	ctx := context.Background()
+	// dial opens a session of user on n. The test's own earlier logins
+	// end on the servers a moment after their clients leave, and
+	// max_sessions_per_user counts them until then: a session refused
+	// for them (421) is asked again, for a second.
+	dial := func(n *server, user, pass string) (*client.Client, error) {
+		for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+			c, err := client.Dial(ctx, n.addr, &client.Config{User: user, Password: pass, Retries: -1, MaxConns: 1})
+			if err == nil || !strings.Contains(err.Error(), "421") || time.Since(start) > time.Second {
+				return c, err
+			}
+		}
+	}
 	login := func(n *server, user, pass string) error {
 		c, err := client.Dial(ctx, n.addr, &client.Config{User: user, Password: pass, Retries: -1, MaxConns: 1})
 		if err == nil {
@@ -90,7 +102,7 @@ func TestDatabaseUsers(t *testing.T) {
 	errs := make(chan error, 3)
 	for i, n := range nodes {
 		go func() {
-			c, err := client.Dial(ctx, n.addr, &client.Config{User: "frank", Password: "frank-pw", Retries: -1, MaxConns: 1})
+			c, err := dial(n, "frank", "frank-pw")
 			if err == nil {
 				_, err = c.Store(ctx, "/f"+strconv.Itoa(i)+".bin", strings.NewReader(strings.Repeat("q", 4<<20)), nil)
 				c.Close()
@@ -141,18 +153,9 @@ func TestDatabaseUsers(t *testing.T) {
 	}
 
 	// max_sessions_per_user = 3 counts the sessions on every node.
-	// The logins above end on the servers a moment after their clients
-	// leave: a session refused for them is asked again, for a second.
 	var open []*client.Client
 	for i := range 3 {
-		var c *client.Client
-		var err error
-		for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
-			c, err = client.Dial(ctx, nodes[i].addr, &client.Config{User: "erin", Password: "erin-pw", Retries: -1, MaxConns: 1})
-			if err == nil || !strings.Contains(err.Error(), "421") || time.Since(start) > time.Second {
-				break
-			}
-		}
+		c, err := dial(nodes[i], "erin", "erin-pw")
 		if err != nil {
 			t.Fatalf("session %d of erin: %v", i+1, err)
 		}
