@@ -9,11 +9,16 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +27,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ferryftp/ferry/client"
+	"github.com/ferryftp/ferry/ftptest"
 	"github.com/ferryftp/ferry/internal/s3test"
 )
 
@@ -508,5 +514,118 @@ func TestS3SweepAtStart(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the stale upload was not aborted at start")
 		}
+	}
+}
+
+// holdingProxy passes requests to the gateway, but holds each
+// CompleteMultipartUpload until release is closed: a store slow to
+// complete a large upload, as a loaded one is.
+type holdingProxy struct {
+	held    chan struct{} // a completion is being held
+	release chan struct{}
+	rp      *httputil.ReverseProxy
+}
+
+func (p *holdingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && r.URL.Query().Has("uploadId") {
+		select {
+		case p.held <- struct{}{}:
+		default:
+		}
+		<-p.release
+	}
+	p.rp.ServeHTTP(w, r)
+}
+
+// TestS3SlowCommit: a client that gives up waiting for the 226 of an
+// upload whose completion the store delays, and closes the session (lftp
+// does, after net:timeout), does not make it a failure: the object is
+// published whole and the transfer logged ok (so hooks get upload, not
+// upload_failed). Meanwhile a second session sees the stored size, and
+// its resume of the same name is refused 450 (busy) rather than racing
+// the completion.
+func TestS3SlowCommit(t *testing.T) {
+	gw := s3test.Start(t)
+	bucket := gw.Bucket(t)
+	gw.SetEnv(t)
+	target, err := neturl.Parse(gw.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := &holdingProxy{held: make(chan struct{}, 1), release: make(chan struct{}), rp: httputil.NewSingleHostReverseProxy(target)}
+	hs := httptest.NewServer(proxy)
+	defer hs.Close()
+	release := sync.OnceFunc(func() { close(proxy.release) })
+	defer release() // before hs.Close: a held request ends first
+	url := "s3://" + bucket + "/site?endpoint=" + hs.URL + "&part_size=5MiB&concurrency=2"
+	s := &server{t: t, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1"))), storage: url, wd: t.TempDir()}
+	s.start()
+	defer s.stop()
+
+	data := seeded(7, 12<<20) // three parts
+	a := ftptest.Dial(t, s.addr)
+	a.Read()
+	a.Expect("USER crash", 331)
+	a.Expect("PASS crash-pw", 230)
+	a.Expect("TYPE I", 200)
+	d := a.Passive()
+	a.Expect("STOR slow.bin", 150)
+	if _, err := d.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	select {
+	case <-proxy.held:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no completion reached the store")
+	}
+	a.C.Close() // the client gives up on the 226
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := client.Dial(ctx, s.addr, &client.Config{User: "crash", Password: "crash-pw", Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if n, err := b.Size(ctx, "slow.bin"); err != nil || n != int64(len(data)) {
+		t.Fatalf("SIZE during the commit: %d, %v; want the %d bytes stored", n, err, len(data))
+	}
+	_, err = b.Store(ctx, "slow.bin", bytes.NewReader(nil), &client.TransferOptions{Offset: int64(len(data))})
+	if ce, ok := errors.AsType[*client.Error](err); !ok || ce.Code != 450 {
+		t.Fatalf("a resume during the commit: %v, want 450", err)
+	}
+
+	release()
+	line := waitLog(t, s, "path=/slow.bin")
+	if !strings.Contains(line, "op=STOR") || !strings.Contains(line, "result=ok") {
+		t.Errorf("the committed upload is logged as %q, want op=STOR … result=ok", line)
+	}
+	if got := objectSum(t, gw, bucket, "site/slow.bin"); got != sha256.Sum256(data) {
+		t.Error("the published object differs")
+	}
+	if n := storedParts(t, gw, bucket, "site/slow.bin"); n != 0 {
+		t.Errorf("%d bytes of parts left pending", n)
+	}
+	if n, err := b.Size(ctx, "slow.bin"); err != nil || n != int64(len(data)) {
+		t.Errorf("SIZE after the commit: %d, %v", n, err)
+	}
+}
+
+// waitLog waits up to a minute for the server's first transfer log line
+// that contains sub, and returns it.
+func waitLog(t *testing.T, s *server, sub string) string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		for line := range strings.Lines(s.logs.String()) {
+			if strings.Contains(line, "msg=transfer") && strings.Contains(line, sub) {
+				return strings.TrimSpace(line)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no transfer logged with %q:\n%s", sub, s.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

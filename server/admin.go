@@ -57,7 +57,8 @@ func (c *Conn) Running() *TransferInfo {
 
 // End ends the session from outside (an administrator): the client gets
 // 421 with msg, a running transfer is aborted (an upload is not
-// published), and the connections close.
+// published, unless it was already committing), and the connections
+// close.
 func (c *Conn) End(msg string) {
 	s := c.s
 	c.ended.Store(true)

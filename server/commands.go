@@ -572,7 +572,7 @@ func (s *session) cmdABOR(string) {
 		s.reply(ftp.CodeDataOpenNoTransfer, "No transfer to abort.")
 		return
 	}
-	x.abort()
+	s.abortTransfer(x)
 	<-x.done // the transfer answers 426 first
 	s.reply(ftp.CodeClosingData, "ABOR command successful.")
 }

@@ -194,6 +194,10 @@ type transfer struct {
 	bytes   atomic.Int64
 	done    chan struct{}
 	aborted atomic.Bool
+	// committed: the upload is published. An ABOR or a closed control
+	// connection that came while it committed changes nothing then: the
+	// transfer succeeded, and says so (226, result ok, the upload event).
+	committed atomic.Bool
 
 	// pace, when set, waits until n more bytes may move (rate limits);
 	// the copy loops then move at most paceMost bytes at a time (piece
@@ -247,6 +251,15 @@ func (x *transfer) abort() {
 	}
 	if x.cancel != nil {
 		x.cancel()
+	}
+}
+
+// abortTransfer aborts x, the session's transfer (ABOR, or the session
+// ends).
+func (s *session) abortTransfer(x *transfer) {
+	x.abort()
+	if f := s.srv.abortHook; f != nil {
+		f()
 	}
 }
 

@@ -34,6 +34,8 @@ func replyFor(err error) (int, string) {
 		return ftp.CodeExceededStorage, "Storage allocation exceeded."
 	case errors.Is(err, storage.ErrBadOffset):
 		return ftp.CodeBadRestart, "Invalid REST offset for this file."
+	case errors.Is(err, storage.ErrBusy):
+		return ftp.CodeFileUnavailable, "File busy: another upload of it is still running; try again later."
 	case errors.Is(err, storage.ErrUnavailable):
 		return ftp.CodeLocalError, "Storage temporarily unavailable; try again later."
 	case errors.Is(err, storage.ErrUnsupported):

@@ -8,6 +8,10 @@ func SetWatchHook(s *Server, f func()) { s.watchHook = f }
 // or resumes (false).
 func SetParkHook(s *Server, f func(parked bool)) { s.parkHook = f }
 
+// SetAbortHook makes s call f each time one of its sessions has aborted
+// its transfer (ABOR, or the session's end).
+func SetAbortHook(s *Server, f func()) { s.abortHook = f }
+
 // Parked returns the number of sessions parked in the process.
 func Parked() int {
 	thePoller.mu.Lock()

@@ -129,6 +129,7 @@ type Server struct {
 	cur        atomic.Pointer[settings] // what Reload replaces
 	watchHook  func()                   // tests: called when a command's watcher starts
 	parkHook   func(parked bool)        // tests: called when a session parks or resumes
+	abortHook  func()                   // tests: called when a session has aborted its transfer
 	def        defender.Defender        // Defender, or one that bans no one
 	initOnce   sync.Once
 	tlsOnce    sync.Once

@@ -166,7 +166,7 @@ func (s *session) kill() {
 	s.sctx.cancel()
 	s.raw.Close()
 	if x := s.transfer(); x != nil {
-		x.abort()
+		s.abortTransfer(x)
 	}
 	thePoller.unpark(s.pkey)
 }
@@ -294,7 +294,7 @@ func (s *session) greet() bool {
 // log line, and its place in the server's counts.
 func (s *session) finish() {
 	if x := s.transfer(); x != nil {
-		x.abort()
+		s.abortTransfer(x)
 		<-x.done
 	}
 	s.sctx.cancel()

@@ -125,14 +125,17 @@ func (s *session) closeTransfer(x *transfer, c net.Conn, err error) string {
 		err = netErr{cerr}
 	}
 	switch {
+	case x.committed.Load(), err == nil && !x.aborted.Load():
+		// A committed upload is published whatever came meanwhile: an
+		// ABOR or a closed control connection during the commit (RFC 959:
+		// an ABOR after the service completed is answered 226).
+		x.code = ftp.CodeClosingData
+		s.reply(ftp.CodeClosingData, "Transfer complete.")
+		return "ok"
 	case x.aborted.Load():
 		x.code = ftp.CodeTransferAborted
 		s.reply(ftp.CodeTransferAborted, "Transfer aborted.")
 		return "aborted"
-	case err == nil:
-		x.code = ftp.CodeClosingData
-		s.reply(ftp.CodeClosingData, "Transfer complete.")
-		return "ok"
 	case errors.As(err, new(netErr)):
 		x.code = ftp.CodeTransferAborted
 		s.reply(ftp.CodeTransferAborted, "Data connection closed; transfer aborted.")
@@ -551,6 +554,7 @@ func (s *session) store(verb, arg string, mode storage.CreateMode) {
 		if err := up.Commit(); err != nil {
 			return err
 		}
+		x.committed.Store(true)
 		if hash != nil {
 			x.sum = hex.EncodeToString(hash.h.Sum(nil))
 		}

@@ -174,6 +174,10 @@ var (
 	// store throttling or down, after its own retries); the client may
 	// try again later.
 	ErrUnavailable = errors.New("storage temporarily unavailable")
+	// ErrBusy is a name another operation holds now (an upload of it
+	// still running or committing, which a resume would race); the client
+	// may try again once it ends.
+	ErrBusy = errors.New("file busy")
 )
 
 // FileError maps an error of writing a local file to this package's

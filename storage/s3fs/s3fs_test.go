@@ -392,7 +392,7 @@ func TestResumeClaimed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Create(ctx, "f", storage.CreateOptions{Offset: s3fs.MinPartSize}); !errors.Is(err, storage.ErrUnavailable) {
+	if _, err := f.Create(ctx, "f", storage.CreateOptions{Offset: s3fs.MinPartSize}); !errors.Is(err, storage.ErrBusy) {
 		t.Fatalf("second resume at once: %v", err)
 	}
 	a.Abort(errors.New("cut again"))

@@ -536,7 +536,7 @@ func (f *FS) resume(ctx context.Context, key string, offset int64) (*upload, err
 		return nil, storage.ErrBadOffset
 	}
 	if ok, err := f.claims.Claim(ctx, runKey(f.bucket, id)); err != nil || !ok {
-		return nil, errors.Join(fmt.Errorf("%w: another upload of this name is resuming", storage.ErrUnavailable), err)
+		return nil, errors.Join(fmt.Errorf("%w: another upload of this name is running", storage.ErrBusy), err)
 	}
 	u := f.newUpload(ctx, key, storage.Truncate)
 	u.id, u.next, u.claimed = id, int32(len(parts)+1), true
