@@ -253,13 +253,13 @@ func TestBehindHAProxy(t *testing.T) {
 	}
 	t.Logf("node %s killed; %d of 200 MiB kept, resumed through the balancer", carrier.addr, off)
 	// The dead node's claim on the upload lapses within 15 s: until then
-	// a resume is answered 451, and a client tries again.
+	// a resume is answered 450 (file busy), and a client tries again.
 	for start := time.Now(); ; time.Sleep(time.Second) {
 		_, err := c2.Store(ctx, "/big.bin", bytes.NewReader(data[off:]), &client.TransferOptions{Offset: off})
 		if err == nil {
 			break
 		}
-		if !strings.Contains(err.Error(), "451") || time.Since(start) > 30*time.Second {
+		if !strings.Contains(err.Error(), "450") || time.Since(start) > 30*time.Second {
 			t.Fatalf("resume through the balancer at %d: %v", off, err)
 		}
 	}

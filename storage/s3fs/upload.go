@@ -535,8 +535,11 @@ func (f *FS) resume(ctx context.Context, key string, offset int64) (*upload, err
 		// short, they are no base for this offset.
 		return nil, storage.ErrBadOffset
 	}
-	if ok, err := f.claims.Claim(ctx, runKey(f.bucket, id)); err != nil || !ok {
-		return nil, errors.Join(fmt.Errorf("%w: another upload of this name is running", storage.ErrBusy), err)
+	switch ok, err := f.claims.Claim(ctx, runKey(f.bucket, id)); {
+	case err != nil:
+		return nil, fmt.Errorf("%w: claiming the upload: %v", storage.ErrUnavailable, err)
+	case !ok:
+		return nil, fmt.Errorf("%w: another upload of this name is running", storage.ErrBusy)
 	}
 	u := f.newUpload(ctx, key, storage.Truncate)
 	u.id, u.next, u.claimed = id, int32(len(parts)+1), true
