@@ -395,7 +395,13 @@ func TestResumeClaimed(t *testing.T) {
 	if _, err := f.Create(ctx, "f", storage.CreateOptions{Offset: s3fs.MinPartSize}); !errors.Is(err, storage.ErrBusy) {
 		t.Fatalf("second resume at once: %v", err)
 	}
+	if _, err := f.Create(ctx, "f", storage.CreateOptions{Offset: 10}); !errors.Is(err, storage.ErrBusy) {
+		t.Fatalf("resume at another offset while one runs: %v, want busy", err)
+	}
 	a.Abort(errors.New("cut again"))
+	if _, err := f.Create(ctx, "f", storage.CreateOptions{Offset: 10}); !errors.Is(err, storage.ErrBadOffset) {
+		t.Fatalf("resume where no part ends: %v", err)
+	}
 	b, err := f.Create(ctx, "f", storage.CreateOptions{Offset: s3fs.MinPartSize})
 	if err != nil {
 		t.Fatalf("resume after the first ended: %v", err)

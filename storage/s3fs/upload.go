@@ -516,25 +516,15 @@ func runKey(bucket, id string) string { return bucket + "/" + id }
 
 // resume continues the pending upload of key when its parts end at
 // offset, or have a part boundary there; nil when there is no pending
-// upload, ErrBadOffset when there is one and offset is not such a place.
+// upload, ErrBusy when it is running, ErrBadOffset when offset is not
+// such a place.
 func (f *FS) resume(ctx context.Context, key string, offset int64) (*upload, error) {
 	id, parts, err := f.pending(ctx, key)
 	if err != nil || id == "" {
 		return nil, err
 	}
-	var end int64
-	for i, p := range parts {
-		if end == offset {
-			parts = parts[:i]
-			break
-		}
-		end += aws.ToInt64(p.Size)
-	}
-	if end != offset {
-		// Kept parts that do not end there: like a partial file too
-		// short, they are no base for this offset.
-		return nil, storage.ErrBadOffset
-	}
+	// Claimed first: an upload still running (its last parts in flight,
+	// or committing) is busy, whatever offset was asked.
 	switch ok, err := f.claims.Claim(ctx, runKey(f.bucket, id)); {
 	case err != nil:
 		return nil, fmt.Errorf("%w: claiming the upload: %v", storage.ErrUnavailable, err)
@@ -542,10 +532,22 @@ func (f *FS) resume(ctx context.Context, key string, offset int64) (*upload, err
 		return nil, fmt.Errorf("%w: another upload of this name is running", storage.ErrBusy)
 	}
 	u := f.newUpload(ctx, key, storage.Truncate)
-	u.id, u.next, u.claimed = id, int32(len(parts)+1), true
+	u.id, u.claimed = id, true
+	var end int64
 	for _, p := range parts {
+		if end == offset {
+			break
+		}
 		u.addPart(types.CompletedPart{PartNumber: p.PartNumber, ETag: p.ETag}, aws.ToInt64(p.Size))
+		end += aws.ToInt64(p.Size)
 	}
+	if end != offset {
+		// Kept parts that do not end there: like a partial file too
+		// short, they are no base for this offset.
+		u.release()
+		return nil, storage.ErrBadOffset
+	}
+	u.next = int32(len(u.parts) + 1)
 	return u, nil
 }
 
