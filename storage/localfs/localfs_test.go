@@ -132,3 +132,48 @@ func TestUploadUsesReadFrom(t *testing.T) {
 	}
 	r.Close()
 }
+
+// TestResumeWhileRunning: a resume (an offset) of a file that another
+// upload still writes is busy: that upload's bytes are in a temporary
+// file, not yet a partial one, and the file's first bytes on disk are
+// the old ones. Once it ends, the resume goes on from what it kept.
+func TestResumeWhileRunning(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f, _ := localfs.New(dir, localfs.Options{})
+	other, _ := localfs.New(dir, localfs.Options{}) // another session's
+	os.WriteFile(filepath.Join(dir, "f"), []byte("old contents"), 0o644)
+	u, err := f.Create(ctx, "f", storage.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Write([]byte("new "))
+	if _, err := other.Create(ctx, "f", storage.CreateOptions{Offset: 4}); !errors.Is(err, storage.ErrBusy) {
+		t.Fatalf("resume while an upload runs: %v, want busy", err)
+	}
+	u2, err := other.Create(ctx, "f", storage.CreateOptions{}) // a whole new upload is not
+	if err != nil {
+		t.Fatal(err)
+	}
+	u2.Abort(errors.New("cut"))
+	u.Abort(errors.New("cut"))
+	r, err := other.Create(ctx, "f", storage.CreateOptions{Offset: 4})
+	if err != nil {
+		t.Fatalf("resume once the upload ended: %v", err)
+	}
+	if _, err := f.Create(ctx, "f", storage.CreateOptions{Offset: 4}); !errors.Is(err, storage.ErrBusy) {
+		t.Fatalf("second resume while the first runs: %v, want busy", err)
+	}
+	r.Write([]byte("contents"))
+	if err := r.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "f")); string(b) != "new contents" {
+		t.Fatalf("file holds %q", b)
+	}
+	if r, err := f.Create(ctx, "f", storage.CreateOptions{Offset: 3}); err != nil {
+		t.Fatalf("resume after the commit: %v", err)
+	} else {
+		r.Abort(nil)
+	}
+}
