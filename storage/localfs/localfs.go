@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferryftp/ferry/internal/running"
 	"github.com/ferryftp/ferry/storage"
 )
 
@@ -389,51 +390,27 @@ func (f *FS) Create(ctx context.Context, name string, opts storage.CreateOptions
 		return &upload{fs: f, f: fh, name: name, removeOnAbort: true}, nil
 	}
 	key := f.runKey(name)
-	if !startRun(key, opts.Offset > 0) {
+	if !uploads.Start(key, opts.Offset > 0) {
 		return nil, fmt.Errorf("%w: an upload of this file is still running", storage.ErrBusy)
 	}
 	u, err := f.createTemp(name, opts)
 	if err != nil {
-		endRun(key)
+		uploads.End(key)
 		return nil, err
 	}
 	u.run = key
 	return u, nil
 }
 
-// running counts the uploads to a temporary file in progress in this
-// process, by file (see runKey): a resume of a file that an upload still
-// writes is busy, as its partial file does not exist yet and the bytes
-// the client would skip are not the ones on disk.
-var running = struct {
-	sync.Mutex
-	n map[string]int
-}{n: map[string]int{}}
+// uploads counts the uploads to a temporary file in progress in this
+// process, by file (see runKey): a resume of a file that one still
+// writes is busy, its partial file not made yet.
+var uploads running.Set
 
-// runKey names the file name of f for running: the root's directory
+// runKey names the file name of f for uploads: the root's directory
 // joined with it, so two roots that overlap share it.
 func (f *FS) runKey(name string) string {
 	return filepath.Join(f.root.Name(), filepath.FromSlash(name))
-}
-
-// startRun counts an upload of key; false, and not counted, when resume
-// is set and another is running.
-func startRun(key string, resume bool) bool {
-	running.Lock()
-	defer running.Unlock()
-	if resume && running.n[key] > 0 {
-		return false
-	}
-	running.n[key]++
-	return true
-}
-
-func endRun(key string) {
-	running.Lock()
-	defer running.Unlock()
-	if running.n[key]--; running.n[key] <= 0 {
-		delete(running.n, key)
-	}
 }
 
 // createTemp starts an upload of name to a temporary file: new, the
@@ -496,7 +473,7 @@ type upload struct {
 	name          string
 	tmp           string // "" when writing in place (Append, Exclusive)
 	removeOnAbort bool
-	run           string // its key in running, when counted there
+	run           string // its key in uploads, when counted there
 	n             int64
 	kept          int64 // bytes Abort kept for a resume
 	done          bool
@@ -554,7 +531,7 @@ func (u *upload) Commit() error {
 
 func (u *upload) endRun() {
 	if u.run != "" {
-		endRun(u.run)
+		uploads.End(u.run)
 	}
 }
 

@@ -379,6 +379,40 @@ func TestListStreams(t *testing.T) {
 	t.Logf("%d entries in %d requests; heap %d → at most %d MiB", got, cnt.n.Load(), base>>20, peak>>20)
 }
 
+// TestResumeBeforeFirstPart: an upload still in its first part has no
+// multipart upload to claim; a resume of its name meanwhile is busy all
+// the same, rather than built on the old object's first bytes.
+func TestResumeBeforeFirstPart(t *testing.T) {
+	gw := s3test.Start(t)
+	f, _ := newFS(t, gw, "")
+	old := []byte("old contents")
+	w, _ := f.Create(ctx, "f", storage.CreateOptions{})
+	w.Write(old)
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := f.Create(ctx, "f", storage.CreateOptions{})
+	u.Write([]byte("new "))
+	if _, err := f.Create(ctx, "f", storage.CreateOptions{Offset: 4}); !errors.Is(err, storage.ErrBusy) {
+		t.Fatalf("resume while an upload runs: %v, want busy", err)
+	}
+	u.Write([]byte("contents"))
+	if err := u.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.Create(ctx, "f", storage.CreateOptions{Offset: 4})
+	if err != nil {
+		t.Fatalf("resume once the upload ended: %v", err)
+	}
+	r.Write([]byte("contents"))
+	if err := r.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, f, "f", 0); string(got) != "new contents" {
+		t.Fatalf("object holds %q", got)
+	}
+}
+
 // TestResumeClaimed: two resumes of one cut upload cannot run at once;
 // the second may once the first has ended.
 func TestResumeClaimed(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/ferryftp/ferry/internal/running"
 	"github.com/ferryftp/ferry/storage"
 )
 
@@ -59,19 +60,44 @@ func (f *FS) Create(ctx context.Context, name string, opts storage.CreateOptions
 		}
 		return u, nil
 	}
-	if opts.Offset == 0 {
+	run := f.bucket + "/" + key
+	if !uploads.Start(run, opts.Offset > 0) {
+		// Before its first part is stored an upload has no multipart
+		// upload, so no claim: a resume would take the old object's
+		// bytes.
+		return nil, fmt.Errorf("%w: an upload of this name is still running", storage.ErrBusy)
+	}
+	u, err := f.createTruncate(ctx, name, key, opts.Offset)
+	if err != nil {
+		uploads.End(run)
+		return nil, err
+	}
+	u.run = run
+	return u, nil
+}
+
+// uploads counts the Truncate uploads in progress in this process, by
+// bucket and key; between processes, the claims keep a multipart upload
+// from being resumed twice.
+var uploads running.Set
+
+// createTruncate starts a Truncate upload of key: new when offset is 0,
+// else resuming the pending upload or copying the object's first offset
+// bytes.
+func (f *FS) createTruncate(ctx context.Context, name, key string, offset int64) (*upload, error) {
+	if offset == 0 {
 		return f.newUpload(ctx, key, storage.Truncate), nil
 	}
-	if u, err := f.resume(ctx, key, opts.Offset); u != nil || err != nil {
+	if u, err := f.resume(ctx, key, offset); u != nil || err != nil {
 		return u, err
 	}
 	// No stored parts end there: the first Offset bytes of the object.
 	fi, err := f.statObject(ctx, name)
-	if err != nil || fi.Size() < opts.Offset {
+	if err != nil || fi.Size() < offset {
 		return nil, storage.ErrBadOffset
 	}
 	u := f.newUpload(ctx, key, storage.Truncate)
-	if err := u.copyRange(ctx, key, opts.Offset); err != nil {
+	if err := u.copyRange(ctx, key, offset); err != nil {
 		u.Abort(err)
 		return nil, err
 	}
@@ -99,6 +125,7 @@ type upload struct {
 	kept   int64 // the bytes left stored for a resume when the upload ended
 	// claimed: the upload is in running until it ends.
 	claimed bool
+	run     string // its key in uploads, when counted there
 }
 
 // release lets the upload be resumed again.
@@ -106,6 +133,10 @@ func (u *upload) release() {
 	if u.claimed {
 		u.f.claims.Release(runKey(u.f.bucket, u.id))
 		u.claimed = false
+	}
+	if u.run != "" {
+		uploads.End(u.run)
+		u.run = ""
 	}
 }
 

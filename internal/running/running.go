@@ -1,0 +1,38 @@
+// Package running counts the uploads in progress in this process, by
+// file, so that a storage backend can refuse to resume a file that
+// another upload still writes: that upload's bytes are not yet where a
+// resume would find them, and the bytes the client would skip are not
+// the ones stored.
+package running
+
+import "sync"
+
+// Set counts uploads by key. The zero value is empty and ready.
+type Set struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// Start counts an upload of key. When resume is set and another upload
+// of key is running, it returns false and counts nothing.
+func (s *Set) Start(key string, resume bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if resume && s.n[key] > 0 {
+		return false
+	}
+	if s.n == nil {
+		s.n = map[string]int{}
+	}
+	s.n[key]++
+	return true
+}
+
+// End uncounts an upload Start counted.
+func (s *Set) End(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n[key]--; s.n[key] <= 0 {
+		delete(s.n, key)
+	}
+}
