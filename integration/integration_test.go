@@ -77,6 +77,17 @@ var (
 // working directory, and waits until it prints its address.
 func startFerry(t *testing.T, listen string, args ...string) *ferry {
 	t.Helper()
+	f, err := launchFerry(t, listen, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// launchFerry is startFerry returning, rather than failing the test, when
+// ferry does not start (its log in the error).
+func launchFerry(t *testing.T, listen string, args ...string) (*ferry, error) {
+	t.Helper()
 	wd := t.TempDir()
 	cmd := exec.Command(ferryBin, append([]string{"serve", "--listen", listen}, args...)...)
 	cmd.Dir = wd
@@ -85,7 +96,7 @@ func startFerry(t *testing.T, listen string, args ...string) *ferry {
 	f := &ferry{cmd: cmd, stderr: &ftptest.SyncBuffer{}, Data: filepath.Join(wd, "ferry-data"), Root: filepath.Join(wd, "ferry-data", "files"), User: "ferry"}
 	cmd.Stderr = f.stderr
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
@@ -132,10 +143,10 @@ func startFerry(t *testing.T, listen string, args ...string) *ferry {
 	}
 	go io.Copy(io.Discard, stdout)
 	if f.Addr == "" {
-		t.Fatalf("ferry did not start: %s", f.stderr)
+		return nil, fmt.Errorf("ferry did not start: %s", f.stderr)
 	}
 	f.URL = "ftp://" + f.Addr
-	return f
+	return f, nil
 }
 
 // ferryUser runs `ferry user ARGS --users usersFile`, the password (for

@@ -312,10 +312,19 @@ func pemCert(t *testing.T, file string) []byte {
 // HTTPS with it, and a port alone listens on loopback.
 func TestAdminTLS(t *testing.T) {
 	cert, key, _, pool := testCert(t)
-	port := strconv.Itoa(freePort(t, "127.0.0.1"))
 	e := &adminEnv{t: t, admins: filepath.Join(t.TempDir(), "admins.toml")}
 	e.ferryAdmin("root-pw", "add", "root")
-	f := startFerry(t, "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key, "--admin-listen", port, "--admins", e.admins, "--user", "u", "--password", "pw", "--root", t.TempDir())
+	var f *ferry
+	var port string
+	for try := 1; f == nil; try++ {
+		// Another test may take the probed port before ferry does.
+		port = strconv.Itoa(freePort(t, "127.0.0.1"))
+		var err error
+		f, err = launchFerry(t, "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key, "--admin-listen", port, "--admins", e.admins, "--user", "u", "--password", "pw", "--root", t.TempDir())
+		if err != nil && (try == 3 || !strings.Contains(err.Error(), "address already in use")) {
+			t.Fatal(err)
+		}
+	}
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	resp, err := c.Get("https://127.0.0.1:" + port + "/healthz")
 	if err != nil {
