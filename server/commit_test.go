@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/ferryftp/ferry/ftptest"
 	"github.com/ferryftp/ferry/server"
 	"github.com/ferryftp/ferry/storage"
+	"github.com/ferryftp/ferry/storage/localfs"
 	"github.com/ferryftp/ferry/storage/memfs"
 )
 
@@ -96,5 +99,35 @@ func TestCommitOutlivesAbort(t *testing.T) {
 				t.Errorf("stored %d bytes, want %d", len(got), len(data))
 			}
 		})
+	}
+}
+
+// TestResumeDuringUpload: on local disk, REST n + STOR of a file that
+// another session still uploads is answered 450 (busy) rather than built
+// on the old file's first bytes, and the running upload commits whole.
+func TestResumeDuringUpload(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fsys, err := localfs.New(dir, localfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "f"), []byte("old contents"), 0o644)
+	srv := ftptest.NewServer(t, ftptest.Options{FS: fsys})
+	a := srv.Dial(t).Login(ftptest.Writer)
+	da := a.Passive()
+	a.Expect("STOR f", 150) // its upload is created before the 150
+	da.Write([]byte("new "))
+	b := srv.Dial(t).Login(ftptest.Writer)
+	b.Passive()
+	b.Expect("REST 4", 350)
+	b.Expect("STOR f", 450)
+	da.Write([]byte("contents"))
+	da.Close()
+	if code, text := a.Read(); code != 226 {
+		t.Fatalf("the running upload ended %d %q", code, text)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "f")); string(got) != "new contents" {
+		t.Fatalf("file holds %q", got)
 	}
 }

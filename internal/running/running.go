@@ -5,7 +5,12 @@
 // the ones stored.
 package running
 
-import "sync"
+import (
+	"fmt"
+	"sync"
+
+	"github.com/ferryftp/ferry/storage"
+)
 
 // Set counts uploads by key. The zero value is empty and ready.
 type Set struct {
@@ -35,4 +40,20 @@ func (s *Set) End(key string) {
 	if s.n[key]--; s.n[key] <= 0 {
 		delete(s.n, key)
 	}
+}
+
+// Create counts an upload of key while create makes it: with resume set
+// and another upload of key running, it is storage.ErrBusy and create
+// is not called; a create that fails is uncounted. The caller Ends key
+// when the upload it got ends.
+func Create[U any](s *Set, key string, resume bool, create func() (U, error)) (U, error) {
+	if !s.Start(key, resume) {
+		var none U
+		return none, fmt.Errorf("%w: an upload of this file is still running", storage.ErrBusy)
+	}
+	u, err := create()
+	if err != nil {
+		s.End(key)
+	}
+	return u, err
 }

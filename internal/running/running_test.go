@@ -1,6 +1,11 @@
 package running
 
-import "testing"
+import (
+	"errors"
+	"testing"
+
+	"github.com/ferryftp/ferry/storage"
+)
 
 func TestSet(t *testing.T) {
 	var s Set
@@ -25,5 +30,28 @@ func TestSet(t *testing.T) {
 	s.End("b")
 	if len(s.n) != 0 {
 		t.Fatalf("keys left: %v", s.n)
+	}
+}
+
+// TestCreate: a resume while an upload runs is storage.ErrBusy without
+// calling create; a create that fails leaves nothing counted.
+func TestCreate(t *testing.T) {
+	var s Set
+	ok := func() (int, error) { return 1, nil }
+	if _, err := Create(&s, "a", false, ok); err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	_, err := Create(&s, "a", true, func() (int, error) { called = true; return 1, nil })
+	if !errors.Is(err, storage.ErrBusy) || called {
+		t.Fatalf("resume while one runs: %v, create called %v", err, called)
+	}
+	s.End("a")
+	cut := errors.New("cut")
+	if _, err := Create(&s, "a", true, func() (int, error) { return 0, cut }); err != cut {
+		t.Fatalf("failed create: %v", err)
+	}
+	if len(s.n) != 0 {
+		t.Fatalf("a failed create stays counted: %v", s.n)
 	}
 }

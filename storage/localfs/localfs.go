@@ -390,12 +390,8 @@ func (f *FS) Create(ctx context.Context, name string, opts storage.CreateOptions
 		return &upload{fs: f, f: fh, name: name, removeOnAbort: true}, nil
 	}
 	key := f.runKey(name)
-	if !uploads.Start(key, opts.Offset > 0) {
-		return nil, fmt.Errorf("%w: an upload of this file is still running", storage.ErrBusy)
-	}
-	u, err := f.createTemp(name, opts)
+	u, err := running.Create(&uploads, key, opts.Offset > 0, func() (*upload, error) { return f.createTemp(name, opts) })
 	if err != nil {
-		uploads.End(key)
 		return nil, err
 	}
 	u.run = key

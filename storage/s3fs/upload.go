@@ -60,16 +60,12 @@ func (f *FS) Create(ctx context.Context, name string, opts storage.CreateOptions
 		}
 		return u, nil
 	}
-	run := f.bucket + "/" + key
-	if !uploads.Start(run, opts.Offset > 0) {
-		// Before its first part is stored an upload has no multipart
-		// upload, so no claim: a resume would take the old object's
-		// bytes.
-		return nil, fmt.Errorf("%w: an upload of this name is still running", storage.ErrBusy)
-	}
-	u, err := f.createTruncate(ctx, name, key, opts.Offset)
+	// Counted in this process: before its first part is stored an
+	// upload has no multipart upload, so no claim, and a resume would
+	// take the old object's bytes.
+	run := runKey(f.bucket, key)
+	u, err := running.Create(&uploads, run, opts.Offset > 0, func() (*upload, error) { return f.createTruncate(ctx, name, key, opts.Offset) })
 	if err != nil {
-		uploads.End(run)
 		return nil, err
 	}
 	u.run = run
@@ -77,8 +73,8 @@ func (f *FS) Create(ctx context.Context, name string, opts storage.CreateOptions
 }
 
 // uploads counts the Truncate uploads in progress in this process, by
-// bucket and key; between processes, the claims keep a multipart upload
-// from being resumed twice.
+// runKey of bucket and key; between processes, the claims keep a
+// multipart upload from being resumed twice.
 var uploads running.Set
 
 // createTruncate starts a Truncate upload of key: new when offset is 0,
@@ -543,6 +539,8 @@ func (c *localClaims) Release(key string) { c.m.Delete(key) }
 // processClaims are the claims of the FSes without Config.Claims.
 var processClaims = &localClaims{}
 
+// runKey names, within bucket, a multipart upload by its id (claims) or
+// an object by its key (uploads).
 func runKey(bucket, id string) string { return bucket + "/" + id }
 
 // resume continues the pending upload of key when its parts end at
