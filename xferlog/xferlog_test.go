@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -85,7 +86,6 @@ func TestWriterReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
 	rec := Record{Time: time.Now(), Remote: netip.MustParseAddr("127.0.0.1"), Size: 1, Path: "/a", Direction: Deleted, User: "u", Complete: true}
 	w.Write(rec)
 	os.Rename(path, path+".1") // logrotate
@@ -94,6 +94,9 @@ func TestWriterReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Write(rec)
+	if err := w.Close(); err != nil { // writes what waits
+		t.Fatal(err)
+	}
 	for name, want := range map[string]int{path + ".1": 2, path: 1} {
 		f, _ := os.Open(name)
 		sc := bufio.NewScanner(f)
@@ -112,4 +115,74 @@ func TestWriterReopen(t *testing.T) {
 	if !regexp.MustCompile(`^[A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3][0-9] `).MatchString(Format(rec)) {
 		t.Errorf("time field: %q", Format(rec))
 	}
+}
+
+// TestWriterWindow: a line after a quiet spell is written at once; the
+// lines that follow within the window wait for its end and go in one
+// write; a burst past maxWaiting goes without waiting; Close writes what
+// waits. Each line keeps its own time.
+func TestWriterWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "xferlog")
+		w, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := func() []string {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		}
+		at := time.Date(2026, 12, 4, 10, 0, 0, 0, time.Local)
+		rec := func(i int) Record {
+			return Record{Time: at.Add(time.Duration(i) * 700 * time.Millisecond), Remote: netip.MustParseAddr("127.0.0.1"),
+				Size: int64(i), Path: "/f", Direction: Incoming, User: "u", Complete: true}
+		}
+		w.Write(rec(0))
+		if n := len(lines()); n != 1 {
+			t.Fatalf("first line: %d lines in the file", n)
+		}
+		w.Write(rec(1))
+		w.Write(rec(2))
+		if n := len(lines()); n != 1 {
+			t.Fatalf("within the window: %d lines in the file, want 1", n)
+		}
+		time.Sleep(window)
+		synctest.Wait()
+		got := lines()
+		if len(got) != 3 {
+			t.Fatalf("after the window: %d lines, want 3", len(got))
+		}
+		for i, line := range got {
+			r, err := Parse(line)
+			if err != nil || r.Size != int64(i) || !r.Time.Equal(rec(i).Time.Truncate(time.Second)) {
+				t.Errorf("line %d %q: %+v %v", i, line, r, err)
+			}
+		}
+		time.Sleep(2 * window) // a window with no line: the next goes at once
+		synctest.Wait()
+		w.Write(rec(3))
+		if n := len(lines()); n != 4 {
+			t.Fatalf("after a quiet window: %d lines, want 4", n)
+		}
+		n := 4
+		for len(lines()) == 4 { // a burst: written once maxWaiting bytes wait
+			w.Write(rec(n))
+			if n++; n > 2*maxWaiting/50 {
+				t.Fatalf("%d lines and none written", n-4)
+			}
+		}
+		w.Write(rec(n))
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(lines()); got != n+1 {
+			t.Fatalf("after Close: %d lines, want %d", got, n+1)
+		}
+		if err := w.Write(rec(0)); err == nil {
+			t.Fatal("Write after Close: no error")
+		}
+	})
 }

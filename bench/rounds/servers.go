@@ -123,6 +123,12 @@ func start(name, base string, port int, c certFiles) (*server, error) {
 		// Metrics served and every transfer in the xferlog: the cost of
 		// observing without hooks.
 		s, err = startFerry(*ferryBin, base, addr, pasv, c, "--admin-listen", "127.0.0.1:0", "--transfer-log", filepath.Join(base, "xferlog"))
+	case "ferry-xferlog":
+		// ferry-metrics' transfer log alone.
+		s, err = startFerry(*ferryBin, base, addr, pasv, c, "--transfer-log", filepath.Join(base, "xferlog"))
+	case "ferry-admin":
+		// ferry-metrics' admin listener (metrics) alone.
+		s, err = startFerry(*ferryBin, base, addr, pasv, c, "--admin-listen", "127.0.0.1:0")
 	case "ferry-hooks":
 		// ferry-metrics plus an HTTP hook hearing every upload, download
 		// and login, answered by this process.
