@@ -23,7 +23,7 @@ func deliver(ctx context.Context, client *http.Client, h Hook, dls []*Delivery) 
 	if batch {
 		doc = batchDoc(dls)
 	} else {
-		doc = e.appendJSON(nil)
+		doc = dls[0].document()
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.timeout())
 	defer cancel()
@@ -43,7 +43,11 @@ func batchDoc(dls []*Delivery) []byte {
 		if i > 0 {
 			doc = append(doc, ',')
 		}
-		doc = dl.Event.appendJSON(doc)
+		if dl.doc != nil {
+			doc = append(doc, dl.doc...)
+		} else {
+			doc = dl.Event.appendJSON(doc)
+		}
 	}
 	return append(doc, ']')
 }

@@ -2,8 +2,11 @@ package events
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
@@ -71,6 +74,7 @@ type Dispatcher struct {
 	mu      sync.Mutex
 	runners map[string]*runner // by hook key
 	hooks   []Hook
+	ids     *mrand.ChaCha8 // newID's generator
 }
 
 // Open opens the queue in o.Dir and starts delivering to hooks, the
@@ -224,20 +228,24 @@ func (d *Dispatcher) Publish(e Event) {
 	if d == nil {
 		return
 	}
-	if e.ID == "" {
-		e.ID = NewID()
-	}
 	now := time.Now()
 	if e.Time.IsZero() {
 		e.Time = now.UTC()
 	}
+	var doc []byte // made once, for the records and deliveries of every hook
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if e.ID == "" {
+		e.ID = d.newID()
+	}
 	for k, r := range d.runners {
 		if !r.hears(e.Event) {
 			continue
 		}
-		dl := &Delivery{Hook: k, Event: e, queued: now}
+		if doc == nil {
+			doc = e.appendJSON(make([]byte, 0, 384))
+		}
+		dl := &Delivery{Hook: k, Event: e, queued: now, doc: doc}
 		if d.q.Len() >= d.o.MaxQueue {
 			d.o.Logger.Error("hook event given up", "hook", r.name(), "event", e.Event, "id", e.ID, "reason", "the queue is full")
 			continue
@@ -248,6 +256,19 @@ func (d *Dispatcher) Publish(e Event) {
 		}
 		r.push(dl)
 	}
+}
+
+// newID is NewID from the dispatcher's own generator, seeded by NewID:
+// as unique, without a call for random bytes per event; d.mu is held.
+func (d *Dispatcher) newID() string {
+	if d.ids == nil {
+		var seed [32]byte
+		rand.Read(seed[:])
+		d.ids = mrand.NewChaCha8(seed)
+	}
+	var b [16]byte
+	d.ids.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Len is the number of deliveries waiting (ferry_hook_queue_length).

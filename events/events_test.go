@@ -2,6 +2,7 @@ package events
 
 import (
 	"bufio"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,7 +11,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +50,9 @@ func newEndpoint(t *testing.T) *endpoint {
 		defer e.mu.Unlock()
 		var paths []string
 		for _, ev := range evs {
+			if _, err := hex.DecodeString(ev.ID); err != nil || len(ev.ID) != 32 {
+				t.Errorf("event ID %q: not 128 bits in hex", ev.ID)
+			}
 			e.got[ev.ID]++
 			e.kinds[ev.Event]++
 			paths = append(paths, ev.Path)
@@ -502,5 +508,83 @@ func TestQueueSegments(t *testing.T) {
 	_, pending, err = OpenQueue(dir)
 	if err != nil || len(pending) != 2 || pending[0].Event.ID != "29999" || pending[1].Event.ID != "new" {
 		t.Fatalf("after a crash: %v, %+v", err, pending)
+	}
+}
+
+// TestQueueReusesSegment: a segment whose deliveries all ended becomes a
+// later one (its file renamed and cleared, its mapping kept): the same
+// file, holding only the records written since; a crash then brings back
+// exactly the deliveries not ended.
+func TestQueueReusesSegment(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("segments are mapped on Linux only")
+	}
+	dir := t.TempDir()
+	q, _, err := OpenQueue(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	first, err := os.Open(q.segPath(q.seg)) // held open: its inode is not reused
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	firstInfo, _ := first.Stat()
+	long := strings.Repeat("p", 300)
+	n := 0
+	add := func() *Delivery {
+		dl := &Delivery{Hook: "h", Event: Event{ID: fmt.Sprint(n), Event: Upload, Path: "/" + long}}
+		n++
+		if err := q.Add(dl); err != nil {
+			t.Fatal(err)
+		}
+		return dl
+	}
+	// The hook keeps up: each delivery ends once the next is added.
+	startSeg := q.seg
+	var last *Delivery
+	for q.seg < startSeg+2 {
+		dl := add()
+		if last != nil {
+			q.End(last, "")
+		}
+		last = dl
+	}
+	reusedFrom := n - 1 // the first delivery added in the reused segment
+	kept := add()
+	for range 100 {
+		q.End(last, "")
+		last = add()
+	}
+	q.flush()
+	fi, err := os.Stat(q.segPath(q.seg))
+	if err != nil || !os.SameFile(fi, firstInfo) {
+		t.Fatalf("segment %d is not the first segment's file reused: %v", q.seg, err)
+	}
+	b, _ := os.ReadFile(q.segPath(q.seg))
+	for line := range strings.Lines(string(records(b))) {
+		var r record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		id := r.ID
+		if r.Event != nil {
+			id = r.Event.ID
+		}
+		// The first write in it holds the done record of the delivery
+		// two before its first add.
+		if v, _ := strconv.Atoi(id); v < reusedFrom-2 {
+			t.Fatalf("the reused segment holds a record of its earlier life: %.80s", line)
+		}
+	}
+	// Not closed: as after kill -9.
+	q2, pending, err := OpenQueue(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q2.Close()
+	if len(pending) != 2 || pending[0] == nil || pending[0].Event.ID != kept.Event.ID || pending[1].Event.ID != last.Event.ID {
+		t.Fatalf("after a crash: %d pending, want %s and %s: %+v", len(pending), kept.Event.ID, last.Event.ID, pending)
 	}
 }

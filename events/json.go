@@ -48,7 +48,11 @@ func appendAdd(b []byte, d *Delivery) []byte {
 	b = append(b, `{"op":"add","hook":`...)
 	b = appendString(b, d.Hook)
 	b = append(b, `,"event":`...)
-	b = d.Event.appendJSON(b)
+	if d.doc != nil {
+		b = append(b, d.doc...)
+	} else {
+		b = d.Event.appendJSON(b)
+	}
 	return append(b, "}\n"...)
 }
 

@@ -27,5 +27,9 @@ func FuzzEventJSON(f *testing.F) {
 		if got := appendAdd(nil, d); string(got) != string(rec)+"\n" {
 			t.Fatalf("record\n got %s\nwant %s", got, rec)
 		}
+		d.doc = e.appendJSON(nil) // made once by Publish
+		if got := appendAdd(nil, d); string(got) != string(rec)+"\n" {
+			t.Fatalf("record of a made document\n got %s\nwant %s", got, rec)
+		}
 	})
 }

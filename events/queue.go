@@ -29,6 +29,17 @@ type Delivery struct {
 	// queued is when it joined its hook's line (zero: left from before,
 	// it goes at once).
 	queued time.Time
+	// doc is the event's JSON document when it was made once for the
+	// queue's record and every hook's delivery (nil: made when needed).
+	doc []byte
+}
+
+// document is the event's JSON document.
+func (d *Delivery) document() []byte {
+	if d.doc != nil {
+		return d.doc
+	}
+	return d.Event.appendJSON(nil)
 }
 
 func (d *Delivery) key() string { return d.Event.ID + "." + d.Hook }
@@ -53,8 +64,17 @@ type Queue struct {
 	f    segWriter // the segment being written
 	seg  int64
 	size int64
-	live map[int64]int // deliveries not yet ended, per segment
-	n    int           // in all
+	// prev is the segment written before f, kept mapped while deliveries
+	// added in it run, so that it can become the spare when they end.
+	prev    segWriter
+	prevSeg int64
+	// spare is a segment whose deliveries all ended, cleared and named
+	// spareName: the next segment reuses its mapping (pages already
+	// faulted in cost a few ns a record to write; fresh ones, a trap per
+	// page, most of all in a VM).
+	spare segWriter
+	live  map[int64]int // deliveries not yet ended, per segment
+	n     int           // in all
 	// ends are done records not yet written: they go in one write within
 	// endDelay (losing them to a crash only means a delivery made again,
 	// with its idempotency key). Adds are written at once.
@@ -76,6 +96,7 @@ func OpenQueue(dir string) (*Queue, []*Delivery, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	os.Remove(filepath.Join(dir, spareName)) // a crash's: not a segment
 	q := &Queue{dir: dir, live: map[int64]int{}}
 	open := map[string]*Delivery{}
 	var order []*Delivery
@@ -160,18 +181,62 @@ func (q *Queue) replay(seg int64, open map[string]*Delivery, order *[]*Delivery)
 
 // rotate starts segment seg; q.mu is held (or q is new).
 func (q *Queue) rotate(seg int64) error {
-	f, err := openSegment(q.segPath(seg))
+	f, err := q.nextSegment(seg)
 	if err != nil {
 		return err
 	}
 	if q.f != nil {
-		q.f.Close()
-		if q.live[q.seg] == 0 {
-			os.Remove(q.segPath(q.seg))
-		}
+		q.retire(q.f, q.seg)
 	}
 	q.f, q.seg, q.size = f, seg, 0
 	return nil
+}
+
+// spareName is the file of the spare segment (not a segment: never
+// replayed, removed at open).
+const spareName = "spare"
+
+// nextSegment opens segment seg: the spare renamed, or a new file; q.mu
+// is held.
+func (q *Queue) nextSegment(seg int64) (segWriter, error) {
+	if w := q.spare; w != nil {
+		q.spare = nil
+		if os.Rename(filepath.Join(q.dir, spareName), q.segPath(seg)) == nil {
+			return w, nil
+		}
+		w.Close()
+		os.Remove(filepath.Join(q.dir, spareName))
+	}
+	return openSegment(q.segPath(seg))
+}
+
+// retire takes w, segment seg, when a newer segment replaces it: it stays
+// open while deliveries added in it run (only the last such: an older one
+// is closed, its file kept until they end); q.mu is held.
+func (q *Queue) retire(w segWriter, seg int64) {
+	if q.live[seg] == 0 {
+		q.recycle(w, seg)
+		return
+	}
+	if q.prev != nil {
+		q.prev.Close()
+	}
+	q.prev, q.prevSeg = w, seg
+}
+
+// recycle ends segment seg, written by w, whose deliveries all ended: it
+// becomes the spare — renamed first, so that a crash never replays it,
+// then cleared — or, when it cannot, it goes; q.mu is held.
+func (q *Queue) recycle(w segWriter, seg int64) {
+	if r, ok := w.(reusable); ok && q.spare == nil {
+		if os.Rename(q.segPath(seg), filepath.Join(q.dir, spareName)) == nil {
+			r.reset()
+			q.spare = w
+			return
+		}
+	}
+	w.Close()
+	os.Remove(q.segPath(seg))
 }
 
 // write appends one record, after the done records waiting; q.mu is
@@ -274,7 +339,12 @@ func (q *Queue) End(d *Delivery, reason string) error {
 	q.n--
 	if q.live[d.seg] <= 0 && d.seg != q.seg {
 		delete(q.live, d.seg)
-		os.Remove(q.segPath(d.seg))
+		if q.prev != nil && d.seg == q.prevSeg {
+			q.recycle(q.prev, d.seg)
+			q.prev = nil
+		} else {
+			os.Remove(q.segPath(d.seg))
+		}
 	}
 	if reason != "" {
 		q.deadLetter(d, reason)
@@ -319,6 +389,15 @@ func (q *Queue) Close() error {
 	q.flushLocked()
 	err := q.f.Close()
 	q.f = nil
+	if q.prev != nil {
+		q.prev.Close()
+		q.prev = nil
+	}
+	if q.spare != nil {
+		q.spare.Close()
+		q.spare = nil
+		os.Remove(filepath.Join(q.dir, spareName))
+	}
 	return err
 }
 

@@ -18,6 +18,13 @@ type segWriter interface {
 	Close() error
 }
 
+// reusable is a segWriter whose file can be written again from its start
+// (a mapped segment: its pages stay mapped).
+type reusable interface {
+	// reset clears what was written and starts again at offset 0.
+	reset()
+}
+
 // errSegmentFull is a mapped segment's refusal of a record that does not
 // fit; the queue starts a new segment.
 var errSegmentFull = errors.New("events: segment full")

@@ -49,6 +49,11 @@ func (m *mapped) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+func (m *mapped) reset() {
+	clear(m.data[:m.n])
+	m.n = 0
+}
+
 func (m *mapped) Close() error {
 	err := syscall.Munmap(m.data)
 	if terr := m.f.Truncate(int64(m.n)); err == nil {
