@@ -185,6 +185,12 @@ func prepare() (src string, cert certFiles, err error) {
 // 10,000-entry directory; a server that does not start is left out.
 func startAll(cert certFiles) []*server {
 	var all []*server
+	fail := func(err any) { // the servers started are not left running on their ports
+		for _, s := range all {
+			s.stop()
+		}
+		log.Fatal(err)
+	}
 	for i, name := range strings.Split(*servers, ",") {
 		// Control ports and passive ranges of 5,000 ports each, below the
 		// ephemeral ports (32768 on): thousands of data connections a
@@ -197,15 +203,15 @@ func startAll(cert certFiles) []*server {
 		all = append(all, s)
 		big := filepath.Join(s.disk, "big.bin")
 		if err := writeRandom(big, *bigSize); err != nil {
-			log.Fatal(err)
+			fail(err)
 		}
 		s.own(big)
 		if err := s.many(10000); err != nil {
-			log.Fatal(err)
+			fail(err)
 		}
 	}
 	if len(all) == 0 || all[0].name != "ferry" {
-		log.Fatal("rounds: ferry did not start")
+		fail("rounds: ferry did not start (it comes first in -servers)")
 	}
 	return all
 }
