@@ -38,7 +38,11 @@ func deliver(ctx context.Context, client *http.Client, h Hook, dls []*Delivery) 
 
 // batchDoc is the JSON array of the events of dls.
 func batchDoc(dls []*Delivery) []byte {
-	doc := append(make([]byte, 0, 256*len(dls)), '[')
+	size := 2 + len(dls)
+	for _, dl := range dls {
+		size += max(len(dl.doc), 256) // made once by Publish, or an estimate
+	}
+	doc := append(make([]byte, 0, size), '[')
 	for i, dl := range dls {
 		if i > 0 {
 			doc = append(doc, ',')
