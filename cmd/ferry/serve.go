@@ -36,6 +36,7 @@ import (
 )
 
 func serve(args []string) error {
+	slackTimers() // may execute ferry again, with the slack set
 	return runServe(context.Background(), args, os.Stdout, os.Stderr)
 }
 
