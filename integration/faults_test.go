@@ -174,6 +174,16 @@ func TestCrashDuringUploads(t *testing.T) {
 			defer wg.Done()
 			var c *client.Client
 			for {
+				// A refused connection while the server restarts is no
+				// upload: it takes no upload number.
+				for c == nil && ctx.Err() == nil && next.Load() < uploads {
+					var err error
+					c, err = client.Dial(ctx, s.addr, &client.Config{User: "crash", Password: "crash-pw"})
+					if err != nil {
+						c = nil
+						time.Sleep(20 * time.Millisecond) // the server is restarting
+					}
+				}
 				n := int(next.Add(1))
 				if n > uploads || ctx.Err() != nil {
 					break
@@ -183,15 +193,6 @@ func TestCrashDuringUploads(t *testing.T) {
 				mu.Lock()
 				sums[name][sha256.Sum256(data)] = n
 				mu.Unlock()
-				if c == nil {
-					var err error
-					c, err = client.Dial(ctx, s.addr, &client.Config{User: "crash", Password: "crash-pw"})
-					if err != nil {
-						failed.Add(1)
-						time.Sleep(20 * time.Millisecond) // the server is restarting
-						continue
-					}
-				}
 				if _, err := c.Store(ctx, name, &pacedReader{r: bytes.NewReader(data)}, nil); err != nil {
 					failed.Add(1)
 					c.Close()
