@@ -269,7 +269,10 @@ func TestSpliceUploadAbortAndStall(t *testing.T) {
 			t.Parallel()
 			srv, dir, _ := localServer(t, 0, ftptest.Options{Config: func(s *server.Server) {
 				if how == "stall" {
-					s.DataStallTimeout = 300 * time.Millisecond
+					// Long enough that a client starved by a loaded
+					// machine (CI: -race, parallel tests) does not stall
+					// before its 3 MiB are out (300 ms did, once).
+					s.DataStallTimeout = 2 * time.Second
 				}
 			}})
 			old := []byte("old content")
