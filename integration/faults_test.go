@@ -180,7 +180,6 @@ func TestCrashDuringUploads(t *testing.T) {
 					var err error
 					c, err = client.Dial(ctx, s.addr, &client.Config{User: "crash", Password: "crash-pw"})
 					if err != nil {
-						c = nil
 						time.Sleep(20 * time.Millisecond) // the server is restarting
 					}
 				}

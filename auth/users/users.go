@@ -340,12 +340,6 @@ func (s *Store) ratesLocked(u User) auth.Rates {
 	return auth.Rates{Up: set(&r.up, int64(u.MaxRateUp)), Down: set(&r.down, int64(u.MaxRateDown))}
 }
 
-// dummy is verified for unknown users so they take as long as a known one.
-var dummy = sync.OnceValue(func() string {
-	h, _ := password.Hash("ferry-dummy-password")
-	return h
-})
-
 // Reload reads the users file now.
 func (s *Store) Reload() error {
 	s.mu.Lock()
@@ -496,7 +490,7 @@ func (s *Store) Authenticate(ctx context.Context, c auth.ConnInfo, user, pass st
 	}
 	s.mu.Unlock()
 	if !cached {
-		hash := dummy()
+		hash := password.Decoy()
 		if ok {
 			hash = e.Password
 		}
