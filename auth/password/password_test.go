@@ -2,6 +2,7 @@ package password
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -52,5 +53,22 @@ func TestBadHashes(t *testing.T) {
 		if Verify(h, "x") == nil {
 			t.Errorf("Verify(%q) accepted", h)
 		}
+	}
+}
+
+// TestDecoy: the hash verified for unknown names is a real argon2id hash
+// with today's parameters, made once: a wrong password against it costs a
+// full verification (as against a user's hash), not a quick format error.
+func TestDecoy(t *testing.T) {
+	h := Decoy()
+	want := fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$", Memory, Time, Threads)
+	if !strings.HasPrefix(h, want) {
+		t.Fatalf("Decoy() = %q, want a hash starting %q", h, want)
+	}
+	if err := Verify(h, "anything"); !errors.Is(err, ErrMismatch) {
+		t.Fatalf("Verify(Decoy(), …) = %v, want ErrMismatch", err)
+	}
+	if Decoy() != h {
+		t.Fatal("Decoy() changed between calls")
 	}
 }
