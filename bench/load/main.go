@@ -55,13 +55,14 @@ func main() {
 	hold := fs.Duration("hold", 2*time.Second, "how long to hold idle sessions")
 	listening := fs.Bool("listening", false, "baselines: keep accepting and hold one idle connection meanwhile, as any server does")
 	op := fs.String("op", "mixed", "small: up (uploads), down (downloads of files uploaded first, untimed) or mixed (each upload then its download)")
+	steps := fs.Bool("steps", false, "small: also report how long each step of a transfer took, as the client saw it (median and 90th percentile)")
 	fs.Parse(args)
 	var err error
 	switch mode {
 	case "logins":
 		err = logins(*conc, *dur)
 	case "small":
-		err = small(*conc, *n, int(*size), *op)
+		err = small(*conc, *n, int(*size), *op, *steps)
 	case "idle":
 		err = idle(*n, *pid, *hold)
 	case "badlogins":
@@ -103,8 +104,9 @@ func main() {
 
 // conn is a minimal FTP control connection.
 type conn struct {
-	c net.Conn
-	r *bufio.Reader
+	c     net.Conn
+	r     *bufio.Reader
+	steps *stepTimes // nil: not timed
 }
 
 func dial() (*conn, error) {
@@ -187,6 +189,11 @@ func (c *conn) passive() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.dialPassive(msg)
+}
+
+// dialPassive connects to the port of an EPSV reply's text.
+func (c *conn) dialPassive(msg string) (net.Conn, error) {
 	i := strings.Index(msg, "(|||")
 	j := strings.LastIndex(msg, "|)")
 	if i < 0 || j < i {
@@ -231,7 +238,7 @@ func logins(conc int, d time.Duration) error {
 // and a passive data connection per file: op "up" uploads them, "down"
 // downloads files uploaded first (not timed), "mixed" downloads each file
 // right after its upload. The report counts transfers per second.
-func small(conc, n, size int, op string) error {
+func small(conc, n, size int, op string, timed bool) error {
 	if op != "up" && op != "down" && op != "mixed" {
 		return fmt.Errorf("small: -op %q: want up, down or mixed", op)
 	}
@@ -262,6 +269,13 @@ func small(conc, n, size int, op string) error {
 			return err
 		}
 	}
+	if timed { // after the untimed uploads of down
+		defer reportSteps(sessions)
+		for _, c := range sessions {
+			c.steps = new(stepTimes)
+		}
+	}
+	cpu := selfCPU()
 	start := time.Now()
 	done, err := eachSession(sessions, per, func(c *conn, w, i int) (int, error) {
 		switch op {
@@ -275,9 +289,13 @@ func small(conc, n, size int, op string) error {
 		}
 		return 2, c.get(name(w, i))
 	})
-	el := time.Since(start)
-	fmt.Printf("small files %s: %d transfers of %d B in %v: %.0f files/s (%d clients)\n",
+	el, cpu := time.Since(start), selfCPU()-cpu
+	fmt.Printf("small files %s: %d transfers of %d B in %v: %.0f files/s (%d clients)",
 		op, done, size, el.Round(time.Millisecond), float64(done)/el.Seconds(), conc)
+	if cpu > 0 && done > 0 {
+		fmt.Printf("; client CPU %.1f µs/file", float64(cpu.Microseconds())/float64(done))
+	}
+	fmt.Println()
 	return err
 }
 
@@ -311,19 +329,29 @@ func eachSession(sessions []*conn, per int, f func(c *conn, w, i int) (int, erro
 // transfer runs verb on name over a fresh passive data connection, with
 // body moving the bytes, and waits for the 226.
 func (c *conn) transfer(verb, name string, body func(d net.Conn) error) error {
-	d, err := c.passive()
+	c.steps.mark(-1)
+	msg, err := c.cmd(229, "EPSV")
+	if err != nil {
+		return err
+	}
+	c.steps.mark(stepEPSV)
+	d, err := c.dialPassive(msg)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
+	c.steps.mark(stepConnect)
 	if _, err := c.cmd(150, "%s %s", verb, name); err != nil {
 		return err
 	}
+	c.steps.mark(step150)
 	if err := body(d); err != nil {
 		return err
 	}
 	d.Close()
+	c.steps.mark(stepData)
 	_, err = c.cmd226()
+	c.steps.mark(step226)
 	return err
 }
 

@@ -48,6 +48,7 @@ var (
 	files     = flag.Int("files", 1000, "small files per client")
 	list      = flag.Bool("list", false, "list the workloads and exit")
 	verbose   = flag.Bool("v", false, "print every run as it ends")
+	steps     = flag.Bool("steps", false, "with -v, print how long each step of a small transfer took, as the client saw it")
 	loginsFor = flag.Duration("logins-for", 2*time.Second, "how long logins-32 runs (each login takes an ephemeral port for a minute of TIME_WAIT)")
 )
 
@@ -79,7 +80,7 @@ func workloads() []workload {
 			}
 			w = append(w, workload{name: fmt.Sprintf("4KiB-%s-%d", op, c), unit: "file", per: units,
 				args: func(*server) []string {
-					return []string{"small", "-op", op, "-c", strconv.Itoa(c), "-n", strconv.Itoa(n), "-size", "4096"}
+					return []string{"small", "-op", op, "-c", strconv.Itoa(c), "-n", strconv.Itoa(n), "-size", "4096", "-steps=" + strconv.FormatBool(*steps)}
 				}})
 		}
 	}
@@ -108,8 +109,11 @@ func workloads() []workload {
 
 // sample is one run of one workload on one server.
 type sample struct {
-	rate float64 // files/s or MB/s
-	cpu  float64 // server CPU seconds per unit
+	rate   float64 // files/s or MB/s
+	cpu    float64 // server CPU seconds per unit
+	client float64 // small files: the load client's CPU µs per transfer it timed
+	busy   float64 // the share of the machine's cores busy during the run
+	kernel float64 // the share of the server's CPU spent in the kernel
 }
 
 func main() {
@@ -279,16 +283,33 @@ func (s *server) run(w workload, src string) (*sample, error) {
 	if s.cwd != "" {
 		args = append(args, "-cwd", s.cwd)
 	}
-	before := procstat.TreeCPU(s.pid())
-	rate, _, err := s.load(append(args, w.args(s)...))
+	user, sys := procstat.TreeTimes(s.pid())
+	busy, all := procstat.Machine()
+	rate, out, err := s.load(append(args, w.args(s)...))
+	busy2, all2 := procstat.Machine()
 	// A forking server's children end after the client's QUIT; wait (with
 	// a bound) until they are gone so that their CPU is counted.
 	s.settle()
-	cpu := procstat.TreeCPU(s.pid()) - before
+	user2, sys2 := procstat.TreeTimes(s.pid())
 	if err != nil {
 		return nil, err
 	}
+	cpu := user2 + sys2 - user - sys
 	sm := &sample{rate: rate}
+	if cpu > 0 {
+		sm.kernel = float64(sys2-sys) / float64(cpu)
+	}
+	sm.client, _ = parseUnit(out, "µs/file")
+	if all2 > all {
+		sm.busy = float64(busy2-busy) / float64(all2-all)
+	}
+	if *verbose {
+		for line := range strings.Lines(out) {
+			if strings.HasPrefix(line, "steps") {
+				log.Printf("%s %s: %s", w.name, s.name, strings.TrimSpace(line))
+			}
+		}
+	}
 	if w.per > 0 {
 		sm.cpu = cpu.Seconds() / w.per
 	}
@@ -369,13 +390,16 @@ func report(ws []workload, all []*server, samples map[string]map[string][]*sampl
 		ferry := samples[w.name]["ferry"]
 		for _, s := range all {
 			got := samples[w.name][s.name]
-			var rates, cpus, ratios, cpuRatios []float64
+			var rates, cpus, clients, busy, kernel, ratios, cpuRatios []float64
 			for i, sm := range got {
 				if sm == nil {
 					continue
 				}
 				rates = append(rates, sm.rate)
 				cpus = append(cpus, sm.cpu)
+				clients = append(clients, sm.client)
+				busy = append(busy, sm.busy)
+				kernel = append(kernel, sm.kernel)
 				if ferry[i] != nil && s.name != "ferry" {
 					ratios = append(ratios, ferry[i].rate/sm.rate)
 					if ferry[i].cpu > 0 && sm.cpu > 0 {
@@ -386,7 +410,10 @@ func report(ws []workload, all []*server, samples map[string]map[string][]*sampl
 			if len(rates) == 0 {
 				continue
 			}
-			unit, cpuUnit := "files/s", fmt.Sprintf("%.0f µs/file", stat.Median(cpus)*1e6)
+			// Beside a small file's server CPU, the client's per transfer
+			// and how busy the cores were: what is left for the server.
+			unit, cpuUnit := "files/s", fmt.Sprintf("%.0f µs/file, %.0f%% kernel (client %.0f µs; cores %.0f%% busy)",
+				stat.Median(cpus)*1e6, 100*stat.Median(kernel), stat.Median(clients), 100*stat.Median(busy))
 			switch w.unit {
 			case "GiB":
 				// The best run beside the median: a 1 GiB upload's CPU

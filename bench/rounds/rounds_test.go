@@ -29,6 +29,9 @@ func TestParseRate(t *testing.T) {
 	if v, ok := parseUnit("RETR: 1 bytes in 1s: 1849 MB/s; server CPU 471ms: 2278 MB/CPU-s", "MB/CPU-s"); !ok || v != 2278 {
 		t.Errorf("MB/CPU-s: %v, %v", v, ok)
 	}
+	if v, ok := parseUnit("small files up: 8 transfers of 4096 B in 2ms: 3790 files/s (1 clients); client CPU 212.5 µs/file", "µs/file"); !ok || v != 212.5 {
+		t.Errorf("client µs/file: %v, %v", v, ok)
+	}
 }
 
 // TestRoundsSmoke runs one small round of every workload against Ferry and
@@ -60,7 +63,7 @@ func TestRoundsSmoke(t *testing.T) {
 	}
 	cmd := exec.CommandContext(t.Context(), filepath.Join(bin, "rounds"), "-ferry", filepath.Join(bin, "ferry"),
 		"-load", filepath.Join(bin, "load"), "-dir", filepath.Join(work, "rounds"), "-servers", servers,
-		"-rounds", "1", "-files", "4", "-big", "1048576",
+		"-rounds", "1", "-files", "4", "-big", "1048576", "-v", "-steps",
 		// A few hundred logins, not the 20,000 of a real round: their
 		// ports would sit in TIME_WAIT while the other packages' tests run.
 		"-logins-for", "30ms")
@@ -80,6 +83,9 @@ func TestRoundsSmoke(t *testing.T) {
 			}
 			if !strings.Contains(string(out), "| "+w.name+" | "+s+" | ") {
 				t.Errorf("no row for %s on %s", w.name, s)
+			}
+			if w.unit == "file" && !strings.Contains(string(out), w.name+" "+s+": steps, median/p90 µs: EPSV→229 ") {
+				t.Errorf("no steps for %s on %s", w.name, s)
 			}
 		}
 	}

@@ -16,16 +16,26 @@ const ClockTick = 10 * time.Millisecond
 // TreeCPU is the CPU time of pid and its live descendants, each with the
 // time of the children it has reaped (a forking server's ended sessions).
 func TreeCPU(pid int) time.Duration {
-	var sum time.Duration
+	user, sys := TreeTimes(pid)
+	return user + sys
+}
+
+// TreeTimes is TreeCPU split into the time in user space and in the
+// kernel.
+func TreeTimes(pid int) (user, sys time.Duration) {
 	for _, p := range append(Descendants(pid), pid) {
 		if f := StatFields(p); len(f) > 16 {
 			for _, i := range []int{13, 14, 15, 16} { // utime stime cutime cstime
 				v, _ := strconv.ParseInt(f[i], 10, 64)
-				sum += time.Duration(v) * ClockTick
+				if i == 13 || i == 15 {
+					user += time.Duration(v) * ClockTick
+				} else {
+					sys += time.Duration(v) * ClockTick
+				}
 			}
 		}
 	}
-	return sum
+	return user, sys
 }
 
 // Descendants lists the processes below pid.
@@ -88,4 +98,29 @@ func PeakRSS(pid int) int64 {
 // ResetPeak starts a new peak for PeakRSS (clear_refs 5).
 func ResetPeak(pid int) error {
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
+// Machine is the whole machine's CPU time from /proc/stat: busy (every
+// state but idle and iowait; steal, time the host ran something else,
+// counts as busy) and all, summed over the cores; zero where there is no
+// /proc/stat.
+func Machine() (busy, all time.Duration) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for i, s := range f[1:min(len(f), 9)] { // guest and guest_nice are in user and nice
+		v, _ := strconv.ParseInt(s, 10, 64)
+		d := time.Duration(v) * ClockTick
+		all += d
+		if i != 3 && i != 4 { // idle, iowait
+			busy += d
+		}
+	}
+	return busy, all
 }

@@ -51,3 +51,31 @@ func TestPeakRSS(t *testing.T) {
 		t.Fatalf("peak after reset: %d", after)
 	}
 }
+
+// TestMachine: the machine's busy time grows while this process works,
+// and never passes all of its time.
+func TestMachine(t *testing.T) {
+	busy, all := Machine()
+	if all == 0 {
+		t.Skip("no /proc/stat on this system")
+	}
+	x := 1
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		b, a := Machine()
+		if b > a || a < all {
+			t.Fatalf("busy %v of %v, after %v of %v", b, a, busy, all)
+		}
+		if b >= busy+3*ClockTick {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("busy time did not grow from %v", busy)
+		}
+		for i := 0; i < 1e6; i++ {
+			x = x*31 + i
+		}
+	}
+	if x == 0 {
+		t.Log(x)
+	}
+}
