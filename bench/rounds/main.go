@@ -114,6 +114,8 @@ type sample struct {
 	client float64 // small files: the load client's CPU µs per transfer it timed
 	busy   float64 // the share of the machine's cores busy during the run
 	kernel float64 // the share of the server's CPU spent in the kernel
+	// switches is the machine's context switches during the run, per unit
+	switches float64
 }
 
 func main() {
@@ -285,8 +287,10 @@ func (s *server) run(w workload, src string) (*sample, error) {
 	}
 	user, sys := procstat.TreeTimes(s.pid())
 	busy, all := procstat.Machine()
+	switches := procstat.Switches()
 	rate, out, err := s.load(append(args, w.args(s)...))
 	busy2, all2 := procstat.Machine()
+	switches = procstat.Switches() - switches
 	// A forking server's children end after the client's QUIT; wait (with
 	// a bound) until they are gone so that their CPU is counted.
 	s.settle()
@@ -299,6 +303,7 @@ func (s *server) run(w workload, src string) (*sample, error) {
 	if cpu > 0 {
 		sm.kernel = float64(sys2-sys) / float64(cpu)
 	}
+	sm.switches = float64(switches) / w.per
 	sm.client, _ = parseUnit(out, "µs/file")
 	if all2 > all {
 		sm.busy = float64(busy2-busy) / float64(all2-all)
@@ -390,7 +395,7 @@ func report(ws []workload, all []*server, samples map[string]map[string][]*sampl
 		ferry := samples[w.name]["ferry"]
 		for _, s := range all {
 			got := samples[w.name][s.name]
-			var rates, cpus, clients, busy, kernel, ratios, cpuRatios []float64
+			var rates, cpus, clients, busy, kernel, switches, ratios, cpuRatios []float64
 			for i, sm := range got {
 				if sm == nil {
 					continue
@@ -400,6 +405,7 @@ func report(ws []workload, all []*server, samples map[string]map[string][]*sampl
 				clients = append(clients, sm.client)
 				busy = append(busy, sm.busy)
 				kernel = append(kernel, sm.kernel)
+				switches = append(switches, sm.switches)
 				if ferry[i] != nil && s.name != "ferry" {
 					ratios = append(ratios, ferry[i].rate/sm.rate)
 					if ferry[i].cpu > 0 && sm.cpu > 0 {
@@ -412,8 +418,8 @@ func report(ws []workload, all []*server, samples map[string]map[string][]*sampl
 			}
 			// Beside a small file's server CPU, the client's per transfer
 			// and how busy the cores were: what is left for the server.
-			unit, cpuUnit := "files/s", fmt.Sprintf("%.0f µs/file, %.0f%% kernel (client %.0f µs; cores %.0f%% busy)",
-				stat.Median(cpus)*1e6, 100*stat.Median(kernel), stat.Median(clients), 100*stat.Median(busy))
+			unit, cpuUnit := "files/s", fmt.Sprintf("%.0f µs/file, %.0f%% kernel (client %.0f µs; cores %.0f%% busy; %.1f switches/file)",
+				stat.Median(cpus)*1e6, 100*stat.Median(kernel), stat.Median(clients), 100*stat.Median(busy), stat.Median(switches))
 			switch w.unit {
 			case "GiB":
 				// The best run beside the median: a 1 GiB upload's CPU

@@ -124,3 +124,19 @@ func Machine() (busy, all time.Duration) {
 	}
 	return busy, all
 }
+
+// Switches is how many context switches the whole machine made since it
+// started (/proc/stat's ctxt); zero where there is no /proc/stat.
+func Switches() uint64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "ctxt "); ok {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}

@@ -79,3 +79,17 @@ func TestMachine(t *testing.T) {
 		t.Log(x)
 	}
 }
+
+// TestSwitches: sleeping and waking makes context switches.
+func TestSwitches(t *testing.T) {
+	before := Switches()
+	if before == 0 {
+		t.Skip("no /proc/stat on this system")
+	}
+	for range 10 {
+		time.Sleep(time.Millisecond)
+	}
+	if after := Switches(); after < before+10 {
+		t.Fatalf("%d context switches after 10 sleeps, from %d", after, before)
+	}
+}
