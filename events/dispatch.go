@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -73,8 +74,30 @@ type Dispatcher struct {
 
 	mu      sync.Mutex
 	runners map[string]*runner // by hook key
-	hooks   []Hook
-	ids     *mrand.ChaCha8 // newID's generator
+	ids     *mrand.ChaCha8     // newID's generator
+	// heard is what the hooks hear, asked at every transfer's end without
+	// the lock; SetHooks replaces it.
+	heard atomic.Pointer[hearing]
+}
+
+// hearing is what a set of hooks hears: the kinds of events, and whether
+// a hook on upload wants the SHA-256.
+type hearing struct {
+	kinds []string
+	hash  bool
+}
+
+func hearingOf(hooks []Hook) *hearing {
+	h := &hearing{}
+	for _, hk := range hooks {
+		for _, k := range hk.On {
+			if !slices.Contains(h.kinds, k) {
+				h.kinds = append(h.kinds, k)
+			}
+		}
+		h.hash = h.hash || hk.SHA256 && hk.Hears(Upload)
+	}
+	return h
 }
 
 // Open opens the queue in o.Dir and starts delivering to hooks, the
@@ -188,7 +211,8 @@ func (d *Dispatcher) SetHooks(hooks []Hook) {
 			}
 		}
 	}
-	d.runners, d.hooks = keep, hooks
+	d.runners = keep
+	d.heard.Store(hearingOf(hooks))
 }
 
 // Hears says whether any hook hears kind (to skip building events no
@@ -197,14 +221,7 @@ func (d *Dispatcher) Hears(kind string) bool {
 	if d == nil {
 		return false
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, h := range d.hooks {
-		if h.Hears(kind) {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(d.heard.Load().kinds, kind)
 }
 
 // HashUploads says whether a hook on upload wants the SHA-256.
@@ -212,14 +229,7 @@ func (d *Dispatcher) HashUploads() bool {
 	if d == nil {
 		return false
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, h := range d.hooks {
-		if h.SHA256 && h.Hears(Upload) {
-			return true
-		}
-	}
-	return false
+	return d.heard.Load().hash
 }
 
 // Publish queues e for every hook that hears it (an ID and a time are
@@ -267,8 +277,10 @@ func (d *Dispatcher) newID() string {
 		d.ids = mrand.NewChaCha8(seed)
 	}
 	var b [16]byte
+	var h [32]byte
 	d.ids.Read(b[:])
-	return hex.EncodeToString(b[:])
+	hex.Encode(h[:], b[:])
+	return string(h[:])
 }
 
 // Len is the number of deliveries waiting (ferry_hook_queue_length).

@@ -588,3 +588,29 @@ func TestQueueReusesSegment(t *testing.T) {
 		t.Fatalf("after a crash: %d pending, want %s and %s: %+v", len(pending), kept.Event.ID, last.Event.ID, pending)
 	}
 }
+
+// TestHearsFollowsSetHooks: what the dispatcher says it hears (asked
+// without its lock at every transfer) follows each SetHooks.
+func TestHearsFollowsSetHooks(t *testing.T) {
+	d := open(t, t.TempDir(), Hook{On: []string{Upload}, Command: []string{"true"}})
+	defer d.Close()
+	if !d.Hears(Upload) || d.Hears(Delete) || d.HashUploads() {
+		t.Fatal("first hooks")
+	}
+	d.SetHooks([]Hook{{On: []string{Delete}, Command: []string{"true"}}, {On: []string{Download, Upload}, URL: "http://127.0.0.1:9/", SHA256: true}})
+	if !d.Hears(Delete) || !d.Hears(Download) || !d.Hears(Upload) || d.Hears(Login) || !d.HashUploads() {
+		t.Fatal("after the reload")
+	}
+	d.SetHooks([]Hook{{On: []string{Download}, URL: "http://127.0.0.1:9/", SHA256: true}}) // sha256 without upload
+	if d.Hears(Upload) || !d.Hears(Download) || d.HashUploads() {
+		t.Fatal("after the second reload")
+	}
+	d.SetHooks(nil)
+	if d.Hears(Download) || d.HashUploads() {
+		t.Fatal("with no hooks")
+	}
+	var none *Dispatcher
+	if none.Hears(Upload) || none.HashUploads() {
+		t.Fatal("nil dispatcher")
+	}
+}

@@ -114,6 +114,7 @@ type Conn struct {
 	cmd    atomic.Pointer[string] // the verb of the last command (in the command table)
 	secure atomic.Bool            // the control connection is secured
 	ended  atomic.Bool            // by End
+	host   atomic.Pointer[string] // RemoteHost, made on first use
 }
 
 // TransferInfo describes a session's transfer, running or ended.
@@ -171,6 +172,17 @@ func (c *Conn) ID() uint64 { return c.s.id }
 
 // RemoteAddr is the client's address; LocalAddr the server's.
 func (c *Conn) RemoteAddr() netip.AddrPort { return c.s.remote }
+
+// RemoteHost is the client's address as text, an IPv4-mapped IPv6
+// address as IPv4, made once per session (events carry it).
+func (c *Conn) RemoteHost() string {
+	if h := c.host.Load(); h != nil {
+		return *h
+	}
+	h := c.s.remote.Addr().Unmap().String()
+	c.host.Store(&h)
+	return h
+}
 
 // LocalAddr is the address the client connected to.
 func (c *Conn) LocalAddr() netip.AddrPort { return c.s.local }

@@ -36,7 +36,7 @@ func TestHooks(t *testing.T) {
 			if x := c.Transfer(); x != nil && st == server.StateTransferEnd {
 				line += fmt.Sprintf(" %s %s %d %s", x.Verb, x.Path, x.Bytes, x.Result)
 			}
-			if c.RemoteAddr().Addr().String() != "127.0.0.1" || c.ID() == 0 {
+			if c.RemoteAddr().Addr().String() != "127.0.0.1" || c.RemoteHost() != "127.0.0.1" || c.ID() == 0 {
 				line += " bad identity"
 			}
 			mu.Lock()

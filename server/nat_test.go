@@ -66,3 +66,18 @@ func TestPublicAddress(t *testing.T) {
 		t.Errorf("warned for a private client: %q", logs.String())
 	}
 }
+
+// TestRemoteHost: the text of the client's address that events carry, an
+// IPv4-mapped address as IPv4, the same string every time.
+func TestRemoteHost(t *testing.T) {
+	for _, c := range []struct{ remote, want string }{
+		{"[::ffff:192.0.2.7]:40000", "192.0.2.7"},
+		{"192.0.2.8:40000", "192.0.2.8"},
+		{"[2001:db8::1]:40000", "2001:db8::1"},
+	} {
+		s := testSession(&Server{}, "127.0.0.1:21", c.remote)
+		if h := s.hook.RemoteHost(); h != c.want || s.hook.RemoteHost() != h {
+			t.Errorf("%s: RemoteHost %q, want %q", c.remote, h, c.want)
+		}
+	}
+}

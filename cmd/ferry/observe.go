@@ -77,7 +77,7 @@ func (o *observer) transferEnd(c *server.Conn, t *server.TransferInfo) {
 		}
 	}
 	if d := o.events.Load(); d.Hears(kind) {
-		d.Publish(events.Event{Event: kind, User: c.User(), Remote: c.RemoteAddr().Addr().Unmap().String(), Path: t.Path,
+		d.Publish(events.Event{Event: kind, User: c.User(), Remote: c.RemoteHost(), Path: t.Path,
 			Size: t.Bytes, Duration: t.Took.Seconds(), Status: t.Result, Code: t.Code, SHA256: t.SHA256, Session: c.ID()})
 	}
 }
@@ -107,7 +107,7 @@ func (o *observer) action(c *server.Conn, a server.Action) {
 		if a.Reason != "" {
 			status = a.Reason
 		}
-		d.Publish(events.Event{Event: kind, User: a.User, Remote: c.RemoteAddr().Addr().Unmap().String(),
+		d.Publish(events.Event{Event: kind, User: a.User, Remote: c.RemoteHost(),
 			Path: a.Path, To: a.To, Status: status, Session: c.ID()})
 	}
 }
