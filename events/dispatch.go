@@ -277,10 +277,8 @@ func (d *Dispatcher) newID() string {
 		d.ids = mrand.NewChaCha8(seed)
 	}
 	var b [16]byte
-	var h [32]byte
 	d.ids.Read(b[:])
-	hex.Encode(h[:], b[:])
-	return string(h[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Len is the number of deliveries waiting (ferry_hook_queue_length).

@@ -286,11 +286,9 @@ func (s *server) run(w workload, src string) (*sample, error) {
 		args = append(args, "-cwd", s.cwd)
 	}
 	user, sys := procstat.TreeTimes(s.pid())
-	busy, all := procstat.Machine()
-	switches := procstat.Switches()
+	m := procstat.Machine()
 	rate, out, err := s.load(append(args, w.args(s)...))
-	busy2, all2 := procstat.Machine()
-	switches = procstat.Switches() - switches
+	m2 := procstat.Machine()
 	// A forking server's children end after the client's QUIT; wait (with
 	// a bound) until they are gone so that their CPU is counted.
 	s.settle()
@@ -303,10 +301,9 @@ func (s *server) run(w workload, src string) (*sample, error) {
 	if cpu > 0 {
 		sm.kernel = float64(sys2-sys) / float64(cpu)
 	}
-	sm.switches = float64(switches) / w.per
 	sm.client, _ = parseUnit(out, "µs/file")
-	if all2 > all {
-		sm.busy = float64(busy2-busy) / float64(all2-all)
+	if m2.All > m.All {
+		sm.busy = float64(m2.Busy-m.Busy) / float64(m2.All-m.All)
 	}
 	if *verbose {
 		for line := range strings.Lines(out) {
@@ -317,6 +314,7 @@ func (s *server) run(w workload, src string) (*sample, error) {
 	}
 	if w.per > 0 {
 		sm.cpu = cpu.Seconds() / w.per
+		sm.switches = float64(m2.Switches-m.Switches) / w.per
 	}
 	return sm, nil
 }

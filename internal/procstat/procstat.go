@@ -100,43 +100,38 @@ func ResetPeak(pid int) error {
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 }
 
-// Machine is the whole machine's CPU time from /proc/stat: busy (every
-// state but idle and iowait; steal, time the host ran something else,
-// counts as busy) and all, summed over the cores; zero where there is no
-// /proc/stat.
-func Machine() (busy, all time.Duration) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 6 || f[0] != "cpu" {
-		return 0, 0
-	}
-	for i, s := range f[1:min(len(f), 9)] { // guest and guest_nice are in user and nice
-		v, _ := strconv.ParseInt(s, 10, 64)
-		d := time.Duration(v) * ClockTick
-		all += d
-		if i != 3 && i != 4 { // idle, iowait
-			busy += d
-		}
-	}
-	return busy, all
+// MachineTimes is the whole machine's CPU time and context switches
+// since it started, summed over its cores (/proc/stat).
+type MachineTimes struct {
+	// Busy is every state but idle and iowait; steal, time the host ran
+	// something else, counts as busy.
+	Busy, All time.Duration
+	Switches  uint64 // the ctxt line
 }
 
-// Switches is how many context switches the whole machine made since it
-// started (/proc/stat's ctxt); zero where there is no /proc/stat.
-func Switches() uint64 {
+// Machine reads MachineTimes in one read of /proc/stat; zero where there
+// is none.
+func Machine() MachineTimes {
+	var m MachineTimes
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0
+		return m
 	}
 	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "ctxt "); ok {
-			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-			return n
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 6 && f[0] == "cpu":
+			for i, s := range f[1:min(len(f), 9)] { // guest and guest_nice are in user and nice
+				v, _ := strconv.ParseInt(s, 10, 64)
+				d := time.Duration(v) * ClockTick
+				m.All += d
+				if i != 3 && i != 4 { // idle, iowait
+					m.Busy += d
+				}
+			}
+		case len(f) == 2 && f[0] == "ctxt":
+			m.Switches, _ = strconv.ParseUint(f[1], 10, 64)
 		}
 	}
-	return 0
+	return m
 }

@@ -53,23 +53,24 @@ func TestPeakRSS(t *testing.T) {
 }
 
 // TestMachine: the machine's busy time grows while this process works,
-// and never passes all of its time.
+// never passes all of its time, and sleeping and waking makes context
+// switches.
 func TestMachine(t *testing.T) {
-	busy, all := Machine()
-	if all == 0 {
+	start := Machine()
+	if start.All == 0 {
 		t.Skip("no /proc/stat on this system")
 	}
 	x := 1
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		b, a := Machine()
-		if b > a || a < all {
-			t.Fatalf("busy %v of %v, after %v of %v", b, a, busy, all)
+		m := Machine()
+		if m.Busy > m.All || m.All < start.All {
+			t.Fatalf("busy %v of %v, after %v of %v", m.Busy, m.All, start.Busy, start.All)
 		}
-		if b >= busy+3*ClockTick {
+		if m.Busy >= start.Busy+3*ClockTick {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("busy time did not grow from %v", busy)
+			t.Fatalf("busy time did not grow from %v", start.Busy)
 		}
 		for i := 0; i < 1e6; i++ {
 			x = x*31 + i
@@ -78,18 +79,11 @@ func TestMachine(t *testing.T) {
 	if x == 0 {
 		t.Log(x)
 	}
-}
-
-// TestSwitches: sleeping and waking makes context switches.
-func TestSwitches(t *testing.T) {
-	before := Switches()
-	if before == 0 {
-		t.Skip("no /proc/stat on this system")
-	}
+	before := Machine().Switches
 	for range 10 {
 		time.Sleep(time.Millisecond)
 	}
-	if after := Switches(); after < before+10 {
+	if after := Machine().Switches; after < before+10 {
 		t.Fatalf("%d context switches after 10 sleeps, from %d", after, before)
 	}
 }
