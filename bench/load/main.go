@@ -10,6 +10,7 @@
 //	go run ./bench/load -addr … retr -path big.bin      (then: baseline-retr -file /path/big.bin)
 //	go run ./bench/load -addr … stor -size 1073741824   (then: baseline-stor -size 1073741824 -dir /tmp)
 //	go run ./bench/load -addr … tls-retr|tls-stor …     (PROT P; then: baseline-tls-retr|baseline-tls-stor)
+//	go run ./bench/load -addr 127.0.0.1:2121 bare-ftpd -dir /tmp/bare -pasv 40000-44999   (the least Go FTP server small files need; until killed)
 package main
 
 import (
@@ -39,7 +40,7 @@ var (
 func main() {
 	flag.Parse()
 	if flag.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: load [flags] logins|small|idle|badlogins|list|retr|stor|tls-retr|tls-stor|baseline-retr|baseline-stor|baseline-tls-retr|baseline-tls-stor [mode flags]")
+		fmt.Fprintln(os.Stderr, "usage: load [flags] logins|small|idle|badlogins|list|retr|stor|tls-retr|tls-stor|baseline-retr|baseline-stor|baseline-tls-retr|baseline-tls-stor|bare-ftpd [mode flags]")
 		os.Exit(2)
 	}
 	mode, args := flag.Arg(0), flag.Args()[1:]
@@ -56,6 +57,7 @@ func main() {
 	listening := fs.Bool("listening", false, "baselines: keep accepting and hold one idle connection meanwhile, as any server does")
 	op := fs.String("op", "mixed", "small: up (uploads), down (downloads of files uploaded first, untimed) or mixed (each upload then its download)")
 	steps := fs.Bool("steps", false, "small: also report how long each step of a transfer took, as the client saw it (median and 90th percentile)")
+	pasvRange := fs.String("pasv", "", "bare-ftpd: passive ports, LO-HI")
 	fs.Parse(args)
 	var err error
 	switch mode {
@@ -93,6 +95,8 @@ func main() {
 		err = serveFile(*file, plainListen, *listening)
 	case "sink-file":
 		err = sinkFile(*dir, plainListen, *listening)
+	case "bare-ftpd":
+		err = bareFTPD(*dir, *pasvRange)
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}

@@ -43,7 +43,7 @@ var (
 	dir       = flag.String("dir", "/dev/shm/ferry-rounds", "working directory; every server's files live under it")
 	rounds    = flag.Int("rounds", 5, "rounds")
 	only      = flag.String("work", "", "comma-separated workloads to run (default all; see -list)")
-	servers   = flag.String("servers", "ferry,pure-ftpd,ProFTPD,vsftpd,ftpserver,bare", "comma-separated servers, ferry first; bare: the minimal Go programs of bench/load doing a large transfer's I/O (sendfile, splice, io.Copy over crypto/tls); ferry-base: the -base binary; ferry-rated: ferry with rate limits far above the link; ferry-quota: its user under a quota far above what it stores; ferry-metrics: metrics served and a transfer log (ferry-xferlog: the transfer log alone; ferry-admin: the metrics alone); ferry-hooks: that and an HTTP hook on every upload, download and login; ferry-batch: ferry-hooks with batch = 100")
+	servers   = flag.String("servers", "ferry,pure-ftpd,ProFTPD,vsftpd,ftpserver,bare", "comma-separated servers, ferry first; bare: the minimal Go programs of bench/load doing a large transfer's I/O (sendfile, splice, io.Copy over crypto/tls); bare-ftpd: the least Go FTP server the small-file workloads need (bench/load bare-ftpd), their limit; ferry-base: the -base binary; ferry-rated: ferry with rate limits far above the link; ferry-quota: its user under a quota far above what it stores; ferry-metrics: metrics served and a transfer log (ferry-xferlog: the transfer log alone; ferry-admin: the metrics alone); ferry-hooks: that and an HTTP hook on every upload, download and login; ferry-batch: ferry-hooks with batch = 100")
 	bigSize   = flag.Int64("big", 1<<30, "size of the large file, bytes")
 	files     = flag.Int("files", 1000, "small files per client")
 	list      = flag.Bool("list", false, "list the workloads and exit")
@@ -263,7 +263,7 @@ func runRounds(ws []workload, all []*server, src string) map[string]map[string][
 // run runs w against s once and cleans up what it left. A server's CPU is
 // read from /proc around the run; a bare program reports its own.
 func (s *server) run(w workload, src string) (*sample, error) {
-	if w.tls && !s.tls || s.cmd == nil && w.bare == nil {
+	if w.tls && !s.tls || s.cmd == nil && w.bare == nil || s.smallOnly && w.unit != "file" {
 		return nil, nil
 	}
 	defer s.clean()

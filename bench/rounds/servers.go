@@ -35,8 +35,9 @@ type server struct {
 	disk             string // that directory on disk
 	tls              bool   // PROT P workloads run against it
 	cmd              *exec.Cmd
-	uid, gid         int // owner of the files it serves (-1: as written)
-	rest             int // its processes at rest, beside the first
+	uid, gid         int  // owner of the files it serves (-1: as written)
+	rest             int  // its processes at rest, beside the first
+	smallOnly        bool // it runs the small-file workloads only
 }
 
 // certFiles is one ECDSA P-256 certificate for every server.
@@ -141,6 +142,14 @@ func start(name, base string, port int, c certFiles) (*server, error) {
 		s, err = startPeer(name, base, addr, pasv, c)
 	case "ftpserver":
 		s, err = startFTPServer(base, addr, pasv, c)
+	case "bare-ftpd":
+		// The least a Go FTP server must do for small files
+		// (bench/load bare-ftpd): the limit Ferry approaches there.
+		root := filepath.Join(base, "root")
+		if err = os.MkdirAll(root, 0o755); err == nil {
+			cmd := exec.Command(*loadBin, "-addr", addr, "bare-ftpd", "-dir", root, "-pasv", fmt.Sprintf("%d-%d", pasv[0], pasv[1]))
+			s = &server{addr: addr, user: "bench", pass: "bench", disk: root, cmd: logTo(cmd, base), uid: -1, smallOnly: true}
+		}
 	default:
 		return nil, fmt.Errorf("unknown server %q", name)
 	}
