@@ -35,8 +35,8 @@ func TestParseRate(t *testing.T) {
 	}
 }
 
-// TestRoundsSmoke runs one small round of every workload against Ferry and
-// the bare programs, and against pure-ftpd, ProFTPD and vsftpd when they
+// TestRoundsSmoke runs one small round of every workload against Ferry,
+// the bare programs and bare-ftpd (the small-file workloads), and against pure-ftpd, ProFTPD and vsftpd when they
 // are unpacked under $FERRY_PEERS and this runs as root (required under
 // FERRY_INTEROP=1): each server starts with the configuration the rounds
 // give it and every workload reports a rate.
@@ -44,7 +44,7 @@ func TestRoundsSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds ferry and bench/load")
 	}
-	servers := "ferry,bare"
+	servers := "ferry,bare,bare-ftpd"
 	if os.Getenv("FERRY_PEERS") != "" && os.Geteuid() == 0 {
 		servers += ",pure-ftpd,ProFTPD,vsftpd"
 	} else if os.Getenv("FERRY_INTEROP") == "1" {
@@ -79,7 +79,7 @@ func TestRoundsSmoke(t *testing.T) {
 	}
 	for _, s := range strings.Split(servers, ",") {
 		for _, w := range workloads() {
-			if s == "bare" && w.bare == nil {
+			if s == "bare" && w.bare == nil || s == "bare-ftpd" && w.unit != "file" {
 				continue
 			}
 			if !strings.Contains(string(out), "| "+w.name+" | "+s+" | ") {
