@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	mrand "math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
@@ -74,7 +73,11 @@ type Dispatcher struct {
 
 	mu      sync.Mutex
 	runners map[string]*runner // by hook key
-	ids     *mrand.ChaCha8     // newID's generator
+	order   []*runner          // the runners, for Publish to walk
+	// idPrefix and idSeq make newID's keys: 64 random bits drawn once,
+	// and a count.
+	idPrefix [16]byte
+	idSeq    uint64
 	// heard is what the hooks hear, asked at every transfer's end without
 	// the lock; SetHooks replaces it.
 	heard atomic.Pointer[hearing]
@@ -212,6 +215,10 @@ func (d *Dispatcher) SetHooks(hooks []Hook) {
 		}
 	}
 	d.runners = keep
+	d.order = d.order[:0]
+	for _, r := range keep {
+		d.order = append(d.order, r)
+	}
 	d.heard.Store(hearingOf(hooks))
 }
 
@@ -248,14 +255,15 @@ func (d *Dispatcher) Publish(e Event) {
 	if e.ID == "" {
 		e.ID = d.newID()
 	}
-	for k, r := range d.runners {
-		if !r.hears(e.Event) {
+	for _, r := range d.order {
+		// r.hook changes only under d.mu (SetHooks), which is held.
+		if !r.hook.Hears(e.Event) {
 			continue
 		}
 		if doc == nil {
 			doc = e.appendJSON(make([]byte, 0, 384))
 		}
-		dl := &Delivery{Hook: k, Event: e, queued: now, doc: doc}
+		dl := &Delivery{Hook: r.key, Event: e, queued: now, doc: doc}
 		if d.q.Len() >= d.o.MaxQueue {
 			d.o.Logger.Error("hook event given up", "hook", r.name(), "event", e.Event, "id", e.ID, "reason", "the queue is full")
 			continue
@@ -268,17 +276,23 @@ func (d *Dispatcher) Publish(e Event) {
 	}
 }
 
-// newID is NewID from the dispatcher's own generator, seeded by NewID:
-// as unique, without a call for random bytes per event; d.mu is held.
+// newID returns a new idempotency key, 32 hex digits as NewID's: 64
+// random bits drawn once per dispatcher, then the count of its events.
+// Unique as NewID's are (a prefix repeats among 2^32 starts of a server
+// with even odds), without random bytes per event; d.mu is held.
 func (d *Dispatcher) newID() string {
-	if d.ids == nil {
-		var seed [32]byte
-		rand.Read(seed[:])
-		d.ids = mrand.NewChaCha8(seed)
+	if d.idSeq == 0 {
+		var b [8]byte
+		rand.Read(b[:])
+		hex.Encode(d.idPrefix[:], b[:])
 	}
-	var b [16]byte
-	d.ids.Read(b[:])
-	return hex.EncodeToString(b[:])
+	d.idSeq++
+	var id [32]byte
+	copy(id[:], d.idPrefix[:])
+	for i, n := 31, d.idSeq; i >= 16; i, n = i-1, n>>4 {
+		id[i] = hexDigits[n&15]
+	}
+	return string(id[:])
 }
 
 // Len is the number of deliveries waiting (ferry_hook_queue_length).
@@ -335,6 +349,7 @@ func (d *Dispatcher) tooOld(dls []*Delivery, h Hook, err error) []*Delivery {
 // once per event.
 type runner struct {
 	d    *Dispatcher
+	key  string        // the hook's Key
 	wake chan struct{} // a delivery may be ready
 	quit chan struct{} // closed by stop
 
@@ -348,7 +363,7 @@ type runner struct {
 }
 
 func (d *Dispatcher) start(h Hook) *runner {
-	r := &runner{d: d, hook: h, wake: make(chan struct{}, 1), quit: make(chan struct{})}
+	r := &runner{d: d, key: h.Key(), hook: h, wake: make(chan struct{}, 1), quit: make(chan struct{})}
 	for range d.o.Workers {
 		d.wg.Add(1)
 		go func() {
@@ -363,12 +378,6 @@ func (r *runner) setHook(h Hook) {
 	r.mu.Lock()
 	r.hook = h
 	r.mu.Unlock()
-}
-
-func (r *runner) hears(kind string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.hook.Hears(kind)
 }
 
 func (r *runner) name() string {

@@ -3,6 +3,7 @@ package events
 import (
 	"math"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -65,14 +66,57 @@ func appendField(b []byte, name, s string) []byte {
 }
 
 // appendTime appends t as time.Time's MarshalJSON does; a year it cannot
-// write (json.Marshal fails there) is written as the zero time.
+// write (json.Marshal fails there) is written as the zero time. A UTC
+// time (every event Publish stamps) reuses the date and clock of the
+// second before, formatted once.
 func appendTime(b []byte, t time.Time) []byte {
+	if t.Location() == time.UTC {
+		if c := lastSecond.Load(); c != nil && c.sec == t.Unix() {
+			return appendUTC(b, c.text[:], t.Nanosecond())
+		}
+		if y := t.Year(); y >= 0 && y <= 9999 {
+			c := &second{sec: t.Unix()}
+			t.AppendFormat(c.text[:0], "2006-01-02T15:04:05")
+			lastSecond.Store(c)
+			return appendUTC(b, c.text[:], t.Nanosecond())
+		}
+	}
 	if y := t.Year(); y < 0 || y > 9999 {
 		t = time.Time{}
 	}
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)
 	return append(b, '"')
+}
+
+// second is a UTC second's date and clock, as RFC 3339 writes them.
+type second struct {
+	sec  int64
+	text [19]byte
+}
+
+// lastSecond is the second appendTime formatted last.
+var lastSecond atomic.Pointer[second]
+
+// appendUTC appends the quoted RFC3339Nano time of the second text and
+// ns nanoseconds in UTC: the fraction without its trailing zeros, none
+// when whole.
+func appendUTC(b []byte, text []byte, ns int) []byte {
+	b = append(append(b, '"'), text...)
+	if ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i > 0; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		b = append(b, frac[:n]...)
+	}
+	return append(b, 'Z', '"')
 }
 
 // appendFloat appends f as encoding/json writes a float64; NaN and the
@@ -84,6 +128,8 @@ func appendFloat(b []byte, f float64) []byte {
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
+	} else if ns := math.Round(abs * 1e9); abs != 0 && ns < 1e15 && ns/1e9 == abs {
+		return appendNanos(b, f < 0, int64(ns))
 	}
 	b = strconv.AppendFloat(b, f, format, -1, 64)
 	if format == 'e' { // e-09 as e-9
@@ -91,6 +137,31 @@ func appendFloat(b []byte, f float64) []byte {
 			b[n-2] = b[n-1]
 			b = b[:n-1]
 		}
+	}
+	return b
+}
+
+// appendNanos appends ns/1e9 (negative when neg) as a decimal, without
+// trailing zeros: for ns below 1e15 it is the shortest decimal that reads
+// back as the float64 ns/1e9 (any shorter one differs from it by more
+// than that float's spacing), as strconv writes it, without its search.
+func appendNanos(b []byte, neg bool, ns int64) []byte {
+	if neg {
+		b = append(b, '-')
+	}
+	b = strconv.AppendInt(b, ns/1e9, 10)
+	if frac := ns % 1e9; frac != 0 {
+		var d [10]byte
+		d[0] = '.'
+		for i := 9; i > 0; i-- {
+			d[i] = byte('0' + frac%10)
+			frac /= 10
+		}
+		n := 10
+		for d[n-1] == '0' {
+			n--
+		}
+		b = append(b, d[:n]...)
 	}
 	return b
 }

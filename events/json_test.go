@@ -2,6 +2,8 @@ package events
 
 import (
 	"encoding/json"
+	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -22,6 +24,17 @@ func FuzzEventJSON(f *testing.F) {
 		if got := e.appendJSON(nil); string(got) != string(want) {
 			t.Fatalf("document\n got %s\nwant %s", got, want)
 		}
+		// In UTC, as Publish stamps events: twice, the second time from
+		// the second formatted the first.
+		u := e
+		u.Time = e.Time.UTC()
+		if want, err := json.Marshal(&u); err == nil {
+			for range 2 {
+				if got := u.appendJSON(nil); string(got) != string(want) {
+					t.Fatalf("document in UTC\n got %s\nwant %s", got, want)
+				}
+			}
+		}
 		d := &Delivery{Hook: user, Event: e}
 		rec, _ := json.Marshal(record{Op: "add", Hook: d.Hook, Event: &d.Event})
 		if got := appendAdd(nil, d); string(got) != string(rec)+"\n" {
@@ -32,4 +45,27 @@ func FuzzEventJSON(f *testing.F) {
 			t.Fatalf("record of a made document\n got %s\nwant %s", got, rec)
 		}
 	})
+}
+
+// TestDurationJSON: a transfer's duration (whole nanoseconds, in seconds)
+// is written as json.Marshal writes the float64, on appendFloat's fast
+// path and around its edges.
+func TestDurationJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var ns []int64
+	for range 200000 {
+		ns = append(ns, r.Int64N(1<<uint(r.IntN(53))))
+	}
+	ns = append(ns, 0, 1, 999, 1000, 1001, 1e9, 1e15-1, 1e15, 1e15+1, 1<<53-1, 123456789012345)
+	for _, n := range ns {
+		for _, f := range []float64{time.Duration(n).Seconds(), -time.Duration(n).Seconds(), float64(n) / 1e9, math.Nextafter(float64(n)/1e9, 1)} {
+			want, err := json.Marshal(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := appendFloat(nil, f); string(got) != string(want) {
+				t.Fatalf("%v (%d ns): got %s, want %s", f, n, got, want)
+			}
+		}
+	}
 }
