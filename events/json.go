@@ -102,20 +102,7 @@ var lastSecond atomic.Pointer[second]
 // ns nanoseconds in UTC: the fraction without its trailing zeros, none
 // when whole.
 func appendUTC(b []byte, text []byte, ns int) []byte {
-	b = append(append(b, '"'), text...)
-	if ns != 0 {
-		var frac [10]byte
-		frac[0] = '.'
-		for i := 9; i > 0; i-- {
-			frac[i] = byte('0' + ns%10)
-			ns /= 10
-		}
-		n := 10
-		for frac[n-1] == '0' {
-			n--
-		}
-		b = append(b, frac[:n]...)
-	}
+	b = appendFraction(append(append(b, '"'), text...), ns)
 	return append(b, 'Z', '"')
 }
 
@@ -150,20 +137,26 @@ func appendNanos(b []byte, neg bool, ns int64) []byte {
 		b = append(b, '-')
 	}
 	b = strconv.AppendInt(b, ns/1e9, 10)
-	if frac := ns % 1e9; frac != 0 {
-		var d [10]byte
-		d[0] = '.'
-		for i := 9; i > 0; i-- {
-			d[i] = byte('0' + frac%10)
-			frac /= 10
-		}
-		n := 10
-		for d[n-1] == '0' {
-			n--
-		}
-		b = append(b, d[:n]...)
+	return appendFraction(b, int(ns%1e9))
+}
+
+// appendFraction appends ns (below 1e9) as the decimal fraction of a
+// second, without trailing zeros; nothing when ns is 0.
+func appendFraction(b []byte, ns int) []byte {
+	if ns == 0 {
+		return b
 	}
-	return b
+	var d [10]byte
+	d[0] = '.'
+	for i := 9; i > 0; i-- {
+		d[i] = byte('0' + ns%10)
+		ns /= 10
+	}
+	n := 10
+	for d[n-1] == '0' {
+		n--
+	}
+	return append(b, d[:n]...)
 }
 
 const hexDigits = "0123456789abcdef"
