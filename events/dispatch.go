@@ -73,7 +73,6 @@ type Dispatcher struct {
 
 	mu      sync.Mutex
 	runners map[string]*runner // by hook key
-	order   []*runner          // the runners, for Publish to walk
 	// idPrefix and idSeq make newID's keys: 64 random bits drawn once,
 	// and a count.
 	idPrefix [16]byte
@@ -215,10 +214,6 @@ func (d *Dispatcher) SetHooks(hooks []Hook) {
 		}
 	}
 	d.runners = keep
-	d.order = d.order[:0]
-	for _, r := range keep {
-		d.order = append(d.order, r)
-	}
 	d.heard.Store(hearingOf(hooks))
 }
 
@@ -255,7 +250,7 @@ func (d *Dispatcher) Publish(e Event) {
 	if e.ID == "" {
 		e.ID = d.newID()
 	}
-	for _, r := range d.order {
+	for k, r := range d.runners {
 		// r.hook changes only under d.mu (SetHooks), which is held.
 		if !r.hook.Hears(e.Event) {
 			continue
@@ -263,7 +258,7 @@ func (d *Dispatcher) Publish(e Event) {
 		if doc == nil {
 			doc = e.appendJSON(make([]byte, 0, 384))
 		}
-		dl := &Delivery{Hook: r.key, Event: e, queued: now, doc: doc}
+		dl := &Delivery{Hook: k, Event: e, queued: now, doc: doc}
 		if d.q.Len() >= d.o.MaxQueue {
 			d.o.Logger.Error("hook event given up", "hook", r.name(), "event", e.Event, "id", e.ID, "reason", "the queue is full")
 			continue
@@ -349,7 +344,6 @@ func (d *Dispatcher) tooOld(dls []*Delivery, h Hook, err error) []*Delivery {
 // once per event.
 type runner struct {
 	d    *Dispatcher
-	key  string        // the hook's Key
 	wake chan struct{} // a delivery may be ready
 	quit chan struct{} // closed by stop
 
@@ -363,7 +357,7 @@ type runner struct {
 }
 
 func (d *Dispatcher) start(h Hook) *runner {
-	r := &runner{d: d, key: h.Key(), hook: h, wake: make(chan struct{}, 1), quit: make(chan struct{})}
+	r := &runner{d: d, hook: h, wake: make(chan struct{}, 1), quit: make(chan struct{})}
 	for range d.o.Workers {
 		d.wg.Add(1)
 		go func() {

@@ -70,19 +70,11 @@ func appendField(b []byte, name, s string) []byte {
 // time (every event Publish stamps) reuses the date and clock of the
 // second before, formatted once.
 func appendTime(b []byte, t time.Time) []byte {
-	if t.Location() == time.UTC {
-		if c := lastSecond.Load(); c != nil && c.sec == t.Unix() {
-			return appendUTC(b, c.text[:], t.Nanosecond())
-		}
-		if y := t.Year(); y >= 0 && y <= 9999 {
-			c := &second{sec: t.Unix()}
-			t.AppendFormat(c.text[:0], "2006-01-02T15:04:05")
-			lastSecond.Store(c)
-			return appendUTC(b, c.text[:], t.Nanosecond())
-		}
-	}
 	if y := t.Year(); y < 0 || y > 9999 {
 		t = time.Time{}
+	} else if t.Location() == time.UTC {
+		b = append(append(b, '"'), utcSecond(t).text[:]...)
+		return append(appendFraction(b, t.Nanosecond()), 'Z', '"')
 	}
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)
@@ -98,12 +90,15 @@ type second struct {
 // lastSecond is the second appendTime formatted last.
 var lastSecond atomic.Pointer[second]
 
-// appendUTC appends the quoted RFC3339Nano time of the second text and
-// ns nanoseconds in UTC: the fraction without its trailing zeros, none
-// when whole.
-func appendUTC(b []byte, text []byte, ns int) []byte {
-	b = appendFraction(append(append(b, '"'), text...), ns)
-	return append(b, 'Z', '"')
+// utcSecond is the second of t, a UTC time, formatted (once a second).
+func utcSecond(t time.Time) *second {
+	if c := lastSecond.Load(); c != nil && c.sec == t.Unix() {
+		return c
+	}
+	c := &second{sec: t.Unix()}
+	t.AppendFormat(c.text[:0], "2006-01-02T15:04:05")
+	lastSecond.Store(c)
+	return c
 }
 
 // appendFloat appends f as encoding/json writes a float64; NaN and the
@@ -112,11 +107,13 @@ func appendFloat(b []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(b, '0')
 	}
+	abs := math.Abs(f)
+	if ns := math.Round(abs * 1e9); abs >= 1e-6 && ns < 1e15 && ns/1e9 == abs {
+		return appendNanos(b, f < 0, int64(ns)) // a duration in whole nanoseconds
+	}
 	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
-	} else if ns := math.Round(abs * 1e9); abs != 0 && ns < 1e15 && ns/1e9 == abs {
-		return appendNanos(b, f < 0, int64(ns))
 	}
 	b = strconv.AppendFloat(b, f, format, -1, 64)
 	if format == 'e' { // e-09 as e-9
