@@ -91,6 +91,12 @@ func main() {
 		fc := startFCL(gw.Endpoint)
 		sides = append(sides, fc)
 	}
+	// A first login hashes the password (argon2id, 19 MiB given back half
+	// a second later): done here, so that no upload's peak RSS holds it.
+	for _, s := range sides {
+		s.dial(ctx).Close()
+	}
+	time.Sleep(time.Second)
 	tm := transfermanager.New(sdk, func(o *transfermanager.Options) {
 		o.PartSizeBytes, o.Concurrency = part, *concurrency
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
@@ -106,9 +112,12 @@ func main() {
 		for _, s := range sides {
 			up[s.name] = s.upload(ctx, data, res, s == fy)
 		}
-		down := map[string]float64{"sdk": sdkDownload(ctx, tm, size), "bare": bareForward(ctx, sdk, size)}
+		down := map[string]float64{
+			"sdk":  machineCost(res, "sdk", size, func() float64 { return sdkDownload(ctx, tm, size) }),
+			"bare": machineCost(res, "bare", size, func() float64 { return bareForward(ctx, sdk, size) }),
+		}
 		for _, s := range sides {
-			down[s.name] = s.download(ctx, size, res, s == fy)
+			down[s.name] = machineCost(res, s.name, size, func() float64 { return s.download(ctx, size, res, s == fy) })
 		}
 		line := fmt.Sprintf("round %d:", r)
 		for _, s := range sides {
@@ -343,6 +352,20 @@ func bareForward(ctx context.Context, sdk *s3.Client, size int64) float64 {
 	return float64(size) / time.Since(start).Seconds()
 }
 
+// machineCost runs a download and records what the whole machine spent
+// on it (versitygw, the server and the client together): busy core
+// seconds per GiB, and the busy share of both cores. A side that keeps
+// the cores busy is bound by that cost; one that leaves them idle waits.
+func machineCost(res map[string][]float64, name string, size int64, download func() float64) float64 {
+	m0 := procstat.Machine()
+	rate := download()
+	m1 := procstat.Machine()
+	busy := m1.Busy - m0.Busy
+	res["machine "+name] = append(res["machine "+name], busy.Seconds()/(float64(size)/(1<<30)))
+	res["busy "+name] = append(res["busy "+name], float64(busy)/float64(m1.All-m0.All))
+	return rate
+}
+
 // discardAt is an io.WriterAt that counts what it is given.
 type discardAt struct{ n atomic.Int64 }
 
@@ -461,6 +484,15 @@ func report(res map[string][]float64, size, part int64) {
 	fmt.Printf("Ferry peak RSS during STOR: %.0f MiB (most %.0f), bound part×(concurrency+2)+32 MiB = %.0f MiB\n",
 		stat.Median(res["rss STOR"])/(1<<20), slices.Max(res["rss STOR"])/(1<<20), bound/(1<<20))
 	fmt.Printf("Last byte to 226: %.0f ms median (%.0f–%.0f)\n", stat.Median(res["tail STOR"])*1e3, slices.Min(res["tail STOR"])*1e3, slices.Max(res["tail STOR"])*1e3)
+	fmt.Println("RETR, the whole machine (medians): busy core-s per GiB, and the busy share of its cores")
+	for _, k := range []string{"sdk", "bare", "ferry", "ftpserver"} {
+		if v, ok := res["machine "+k]; ok {
+			fmt.Printf("  %-9s %.2f core-s/GiB, busy %.2f\n", k, stat.Median(v), stat.Median(res["busy "+k]))
+		}
+	}
+	if f := stat.Median(res["machine ferry"]); f > 0 {
+		fmt.Printf("  a forward as costly as Ferry's, with the cores full, reaches at most %.2f of the SDK's rate\n", stat.Median(res["machine sdk"])/f)
+	}
 	if _, ok := res["list total ferry"]; ok {
 		fmt.Printf("LIST of %d objects: Ferry first entry %.0f ms, total %.2f s; SDK first page %.0f ms, total %.2f s (medians)\n", *listN,
 			stat.Median(res["list first ferry"])*1e3, stat.Median(res["list total ferry"]),

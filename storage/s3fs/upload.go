@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/ferryftp/ferry/internal/bigbuf"
 	"github.com/ferryftp/ferry/internal/running"
 	"github.com/ferryftp/ferry/storage"
 )
@@ -189,15 +190,15 @@ func (u *upload) Write(p []byte) (int, error) {
 }
 
 // grow makes room in buf for more bytes: a small upload stays in a small
-// buffer; past it, whole parts come from the upload's own sent parts, else
-// from a pool shared by uploads, so that a busy server reuses the same few
-// part buffers instead of making garbage.
+// buffer from the heap; past it, whole parts come from the upload's own
+// sent parts, else from bigbuf (outside the heap, so that the parts held
+// do not let the collector's garbage grow by as much again).
 func (u *upload) grow(more int) {
 	if len(u.buf) < cap(u.buf) {
 		return
 	}
 	if u.buf == nil && more < smallBuf {
-		u.buf = getBuf(smallBuf)
+		u.buf = getSmall()
 		return
 	}
 	nb := u.getPart()
@@ -209,15 +210,13 @@ func (u *upload) grow(more int) {
 // smallBuf is the first buffer of an upload.
 const smallBuf = 64 << 10
 
-// getPart takes a part buffer: one this upload has sent, else one from
-// the pool shared by uploads (sync.Pool alone may miss a buffer just put
-// back on another thread, and allocate while it sits there).
+// getPart takes a part buffer: one this upload has sent, else a new loan.
 func (u *upload) getPart() []byte {
 	select {
 	case b := <-u.free:
 		return b[:0]
 	default:
-		return getBuf(u.f.partSize)
+		return bigbuf.Get(int(u.f.partSize))
 	}
 }
 
@@ -234,7 +233,7 @@ func (u *upload) putPart(b []byte) {
 	}
 }
 
-// releaseBuffers gives the upload's buffers to the shared pool.
+// releaseBuffers gives the upload's buffers back.
 func (u *upload) releaseBuffers() {
 	putBuf(u.buf)
 	u.buf = nil
@@ -248,27 +247,18 @@ func (u *upload) releaseBuffers() {
 	}
 }
 
-// pools holds a *sync.Pool of buffers for each capacity in use (the part
-// size, the first buffer of an upload).
-var pools sync.Map
+// smallBufs holds the first buffers of uploads.
+var smallBufs = sync.Pool{New: func() any { return new([smallBuf]byte) }}
 
-func poolFor(n int64) *sync.Pool {
-	p, _ := pools.LoadOrStore(n, new(sync.Pool))
-	return p.(*sync.Pool)
-}
+func getSmall() []byte { return smallBufs.Get().(*[smallBuf]byte)[:0] }
 
-func getBuf(n int64) []byte {
-	if b, ok := poolFor(n).Get().(*[]byte); ok {
-		return (*b)[:0]
-	}
-	return make([]byte, 0, n)
-}
-
+// putBuf gives b back: to bigbuf a part it lent, to the pool a first
+// buffer; anything else is left to the collector.
 func putBuf(b []byte) {
-	if cap(b) > 0 {
-		b = b[:0]
-		poolFor(int64(cap(b))).Put(&b)
+	if bigbuf.Put(b) || cap(b) != smallBuf {
+		return
 	}
+	smallBufs.Put((*[smallBuf]byte)(b[:smallBuf]))
 }
 
 // send uploads buf as the next part in the background, once fewer than

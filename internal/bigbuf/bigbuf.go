@@ -1,0 +1,150 @@
+// Package bigbuf lends large byte buffers (the parts of an upload to an
+// object store) from memory outside the Go heap.
+//
+// An upload holds a few parts of part_size bytes (16 MiB by default). On
+// the heap those buffers count as live data, and the collector lets the
+// heap grow by as much again in garbage before it runs (GOGC=100): a
+// server holding 80 MiB of parts reached 160 MiB, the small garbage of
+// every request piling up for minutes between two collections. Outside
+// the heap a part is just its size: the heap stays small and is collected
+// often and cheaply, and the resident size is the parts in use plus a
+// small heap.
+//
+// A buffer given back is lent again to the next borrower of its size,
+// warm. One idle for ReleaseAfter gives its pages back to the system; its
+// mapping stays, so a late reader (a transport still sending a failed
+// request's body) finds zeros, never a fault. Where there is no such
+// memory (outside Linux), buffers come from the heap and Put refuses them.
+package bigbuf
+
+import (
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// ReleaseAfter is how long a buffer given back stays resident for the
+// next borrower.
+const ReleaseAfter = 10 * time.Second
+
+// Lender lends buffers; its zero value is ready.
+type Lender struct {
+	mu    sync.Mutex
+	made  map[*byte]int      // every buffer mapped, by its first byte: its size
+	free  map[int][]returned // by size, the most recently given back last
+	timer *time.Timer        // releases idle buffers; nil until the first Put
+	due   bool               // the timer is set
+}
+
+// returned is a buffer given back.
+type returned struct {
+	b     []byte
+	since time.Time
+	cold  bool // its pages went back to the system
+}
+
+var std Lender
+
+// Get lends an empty buffer of capacity n from the process's lender.
+func Get(n int) []byte { return std.Get(n) }
+
+// Put gives back a buffer from Get; see Lender.Put.
+func Put(b []byte) bool { return std.Put(b) }
+
+// Get lends an empty buffer of capacity n: the one of that size given
+// back last, else a new mapping, else (no mapping here) one from the heap.
+func (l *Lender) Get(n int) []byte {
+	if n <= 0 {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if f := l.free[n]; len(f) > 0 {
+		r := f[len(f)-1]
+		l.free[n] = f[:len(f)-1]
+		return r.b[:0]
+	}
+	b, err := mapBuffer(n)
+	if err != nil {
+		return make([]byte, 0, n)
+	}
+	if l.made == nil {
+		l.made = make(map[*byte]int)
+	}
+	l.made[unsafe.SliceData(b)] = n
+	return b[:0]
+}
+
+// Put gives back b, which must no longer be used, and reports whether it
+// was one of l's; any other slice (one from the heap, or a part of a
+// buffer) is refused, left to the collector.
+func (l *Lender) Put(b []byte) bool {
+	if cap(b) == 0 {
+		return false
+	}
+	b = b[:cap(b)]
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n, ok := l.made[unsafe.SliceData(b)]; !ok || n != len(b) {
+		return false
+	}
+	if l.free == nil {
+		l.free = make(map[int][]returned)
+	}
+	l.free[len(b)] = append(l.free[len(b)], returned{b: b, since: time.Now()})
+	if !l.due {
+		l.due = true
+		if l.timer == nil {
+			l.timer = time.AfterFunc(ReleaseAfter, l.release)
+		} else {
+			l.timer.Reset(ReleaseAfter)
+		}
+	}
+	return true
+}
+
+// release gives back to the system the pages of buffers idle for
+// ReleaseAfter, and sets the timer for the next one due.
+func (l *Lender) release() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.due = false
+	now := time.Now()
+	var next time.Duration
+	for _, f := range l.free {
+		for i := range f {
+			r := &f[i]
+			if r.cold {
+				continue
+			}
+			if idle := now.Sub(r.since); idle < ReleaseAfter {
+				if left := ReleaseAfter - idle; next == 0 || left < next {
+					next = left
+				}
+				continue
+			}
+			releasePages(r.b)
+			r.cold = true
+		}
+	}
+	if next > 0 {
+		l.due = true
+		l.timer.Reset(next)
+	}
+}
+
+// Resident is the number of bytes of buffers given back whose pages are
+// still resident (tests).
+func (l *Lender) Resident() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, f := range l.free {
+		for _, r := range f {
+			if !r.cold {
+				n += len(r.b)
+			}
+		}
+	}
+	return n
+}
