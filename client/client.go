@@ -68,9 +68,16 @@ type Config struct {
 	// data (default 30s). Contexts bound whole operations.
 	Timeout time.Duration
 
-	// Retries is how many times a download is resumed (REST STREAM) after
-	// its connection drops (default 3; negative: never).
+	// Retries is how many times a transfer is tried again (default 3;
+	// negative: never): a download resumed (REST STREAM) after its
+	// connection drops, and an upload or download the server refuses for
+	// now before any data moves (425, 450 busy, 451 storage unavailable),
+	// asked again after a wait.
 	Retries int
+
+	// RetryWait is the wait before a refused transfer is asked again
+	// (default 1s), doubled after each refusal up to 30s.
+	RetryWait time.Duration
 
 	// Transcript, when set, receives every command and reply, with the
 	// password replaced by "****".
@@ -136,6 +143,9 @@ func Dial(ctx context.Context, addr string, cfg *Config) (*Client, error) {
 	}
 	if c.cfg.Retries == 0 {
 		c.cfg.Retries = 3
+	}
+	if c.cfg.RetryWait <= 0 {
+		c.cfg.RetryWait = time.Second
 	}
 	if c.cfg.User == "" {
 		c.cfg.User = "anonymous"

@@ -501,3 +501,83 @@ func TestHost(t *testing.T) {
 		t.Fatalf("unknown host: %v", err)
 	}
 }
+
+// TestRetryRefused: an upload the server refuses for now (450: a resume
+// of a file whose upload is still running) is asked again after a wait,
+// and goes through once the other upload has ended; a refusal for good
+// (550) is not asked again, nor is anything with Retries negative.
+func TestRetryRefused(t *testing.T) {
+	root := t.TempDir()
+	lfs, err := localfs.New(root, localfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := ftptest.NewServer(t, ftptest.Options{FS: lfs})
+	data := random(64 << 10)
+
+	// Another session uploads the first KiB and holds the upload open.
+	a := srv.Dial(t).Login(ftptest.Writer)
+	adc := a.Passive()
+	a.Expect("STOR f.bin", 150)
+	if _, err := adc.Write(data[:1024]); err != nil {
+		t.Fatal(err)
+	}
+
+	var transcript bytes.Buffer
+	var mu sync.Mutex
+	c := dial(t, srv.Addr, client.Config{Transcript: &lockedWriter{w: &transcript, mu: &mu}, RetryWait: 20 * time.Millisecond, Retries: 10})
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Store(context.Background(), "f.bin", bytes.NewReader(data[1024:]), &client.TransferOptions{Offset: 1024})
+		done <- err
+	}()
+	said := func(s string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Count(transcript.String(), s)
+	}
+	for deadline := time.Now().Add(10 * time.Second); said("< 450 ") == 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no 450 for the resume of a running upload:\n%s", transcript.String())
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the resume ended before any refusal: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	// The other upload is cut: its first KiB stays for the resume.
+	adc.(*net.TCPConn).SetLinger(0)
+	adc.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("the retried resume failed: %v\n%s", err, transcript.String())
+	}
+	if got, _ := os.ReadFile(filepath.Join(root, "f.bin")); !bytes.Equal(got, data) {
+		t.Fatalf("the file after the retried resume: %d bytes, want %d", len(got), len(data))
+	}
+	if n := said("> STOR /f.bin"); n < 2 {
+		t.Fatalf("STOR sent %d times, want a retry:\n%s", n, transcript.String())
+	}
+
+	// Refused for good: asked once.
+	before := said("> STOR ")
+	if _, err := c.Store(context.Background(), "no/such/dir/f.bin", bytes.NewReader(data), nil); err == nil {
+		t.Fatal("a store into a missing directory succeeded")
+	}
+	if n := said("> STOR ") - before; n != 1 {
+		t.Fatalf("a 550 was asked %d times", n)
+	}
+
+	// Retries negative: a 450 is the answer.
+	a2 := srv.Dial(t).Login(ftptest.Writer)
+	a2dc := a2.Passive()
+	a2.Expect("STOR g.bin", 150)
+	a2dc.Write(data[:1024])
+	defer a2dc.Close()
+	once := dial(t, srv.Addr, client.Config{Retries: -1, RetryWait: time.Hour})
+	_, err = once.Store(context.Background(), "g.bin", bytes.NewReader(data[1024:]), &client.TransferOptions{Offset: 1024})
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Code != ftp.CodeFileUnavailable {
+		t.Fatalf("with Retries -1: %v, want the 450", err)
+	}
+}

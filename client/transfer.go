@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/ferryftp/ferry/ftp"
 )
 
 // TransferOptions adjust Retrieve and Store. A nil *TransferOptions is the
@@ -78,11 +80,7 @@ func (c *Client) Retrieve(ctx context.Context, path string, opts *TransferOption
 
 // open starts (or restarts) the transfer at start+n.
 func (d *Download) open() error {
-	cn, err := d.c.get(d.ctx)
-	if err != nil {
-		return err
-	}
-	dc, err := cn.startTransfer(d.ctx, "RETR", d.path, d.start+d.n)
+	cn, dc, err := d.c.start(d.ctx, "RETR", d.path, d.start+d.n)
 	if err == errNoData {
 		// A 2xx at once: nothing to read, and the reply said all is well.
 		d.c.put(cn)
@@ -90,7 +88,6 @@ func (d *Download) open() error {
 		return nil
 	}
 	if err != nil {
-		d.c.put(cn)
 		return err
 	}
 	d.cn, d.dc = cn, dc
@@ -267,18 +264,15 @@ func (c *Client) Store(ctx context.Context, path string, r io.Reader, opts *Tran
 	if opts != nil && opts.Append {
 		verb = "APPE"
 	}
-	cn, err := c.get(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer c.put(cn)
-	dc, err := cn.startTransfer(ctx, verb, p, opts.offset())
+	cn, dc, err := c.start(ctx, verb, p, opts.offset())
 	if err == errNoData {
+		c.put(cn)
 		return 0, &NetError{Op: verb + " " + p, Addr: c.addr, Err: errors.New("the server ended the transfer before any data was sent")}
 	}
 	if err != nil {
 		return 0, err
 	}
+	defer c.put(cn)
 	// The copy runs apart so that a cancelled context returns at once even
 	// while r blocks in Read; the copy then fails on the closed connection
 	// as soon as r returns.
@@ -322,6 +316,54 @@ func (c *Client) Store(ctx context.Context, path string, r io.Reader, opts *Tran
 		return n, cn.dataFailed(verb, p, &NetError{Op: verb + " " + p, Addr: c.addr, Err: err})
 	}
 	return n, cn.finish(ctx, verb, p)
+}
+
+// start opens a transfer on a connection of the pool. A refusal for now
+// (425, 450, 451), which comes before any data moves, is asked again
+// after RetryWait, doubled each time, up to Retries times. On success, and
+// with errNoData, the caller puts cn back.
+func (c *Client) start(ctx context.Context, verb, arg string, offset int64) (*conn, net.Conn, error) {
+	wait := c.cfg.RetryWait
+	for try := 0; ; try++ {
+		cn, err := c.get(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		dc, err := cn.startTransfer(ctx, verb, arg, offset)
+		if err == nil || err == errNoData {
+			return cn, dc, err
+		}
+		c.put(cn)
+		if try >= c.cfg.Retries || !refusedForNow(err) {
+			return nil, nil, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, ctx.Err()
+		}
+		wait = min(2*wait, maxRetryWait)
+	}
+}
+
+// maxRetryWait bounds the wait before a refused transfer is asked again.
+const maxRetryWait = 30 * time.Second
+
+// refusedForNow reports a reply that refuses a transfer for the time
+// being: no data connection (425), the file busy (450), a local error
+// such as a store that is unavailable (451).
+func refusedForNow(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code {
+	case ftp.CodeCantOpenData, ftp.CodeFileUnavailable, ftp.CodeLocalError:
+		return true
+	}
+	return false
 }
 
 func reset(c net.Conn) {
