@@ -32,7 +32,7 @@ import (
 // thread is free; otherwise it reports false, having done nothing, and
 // the caller copies through the poller.
 func (s *session) sendFile(x *transfer, c net.Conn, src io.Reader) (bool, error) {
-	f, ok := src.(storage.ZeroCopy)
+	f, ok := s.zeroCopy(src)
 	if !ok {
 		return false, nil
 	}
@@ -44,7 +44,7 @@ func (s *session) sendFile(x *transfer, c net.Conn, src io.Reader) (bool, error)
 // false, having done nothing. Errors of the file's writes come back
 // through storage.FileError.
 func (s *session) recvFile(x *transfer, c net.Conn, dst io.Writer) (bool, error) {
-	f, ok := dst.(storage.ZeroCopy)
+	f, ok := s.zeroCopy(dst)
 	if !ok {
 		return false, nil
 	}

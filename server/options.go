@@ -86,6 +86,12 @@ type Options struct {
 	// sendfile(2) and splice(2) on a blocking socket); beyond it, and
 	// elsewhere, transfers go through Go's network poller. Negative: none.
 	TransferThreads int `toml:"transfer_threads" default:"64"`
+	// Sendfile lets plain transfers between local disk and the data
+	// connection take the kernel's zero-copy paths (sendfile(2) for a
+	// download, splice(2) for an upload), as vsftpd's use_sendfile and
+	// ProFTPD's UseSendfile; false copies through memory instead, for file
+	// systems whose sendfile misbehaves (some network and FUSE mounts).
+	Sendfile *bool `toml:"sendfile" default:"true"`
 	// MaxRateUp caps the bytes a second of all the server's uploads
 	// together ("10MiB"), beside each user's own max_rate_up. 0: no limit;
 	// transfers without any limit keep their zero-copy path.

@@ -225,7 +225,7 @@ func (s *session) copyOut(c net.Conn, src io.Reader, x *transfer) error {
 			return io.CopyBuffer(tc, lr, *buf)
 		}, c.SetWriteDeadline)
 	}
-	if _, ok := src.(storage.ZeroCopy); !ok {
+	if _, ok := s.zeroCopy(src); !ok {
 		// A stream (an object store's response): large writes instead of
 		// io.Copy's 32 KiB, eight times fewer system calls per byte.
 		buf := getCopyBuf()
@@ -239,6 +239,16 @@ func (s *session) copyOut(c net.Conn, src io.Reader, x *transfer) error {
 		lr.R = src
 		return io.Copy(c, lr)
 	}, c.SetWriteDeadline)
+}
+
+// zeroCopy returns v's file for the kernel's zero-copy paths, when v
+// offers one (storage.ZeroCopy) and the sendfile setting is on.
+func (s *session) zeroCopy(v any) (storage.ZeroCopy, bool) {
+	if on := s.srv.o().Sendfile; on != nil && !*on {
+		return nil, false
+	}
+	f, ok := v.(storage.ZeroCopy)
+	return f, ok
 }
 
 // copyGathered copies r to w through buf, filling buf before each write.
@@ -287,14 +297,14 @@ func (s *session) copyIn(dst io.Writer, c net.Conn, x *transfer) error {
 			return copyGathered(dst, lr, *buf)
 		}, c.SetReadDeadline)
 	}
-	if _, ok := dst.(storage.ZeroCopy); !ok {
-		// Not a file (an object store's buffer): reads of up to 256 KiB
-		// rather than io.Copy's 32 KiB.
+	if _, ok := s.zeroCopy(dst); !ok {
+		// Not a file (an object store's buffer), or sendfile off: reads
+		// of up to 256 KiB rather than io.Copy's 32 KiB, never splice(2).
 		buf := getCopyBuf()
 		defer putCopyBuf(buf)
 		return s.copyChunks(x, func(lr *io.LimitedReader) (int64, error) {
 			lr.R = c
-			return io.CopyBuffer(dst, lr, *buf)
+			return io.CopyBuffer(struct{ io.Writer }{dst}, lr, *buf)
 		}, c.SetReadDeadline)
 	}
 	return s.copyChunks(x, func(lr *io.LimitedReader) (int64, error) {
@@ -310,10 +320,12 @@ func (s *session) copyIn(dst io.Writer, c net.Conn, x *transfer) error {
 const recvHead = 1 << 20
 
 // receive receives a binary upload from c into up: its first recvHead
-// bytes through the poller, the rest by recvFile where it can.
+// bytes through the poller, the rest by recvFile where it can. Without a
+// zero-copy path (TLS, an object store, sendfile off) it is copyIn's.
 func (s *session) receive(up storage.Upload, c net.Conn, x *transfer) error {
-	if _, ok := c.(*net.TCPConn); !ok {
-		return s.copyIn(up, c, x) // TLS
+	_, tcp := c.(*net.TCPConn)
+	if _, zc := s.zeroCopy(up); !tcp || !zc {
+		return s.copyIn(up, c, x)
 	}
 	head := x.piece(recvHead)
 	c.SetReadDeadline(time.Now().Add(s.srv.dataStallTimeout()))
