@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ferryftp/ferry/ftptest"
 	"github.com/ferryftp/ferry/server"
@@ -233,6 +234,59 @@ func TestTransferPanicRecovered(t *testing.T) {
 		t.Fatalf("%d %q", code, text)
 	}
 	ftptest.ReadAll(t, d) // the data connection was closed
+	c.Expect("NOOP", 200)
+}
+
+// panicUploadFS makes uploads that panic in Write and note their Abort.
+type panicUploadFS struct {
+	storage.FS
+	aborted chan error
+}
+
+func (f panicUploadFS) Create(ctx context.Context, name string, o storage.CreateOptions) (storage.Upload, error) {
+	up, err := f.FS.Create(ctx, name, o)
+	if err != nil {
+		return nil, err
+	}
+	return &panicUpload{Upload: up, aborted: f.aborted}, nil
+}
+
+type panicUpload struct {
+	storage.Upload
+	aborted chan error
+}
+
+func (u *panicUpload) Write([]byte) (int, error) { panic("boom in upload") }
+
+func (u *panicUpload) Abort(cause error) error {
+	u.aborted <- cause
+	return u.Upload.Abort(cause)
+}
+
+// TestUploadPanicAborts: an upload whose storage panics is still ended
+// (Abort: its temporary file, its part buffers), answered 451 without the
+// panic's text, and the session goes on.
+func TestUploadPanicAborts(t *testing.T) {
+	t.Parallel()
+	f := panicUploadFS{FS: memfs.New(), aborted: make(chan error, 1)}
+	srv := ftptest.NewServer(t, ftptest.Options{FS: f})
+	c := srv.Dial(t).Login(ftptest.Writer)
+	d := c.Passive()
+	c.Expect("STOR p.bin", 150)
+	d.Write([]byte("data"))
+	d.Close()
+	code, text := c.Read()
+	if code != 451 || strings.Contains(text, "boom") {
+		t.Fatalf("%d %q", code, text)
+	}
+	select {
+	case cause := <-f.aborted:
+		if !strings.Contains(cause.Error(), "panic") {
+			t.Fatalf("aborted with %v", cause)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the panicked upload was never aborted")
+	}
 	c.Expect("NOOP", 200)
 }
 

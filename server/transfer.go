@@ -544,6 +544,14 @@ func (s *session) store(verb, arg string, mode storage.CreateMode) {
 		up = hash // no zero copy: every byte goes through the hash
 	}
 	s.startTransfer(verb, vpath, d, msg, transferJob{run: func(ctx context.Context, c net.Conn, x *transfer) error {
+		defer func() {
+			// A panic still ends the upload (its temporary file, its part
+			// buffers outside the heap), then goes on to endTransfer.
+			if r := recover(); r != nil {
+				up.Abort(fmt.Errorf("panic: %v", r))
+				panic(r)
+			}
+		}()
 		x.pace, x.paceMost = limits.Pacer(ctx, s.acct.Rates.Up, s.srv.o().rateUp)
 		var err error
 		var lf io.WriteCloser

@@ -30,10 +30,16 @@ const ReleaseAfter = 10 * time.Second
 // Lender lends buffers; its zero value is ready.
 type Lender struct {
 	mu    sync.Mutex
-	made  map[*byte]int      // every buffer mapped, by its first byte: its size
+	made  map[*byte]*loan    // every buffer mapped, by its first byte
 	free  map[int][]returned // by size, the most recently given back last
 	timer *time.Timer        // releases idle buffers; nil until the first Put
 	due   bool               // the timer is set
+}
+
+// loan is a buffer mapped: its size, and whether it is lent now.
+type loan struct {
+	size int
+	out  bool
 }
 
 // returned is a buffer given back.
@@ -62,6 +68,7 @@ func (l *Lender) Get(n int) []byte {
 	if f := l.free[n]; len(f) > 0 {
 		r := f[len(f)-1]
 		l.free[n] = f[:len(f)-1]
+		l.made[unsafe.SliceData(r.b)].out = true
 		return r.b[:0]
 	}
 	b, err := mapBuffer(n)
@@ -69,15 +76,15 @@ func (l *Lender) Get(n int) []byte {
 		return make([]byte, 0, n)
 	}
 	if l.made == nil {
-		l.made = make(map[*byte]int)
+		l.made = make(map[*byte]*loan)
 	}
-	l.made[unsafe.SliceData(b)] = n
+	l.made[unsafe.SliceData(b)] = &loan{size: n, out: true}
 	return b[:0]
 }
 
 // Put gives back b, which must no longer be used, and reports whether it
-// was one of l's; any other slice (one from the heap, or a part of a
-// buffer) is refused, left to the collector.
+// was one of l's, lent; any other slice (one from the heap, a part of a
+// buffer, a buffer given back already) is refused.
 func (l *Lender) Put(b []byte) bool {
 	if cap(b) == 0 {
 		return false
@@ -85,9 +92,11 @@ func (l *Lender) Put(b []byte) bool {
 	b = b[:cap(b)]
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if n, ok := l.made[unsafe.SliceData(b)]; !ok || n != len(b) {
+	m := l.made[unsafe.SliceData(b)]
+	if m == nil || m.size != len(b) || !m.out {
 		return false
 	}
+	m.out = false
 	if l.free == nil {
 		l.free = make(map[int][]returned)
 	}

@@ -66,6 +66,15 @@ func TestReuse(t *testing.T) {
 		if l.Put(b[1:size]) {
 			t.Fatal("a part of a buffer taken back")
 		}
+		if l.Put(a) {
+			t.Fatal("a buffer taken back twice")
+		}
+		if d := l.Get(size); unsafe.SliceData(d[:1]) != unsafe.SliceData(a[:1]) {
+			t.Fatal("the buffer given back first not lent after the last")
+		}
+		if l.Get(size); len(l.free[size]) != 0 {
+			t.Fatal("a buffer lent twice")
+		}
 	}
 	if l.Put(make([]byte, size)) || l.Put(nil) {
 		t.Fatal("a heap slice taken back")
