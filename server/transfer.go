@@ -533,7 +533,6 @@ func (s *session) store(verb, arg string, mode storage.CreateMode) {
 		s.fail(err, verb)
 		return
 	}
-	binary := s.binary
 	msg := fmt.Sprintf("Opening %s mode data connection for %s.", s.typeName(), quoteName(path.Base(vpath)))
 	if mode == storage.Exclusive {
 		msg = "FILE: " + quoteName(path.Base(vpath)) // RFC 1123 §4.1.2.9
@@ -543,7 +542,13 @@ func (s *session) store(verb, arg string, mode storage.CreateMode) {
 		hash = &hashingUpload{Upload: up, h: sha256.New()}
 		up = hash // no zero copy: every byte goes through the hash
 	}
-	s.startTransfer(verb, vpath, d, msg, transferJob{run: func(ctx context.Context, c net.Conn, x *transfer) error {
+	s.startTransfer(verb, vpath, d, msg, s.receiveJob(up, hash, s.binary))
+}
+
+// receiveJob is an upload's transfer: it receives into up, binary or
+// ASCII, and commits, or aborts on any failure (a panic too).
+func (s *session) receiveJob(up storage.Upload, hash *hashingUpload, binary bool) transferJob {
+	return transferJob{run: func(ctx context.Context, c net.Conn, x *transfer) error {
 		defer func() {
 			// A panic still ends the upload (its temporary file, its part
 			// buffers outside the heap), then goes on to endTransfer.
@@ -579,7 +584,7 @@ func (s *session) store(verb, arg string, mode storage.CreateMode) {
 			x.sum = hex.EncodeToString(hash.h.Sum(nil))
 		}
 		return nil
-	}, cancel: func(err error) { up.Abort(err) }})
+	}, cancel: func(err error) { up.Abort(err) }}
 }
 
 // hashingUpload computes the SHA-256 of what it writes. It hides the

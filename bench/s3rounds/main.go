@@ -12,6 +12,7 @@
 // time of a listing of many objects against the SDK's own listing.
 //
 //	go run ./bench/s3rounds -rounds 5 -ftpserver /tmp/fcl/ftpserver
+//	go run ./bench/s3rounds -ferry NEW -base OLD   # a change, before and after
 package main
 
 import (
@@ -54,6 +55,7 @@ var (
 	ftpserver   = flag.String("ftpserver", "", "fclairamb/ftpserver binary, to compare with its S3 driver")
 	listN       = flag.Int("list", 100000, "objects in the listing workload (0: none)")
 	ferryBin    = flag.String("ferry", "", "ferry binary (default: built from this tree)")
+	baseBin     = flag.String("base", "", "another ferry binary, run as the side ferry-base (a before/after of a change)")
 )
 
 const (
@@ -85,8 +87,11 @@ func main() {
 		_, err := sdk.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)})
 		check(err)
 	}
-	fy := startFerry(gw.Endpoint, part)
+	fy := startFerry("ferry", *ferryBin, gw.Endpoint, part)
 	sides := []*side{fy}
+	if *baseBin != "" {
+		sides = append(sides, startFerry("ferry-base", *baseBin, gw.Endpoint, part))
+	}
 	if *ftpserver != "" {
 		fc := startFCL(gw.Endpoint)
 		sides = append(sides, fc)
@@ -108,35 +113,42 @@ func main() {
 
 	res := map[string][]float64{}
 	for r := 1; r <= *rounds; r++ {
-		up := map[string]float64{"sdk": sdkUpload(ctx, tm, data)}
-		for _, s := range sides {
-			up[s.name] = s.upload(ctx, data, res, s == fy)
-		}
-		down := map[string]float64{
-			"sdk":  machineCost(res, "sdk", size, func() float64 { return sdkDownload(ctx, tm, size) }),
-			"bare": machineCost(res, "bare", size, func() float64 { return bareForward(ctx, sdk, size) }),
-		}
-		for _, s := range sides {
-			down[s.name] = machineCost(res, s.name, size, func() float64 { return s.download(ctx, size, res, s == fy) })
-		}
-		line := fmt.Sprintf("round %d:", r)
-		for _, s := range sides {
-			line += fmt.Sprintf(" %s STOR %.0f RETR %.0f MB/s;", s.name, up[s.name]/1e6, down[s.name]/1e6)
-		}
-		log.Printf("%s sdk up %.0f down %.0f MB/s; bare forward %.0f MB/s", line, up["sdk"]/1e6, down["sdk"]/1e6, down["bare"]/1e6)
-		res["RETR bare/sdk"] = append(res["RETR bare/sdk"], down["bare"]/down["sdk"])
-		res["RETR ferry/bare"] = append(res["RETR ferry/bare"], down["ferry"]/down["bare"])
-		res["STOR ferry/sdk"] = append(res["STOR ferry/sdk"], up["ferry"]/up["sdk"])
-		res["RETR ferry/sdk"] = append(res["RETR ferry/sdk"], down["ferry"]/down["sdk"])
-		if *ftpserver != "" {
-			res["STOR ferry/ftpserver"] = append(res["STOR ferry/ftpserver"], up["ferry"]/up["ftpserver"])
-			res["RETR ferry/ftpserver"] = append(res["RETR ferry/ftpserver"], down["ferry"]/down["ftpserver"])
-		}
+		oneRound(ctx, r, sides, tm, sdk, data, res)
 	}
 	if *listN > 0 {
 		listRounds(ctx, gw, sdk, fy, res)
 	}
 	report(res, size, part)
+}
+
+// oneRound moves data up and down once through every side, the SDK's
+// transfer manager and the bare forward, and records Ferry's ratios.
+func oneRound(ctx context.Context, r int, sides []*side, tm *transfermanager.Client, sdk *s3.Client, data []byte, res map[string][]float64) {
+	size := int64(len(data))
+	up := map[string]float64{"sdk": sdkUpload(ctx, tm, data)}
+	for _, s := range sides {
+		up[s.name] = s.upload(ctx, data, res, s.name)
+	}
+	down := map[string]float64{
+		"sdk":  machineCost(res, "sdk", size, func() float64 { return sdkDownload(ctx, tm, size) }),
+		"bare": machineCost(res, "bare", size, func() float64 { return bareForward(ctx, sdk, size) }),
+	}
+	for _, s := range sides {
+		down[s.name] = machineCost(res, s.name, size, func() float64 { return s.download(ctx, size, res, s.name) })
+	}
+	line := fmt.Sprintf("round %d:", r)
+	for _, s := range sides {
+		line += fmt.Sprintf(" %s STOR %.0f RETR %.0f MB/s;", s.name, up[s.name]/1e6, down[s.name]/1e6)
+	}
+	log.Printf("%s sdk up %.0f down %.0f MB/s; bare forward %.0f MB/s", line, up["sdk"]/1e6, down["sdk"]/1e6, down["bare"]/1e6)
+	res["RETR bare/sdk"] = append(res["RETR bare/sdk"], down["bare"]/down["sdk"])
+	res["RETR ferry/bare"] = append(res["RETR ferry/bare"], down["ferry"]/down["bare"])
+	for _, other := range []string{"sdk", "ftpserver", "ferry-base"} {
+		if _, ok := up[other]; ok {
+			res["STOR ferry/"+other] = append(res["STOR ferry/"+other], up["ferry"]/up[other])
+			res["RETR ferry/"+other] = append(res["RETR ferry/"+other], down["ferry"]/down[other])
+		}
+	}
 }
 
 // cleanups stop what main started; die runs them, as a return from main
@@ -203,8 +215,9 @@ func startSide(name, addr string, cmd *exec.Cmd) *side {
 }
 func (s *side) pid() int { return s.cmd.Process.Pid }
 
-func startFerry(endpoint string, part int64) *side {
-	bin := *ferryBin
+// startFerry starts bin (built from this tree when "") as the side name,
+// under a prefix and a data directory of its own.
+func startFerry(name, bin, endpoint string, part int64) *side {
 	if bin == "" {
 		bin = filepath.Join(*work, "ferry")
 		out, err := exec.Command("go", "build", "-o", bin, "./cmd/ferry").CombinedOutput()
@@ -213,13 +226,17 @@ func startFerry(endpoint string, part int64) *side {
 		}
 	}
 	addr := freeAddr()
-	url := fmt.Sprintf("s3://ferry/f?endpoint=%s&part_size=%d&concurrency=%d", endpoint, part, *concurrency)
+	prefix := "f"
+	if name != "ferry" {
+		prefix = name
+	}
+	url := fmt.Sprintf("s3://ferry/%s?endpoint=%s&part_size=%d&concurrency=%d", prefix, endpoint, part, *concurrency)
 	cmd := exec.Command(bin, "serve", "--listen", addr, "--storage", url, "--user", user,
-		"--data-dir", filepath.Join(*work, "ferry-data"), "--tls", "off", "--log-level", "warn")
+		"--data-dir", filepath.Join(*work, name+"-data"), "--tls", "off", "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "FERRY_PASSWORD="+pass, "AWS_ACCESS_KEY_ID="+access, "AWS_SECRET_ACCESS_KEY="+secret,
 		"AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true")
 	cmd.Stderr = os.Stderr
-	return startSide("ferry", addr, cmd)
+	return startSide(name, addr, cmd)
 }
 
 func startFCL(endpoint string) *side {
@@ -255,9 +272,11 @@ func (e *eofReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// upload stores data; for Ferry it records CPU per GiB, the peak RSS and
-// the time from the last byte to the 226 reply.
-func (s *side) upload(ctx context.Context, data []byte, res map[string][]float64, measure bool) float64 {
+// upload stores data; for Ferry's sides it records CPU per GiB, the peak
+// RSS and the time from the last byte to the 226 reply, under keys ending
+// in the side's name.
+func (s *side) upload(ctx context.Context, data []byte, res map[string][]float64, name string) float64 {
+	measure := strings.HasPrefix(name, "ferry")
 	c := s.dial(ctx)
 	defer c.Close()
 	if measure {
@@ -272,14 +291,15 @@ func (s *side) upload(ctx context.Context, data []byte, res map[string][]float64
 	end := time.Now()
 	if measure {
 		gib := float64(len(data)) / (1 << 30)
-		res["cpu STOR"] = append(res["cpu STOR"], (procstat.TreeCPU(s.pid())-cpu).Seconds()/gib)
-		res["rss STOR"] = append(res["rss STOR"], float64(procstat.PeakRSS(s.pid())))
-		res["tail STOR"] = append(res["tail STOR"], end.Sub(r.eof).Seconds())
+		res["cpu STOR "+name] = append(res["cpu STOR "+name], (procstat.TreeCPU(s.pid())-cpu).Seconds()/gib)
+		res["rss STOR "+name] = append(res["rss STOR "+name], float64(procstat.PeakRSS(s.pid())))
+		res["tail STOR "+name] = append(res["tail STOR "+name], end.Sub(r.eof).Seconds())
 	}
 	return float64(len(data)) / end.Sub(start).Seconds()
 }
 
-func (s *side) download(ctx context.Context, size int64, res map[string][]float64, measure bool) float64 {
+func (s *side) download(ctx context.Context, size int64, res map[string][]float64, name string) float64 {
+	measure := strings.HasPrefix(name, "ferry")
 	c := s.dial(ctx)
 	defer c.Close()
 	cpu := procstat.TreeCPU(s.pid())
@@ -293,7 +313,7 @@ func (s *side) download(ctx context.Context, size int64, res map[string][]float6
 	}
 	el := time.Since(start)
 	if measure {
-		res["cpu RETR"] = append(res["cpu RETR"], (procstat.TreeCPU(s.pid())-cpu).Seconds()/(float64(size)/(1<<30)))
+		res["cpu RETR "+name] = append(res["cpu RETR "+name], (procstat.TreeCPU(s.pid())-cpu).Seconds()/(float64(size)/(1<<30)))
 	}
 	return float64(size) / el.Seconds()
 }
@@ -474,18 +494,24 @@ func report(res map[string][]float64, size, part int64) {
 	fmt.Printf("\n%d rounds, %d MiB per transfer, part size %d MiB, concurrency %d, versitygw on %s\n\n", *rounds, size>>20, part>>20, *concurrency, *work)
 	fmt.Println("| figure | median of per-round ratios (spread, rounds) |")
 	fmt.Println("|---|---|")
-	for _, k := range []string{"STOR ferry/sdk", "RETR ferry/sdk", "RETR bare/sdk", "RETR ferry/bare", "STOR ferry/ftpserver", "RETR ferry/ftpserver", "LIST ferry/sdk"} {
+	for _, k := range []string{"STOR ferry/sdk", "RETR ferry/sdk", "RETR bare/sdk", "RETR ferry/bare", "STOR ferry/ftpserver", "RETR ferry/ftpserver", "STOR ferry/ferry-base", "RETR ferry/ferry-base", "LIST ferry/sdk"} {
 		if v, ok := res[k]; ok {
 			fmt.Printf("| %s | %s |\n", k, stat.Ratios(v))
 		}
 	}
 	bound := float64(part*int64(*concurrency+2) + 32<<20)
-	fmt.Printf("\nFerry CPU: STOR %.2f s/GiB, RETR %.2f s/GiB (medians)\n", stat.Median(res["cpu STOR"]), stat.Median(res["cpu RETR"]))
-	fmt.Printf("Ferry peak RSS during STOR: %.0f MiB (most %.0f), bound part×(concurrency+2)+32 MiB = %.0f MiB\n",
-		stat.Median(res["rss STOR"])/(1<<20), slices.Max(res["rss STOR"])/(1<<20), bound/(1<<20))
-	fmt.Printf("Last byte to 226: %.0f ms median (%.0f–%.0f)\n", stat.Median(res["tail STOR"])*1e3, slices.Min(res["tail STOR"])*1e3, slices.Max(res["tail STOR"])*1e3)
+	fmt.Println()
+	for _, n := range []string{"ferry", "ferry-base"} {
+		if _, ok := res["rss STOR "+n]; !ok {
+			continue
+		}
+		fmt.Printf("%s CPU: STOR %.2f s/GiB, RETR %.2f s/GiB (medians)\n", n, stat.Median(res["cpu STOR "+n]), stat.Median(res["cpu RETR "+n]))
+		fmt.Printf("%s peak RSS during STOR: %.0f MiB (most %.0f), bound part×(concurrency+2)+32 MiB = %.0f MiB\n", n,
+			stat.Median(res["rss STOR "+n])/(1<<20), slices.Max(res["rss STOR "+n])/(1<<20), bound/(1<<20))
+		fmt.Printf("%s last byte to 226: %.0f ms median (%.0f–%.0f)\n", n, stat.Median(res["tail STOR "+n])*1e3, slices.Min(res["tail STOR "+n])*1e3, slices.Max(res["tail STOR "+n])*1e3)
+	}
 	fmt.Println("RETR, the whole machine (medians): busy core-s per GiB, and the busy share of its cores")
-	for _, k := range []string{"sdk", "bare", "ferry", "ftpserver"} {
+	for _, k := range []string{"sdk", "bare", "ferry", "ferry-base", "ftpserver"} {
 		if v, ok := res["machine "+k]; ok {
 			fmt.Printf("  %-9s %.2f core-s/GiB, busy %.2f\n", k, stat.Median(v), stat.Median(res["busy "+k]))
 		}
