@@ -361,7 +361,7 @@ func bareForward(ctx context.Context, sdk *s3.Client, size int64) float64 {
 	check(err)
 	out, err := sdk.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("ferry"), Key: aws.String("sdk.bin")})
 	check(err)
-	buf := make([]byte, 256<<10)
+	buf := make([]byte, 4<<20) // as Ferry's streamBuffer: its best size here
 	_, err = io.CopyBuffer(struct{ io.Writer }{c}, out.Body, buf)
 	check(err)
 	out.Body.Close()
