@@ -435,12 +435,21 @@ func cmdGet(ctx context.Context, fl *clientFlags, u, local string, out *output) 
 
 // download fetches remote into local through local+".part", renamed into
 // place only when complete, so an interrupted download never destroys an
-// existing file; --continue resumes from the .part file.
+// existing file; --continue resumes from the .part file. A local that is
+// no regular file (a device such as /dev/null, a named pipe) is written
+// in place, as curl and wget do: a .part renamed over it would replace it.
 func download(ctx context.Context, c *client.Client, rpath string, info client.Entry, local string, fl *clientFlags, out *output, label string) (int64, error) {
 	part := local + ".part"
 	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	inPlace := false
+	if fi, err := os.Stat(local); err == nil && !fi.Mode().IsRegular() {
+		if fl.verify {
+			return 0, usageError{fmt.Errorf("--verify needs a regular file; %s is not one", local)}
+		}
+		part, flags, inPlace = local, os.O_WRONLY, true
+	}
 	var offset int64
-	if fl.cont {
+	if fl.cont && !inPlace {
 		if fi, err := os.Stat(part); err == nil && fi.Mode().IsRegular() && (info.Size < 0 || fi.Size() <= info.Size) {
 			offset = fi.Size()
 			flags = os.O_WRONLY
@@ -450,9 +459,11 @@ func download(ctx context.Context, c *client.Client, rpath string, info client.E
 	if err != nil {
 		return 0, err
 	}
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		f.Close()
-		return 0, err
+	if offset > 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			f.Close()
+			return 0, err
+		}
 	}
 	start := time.Now()
 	bar := out.bar(label, info.Size, offset)
@@ -477,11 +488,13 @@ func download(ctx context.Context, c *client.Client, rpath string, info client.E
 			return n, err
 		}
 	}
-	if err := os.Rename(part, local); err != nil {
-		return n, err
-	}
-	if !info.ModTime.IsZero() {
-		os.Chtimes(local, time.Time{}, info.ModTime)
+	if !inPlace {
+		if err := os.Rename(part, local); err != nil {
+			return n, err
+		}
+		if !info.ModTime.IsZero() {
+			os.Chtimes(local, time.Time{}, info.ModTime)
+		}
 	}
 	out.summary("get", n, time.Since(start), label, local)
 	return n, nil
