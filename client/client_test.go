@@ -389,6 +389,22 @@ func TestResume(t *testing.T) {
 	}
 }
 
+// watchWriter passes writes on to w and closes seen at the first write
+// holding watch.
+type watchWriter struct {
+	w     io.Writer
+	watch string
+	seen  chan struct{}
+	once  sync.Once
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(w.watch)) {
+		defer w.once.Do(func() { close(w.seen) })
+	}
+	return w.w.Write(p)
+}
+
 type lockedWriter struct {
 	w  io.Writer
 	mu *sync.Mutex
@@ -525,7 +541,9 @@ func TestRetryRefused(t *testing.T) {
 
 	var transcript bytes.Buffer
 	var mu sync.Mutex
-	c := dial(t, srv.Addr, client.Config{Transcript: &lockedWriter{w: &transcript, mu: &mu}, RetryWait: 20 * time.Millisecond, Retries: 10})
+	refused := make(chan struct{})
+	tw := &watchWriter{w: &lockedWriter{w: &transcript, mu: &mu}, watch: "< 450 ", seen: refused}
+	c := dial(t, srv.Addr, client.Config{Transcript: tw, RetryWait: 20 * time.Millisecond, Retries: 10})
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.Store(context.Background(), "f.bin", bytes.NewReader(data[1024:]), &client.TransferOptions{Offset: 1024})
@@ -536,15 +554,12 @@ func TestRetryRefused(t *testing.T) {
 		defer mu.Unlock()
 		return strings.Count(transcript.String(), s)
 	}
-	for deadline := time.Now().Add(10 * time.Second); said("< 450 ") == 0; {
-		if time.Now().After(deadline) {
-			t.Fatalf("no 450 for the resume of a running upload:\n%s", transcript.String())
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("the resume ended before any refusal: %v", err)
-		case <-time.After(5 * time.Millisecond):
-		}
+	select {
+	case <-refused:
+	case err := <-done:
+		t.Fatalf("the resume ended before any refusal: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no 450 for the resume of a running upload:\n%s", transcript.String())
 	}
 	// The other upload is cut: its first KiB stays for the resume.
 	adc.(*net.TCPConn).SetLinger(0)

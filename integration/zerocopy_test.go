@@ -50,12 +50,12 @@ const zcSize = 8 << 20
 // zcSize with curl under strace, checks the copy is whole, and returns
 // the bytes each of sendfile, splice, read and write moved.
 func traceTransfers(t *testing.T, args ...string) map[string]int64 {
+	t.Helper()
 	strace := need(t, "strace")
 	curl := need(t, "curl")
 	f := startFerry(t, "127.0.0.1:0", args...)
 	local := t.TempDir()
-	const size = zcSize
-	randFile(t, local, "z.bin", size)
+	randFile(t, local, "z.bin", zcSize)
 	out := filepath.Join(local, "strace.out")
 	st := exec.Command(strace, "-f", "-qq", "-e", "trace=sendfile,splice,read,write", "-o", out, "-p", strconv.Itoa(f.cmd.Process.Pid))
 	stderr, _ := st.StderrPipe()
@@ -108,7 +108,7 @@ func traceTransfers(t *testing.T, args ...string) map[string]int64 {
 	t.Logf("bytes by syscall: %v", sums)
 	a, _ := os.ReadFile(filepath.Join(local, "z.bin"))
 	b, _ := os.ReadFile(filepath.Join(local, "back.bin"))
-	if len(a) != size || !bytes.Equal(a, b) {
+	if len(a) != zcSize || !bytes.Equal(a, b) {
 		t.Fatalf("the file came back %d bytes, differing", len(b))
 	}
 	return sums

@@ -127,14 +127,14 @@ func oneRound(ctx context.Context, r int, sides []*side, tm *transfermanager.Cli
 	size := int64(len(data))
 	up := map[string]float64{"sdk": sdkUpload(ctx, tm, data)}
 	for _, s := range sides {
-		up[s.name] = s.upload(ctx, data, res, s.name)
+		up[s.name] = s.upload(ctx, data, res)
 	}
 	down := map[string]float64{
 		"sdk":  machineCost(res, "sdk", size, func() float64 { return sdkDownload(ctx, tm, size) }),
 		"bare": machineCost(res, "bare", size, func() float64 { return bareForward(ctx, sdk, size) }),
 	}
 	for _, s := range sides {
-		down[s.name] = machineCost(res, s.name, size, func() float64 { return s.download(ctx, size, res, s.name) })
+		down[s.name] = machineCost(res, s.name, size, func() float64 { return s.download(ctx, size, res) })
 	}
 	line := fmt.Sprintf("round %d:", r)
 	for _, s := range sides {
@@ -215,6 +215,10 @@ func startSide(name, addr string, cmd *exec.Cmd) *side {
 }
 func (s *side) pid() int { return s.cmd.Process.Pid }
 
+// ferry reports a side of Ferry's (ferry, ferry-base), whose CPU, peak
+// RSS and tail are recorded.
+func (s *side) ferry() bool { return strings.HasPrefix(s.name, "ferry") }
+
 // startFerry starts bin (built from this tree when "") as the side name,
 // under a prefix and a data directory of its own.
 func startFerry(name, bin, endpoint string, part int64) *side {
@@ -275,8 +279,8 @@ func (e *eofReader) Read(p []byte) (int, error) {
 // upload stores data; for Ferry's sides it records CPU per GiB, the peak
 // RSS and the time from the last byte to the 226 reply, under keys ending
 // in the side's name.
-func (s *side) upload(ctx context.Context, data []byte, res map[string][]float64, name string) float64 {
-	measure := strings.HasPrefix(name, "ferry")
+func (s *side) upload(ctx context.Context, data []byte, res map[string][]float64) float64 {
+	name, measure := s.name, s.ferry()
 	c := s.dial(ctx)
 	defer c.Close()
 	if measure {
@@ -298,8 +302,8 @@ func (s *side) upload(ctx context.Context, data []byte, res map[string][]float64
 	return float64(len(data)) / end.Sub(start).Seconds()
 }
 
-func (s *side) download(ctx context.Context, size int64, res map[string][]float64, name string) float64 {
-	measure := strings.HasPrefix(name, "ferry")
+func (s *side) download(ctx context.Context, size int64, res map[string][]float64) float64 {
+	name, measure := s.name, s.ferry()
 	c := s.dial(ctx)
 	defer c.Close()
 	cpu := procstat.TreeCPU(s.pid())

@@ -1,5 +1,6 @@
 // Package bigbuf lends large byte buffers (the parts of an upload to an
-// object store) from memory outside the Go heap.
+// object store, the copy buffer of a download from one) from memory
+// outside the Go heap.
 //
 // An upload holds a few parts of part_size bytes (16 MiB by default). On
 // the heap those buffers count as live data, and the collector lets the
@@ -14,7 +15,8 @@
 // warm. One idle for ReleaseAfter gives its pages back to the system; its
 // mapping stays, so a late reader (a transport still sending a failed
 // request's body) finds zeros, never a fault. Where there is no such
-// memory (outside Linux), buffers come from the heap and Put refuses them.
+// memory (outside Linux), buffers come from the heap, are lent again the
+// same way, and an idle one is left to the collector.
 package bigbuf
 
 import (
@@ -33,23 +35,19 @@ const ReleaseAfter = time.Minute
 // Lender lends buffers; its zero value is ready.
 type Lender struct {
 	mu    sync.Mutex
-	made  map[*byte]*loan    // every buffer mapped, by its first byte
-	free  map[int][]returned // by size, the most recently given back last
-	timer *time.Timer        // releases idle buffers; nil until the first Put
-	due   bool               // the timer is set
+	made  map[*byte]*buffer // every buffer kept, by its first byte
+	free  map[int][]*buffer // by size, the most recently given back last
+	timer *time.Timer       // releases idle buffers; nil until the first Put
+	due   bool              // the timer is set
 }
 
-// loan is a buffer mapped: its size, and whether it is lent now.
-type loan struct {
-	size int
-	out  bool
-}
-
-// returned is a buffer given back.
-type returned struct {
+// buffer is one buffer made: lent, or free since a time.
+type buffer struct {
 	b     []byte
+	heap  bool // no mapping here: from the heap, forgotten when idle
+	out   bool // lent now
 	since time.Time
-	cold  bool // its pages went back to the system
+	cold  bool // free, its pages gone back to the system
 }
 
 var std Lender
@@ -69,25 +67,26 @@ func (l *Lender) Get(n int) []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if f := l.free[n]; len(f) > 0 {
-		r := f[len(f)-1]
+		m := f[len(f)-1]
 		l.free[n] = f[:len(f)-1]
-		l.made[unsafe.SliceData(r.b)].out = true
-		return r.b[:0]
+		m.out, m.cold = true, false
+		return m.b[:0]
 	}
-	b, err := mapBuffer(n)
-	if err != nil {
-		return make([]byte, 0, n)
+	m := &buffer{out: true}
+	var err error
+	if m.b, err = mapBuffer(n); err != nil {
+		m.b, m.heap = make([]byte, n), true
 	}
 	if l.made == nil {
-		l.made = make(map[*byte]*loan)
+		l.made = make(map[*byte]*buffer)
 	}
-	l.made[unsafe.SliceData(b)] = &loan{size: n, out: true}
-	return b[:0]
+	l.made[unsafe.SliceData(m.b)] = m
+	return m.b[:0]
 }
 
 // Put gives back b, which must no longer be used, and reports whether it
-// was one of l's, lent; any other slice (one from the heap, a part of a
-// buffer, a buffer given back already) is refused.
+// was one of l's, lent; any other slice (a part of a buffer, a buffer
+// given back already, one l never lent) is refused.
 func (l *Lender) Put(b []byte) bool {
 	if cap(b) == 0 {
 		return false
@@ -96,14 +95,14 @@ func (l *Lender) Put(b []byte) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	m := l.made[unsafe.SliceData(b)]
-	if m == nil || m.size != len(b) || !m.out {
+	if m == nil || len(m.b) != len(b) || !m.out {
 		return false
 	}
-	m.out = false
+	m.out, m.since = false, time.Now()
 	if l.free == nil {
-		l.free = make(map[int][]returned)
+		l.free = make(map[int][]*buffer)
 	}
-	l.free[len(b)] = append(l.free[len(b)], returned{b: b, since: time.Now()})
+	l.free[len(b)] = append(l.free[len(b)], m)
 	if !l.due {
 		l.due = true
 		if l.timer == nil {
@@ -116,28 +115,35 @@ func (l *Lender) Put(b []byte) bool {
 }
 
 // release gives back to the system the pages of buffers idle for
-// ReleaseAfter, and sets the timer for the next one due.
+// ReleaseAfter (a heap buffer is forgotten, for the collector), and sets
+// the timer for the next one due.
 func (l *Lender) release() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.due = false
 	now := time.Now()
 	var next time.Duration
-	for _, f := range l.free {
-		for i := range f {
-			r := &f[i]
-			if r.cold {
-				continue
-			}
-			if idle := now.Sub(r.since); idle < ReleaseAfter {
+	for n, f := range l.free {
+		kept := f[:0]
+		for _, m := range f {
+			idle := now.Sub(m.since)
+			switch {
+			case m.cold:
+			case idle < ReleaseAfter:
 				if left := ReleaseAfter - idle; next == 0 || left < next {
 					next = left
 				}
+			case m.heap:
+				delete(l.made, unsafe.SliceData(m.b))
 				continue
+			default:
+				releasePages(m.b)
+				m.cold = true
 			}
-			releasePages(r.b)
-			r.cold = true
+			kept = append(kept, m)
 		}
+		clear(f[len(kept):])
+		l.free[n] = kept
 	}
 	if next > 0 {
 		l.due = true
@@ -152,9 +158,9 @@ func (l *Lender) Resident() int {
 	defer l.mu.Unlock()
 	n := 0
 	for _, f := range l.free {
-		for _, r := range f {
-			if !r.cold {
-				n += len(r.b)
+		for _, m := range f {
+			if !m.cold {
+				n += len(m.b)
 			}
 		}
 	}

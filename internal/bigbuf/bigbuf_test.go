@@ -1,6 +1,7 @@
 package bigbuf
 
 import (
+	"errors"
 	"runtime"
 	"testing"
 	"testing/synctest"
@@ -53,31 +54,29 @@ func TestOffHeap(t *testing.T) {
 func TestReuse(t *testing.T) {
 	var l Lender
 	a, b := l.Get(size), l.Get(size)
-	if runtime.GOOS == "linux" {
-		if unsafe.SliceData(a[:1]) == unsafe.SliceData(b[:1]) {
-			t.Fatal("two loans share memory")
-		}
-		if !l.Put(a) || !l.Put(b[:10]) {
-			t.Fatal("lent buffers refused")
-		}
-		if c := l.Get(size); unsafe.SliceData(c[:1]) != unsafe.SliceData(b[:1]) || len(c) != 0 {
-			t.Fatal("not the buffer given back last, or not empty")
-		}
-		if l.Put(b[1:size]) {
-			t.Fatal("a part of a buffer taken back")
-		}
-		if l.Put(a) {
-			t.Fatal("a buffer taken back twice")
-		}
-		if d := l.Get(size); unsafe.SliceData(d[:1]) != unsafe.SliceData(a[:1]) {
-			t.Fatal("the buffer given back first not lent after the last")
-		}
-		if l.Get(size); len(l.free[size]) != 0 {
-			t.Fatal("a buffer lent twice")
-		}
+	if unsafe.SliceData(a[:1]) == unsafe.SliceData(b[:1]) {
+		t.Fatal("two loans share memory")
+	}
+	if !l.Put(a) || !l.Put(b[:10]) {
+		t.Fatal("lent buffers refused")
+	}
+	if c := l.Get(size); unsafe.SliceData(c[:1]) != unsafe.SliceData(b[:1]) || len(c) != 0 {
+		t.Fatal("not the buffer given back last, or not empty")
+	}
+	if l.Put(b[1:size]) {
+		t.Fatal("a part of a buffer taken back")
+	}
+	if l.Put(a) {
+		t.Fatal("a buffer taken back twice")
+	}
+	if d := l.Get(size); unsafe.SliceData(d[:1]) != unsafe.SliceData(a[:1]) {
+		t.Fatal("the buffer given back first not lent after the last")
+	}
+	if l.Get(size); len(l.free[size]) != 0 {
+		t.Fatal("a buffer lent twice")
 	}
 	if l.Put(make([]byte, size)) || l.Put(nil) {
-		t.Fatal("a heap slice taken back")
+		t.Fatal("a slice never lent taken back")
 	}
 	if l.Get(0) != nil {
 		t.Fatal("a buffer of no size")
@@ -124,6 +123,34 @@ func TestRelease(t *testing.T) {
 		synctest.Wait()
 		if got := l.Resident(); got != 0 {
 			t.Fatalf("resident %d at the end, want 0", got)
+		}
+	})
+}
+
+// TestHeapFallback: without a mapping, buffers come from the heap, are
+// lent again, and one idle for ReleaseAfter is forgotten (the next loan is
+// a new buffer).
+func TestHeapFallback(t *testing.T) {
+	mapped := mapBuffer
+	mapBuffer = func(int) ([]byte, error) { return nil, errors.ErrUnsupported }
+	defer func() { mapBuffer = mapped }()
+	synctest.Test(t, func(t *testing.T) {
+		var l Lender
+		a := l.Get(size)
+		if cap(a) != size || !l.Put(a) || l.Put(a) {
+			t.Fatal("a heap buffer not lent and taken back once")
+		}
+		if b := l.Get(size); unsafe.SliceData(b[:1]) != unsafe.SliceData(a[:1]) {
+			t.Fatal("a heap buffer not lent again")
+		}
+		l.Put(a)
+		time.Sleep(ReleaseAfter + time.Millisecond)
+		synctest.Wait()
+		if len(l.made) != 0 || l.Resident() != 0 {
+			t.Fatalf("an idle heap buffer kept: %d made, %d resident", len(l.made), l.Resident())
+		}
+		if c := l.Get(size); unsafe.SliceData(c[:1]) == unsafe.SliceData(a[:1]) {
+			t.Fatal("a forgotten buffer lent again")
 		}
 	})
 }

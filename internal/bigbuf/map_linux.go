@@ -7,7 +7,7 @@ import "syscall"
 // buffer whose pages went back is faulted in again 2 MiB at a time, not
 // 4 KiB, which kept a 1 GiB upload after an idle pause at the speed of a
 // warm one (a 16 MiB part is 8 faults instead of 4,096).
-func mapBuffer(n int) ([]byte, error) {
+var mapBuffer = func(n int) ([]byte, error) {
 	b, err := syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
 	if err == nil {
 		syscall.Madvise(b, madvHugepage) // a hint: without huge pages, 4 KiB ones
