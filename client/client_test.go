@@ -596,3 +596,52 @@ func TestRetryRefused(t *testing.T) {
 		t.Fatalf("with Retries -1: %v, want the 450", err)
 	}
 }
+
+// TestCopyReadSize: io.Copy from a download to a writer that has a
+// ReadFrom of its own (io.Discard reads 8 KiB at a time) still reads the
+// data connection in the download's large reads, and passes every byte.
+func TestCopyReadSize(t *testing.T) {
+	srv := ftptest.NewServer(t, ftptest.Options{})
+	c := dial(t, srv.Addr, client.Config{})
+	data := random(4 << 20)
+	if _, err := c.Store(context.Background(), "big.bin", bytes.NewReader(data), nil); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Retrieve(context.Background(), "big.bin", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w smallReaderFrom
+	if _, err := io.Copy(&w, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case w.readFrom:
+		t.Fatal("the download was copied by the writer's ReadFrom")
+	case !bytes.Equal(w.got.Bytes(), data):
+		t.Fatalf("got %d bytes, want %d", w.got.Len(), len(data))
+	case w.most <= 8<<10 || w.most > 256<<10:
+		t.Fatalf("largest write %d bytes, want more than 8 KiB and at most 256 KiB", w.most)
+	}
+}
+
+// smallReaderFrom keeps what it is written and the largest write, and
+// notes a call of its ReadFrom (which would read 8 KiB at a time).
+type smallReaderFrom struct {
+	got      bytes.Buffer
+	most     int
+	readFrom bool
+}
+
+func (w *smallReaderFrom) Write(p []byte) (int, error) {
+	w.most = max(w.most, len(p))
+	return w.got.Write(p)
+}
+
+func (w *smallReaderFrom) ReadFrom(r io.Reader) (int64, error) {
+	w.readFrom = true
+	return io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{r}, make([]byte, 8<<10))
+}

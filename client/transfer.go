@@ -43,6 +43,10 @@ func (o *TransferOptions) progress(n int64) {
 // chunk is how much moves between progress reports and deadline renewals.
 const chunk = 4 << 20
 
+// readBuffer is the size of a download's reads when it is copied to
+// anything but a file.
+const readBuffer = 256 << 10
+
 // uploadBuffer is the size of the upload copy buffer.
 const uploadBuffer = 128 << 10
 
@@ -116,11 +120,13 @@ func (d *Download) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// WriteTo lets io.Copy to an *os.File use splice(2) on Linux.
+// WriteTo lets io.Copy to an *os.File use splice(2) on Linux. Any other
+// writer gets reads of up to readBuffer, whatever its own ReadFrom would
+// choose (io.Discard's reads 8 KiB at a time, a bufio.Writer's its buffer).
 func (d *Download) WriteTo(w io.Writer) (int64, error) {
 	f, ok := w.(*os.File)
 	if !ok {
-		return io.CopyBuffer(w, struct{ io.Reader }{d}, make([]byte, 256<<10))
+		return io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{d}, make([]byte, readBuffer))
 	}
 	var total int64
 	for d.err == nil {

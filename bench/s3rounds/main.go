@@ -56,6 +56,7 @@ var (
 	listN       = flag.Int("list", 100000, "objects in the listing workload (0: none)")
 	ferryBin    = flag.String("ferry", "", "ferry binary (default: built from this tree)")
 	baseBin     = flag.String("base", "", "another ferry binary, run as the side ferry-base (a before/after of a change)")
+	readFlag    = flag.String("read", "", "the downloading FTP client's (and the bare forward's receiver's) read size, e.g. 32KiB as the transfer manager's io.Copy reads (default: Ferry's client's own, 256 KiB)")
 )
 
 const (
@@ -71,6 +72,10 @@ func main() {
 	check(err)
 	part, err := bytesize.Parse(*partFlag)
 	check(err)
+	if *readFlag != "" {
+		readSize, err = bytesize.Parse(*readFlag)
+		check(err)
+	}
 	check(os.RemoveAll(*work))
 	check(os.MkdirAll(*work, 0o755))
 	cleanups = append(cleanups, func() { os.RemoveAll(*work) })
@@ -310,7 +315,7 @@ func (s *side) download(ctx context.Context, size int64, res map[string][]float6
 	start := time.Now()
 	d, err := c.Retrieve(ctx, "big.bin", nil)
 	check(err)
-	n, err := io.Copy(io.Discard, d)
+	n, err := discard(d)
 	d.Close()
 	if err != nil || n != size {
 		die("%s RETR: %d bytes, %v", s.name, n, err)
@@ -356,7 +361,7 @@ func bareForward(ctx context.Context, sdk *s3.Client, size int64) float64 {
 			got <- -1
 			return
 		}
-		n, _ := io.Copy(io.Discard, c)
+		n, _ := discard(c)
 		c.Close()
 		got <- n
 	}()
@@ -388,6 +393,23 @@ func machineCost(res map[string][]float64, name string, size int64, download fun
 	res["machine "+name] = append(res["machine "+name], busy.Seconds()/(float64(size)/(1<<30)))
 	res["busy "+name] = append(res["busy "+name], float64(busy)/float64(m1.All-m0.All))
 	return rate
+}
+
+// readSize is -read: 0 leaves a download's reads to Ferry's client.
+var readSize int64
+
+// discard reads r to its end and counts its bytes: through io.Copy to
+// io.Discard (which a download's WriteTo reads 256 KiB at a time), or in
+// reads of -read bytes. The bare forward's receiver reads as the client.
+func discard(r io.Reader) (int64, error) {
+	size := readSize
+	if size == 0 {
+		if _, ok := r.(*client.Download); ok {
+			return io.Copy(io.Discard, r)
+		}
+		size = 256 << 10
+	}
+	return io.CopyBuffer(struct{ io.Writer }{io.Discard}, struct{ io.Reader }{r}, make([]byte, size))
 }
 
 // discardAt is an io.WriterAt that counts what it is given.
@@ -495,7 +517,11 @@ func sdkList(ctx context.Context, sdk *s3.Client) (first, total time.Duration) {
 }
 
 func report(res map[string][]float64, size, part int64) {
-	fmt.Printf("\n%d rounds, %d MiB per transfer, part size %d MiB, concurrency %d, versitygw on %s\n\n", *rounds, size>>20, part>>20, *concurrency, *work)
+	reads := "the client's own (256 KiB)"
+	if readSize > 0 {
+		reads = fmt.Sprintf("%d KiB", readSize>>10)
+	}
+	fmt.Printf("\n%d rounds, %d MiB per transfer, part size %d MiB, concurrency %d, versitygw on %s, FTP download reads %s\n\n", *rounds, size>>20, part>>20, *concurrency, *work, reads)
 	fmt.Println("| figure | median of per-round ratios (spread, rounds) |")
 	fmt.Println("|---|---|")
 	for _, k := range []string{"STOR ferry/sdk", "RETR ferry/sdk", "RETR bare/sdk", "RETR ferry/bare", "STOR ferry/ftpserver", "RETR ferry/ftpserver", "STOR ferry/ferry-base", "RETR ferry/ferry-base", "LIST ferry/sdk"} {
