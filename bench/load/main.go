@@ -592,9 +592,11 @@ func retr(path string, pid int) error {
 
 // discard reads r to its end in 1 MiB reads, as the downloads of both
 // sides of a comparison do. (io.Copy to io.Discard reads 8 KiB at a time:
-// the client, not the server, would then set the pace.)
+// the client, not the server, would then set the pace. So does
+// io.CopyBuffer with io.Discard itself as the writer, whose ReadFrom
+// ignores the buffer: hidden here.)
 func discard(r io.Reader) (int64, error) {
-	return io.CopyBuffer(io.Discard, struct{ io.Reader }{r}, make([]byte, 1<<20))
+	return io.CopyBuffer(struct{ io.Writer }{io.Discard}, struct{ io.Reader }{r}, make([]byte, 1<<20))
 }
 
 // report prints a transfer's rate and, when known, the server's CPU time
