@@ -16,7 +16,8 @@ import (
 
 // TestZeroCopy watches the ferry process with strace while curl uploads and
 // downloads a file: the bytes must move by sendfile(2) (RETR) and splice(2)
-// (STOR), not by read/write through user space.
+// (STOR), not by read/write through user space, and the download's socket
+// is corked while sendfile runs (full segments) and uncorked after.
 func TestZeroCopy(t *testing.T) {
 	sums := traceTransfers(t)
 	if sums["sendfile"] < zcSize {
@@ -28,6 +29,9 @@ func TestZeroCopy(t *testing.T) {
 	if sums["read"]+sums["write"] > zcSize/4 {
 		t.Errorf("%d bytes went through read/write", sums["read"]+sums["write"])
 	}
+	if sums["cork"] != 1 || sums["uncork"] != 1 {
+		t.Errorf("RETR corked its socket %d times and uncorked it %d, want once each", sums["cork"], sums["uncork"])
+	}
 }
 
 // TestSendfileOff: with sendfile = false (vsftpd's use_sendfile=NO) the
@@ -37,6 +41,9 @@ func TestSendfileOff(t *testing.T) {
 	sums := traceTransfers(t, "--sendfile=false")
 	if sums["sendfile"] != 0 || sums["splice"] != 0 {
 		t.Errorf("sendfile off, yet %d bytes by sendfile and %d by splice", sums["sendfile"], sums["splice"])
+	}
+	if sums["cork"] != 0 {
+		t.Errorf("sendfile off, yet the socket was corked %d times", sums["cork"])
 	}
 	if sums["read"] < 2*zcSize || sums["write"] < 2*zcSize { // each way: socket and file
 		t.Errorf("sendfile off: %d bytes read and %d written, want at least %d each", sums["read"], sums["write"], 2*zcSize)
@@ -48,7 +55,8 @@ const zcSize = 8 << 20
 
 // traceTransfers starts ferry with args, uploads and downloads a file of
 // zcSize with curl under strace, checks the copy is whole, and returns
-// the bytes each of sendfile, splice, read and write moved.
+// the bytes each of sendfile, splice, read and write moved, and the
+// corks and uncorks of TCP_CORK.
 func traceTransfers(t *testing.T, args ...string) map[string]int64 {
 	t.Helper()
 	strace := need(t, "strace")
@@ -57,7 +65,7 @@ func traceTransfers(t *testing.T, args ...string) map[string]int64 {
 	local := t.TempDir()
 	randFile(t, local, "z.bin", zcSize)
 	out := filepath.Join(local, "strace.out")
-	st := exec.Command(strace, "-f", "-qq", "-e", "trace=sendfile,splice,read,write", "-o", out, "-p", strconv.Itoa(f.cmd.Process.Pid))
+	st := exec.Command(strace, "-f", "-qq", "-e", "trace=sendfile,splice,read,write,setsockopt", "-o", out, "-p", strconv.Itoa(f.cmd.Process.Pid))
 	stderr, _ := st.StderrPipe()
 	if err := st.Start(); err != nil {
 		t.Fatal(err)
@@ -105,7 +113,10 @@ func traceTransfers(t *testing.T, args ...string) map[string]int64 {
 			sums[m[1]] += n
 		}
 	}
-	t.Logf("bytes by syscall: %v", sums)
+	// A download by sendfile corks its socket and uncorks it at the end.
+	sums["cork"] = int64(strings.Count(string(trace), "TCP_CORK, [1]"))
+	sums["uncork"] = int64(strings.Count(string(trace), "TCP_CORK, [0]"))
+	t.Logf("bytes by syscall, and corks: %v", sums)
 	a, _ := os.ReadFile(filepath.Join(local, "z.bin"))
 	b, _ := os.ReadFile(filepath.Join(local, "back.bin"))
 	if len(a) != zcSize || !bytes.Equal(a, b) {

@@ -153,6 +153,14 @@ func sockErr(call string, err error) error {
 // chunks that grow while they go fast and shrink when they take long, so
 // that the transfer's byte count (STAT) stays current.
 func (r *rawSocket) sendFrom(x *transfer, in int) error {
+	// Corked, the socket sends only full segments while the file streams
+	// in (as ProFTPD's sendfile and nginx's tcp_nopush do); uncorking at
+	// the end sends the rest. A paced transfer stays uncorked, so that its
+	// pieces leave when they are let go.
+	if x.pace == nil {
+		unix.SetsockoptInt(r.fd, unix.IPPROTO_TCP, unix.TCP_CORK, 1)
+		defer unix.SetsockoptInt(r.fd, unix.IPPROTO_TCP, unix.TCP_CORK, 0)
+	}
 	chunk := minChunk
 	for {
 		start := time.Now()
