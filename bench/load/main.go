@@ -801,7 +801,7 @@ func child(mode string, args ...string) (string, *cpuMark, error) {
 func plainListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 
 // serveFile is the minimal download server: one connection from listen,
-// the file copied to it (sendfile on a plain TCP connection).
+// corked, the file copied to it (sendfile on a plain TCP connection).
 func serveFile(file string, listen func() (net.Listener, error), listening bool) error {
 	f, err := os.Open(file)
 	if err != nil {
@@ -820,6 +820,7 @@ func serveFile(file string, listen func() (net.Listener, error), listening bool)
 	if listening {
 		defer serverLike(ln)()
 	}
+	cork(c) // as Ferry's RETR: full segments; Close sends the rest
 	_, err = io.Copy(c, f)
 	c.Close()
 	fmt.Println(int64(selfCPU()))
