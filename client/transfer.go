@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -49,6 +50,13 @@ const readBuffer = 256 << 10
 
 // uploadBuffer is the size of the upload copy buffer.
 const uploadBuffer = 128 << 10
+
+// The copy buffers are lent for each transfer, so that a program moving
+// many small files does not allocate one per file.
+var (
+	readBufs   = sync.Pool{New: func() any { b := make([]byte, readBuffer); return &b }}
+	uploadBufs = sync.Pool{New: func() any { b := make([]byte, uploadBuffer); return &b }}
+)
 
 // Download is a file being retrieved. Read it to the end (io.EOF means the
 // server confirmed the whole transfer) and Close it; closing early aborts
@@ -126,7 +134,9 @@ func (d *Download) Read(p []byte) (int, error) {
 func (d *Download) WriteTo(w io.Writer) (int64, error) {
 	f, ok := w.(*os.File)
 	if !ok {
-		return io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{d}, make([]byte, readBuffer))
+		buf := readBufs.Get().(*[]byte)
+		defer readBufs.Put(buf)
+		return io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{d}, *buf)
 	}
 	var total int64
 	for d.err == nil {
@@ -410,11 +420,12 @@ func sendAll(dc net.Conn, r io.Reader, opts *TransferOptions, timeout time.Durat
 	var total int64
 	lr := &io.LimitedReader{R: r}
 	w := struct{ io.Writer }{dc} // no ReadFrom: no sendfile
-	buf := make([]byte, uploadBuffer)
+	buf := uploadBufs.Get().(*[]byte)
+	defer uploadBufs.Put(buf)
 	for {
 		dc.SetWriteDeadline(time.Now().Add(timeout))
 		lr.N = chunk
-		n, err := io.CopyBuffer(w, struct{ io.Reader }{lr}, buf)
+		n, err := io.CopyBuffer(w, struct{ io.Reader }{lr}, *buf)
 		total += n
 		sent.Store(total)
 		if n > 0 {

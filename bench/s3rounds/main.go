@@ -315,7 +315,7 @@ func (s *side) download(ctx context.Context, size int64, res map[string][]float6
 	start := time.Now()
 	d, err := c.Retrieve(ctx, "big.bin", nil)
 	check(err)
-	n, err := discard(d)
+	n, err := discard(d, 0)
 	d.Close()
 	if err != nil || n != size {
 		die("%s RETR: %d bytes, %v", s.name, n, err)
@@ -361,7 +361,7 @@ func bareForward(ctx context.Context, sdk *s3.Client, size int64) float64 {
 			got <- -1
 			return
 		}
-		n, _ := discard(c)
+		n, _ := discard(c, 256<<10) // as the client reads a download
 		c.Close()
 		got <- n
 	}()
@@ -398,16 +398,15 @@ func machineCost(res map[string][]float64, name string, size int64, download fun
 // readSize is -read: 0 leaves a download's reads to Ferry's client.
 var readSize int64
 
-// discard reads r to its end and counts its bytes: through io.Copy to
-// io.Discard (which a download's WriteTo reads 256 KiB at a time), or in
-// reads of -read bytes. The bare forward's receiver reads as the client.
-func discard(r io.Reader) (int64, error) {
-	size := readSize
+// discard reads r to its end and counts its bytes, in reads of -read
+// bytes when it is set, else of size; size 0 leaves the reads to r, through
+// io.Copy to io.Discard (a download's WriteTo reads 256 KiB at a time).
+func discard(r io.Reader, size int64) (int64, error) {
+	if readSize > 0 {
+		size = readSize
+	}
 	if size == 0 {
-		if _, ok := r.(*client.Download); ok {
-			return io.Copy(io.Discard, r)
-		}
-		size = 256 << 10
+		return io.Copy(io.Discard, r)
 	}
 	return io.CopyBuffer(struct{ io.Writer }{io.Discard}, struct{ io.Reader }{r}, make([]byte, size))
 }
